@@ -1,0 +1,335 @@
+package hub
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapedeck/tapedeck/remux"
+)
+
+// slot is one ring entry: a shared message and the stream's byte count up
+// to and including it, so lag in bytes is one subtraction.
+type slot struct {
+	m   *remux.Message
+	cum uint64
+}
+
+const (
+	minRing = 256
+	maxRing = 1 << 16
+)
+
+// Stream is one live stream: publisher state, headers, and the ring of
+// messages that is at once the GOP cache and every subscriber's queue.
+type Stream struct {
+	hub       *Hub
+	app, name string
+	key       string
+
+	mu         sync.Mutex
+	cfg        StreamConfig
+	ring       []slot // len is a power of two; seq s lives at s & (len-1)
+	head, tail uint64 // next seq to write; oldest retained seq
+	lastKey    uint64 // seq of the newest video keyframe, valid when hasKey
+	hasKey     bool
+	cum        uint64 // bytes appended this session
+	meta       *remux.Message
+	videoHdr   *remux.Message
+	audioHdr   *remux.Message
+	epoch      uint64 // publish session, starting at 1
+	publishing bool
+	source     string
+	since      time.Time
+	grace      *time.Timer
+	subs       map[*Subscriber]struct{}
+	subList    atomic.Pointer[[]*Subscriber] // read by the publisher without the lock
+
+	bytesIn atomic.Uint64
+	msgsIn  atomic.Uint64
+	lastTS  uint32
+}
+
+func newStream(h *Hub, app, name string, cfg StreamConfig) *Stream {
+	s := &Stream{
+		hub: h, app: app, name: name, key: streamKey(app, name), cfg: cfg,
+		ring: make([]slot, minRing),
+		subs: make(map[*Subscriber]struct{}),
+	}
+	s.subList.Store(&[]*Subscriber{})
+	return s
+}
+
+// App returns the application name.
+func (s *Stream) App() string { return s.app }
+
+// Name returns the stream name.
+func (s *Stream) Name() string { return s.name }
+
+// Stats is a snapshot of a stream for the API and metrics.
+type Stats struct {
+	App, Name   string
+	Publishing  bool
+	Source      string
+	Since       time.Time
+	Subscribers int
+	BytesIn     uint64
+	MessagesIn  uint64
+	VideoCodec  remux.FourCC
+	AudioCodec  remux.FourCC
+	Skips       uint64 // keyframe skips of slow subscribers, summed
+}
+
+// Stats returns a snapshot.
+func (s *Stream) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{
+		App: s.app, Name: s.name, Publishing: s.publishing, Source: s.source, Since: s.since,
+		Subscribers: len(s.subs), BytesIn: s.bytesIn.Load(), MessagesIn: s.msgsIn.Load(),
+	}
+	if s.videoHdr != nil {
+		st.VideoCodec = s.videoHdr.Frame.Codec
+	}
+	if s.audioHdr != nil {
+		st.AudioCodec = s.audioHdr.Frame.Codec
+	}
+	for sub := range s.subs {
+		st.Skips += sub.skips.Load()
+	}
+	return st
+}
+
+func (s *Stream) startPublish(cfg StreamConfig, source string) (*Publication, error) {
+	s.mu.Lock()
+	if s.publishing {
+		s.mu.Unlock()
+		return nil, ErrStreamBusy
+	}
+	if s.grace != nil {
+		s.grace.Stop()
+		s.grace = nil
+	}
+	s.cfg = cfg
+	s.resetLocked()
+	s.epoch++
+	s.publishing = true
+	s.source = source
+	s.since = time.Now()
+	s.mu.Unlock()
+	s.wake()
+	return &Publication{s: s}, nil
+}
+
+// resetLocked drops the previous session's messages: a new publisher
+// starts a new timeline.
+func (s *Stream) resetLocked() {
+	for seq := s.tail; seq != s.head; seq++ {
+		sl := &s.ring[seq&uint64(len(s.ring)-1)]
+		sl.m.Release()
+		sl.m = nil
+	}
+	s.tail, s.head, s.hasKey, s.cum = 0, 0, false, 0
+	for _, p := range []**remux.Message{&s.meta, &s.videoHdr, &s.audioHdr} {
+		if *p != nil {
+			(*p).Release()
+			*p = nil
+		}
+	}
+}
+
+func (s *Stream) releaseAllLocked() {
+	s.resetLocked()
+	if s.grace != nil {
+		s.grace.Stop()
+		s.grace = nil
+	}
+}
+
+// onMetaData is the AMF0 string "onMetaData".
+var onMetaData = []byte("\x02\x00\x0aonMetaData")
+
+// append adds a published message to the ring; it owns m's reference.
+func (s *Stream) append(m *remux.Message) {
+	s.bytesIn.Add(uint64(len(m.Payload)))
+	s.msgsIn.Add(1)
+	s.mu.Lock()
+	switch {
+	case m.Kind == remux.KindData && bytes.HasPrefix(m.Payload, onMetaData):
+		s.meta = replace(s.meta, m)
+	case m.Kind == remux.KindVideo && m.Frame.SequenceHeader:
+		s.videoHdr = replace(s.videoHdr, m)
+	case m.Kind == remux.KindAudio && m.Frame.SequenceHeader:
+		s.audioHdr = replace(s.audioHdr, m)
+	}
+	if s.head-s.tail == uint64(len(s.ring)) {
+		s.growLocked()
+	}
+	s.cum += uint64(len(m.Payload))
+	s.ring[s.head&uint64(len(s.ring)-1)] = slot{m: m, cum: s.cum}
+	if m.IsKeyframe() {
+		s.lastKey = s.head
+		s.hasKey = true
+	}
+	s.head++
+	s.lastTS = m.Timestamp
+	s.trimLocked()
+	s.mu.Unlock()
+	s.wake()
+}
+
+// replace stores m (retained) in place of old.
+func replace(old, m *remux.Message) *remux.Message {
+	if old != nil {
+		old.Release()
+	}
+	return m.Retain()
+}
+
+func (s *Stream) growLocked() {
+	if len(s.ring) >= maxRing {
+		s.dropTailLocked()
+		return
+	}
+	ring := make([]slot, 2*len(s.ring))
+	for seq := s.tail; seq != s.head; seq++ {
+		ring[seq&uint64(len(ring)-1)] = s.ring[seq&uint64(len(s.ring)-1)]
+	}
+	s.ring = ring
+}
+
+func (s *Stream) dropTailLocked() {
+	sl := &s.ring[s.tail&uint64(len(s.ring)-1)]
+	sl.m.Release()
+	sl.m = nil
+	s.tail++
+}
+
+// trimLocked drops messages no one may need: older than the GOP cache's
+// keyframe and outside the lag window subscribers are allowed.
+func (s *Stream) trimLocked() {
+	keep := s.head // first seq the GOP cache needs
+	if s.cfg.GOPCache && s.hasKey {
+		keep = s.lastKey
+		// A GOP larger than the cache bound is not worth keeping whole.
+		if s.cum-s.at(keep).cum > uint64(s.cfg.MaxGOPBytes) {
+			keep = s.head
+		}
+	}
+	for s.tail < keep && s.tail < s.head-1 {
+		old := s.at(s.tail)
+		withinBytes := s.cum-old.cum <= uint64(s.cfg.MaxLagBytes)
+		withinTime := int64(int32(s.lastTS-old.m.Timestamp)) <= s.cfg.MaxLagTime.Milliseconds()
+		if withinBytes && withinTime {
+			break
+		}
+		s.dropTailLocked()
+	}
+}
+
+func (s *Stream) at(seq uint64) *slot { return &s.ring[seq&uint64(len(s.ring)-1)] }
+
+// wake signals every parked subscriber. A subscriber that is busy writing
+// is not signalled: it looks at the head again before parking, so each
+// wake-up drains everything new in one go.
+func (s *Stream) wake() {
+	for _, sub := range *s.subList.Load() {
+		if sub.parked.CompareAndSwap(true, false) {
+			select {
+			case sub.signal <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func (s *Stream) publishEnded(p *Publication) {
+	s.mu.Lock()
+	if !s.publishing || p.s != s {
+		s.mu.Unlock()
+		return
+	}
+	s.publishing = false
+	epoch := s.epoch
+	if len(s.subs) > 0 && s.cfg.RepublishGrace > 0 {
+		s.grace = time.AfterFunc(s.cfg.RepublishGrace, func() { s.graceExpired(epoch) })
+	} else {
+		s.endSubscribersLocked()
+	}
+	s.mu.Unlock()
+	s.wake()
+	s.hub.removeIfIdle(s)
+}
+
+func (s *Stream) graceExpired(epoch uint64) {
+	s.mu.Lock()
+	if s.publishing || s.epoch != epoch {
+		s.mu.Unlock()
+		return
+	}
+	s.grace = nil
+	s.endSubscribersLocked()
+	s.mu.Unlock()
+	s.wake()
+}
+
+// endSubscribersLocked makes subscribers finish once they drained the ring.
+func (s *Stream) endSubscribersLocked() {
+	for sub := range s.subs {
+		sub.endAt = s.epoch
+	}
+}
+
+func (s *Stream) addSubscriber() *Subscriber {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := &Subscriber{s: s, signal: make(chan struct{}, 1)}
+	if s.publishing {
+		sub.joinLocked()
+	}
+	s.subs[sub] = struct{}{}
+	s.publishSubListLocked()
+	return sub
+}
+
+func (s *Stream) removeSubscriber(sub *Subscriber) {
+	s.mu.Lock()
+	delete(s.subs, sub)
+	s.publishSubListLocked()
+	s.mu.Unlock()
+	s.hub.removeIfIdle(s)
+}
+
+func (s *Stream) publishSubListLocked() {
+	list := make([]*Subscriber, 0, len(s.subs))
+	for sub := range s.subs {
+		list = append(list, sub)
+	}
+	s.subList.Store(&list)
+}
+
+// Publication is the publisher's handle on a stream.
+type Publication struct {
+	s      *Stream
+	closed atomic.Bool
+}
+
+// Stream returns the stream being published.
+func (p *Publication) Stream() *Stream { return p.s }
+
+// Write appends m to the stream; it takes over the caller's reference.
+func (p *Publication) Write(m *remux.Message) {
+	if p.closed.Load() {
+		m.Release()
+		return
+	}
+	p.s.append(m)
+}
+
+// Close ends the publish.
+func (p *Publication) Close() {
+	if p.closed.CompareAndSwap(false, true) {
+		p.s.publishEnded(p)
+	}
+}

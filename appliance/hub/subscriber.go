@@ -1,0 +1,163 @@
+package hub
+
+import (
+	"sync/atomic"
+
+	"github.com/tapedeck/tapedeck/remux"
+)
+
+// Subscriber is a cursor into a stream's ring. It implements the
+// rtmp.Subscription contract: Next blocks until there is something new and
+// hands out retained references to the shared messages.
+type Subscriber struct {
+	s      *Stream
+	signal chan struct{} // capacity 1: set at most once per wake-up
+	parked atomic.Bool
+	skips  atomic.Uint64
+
+	// Guarded by s.mu.
+	cursor      uint64
+	epoch       uint64 // publish session this cursor follows; 0 = none yet
+	waitKey     bool   // skip video until the next keyframe
+	needHeaders bool   // metadata and sequence headers are due
+	ended       uint64 // epoch whose end was reported
+	endAt       uint64 // set when the stream ended for good at this epoch
+	closed      bool
+}
+
+// Skips reports how often the subscriber fell behind and skipped to a keyframe.
+func (sub *Subscriber) Skips() uint64 { return sub.skips.Load() }
+
+// Stream returns the stream subscribed to.
+func (sub *Subscriber) Stream() *Stream { return sub.s }
+
+// Next appends the messages available to dst, retained for the caller.
+func (sub *Subscriber) Next(dst []*remux.Message) ([]*remux.Message, error) {
+	s := sub.s
+	for {
+		s.mu.Lock()
+		if sub.closed {
+			s.mu.Unlock()
+			return dst, ErrClosed
+		}
+		n := len(dst)
+		dst = sub.collectLocked(dst)
+		if len(dst) > n {
+			s.mu.Unlock()
+			return dst, nil
+		}
+		if sub.endAt != 0 && sub.endAt == s.epoch && !s.publishing {
+			s.mu.Unlock()
+			return dst, ErrEnded
+		}
+		sub.parked.Store(true)
+		s.mu.Unlock()
+		<-sub.signal
+	}
+}
+
+// collectLocked appends what is new since the cursor.
+func (sub *Subscriber) collectLocked(dst []*remux.Message) []*remux.Message {
+	s := sub.s
+	if s.epoch == 0 {
+		return dst // never published yet
+	}
+	if sub.epoch != s.epoch && (s.publishing || sub.epoch == 0) {
+		// Joining, or the publisher came back: headers, then the GOP.
+		if sub.epoch != 0 {
+			dst = append(dst, remux.NewMessage(remux.KindStreamStart, 0, nil))
+		}
+		sub.joinLocked()
+	}
+	if sub.needHeaders {
+		sub.needHeaders = false
+		dst = sub.appendHeadersLocked(dst)
+	}
+	if sub.epoch == s.epoch {
+		if sub.cursor < s.tail || sub.lagging() {
+			sub.skips.Add(1)
+			sub.jumpLocked()
+		}
+		for ; sub.cursor < s.head; sub.cursor++ {
+			m := s.at(sub.cursor).m
+			if sub.waitKey && m.Kind == remux.KindVideo {
+				if !m.IsKeyframe() {
+					continue
+				}
+				sub.waitKey = false
+			}
+			dst = append(dst, m.Retain())
+		}
+	}
+	if !s.publishing && sub.ended != s.epoch && sub.epoch == s.epoch && sub.cursor == s.head {
+		sub.ended = s.epoch
+		dst = append(dst, remux.NewMessage(remux.KindStreamEnd, 0, nil))
+	}
+	return dst
+}
+
+// joinLocked positions a new cursor in the current publish session.
+func (sub *Subscriber) joinLocked() {
+	sub.epoch = sub.s.epoch
+	sub.needHeaders = true
+	sub.jumpLocked()
+}
+
+// lagging reports whether the cursor is further behind the head than the
+// stream's bounds allow.
+func (sub *Subscriber) lagging() bool {
+	s := sub.s
+	if sub.cursor >= s.head {
+		return false
+	}
+	first := s.at(sub.cursor)
+	behindBytes := s.cum - first.cum + uint64(len(first.m.Payload))
+	behindTime := int64(int32(s.lastTS - first.m.Timestamp))
+	return behindBytes > uint64(s.cfg.MaxLagBytes) || behindTime > s.cfg.MaxLagTime.Milliseconds()
+}
+
+// jumpLocked moves the cursor to the newest keyframe, or to the head to wait
+// for the next one.
+func (sub *Subscriber) jumpLocked() {
+	s := sub.s
+	if s.cfg.GOPCache && s.hasKey && s.lastKey >= s.tail {
+		sub.cursor = s.lastKey
+		sub.waitKey = false
+		return
+	}
+	sub.cursor = s.head
+	if s.hasKey || s.videoHdr != nil {
+		sub.waitKey = true
+	}
+	if !s.cfg.GOPCache && s.hasKey && s.lastKey >= s.tail {
+		// Without the cache a joiner still must not start mid-GOP.
+		sub.waitKey = true
+	}
+}
+
+func (sub *Subscriber) appendHeadersLocked(dst []*remux.Message) []*remux.Message {
+	s := sub.s
+	for _, m := range []*remux.Message{s.meta, s.videoHdr, s.audioHdr} {
+		if m != nil {
+			dst = append(dst, m.Retain())
+		}
+	}
+	return dst
+}
+
+// Close detaches the subscriber and wakes a blocked Next.
+func (sub *Subscriber) Close() {
+	s := sub.s
+	s.mu.Lock()
+	if sub.closed {
+		s.mu.Unlock()
+		return
+	}
+	sub.closed = true
+	s.mu.Unlock()
+	select {
+	case sub.signal <- struct{}{}:
+	default:
+	}
+	s.removeSubscriber(sub)
+}

@@ -1,0 +1,183 @@
+package rtmp
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+)
+
+// DefaultChunkSize is the chunk size tapedeck announces and writes with.
+const DefaultChunkSize = 4096
+
+// outStream is the send state of one chunk stream id: the header fields of
+// the last message written on it, so the next header can be compressed.
+type outStream struct {
+	valid    bool
+	ts       uint32
+	length   uint32
+	typ      uint8
+	streamID uint32
+}
+
+// chunkWriter holds the outbound chunking state of a connection. It is not
+// safe for concurrent use; the connection serialises writers.
+type chunkWriter struct {
+	chunkSize uint32
+	streams   [8]outStream // indexed by csid; tapedeck writes csids 2..7 only
+}
+
+func newChunkWriter() *chunkWriter { return &chunkWriter{chunkSize: 128} }
+
+// appendBasicHeader appends the 1..3 byte basic header.
+func appendBasicHeader(dst []byte, fmtType uint8, csid uint32) []byte {
+	switch {
+	case csid < 64:
+		return append(dst, fmtType<<6|byte(csid))
+	case csid < 320:
+		return append(dst, fmtType<<6, byte(csid-64))
+	default:
+		return append(dst, fmtType<<6|1, byte(csid-64), byte((csid-64)>>8))
+	}
+}
+
+func appendUint24(dst []byte, v uint32) []byte {
+	return append(dst, byte(v>>16), byte(v>>8), byte(v))
+}
+
+// appendFirstHeader appends the header of the first chunk of a message and
+// reports whether continuation chunks need the extended timestamp repeated.
+// It writes type 0 for the first message on a csid, after a stream id change
+// or when time goes backwards, and type 1 or 2 (deltas) otherwise; type 3 is
+// used only for continuation chunks, which every client reads the same way.
+func (w *chunkWriter) appendFirstHeader(dst []byte, csid uint32, h Header) ([]byte, uint32, bool) {
+	st := &w.streams[csid]
+	var fmtType uint8
+	var tsField uint32
+	switch {
+	case !st.valid || st.streamID != h.StreamID || int32(h.Timestamp-st.ts) < 0:
+		fmtType, tsField = 0, h.Timestamp
+	case st.length != h.Length || st.typ != h.Type:
+		fmtType, tsField = 1, h.Timestamp-st.ts
+	default:
+		fmtType, tsField = 2, h.Timestamp-st.ts
+	}
+	*st = outStream{valid: true, ts: h.Timestamp, length: h.Length, typ: h.Type, streamID: h.StreamID}
+
+	dst = appendBasicHeader(dst, fmtType, csid)
+	ext := tsField >= 0xFFFFFF
+	if ext {
+		dst = appendUint24(dst, 0xFFFFFF)
+	} else {
+		dst = appendUint24(dst, tsField)
+	}
+	if fmtType <= 1 {
+		dst = appendUint24(dst, h.Length)
+		dst = append(dst, h.Type)
+	}
+	if fmtType == 0 {
+		dst = binary.LittleEndian.AppendUint32(dst, h.StreamID)
+	}
+	if ext {
+		dst = binary.BigEndian.AppendUint32(dst, tsField)
+	}
+	return dst, tsField, ext
+}
+
+// appendContHeader appends a type-3 continuation header, repeating the
+// extended timestamp as the spec, Flash and ffmpeg expect.
+func appendContHeader(dst []byte, csid uint32, ext bool, tsField uint32) []byte {
+	dst = appendBasicHeader(dst, 3, csid)
+	if ext {
+		dst = binary.BigEndian.AppendUint32(dst, tsField)
+	}
+	return dst
+}
+
+// appendMessage appends the complete chunked form of a message, copying the
+// payload. Used for small control and command messages.
+func (w *chunkWriter) appendMessage(dst []byte, csid uint32, h Header, payload []byte) []byte {
+	h.Length = uint32(len(payload))
+	dst, tsField, ext := w.appendFirstHeader(dst, csid, h)
+	for {
+		n := min(uint32(len(payload)), w.chunkSize)
+		dst = append(dst, payload[:n]...)
+		payload = payload[n:]
+		if len(payload) == 0 {
+			return dst
+		}
+		dst = appendContHeader(dst, csid, ext, tsField)
+	}
+}
+
+// vecSeg is one chunk header (a range of vecBuilder.hdr) followed by a
+// payload slice that is referenced, not copied.
+type vecSeg struct {
+	hdrStart, hdrEnd int
+	payload          []byte
+}
+
+// vecBuilder turns messages into a vectored write: chunk headers go into one
+// reusable scratch buffer and payloads are referenced in place, so writing a
+// shared message to a player costs no copy and, once warmed up, no allocation.
+type vecBuilder struct {
+	hdr  []byte
+	segs []vecSeg
+	vec  net.Buffers // full-capacity backing of out
+	out  net.Buffers // what WriteTo consumes; a field so writing does not allocate
+}
+
+func (b *vecBuilder) reset() {
+	b.hdr = b.hdr[:0]
+	b.segs = b.segs[:0]
+}
+
+// add appends the chunks of one message.
+func (b *vecBuilder) add(w *chunkWriter, csid uint32, h Header, payload []byte) {
+	h.Length = uint32(len(payload))
+	start := len(b.hdr)
+	var tsField uint32
+	var ext bool
+	b.hdr, tsField, ext = w.appendFirstHeader(b.hdr, csid, h)
+	for {
+		n := min(uint32(len(payload)), w.chunkSize)
+		b.segs = append(b.segs, vecSeg{start, len(b.hdr), payload[:n]})
+		payload = payload[n:]
+		if len(payload) == 0 {
+			return
+		}
+		start = len(b.hdr)
+		b.hdr = appendContHeader(b.hdr, csid, ext, tsField)
+	}
+}
+
+// addRaw appends already chunked bytes (copied into the scratch buffer).
+func (b *vecBuilder) addRaw(p []byte) {
+	start := len(b.hdr)
+	b.hdr = append(b.hdr, p...)
+	b.segs = append(b.segs, vecSeg{start, len(b.hdr), nil})
+}
+
+// writeTo writes the segments added since reset to w in one vectored write
+// (writev on TCP), returning the bytes written.
+func (b *vecBuilder) writeTo(w io.Writer) (int64, error) {
+	b.out = b.buffers()
+	n, err := b.out.WriteTo(w)
+	b.out = nil
+	return n, err
+}
+
+// buffers returns the vector for the segments added since reset. It is
+// valid until the next reset; the header scratch no longer moves by then.
+func (b *vecBuilder) buffers() net.Buffers {
+	v := b.vec[:0]
+	for _, s := range b.segs {
+		if s.hdrEnd > s.hdrStart {
+			v = append(v, b.hdr[s.hdrStart:s.hdrEnd])
+		}
+		if len(s.payload) > 0 {
+			v = append(v, s.payload)
+		}
+	}
+	b.vec = v
+	return v
+}

@@ -1,0 +1,410 @@
+package rtmp
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tapedeck/tapedeck/remux"
+)
+
+// ClientConfig tunes a Client. Zero values mean the defaults.
+type ClientConfig struct {
+	ChunkSize       uint32        // outbound chunk size, DefaultChunkSize
+	Timeout         time.Duration // for dial, handshake and each command reply; 10s
+	DigestHandshake bool          // send an FP9 (digest) C1 like ffmpeg
+	TLSConfig       *tls.Config   // for rtmps://; ServerName defaults to the URL host
+	Pool            *remux.Pool
+	FlashVer        string
+}
+
+// Client is the client side of an RTMP connection: it publishes or plays
+// one stream. It is used for relays, pulls, tests and the load tool.
+type Client struct {
+	cfg      ClientConfig
+	nc       net.Conn
+	br       *bufio.Reader
+	cr       *ChunkReader
+	cw       *chunkWriter
+	wbuf     []byte
+	vb       vecBuilder
+	txn      float64
+	streamID uint32
+	app      string
+	tcURL    string
+	window   uint32
+	lastAck  uint64
+	// ConnectInfo is the information object of the connect _result.
+	ConnectInfo Object
+}
+
+// ParseURL splits rtmp[s]://host[:port]/app[/instance]/stream[?query] into
+// the host:port to dial, the app, the tcUrl and the stream name (with its
+// query), the way ffmpeg does: the last path element is the stream.
+func ParseURL(raw string) (addr, app, tcURL, stream string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", "", "", fmt.Errorf("rtmp url: %w", err)
+	}
+	port := "1935"
+	switch u.Scheme {
+	case "rtmp":
+	case "rtmps":
+		port = "443"
+	default:
+		return "", "", "", "", fmt.Errorf("rtmp url %q: scheme must be rtmp or rtmps", raw)
+	}
+	if u.Port() != "" {
+		port = u.Port()
+	}
+	addr = net.JoinHostPort(u.Hostname(), port)
+	path := strings.Trim(u.Path, "/")
+	i := strings.LastIndex(path, "/")
+	if i < 0 {
+		return "", "", "", "", fmt.Errorf("rtmp url %q: needs /app/stream", raw)
+	}
+	app, stream = path[:i], path[i+1:]
+	if u.RawQuery != "" {
+		stream += "?" + u.RawQuery
+	}
+	tcURL = u.Scheme + "://" + u.Host + "/" + app
+	return addr, app, tcURL, stream, nil
+}
+
+// Dial connects to the server of rawURL and performs handshake and connect.
+// It returns the client and the stream name from the URL.
+func Dial(ctx context.Context, rawURL string, cfg ClientConfig) (*Client, string, error) {
+	addr, app, tcURL, stream, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, "", err
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.ChunkSize == 0 {
+		cfg.ChunkSize = DefaultChunkSize
+	}
+	if cfg.Pool == nil {
+		cfg.Pool = remux.NewPool()
+	}
+	if cfg.FlashVer == "" {
+		cfg.FlashVer = "FMLE/3.0 (compatible; tapedeck)"
+	}
+	d := net.Dialer{Timeout: cfg.Timeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("rtmp dial %s: %w", addr, err)
+	}
+	if strings.HasPrefix(rawURL, "rtmps:") {
+		tc := cfg.TLSConfig.Clone()
+		if tc == nil {
+			tc = &tls.Config{}
+		}
+		if tc.ServerName == "" {
+			tc.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tlsConn := tls.Client(nc, tc)
+		if err := tlsConn.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, "", fmt.Errorf("rtmps tls handshake with %s: %w", addr, err)
+		}
+		nc = tlsConn
+	}
+	c := &Client{cfg: cfg, nc: nc, cw: newChunkWriter(), app: app, tcURL: tcURL}
+	if err := c.connect(ctx); err != nil {
+		nc.Close()
+		return nil, "", err
+	}
+	return c, stream, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error {
+	if c.cr != nil {
+		c.cr.Close()
+	}
+	return c.nc.Close()
+}
+
+// NetConn returns the underlying connection.
+func (c *Client) NetConn() net.Conn { return c.nc }
+
+func (c *Client) deadline(ctx context.Context) {
+	dl := time.Now().Add(c.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	c.nc.SetDeadline(dl)
+}
+
+func (c *Client) connect(ctx context.Context) error {
+	c.deadline(ctx)
+	if err := ClientHandshake(c.nc, c.cfg.DigestHandshake); err != nil {
+		return err
+	}
+	c.br = bufio.NewReaderSize(c.nc, 16<<10)
+	c.cr = NewChunkReader(c.br, c.cfg.Pool, 0, 0)
+	if err := c.writeControl(typeSetChunkSize, be32(c.cfg.ChunkSize)); err != nil {
+		return err
+	}
+	c.cw.chunkSize = c.cfg.ChunkSize
+	res, err := c.call(ctx, "connect", Object{
+		{"app", c.app}, {"type", "nonprivate"}, {"flashVer", c.cfg.FlashVer},
+		{"tcUrl", c.tcURL}, {"fpad", false}, {"capabilities", 15.0},
+		{"audioCodecs", 4071.0}, {"videoCodecs", 252.0}, {"videoFunction", 1.0},
+	})
+	if err != nil {
+		return fmt.Errorf("rtmp connect to %s: %w", c.tcURL, err)
+	}
+	if len(res) > 3 {
+		c.ConnectInfo, _ = res[3].(Object)
+	}
+	return nil
+}
+
+// call sends a command and waits for its _result or _error.
+func (c *Client) call(ctx context.Context, name string, obj any, args ...any) ([]any, error) {
+	c.txn++
+	txn := c.txn
+	vals := append([]any{name, txn, obj}, args...)
+	if err := c.writeAMF(csidCommand, 0, typeCommandAMF0, vals...); err != nil {
+		return nil, err
+	}
+	for {
+		vals, err := c.readCommand(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(vals) < 2 {
+			continue
+		}
+		if t, _ := vals[1].(float64); t != txn {
+			continue
+		}
+		switch vals[0] {
+		case "_result":
+			return vals, nil
+		case "_error":
+			return nil, fmt.Errorf("%s refused: %s", name, describe(vals))
+		}
+	}
+}
+
+func describe(vals []any) string {
+	for _, v := range vals {
+		if o, ok := v.(Object); ok && o.String("code") != "" {
+			return o.String("code") + ": " + o.String("description")
+		}
+	}
+	return fmt.Sprint(vals)
+}
+
+// readCommand reads messages, handling control ones, until a command arrives.
+func (c *Client) readCommand(ctx context.Context) ([]any, error) {
+	for {
+		c.deadline(ctx)
+		m, h, err := c.readMessage()
+		if err != nil {
+			return nil, err
+		}
+		if h.Type != typeCommandAMF0 {
+			m.Release()
+			continue
+		}
+		vals, err := DecodeAMF0(m.Payload)
+		m.Release()
+		if err != nil {
+			return nil, fmt.Errorf("rtmp: bad command from server: %w", err)
+		}
+		return vals, nil
+	}
+}
+
+// readMessage reads the next message, applying control messages.
+func (c *Client) readMessage() (*remux.Message, Header, error) {
+	for {
+		m, h, err := c.cr.ReadMessage()
+		if err != nil {
+			return nil, h, err
+		}
+		if c.window > 0 && c.cr.BytesRead()-c.lastAck >= uint64(c.window)/2 {
+			c.lastAck = c.cr.BytesRead()
+			if err := c.writeControl(typeAck, be32(uint32(c.lastAck))); err != nil {
+				m.Release()
+				return nil, h, err
+			}
+		}
+		p := m.Payload
+		switch h.Type {
+		case typeSetChunkSize:
+			if len(p) >= 4 {
+				err = c.cr.SetChunkSize(binary.BigEndian.Uint32(p))
+			}
+		case typeWindowAckSize:
+			if len(p) >= 4 {
+				c.window = binary.BigEndian.Uint32(p)
+			}
+		case typeUserControl:
+			if len(p) >= 6 && binary.BigEndian.Uint16(p) == ucPingRequest {
+				err = c.writeControl(typeUserControl, append([]byte{0, ucPingResponse}, p[2:6]...))
+			}
+		case typeAbort:
+			if len(p) >= 4 {
+				c.cr.Abort(binary.BigEndian.Uint32(p))
+			}
+		default:
+			return m, h, nil
+		}
+		m.Release()
+		if err != nil {
+			return nil, h, err
+		}
+	}
+}
+
+func (c *Client) writeControl(typ uint8, payload []byte) error {
+	c.wbuf = c.cw.appendMessage(c.wbuf[:0], csidControl, Header{Type: typ}, payload)
+	_, err := c.nc.Write(c.wbuf)
+	return err
+}
+
+func (c *Client) writeAMF(csid, streamID uint32, typ uint8, vals ...any) error {
+	body, err := AppendAMF0(nil, vals...)
+	if err != nil {
+		return err
+	}
+	c.wbuf = c.cw.appendMessage(c.wbuf[:0], csid, Header{Type: typ, StreamID: streamID}, body)
+	_, err = c.nc.Write(c.wbuf)
+	return err
+}
+
+func (c *Client) createStream(ctx context.Context) error {
+	res, err := c.call(ctx, "createStream", nil)
+	if err != nil {
+		return err
+	}
+	id, ok := argAt(res, 3).(float64)
+	if !ok || id < 1 {
+		return fmt.Errorf("rtmp createStream: bad stream id in %v", res)
+	}
+	c.streamID = uint32(id)
+	return nil
+}
+
+// waitStatus waits for an onStatus whose code starts with prefix+".".
+func (c *Client) waitStatus(ctx context.Context, want string) error {
+	for {
+		vals, err := c.readCommand(ctx)
+		if err != nil {
+			return err
+		}
+		if len(vals) < 4 || vals[0] != "onStatus" {
+			continue
+		}
+		info, _ := vals[3].(Object)
+		code := info.String("code")
+		if code == want {
+			return nil
+		}
+		if info.String("level") == "error" {
+			return fmt.Errorf("%s: %s", code, info.String("description"))
+		}
+	}
+}
+
+// Publish announces a publish of name and waits for NetStream.Publish.Start.
+func (c *Client) Publish(ctx context.Context, name string) error {
+	c.writeAMF(csidCommand, 0, typeCommandAMF0, "releaseStream", c.txn+1, nil, name)
+	c.txn++
+	c.writeAMF(csidCommand, 0, typeCommandAMF0, "FCPublish", c.txn+1, nil, name)
+	c.txn++
+	if err := c.createStream(ctx); err != nil {
+		return err
+	}
+	c.txn++
+	if err := c.writeAMF(csidStatus, c.streamID, typeCommandAMF0, "publish", c.txn, nil, name, "live"); err != nil {
+		return err
+	}
+	if err := c.waitStatus(ctx, "NetStream.Publish.Start"); err != nil {
+		return fmt.Errorf("rtmp publish %s: %w", name, err)
+	}
+	c.nc.SetDeadline(time.Time{})
+	return nil
+}
+
+// Play asks for name and waits for NetStream.Play.Start.
+func (c *Client) Play(ctx context.Context, name string) error {
+	if err := c.createStream(ctx); err != nil {
+		return err
+	}
+	c.txn++
+	if err := c.writeAMF(csidStatus, c.streamID, typeCommandAMF0, "play", c.txn, nil, name, -2000.0); err != nil {
+		return err
+	}
+	uc := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32([]byte{0, ucSetBufferLength}, c.streamID), 3000)
+	if err := c.writeControl(typeUserControl, uc); err != nil {
+		return err
+	}
+	if err := c.waitStatus(ctx, "NetStream.Play.Start"); err != nil {
+		return fmt.Errorf("rtmp play %s: %w", name, err)
+	}
+	c.nc.SetDeadline(time.Time{})
+	return nil
+}
+
+// ErrStreamEnded is returned by ReadMedia when the server ends the stream.
+var ErrStreamEnded = errors.New("rtmp: stream ended")
+
+// ReadMedia returns the next audio, video or data message of a played
+// stream; the caller releases it.
+func (c *Client) ReadMedia() (*remux.Message, error) {
+	for {
+		m, h, err := c.readMessage()
+		if err != nil {
+			return nil, err
+		}
+		switch h.Type {
+		case typeAudio, typeVideo, typeDataAMF0:
+			return m, nil
+		case typeCommandAMF0:
+			vals, _ := DecodeAMF0(m.Payload)
+			m.Release()
+			if len(vals) >= 4 && vals[0] == "onStatus" {
+				if info, _ := vals[3].(Object); info.String("code") == "NetStream.Play.UnpublishNotify" || info.String("code") == "NetStream.Play.Stop" {
+					return nil, ErrStreamEnded
+				}
+			}
+		default:
+			m.Release()
+		}
+	}
+}
+
+// WriteMedia sends one audio, video or data message of a publish; data
+// messages go out as they are (add @setDataFrame for metadata yourself).
+func (c *Client) WriteMedia(m *remux.Message) error {
+	csid := uint32(csidVideo)
+	switch m.Kind {
+	case remux.KindAudio:
+		csid = csidAudio
+	case remux.KindData:
+		csid = csidStatus
+	}
+	c.vb.reset()
+	c.vb.add(c.cw, csid, Header{Type: uint8(m.Kind), StreamID: c.streamID, Timestamp: m.Timestamp}, m.Payload)
+	_, err := c.vb.writeTo(c.nc)
+	return err
+}
+
+// SetWriteDeadline bounds the next writes.
+func (c *Client) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
+
+// SetReadDeadline bounds the next reads.
+func (c *Client) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }

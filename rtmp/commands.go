@@ -1,0 +1,296 @@
+package rtmp
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// handleCommand runs one AMF0 command. Malformed AMF costs the message, not
+// the connection; only protocol-level failures return an error.
+func (c *conn) handleCommand(p []byte, h Header) error {
+	vals, err := DecodeAMF0(p)
+	if err != nil || len(vals) == 0 {
+		c.log.Info("rtmp command dropped: bad AMF", "err", err, "len", len(p))
+		return nil
+	}
+	name, _ := vals[0].(string)
+	var txn float64
+	if len(vals) > 1 {
+		txn, _ = vals[1].(float64)
+	}
+	var cmdObj Object
+	if len(vals) > 2 {
+		cmdObj, _ = vals[2].(Object)
+	}
+	var args []any
+	if len(vals) > 3 {
+		args = vals[3:]
+	}
+	argString := func(i int) string {
+		if i < len(args) {
+			s, _ := args[i].(string)
+			return s
+		}
+		return ""
+	}
+	argNumber := func(i int, def float64) float64 {
+		if i < len(args) {
+			if f, ok := args[i].(float64); ok {
+				return f
+			}
+		}
+		return def
+	}
+
+	if !c.connected && name != "connect" {
+		c.log.Debug("rtmp command before connect ignored", "cmd", name)
+		return nil
+	}
+	switch name {
+	case "connect":
+		return c.onConnect(txn, cmdObj)
+	case "createStream":
+		return c.onCreateStream(txn)
+	case "releaseStream", "FCPublish":
+		if txn != 0 {
+			return c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, nil, Undefined{})
+		}
+		return nil
+	case "FCUnpublish":
+		if st := c.streamByName(argString(0)); st != nil && st.publisher != nil {
+			c.stopStream(st)
+			return c.sendStatus(st.id, "status", "NetStream.Unpublish.Success", argString(0)+" is now unpublished.")
+		}
+		return nil
+	case "publish":
+		return c.onPublish(h.StreamID, argString(0), argString(1))
+	case "play":
+		return c.onPlay(h.StreamID, argString(0), argNumber(1, -2), argNumber(2, -1), len(args) < 4 || args[3] != false)
+	case "deleteStream", "closeStream":
+		id := h.StreamID
+		if f, ok := argAt(args, 0).(float64); ok && name == "deleteStream" {
+			id = uint32(f)
+		} else if s, ok := argAt(args, 0).(string); ok {
+			if st := c.streamByName(s); st != nil {
+				id = st.id
+			}
+		}
+		if st := c.streams[id]; st != nil {
+			c.stopStream(st)
+			if name == "deleteStream" {
+				delete(c.streams, id)
+			}
+		}
+		return nil
+	case "getStreamLength":
+		return c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, nil, 0.0)
+	case "receiveAudio", "receiveVideo":
+		if st := c.streams[h.StreamID]; st != nil && st.player != nil {
+			on, _ := argAt(args, 0).(bool)
+			if name == "receiveAudio" {
+				st.player.noAudio.Store(!on)
+			} else {
+				st.player.noVideo.Store(!on)
+			}
+		}
+		return nil
+	case "pause", "pauseRaw":
+		// Live streams cannot pause; acknowledge so clients do not stall.
+		if paused, _ := argAt(args, 0).(bool); paused {
+			return c.sendStatus(h.StreamID, "status", "NetStream.Pause.Notify", "Paused live stream.")
+		}
+		return c.sendStatus(h.StreamID, "status", "NetStream.Unpause.Notify", "Unpaused live stream.")
+	case "_checkbw", "FCSubscribe", "_result", "_error", "onBWDone":
+		if name == "_checkbw" && txn != 0 {
+			return c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, nil, nil)
+		}
+		return nil
+	default:
+		c.log.Debug("rtmp unknown command", "cmd", name)
+		if txn != 0 {
+			return c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, nil, nil)
+		}
+		return nil
+	}
+}
+
+func argAt(args []any, i int) any {
+	if i < len(args) {
+		return args[i]
+	}
+	return nil
+}
+
+func (c *conn) streamByName(name string) *netStream {
+	n, _ := splitName(name)
+	for _, st := range c.streams {
+		if st.name == n {
+			return st
+		}
+	}
+	return nil
+}
+
+func (c *conn) onConnect(txn float64, obj Object) error {
+	if c.connected {
+		c.log.Info("rtmp second connect ignored")
+		return nil
+	}
+	app := obj.String("app")
+	app, appQuery, _ := strings.Cut(app, "?")
+	c.info = ConnInfo{
+		RemoteAddr: c.nc.RemoteAddr(),
+		App:        strings.Trim(app, "/"),
+		TcURL:      obj.String("tcUrl"),
+		FlashVer:   obj.String("flashVer"),
+	}
+	c.info.ObjectEncoding, _ = obj.Number("objectEncoding")
+	c.info.Query, _ = url.ParseQuery(appQuery)
+	if u, err := url.Parse(c.info.TcURL); err == nil {
+		for k, v := range u.Query() {
+			if _, ok := c.info.Query[k]; !ok {
+				c.info.Query[k] = v
+			}
+		}
+	}
+	c.log = c.log.With("app", c.info.App)
+	if err := c.srv.handler.OnConnect(&c.info); err != nil {
+		c.log.Info("rtmp connect rejected", "err", err)
+		c.sendAMF(csidCommand, 0, typeCommandAMF0, "_error", txn, nil, Object{
+			{"level", "error"}, {"code", "NetConnection.Connect.Rejected"},
+			{"description", "Connection rejected: " + err.Error()},
+		})
+		return fmt.Errorf("connect rejected: %w", err)
+	}
+	c.connected = true
+	if err := c.sendControl(typeWindowAckSize, be32(c.cfg.WindowAckSize)); err != nil {
+		return err
+	}
+	if err := c.sendControl(typeSetPeerBandwidth, append(be32(c.cfg.WindowAckSize), 2)); err != nil {
+		return err
+	}
+	if err := c.setChunkSize(c.cfg.ChunkSize); err != nil {
+		return err
+	}
+	err := c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn,
+		Object{{"fmsVer", "FMS/3,0,1,123"}, {"capabilities", 31.0}, {"mode", 1.0}},
+		Object{
+			{"level", "status"}, {"code", "NetConnection.Connect.Success"},
+			{"description", "Connection succeeded."}, {"objectEncoding", c.info.ObjectEncoding},
+		})
+	if err != nil {
+		return err
+	}
+	return c.sendAMF(csidCommand, 0, typeCommandAMF0, "onBWDone", 0.0, nil, 8192.0)
+}
+
+func be32(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
+
+// maxStreamsPerConn bounds createStream calls a client can make us remember.
+const maxStreamsPerConn = 16
+
+func (c *conn) onCreateStream(txn float64) error {
+	if len(c.streams) >= maxStreamsPerConn {
+		return fmt.Errorf("%w: more than %d streams on one connection", ErrProtocol, maxStreamsPerConn)
+	}
+	c.nextStream++
+	id := c.nextStream
+	c.streams[id] = &netStream{id: id}
+	return c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, nil, float64(id))
+}
+
+// streamFor returns the NetStream a publish or play arrived on; clients
+// that skip createStream get one made on the fly.
+func (c *conn) streamFor(id uint32) *netStream {
+	st := c.streams[id]
+	if st == nil && len(c.streams) < maxStreamsPerConn {
+		st = &netStream{id: id}
+		c.streams[id] = st
+	}
+	return st
+}
+
+func (c *conn) request(raw string) *StreamRequest {
+	name, q := splitName(raw)
+	for k, v := range c.info.Query {
+		if _, ok := q[k]; !ok {
+			q[k] = v
+		}
+	}
+	return &StreamRequest{Name: name, RawName: raw, Query: q}
+}
+
+func (c *conn) onPublish(streamID uint32, raw, typ string) error {
+	st := c.streamFor(streamID)
+	if st == nil {
+		return fmt.Errorf("%w: too many streams", ErrProtocol)
+	}
+	if st.publisher != nil || st.player != nil {
+		return c.sendStatus(streamID, "error", "NetStream.Publish.BadName", "Stream is busy on this connection.")
+	}
+	req := c.request(raw)
+	req.PublishType = typ
+	if req.Name == "" {
+		c.sendStatus(streamID, "error", "NetStream.Publish.BadName", "Empty stream name.")
+		return errors.New("publish without a stream name")
+	}
+	pub, err := c.srv.handler.OnPublish(&c.info, req)
+	if err != nil {
+		code := "NetStream.Publish.Denied"
+		if errors.Is(err, ErrStreamBusy) {
+			code = "NetStream.Publish.BadName"
+		}
+		c.log.Info("publish refused", "stream", req.Name, "err", err)
+		c.sendStatus(streamID, "error", code, "Publish refused: "+err.Error(), Property{"details", req.Name})
+		return fmt.Errorf("publish %q refused: %w", req.Name, err)
+	}
+	st.name = req.Name
+	st.publisher = pub
+	c.log.Info("publish started", "stream", req.Name, "type", typ)
+	if err := c.sendUserControl(ucStreamBegin, streamID); err != nil {
+		return err
+	}
+	return c.sendStatus(streamID, "status", "NetStream.Publish.Start", req.Name+" is now published.", Property{"details", req.Name})
+}
+
+func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, reset bool) error {
+	st := c.streamFor(streamID)
+	if st == nil {
+		return fmt.Errorf("%w: too many streams", ErrProtocol)
+	}
+	if st.publisher != nil || st.player != nil {
+		c.stopStream(st)
+	}
+	req := c.request(raw)
+	req.Start, req.Duration, req.Reset = start, duration, reset
+	sub, err := c.srv.handler.OnPlay(&c.info, req)
+	if err != nil {
+		c.log.Info("play refused", "stream", req.Name, "err", err)
+		code, level := "NetStream.Play.Failed", "error"
+		if errors.Is(err, ErrStreamNotFound) {
+			code = "NetStream.Play.StreamNotFound"
+		}
+		return c.sendStatus(streamID, level, code, "Play refused: "+err.Error(), Property{"details", req.Name})
+	}
+	st.name = req.Name
+	c.log.Info("play started", "stream", req.Name)
+	if err := c.sendUserControl(ucStreamBegin, streamID); err != nil {
+		sub.Close()
+		return err
+	}
+	if reset {
+		c.sendStatus(streamID, "status", "NetStream.Play.Reset", "Playing and resetting "+req.Name+".", Property{"details", req.Name})
+	}
+	if err := c.sendStatus(streamID, "status", "NetStream.Play.Start", "Started playing "+req.Name+".", Property{"details", req.Name}); err != nil {
+		sub.Close()
+		return err
+	}
+	if err := c.sendAMF(csidStatus, streamID, typeDataAMF0, "|RtmpSampleAccess", true, true); err != nil {
+		sub.Close()
+		return err
+	}
+	st.player = startPlayer(c, streamID, sub)
+	return nil
+}

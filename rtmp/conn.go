@@ -1,0 +1,358 @@
+package rtmp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tapedeck/tapedeck/remux"
+)
+
+// conn is the server side of one client connection. Its reader goroutine
+// runs the command state machine and feeds publishers; each playing stream
+// has a writer goroutine. Writes from both are serialised by wmu.
+type conn struct {
+	srv *Server
+	cfg *ServerConfig
+	nc  net.Conn
+	log *slog.Logger
+	br  *bufio.Reader
+	cr  *ChunkReader
+
+	wmu     sync.Mutex
+	cw      *chunkWriter
+	ctl     []byte // scratch for control and command messages, guarded by wmu
+	wclosed bool
+
+	info       ConnInfo
+	connected  bool
+	peerWindow uint32 // the peer's window ack size
+	lastAck    uint64
+	nextStream uint32
+	streams    map[uint32]*netStream // by message stream id
+
+	closeOnce sync.Once
+}
+
+// netStream is one NetStream (message stream id) of a connection.
+type netStream struct {
+	id        uint32
+	name      string
+	publisher Publisher
+	player    *player
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	return &conn{
+		srv:     s,
+		cfg:     &s.cfg,
+		nc:      nc,
+		log:     s.cfg.Logger.With("remote", nc.RemoteAddr().String()),
+		cw:      newChunkWriter(),
+		streams: make(map[uint32]*netStream),
+	}
+}
+
+// close tears the connection down; safe to call from any goroutine.
+func (c *conn) close() {
+	c.closeOnce.Do(func() { c.nc.Close() })
+}
+
+func (c *conn) serve() {
+	defer c.close()
+	defer c.cleanup()
+	c.nc.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
+	kind, err := ServerHandshake(c.nc)
+	if err != nil {
+		c.log.Info("rtmp handshake failed", "err", err)
+		return
+	}
+	c.nc.SetDeadline(time.Time{})
+	c.log.Debug("rtmp handshake done", "kind", kind)
+	c.br = bufio.NewReaderSize(c.nc, 16<<10)
+	c.cr = NewChunkReader(c.br, c.cfg.Pool, c.cfg.MaxMessageBytes, c.cfg.MaxChunkSize)
+	defer c.cr.Close()
+	err = c.readLoop()
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.log.Debug("rtmp connection closed")
+	default:
+		c.log.Info("rtmp connection closed", "err", err)
+	}
+}
+
+func (c *conn) cleanup() {
+	for _, st := range c.streams {
+		c.stopStream(st)
+	}
+}
+
+func (c *conn) stopStream(st *netStream) {
+	if st.publisher != nil {
+		st.publisher.Close()
+		st.publisher = nil
+		c.log.Info("publish ended", "app", c.info.App, "stream", st.name)
+	}
+	if st.player != nil {
+		st.player.stop()
+		st.player = nil
+	}
+}
+
+func (c *conn) publishing() bool {
+	for _, st := range c.streams {
+		if st.publisher != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *conn) readLoop() error {
+	for {
+		// Players are mostly silent (acks only), so the idle limit on
+		// reads applies until a stream plays; their writes carry it then.
+		if c.hasPlayer() && !c.publishing() {
+			c.nc.SetReadDeadline(time.Time{})
+		} else {
+			c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
+		}
+		m, h, err := c.cr.ReadMessage()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("idle for %v: %w", c.cfg.IdleTimeout, err)
+			}
+			return err
+		}
+		if err := c.maybeAck(); err != nil {
+			m.Release()
+			return err
+		}
+		if err := c.handleMessage(m, h); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *conn) hasPlayer() bool {
+	for _, st := range c.streams {
+		if st.player != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// maybeAck sends an Acknowledgement once a window's worth of bytes arrived.
+func (c *conn) maybeAck() error {
+	if c.peerWindow == 0 {
+		return nil
+	}
+	n := c.cr.BytesRead()
+	if n-c.lastAck < uint64(c.peerWindow) {
+		return nil
+	}
+	c.lastAck = n
+	return c.sendControl(typeAck, binary.BigEndian.AppendUint32(nil, uint32(n)))
+}
+
+// handleMessage dispatches one message; it owns m's reference.
+func (c *conn) handleMessage(m *remux.Message, h Header) error {
+	switch h.Type {
+	case typeAudio, typeVideo:
+		st := c.streams[h.StreamID]
+		if st == nil || st.publisher == nil {
+			m.Release() // media on a stream that does not publish: ignore
+			return nil
+		}
+		st.publisher.Write(m)
+		return nil
+	case typeDataAMF0, typeDataAMF3:
+		return c.handleData(m, h)
+	case typeAggregate:
+		return c.handleAggregate(m, h)
+	}
+	defer m.Release()
+	p := m.Payload
+	switch h.Type {
+	case typeSetChunkSize:
+		if len(p) < 4 {
+			return fmt.Errorf("%w: short set chunk size", ErrProtocol)
+		}
+		return c.cr.SetChunkSize(binary.BigEndian.Uint32(p))
+	case typeAbort:
+		if len(p) >= 4 {
+			c.cr.Abort(binary.BigEndian.Uint32(p))
+		}
+	case typeAck:
+	case typeWindowAckSize:
+		if len(p) >= 4 {
+			c.peerWindow = binary.BigEndian.Uint32(p)
+		}
+	case typeSetPeerBandwidth:
+	case typeUserControl:
+		return c.handleUserControl(p)
+	case typeCommandAMF0:
+		return c.handleCommand(p, h)
+	case typeCommandAMF3:
+		if len(p) > 0 {
+			p = p[1:] // format selector 0: AMF0 values follow
+		}
+		return c.handleCommand(p, h)
+	default:
+		c.log.Debug("rtmp message ignored", "type", h.Type, "len", len(p))
+	}
+	return nil
+}
+
+func (c *conn) handleUserControl(p []byte) error {
+	if len(p) < 2 {
+		return fmt.Errorf("%w: user control message of %d bytes", ErrProtocol, len(p))
+	}
+	switch binary.BigEndian.Uint16(p) {
+	case ucPingRequest:
+		if len(p) >= 6 {
+			return c.sendUserControl(ucPingResponse, binary.BigEndian.Uint32(p[2:]))
+		}
+	case ucSetBufferLength:
+		if len(p) >= 10 {
+			if st := c.streams[binary.BigEndian.Uint32(p[2:])]; st != nil && st.player != nil {
+				st.player.bufferMs.Store(binary.BigEndian.Uint32(p[6:]))
+			}
+		}
+	}
+	return nil
+}
+
+// setDataFrame is the AMF0 string "@setDataFrame" publishers put before
+// onMetaData; players and files expect onMetaData first, so it is cut off.
+var setDataFrame = []byte("\x02\x00\x0d@setDataFrame")
+
+func (c *conn) handleData(m *remux.Message, h Header) error {
+	st := c.streams[h.StreamID]
+	if st == nil || st.publisher == nil {
+		m.Release()
+		return nil
+	}
+	if h.Type == typeDataAMF3 && len(m.Payload) > 0 {
+		m.Payload = m.Payload[1:]
+	}
+	if len(m.Payload) >= len(setDataFrame) && string(m.Payload[:len(setDataFrame)]) == string(setDataFrame) {
+		m.Payload = m.Payload[len(setDataFrame):]
+	}
+	m.Kind = remux.KindData
+	st.publisher.Write(m)
+	return nil
+}
+
+// handleAggregate splits an aggregate message (type 22) into its sub-messages.
+func (c *conn) handleAggregate(m *remux.Message, h Header) error {
+	defer m.Release()
+	st := c.streams[h.StreamID]
+	if st == nil || st.publisher == nil {
+		return nil
+	}
+	p := m.Payload
+	var first uint32
+	for i := 0; len(p) > 0; i++ {
+		if len(p) < 11 {
+			return fmt.Errorf("%w: aggregate sub-message header truncated", ErrProtocol)
+		}
+		size := uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3])
+		ts := uint32(p[4])<<16 | uint32(p[5])<<8 | uint32(p[6]) | uint32(p[7])<<24
+		if uint32(len(p)-11) < size {
+			return fmt.Errorf("%w: aggregate sub-message of %d bytes, %d left", ErrProtocol, size, len(p)-11)
+		}
+		if i == 0 {
+			first = ts
+		}
+		typ := p[0]
+		body := p[11 : 11+size]
+		p = p[11+size:]
+		if len(p) >= 4 {
+			p = p[4:] // back pointer
+		}
+		if typ != typeAudio && typ != typeVideo && typ != typeDataAMF0 {
+			continue
+		}
+		sub := c.cfg.Pool.Get(len(body))
+		copy(sub.Payload, body)
+		sub.Kind = remux.Kind(typ)
+		sub.Timestamp = h.Timestamp + (ts - first)
+		sub.Parse()
+		if typ == typeDataAMF0 {
+			if err := c.handleData(sub, Header{Type: typ, StreamID: h.StreamID}); err != nil {
+				return err
+			}
+			continue
+		}
+		st.publisher.Write(sub)
+	}
+	return nil
+}
+
+// ---- writing ----
+
+// writeLocked writes b to the socket with the idle timeout as deadline.
+func (c *conn) writeLocked(b []byte) error {
+	if c.wclosed {
+		return net.ErrClosed
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.IdleTimeout))
+	_, err := c.nc.Write(b)
+	if err != nil {
+		c.wclosed = true
+		c.close()
+	}
+	return err
+}
+
+func (c *conn) sendControl(typ uint8, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ctl = c.cw.appendMessage(c.ctl[:0], csidControl, Header{Type: typ}, payload)
+	return c.writeLocked(c.ctl)
+}
+
+func (c *conn) sendUserControl(event uint16, args ...uint32) error {
+	p := binary.BigEndian.AppendUint16(make([]byte, 0, 10), event)
+	for _, a := range args {
+		p = binary.BigEndian.AppendUint32(p, a)
+	}
+	return c.sendControl(typeUserControl, p)
+}
+
+// setChunkSize announces and applies our outbound chunk size.
+func (c *conn) setChunkSize(n uint32) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ctl = c.cw.appendMessage(c.ctl[:0], csidControl, Header{Type: typeSetChunkSize}, binary.BigEndian.AppendUint32(nil, n))
+	c.cw.chunkSize = n
+	return c.writeLocked(c.ctl)
+}
+
+// sendAMF writes an AMF0 command (typ 20) or data (typ 18) message.
+func (c *conn) sendAMF(csid, streamID uint32, typ uint8, vals ...any) error {
+	body, err := AppendAMF0(nil, vals...)
+	if err != nil {
+		return fmt.Errorf("encoding %v: %w", vals[0], err)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ctl = c.cw.appendMessage(c.ctl[:0], csid, Header{Type: typ, StreamID: streamID}, body)
+	return c.writeLocked(c.ctl)
+}
+
+// sendStatus writes onStatus on a stream's message stream id.
+func (c *conn) sendStatus(streamID uint32, level, code, description string, extra ...Property) error {
+	info := Object{{"level", level}, {"code", code}, {"description", description}}
+	info = append(info, extra...)
+	return c.sendAMF(csidStatus, streamID, typeCommandAMF0, "onStatus", 0.0, nil, info)
+}

@@ -1,0 +1,87 @@
+package rtmp
+
+import (
+	"errors"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/tapedeck/tapedeck/remux"
+)
+
+// Errors a Handler returns to choose the status a client sees.
+var (
+	// ErrRejected refuses a connect (NetConnection.Connect.Rejected).
+	ErrRejected = errors.New("rejected")
+	// ErrUnauthorized refuses a publish or play (NetStream.*.Denied / Failed).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrStreamBusy refuses a publish to a name already published (NetStream.Publish.BadName).
+	ErrStreamBusy = errors.New("stream is already being published")
+	// ErrStreamNotFound answers a play of nothing (NetStream.Play.StreamNotFound).
+	ErrStreamNotFound = errors.New("stream not found")
+)
+
+// ConnInfo describes a client connection to a Handler.
+type ConnInfo struct {
+	RemoteAddr net.Addr
+	App        string     // application, without query; may carry an instance ("live/inst")
+	TcURL      string     // as the client sent it
+	Query      url.Values // query of the app or tcUrl ("?key=...")
+	FlashVer   string
+	// ObjectEncoding is the AMF version the client asked for (0 or 3).
+	ObjectEncoding float64
+}
+
+// StreamRequest is a publish or play request.
+type StreamRequest struct {
+	Name    string     // stream name without query and without flv:/mp4: prefixes
+	RawName string     // as sent
+	Query   url.Values // the name's query, merged over the connection's
+	// Play arguments, in milliseconds as they are on the wire. Start -2 means
+	// live or recorded, -1 live only, >= 0 recorded from that offset.
+	Start, Duration float64
+	Reset           bool
+	PublishType     string // "live", "record" or "append"
+}
+
+// Publisher receives what a publishing client sends.
+type Publisher interface {
+	// Write hands over one media or data message; it takes over the
+	// caller's reference. It must not block on consumers.
+	Write(m *remux.Message)
+	// Close ends the publish.
+	Close()
+}
+
+// Subscription delivers a stream to a playing client.
+type Subscription interface {
+	// Next appends to dst the messages available, each retained for the
+	// caller, blocking until there is at least one. It returns an error
+	// once the subscription is closed or the stream is gone for good.
+	Next(dst []*remux.Message) ([]*remux.Message, error)
+	// Close ends the subscription and wakes a blocked Next.
+	Close()
+}
+
+// Handler connects the wire protocol to the rest of the appliance. Its
+// methods are called from the connection's goroutine.
+type Handler interface {
+	OnConnect(ci *ConnInfo) error
+	OnPublish(ci *ConnInfo, req *StreamRequest) (Publisher, error)
+	OnPlay(ci *ConnInfo, req *StreamRequest) (Subscription, error)
+}
+
+// splitName parses a stream name as clients send it: "cam1?key=x",
+// "mp4:dir/file.mp4", "flv:name". The flv: prefix and .flv suffix go;
+// an mp4: prefix is dropped but the file's extension stays.
+func splitName(raw string) (string, url.Values) {
+	name, rawQuery, _ := strings.Cut(raw, "?")
+	q, _ := url.ParseQuery(rawQuery)
+	switch {
+	case strings.HasPrefix(name, "flv:"):
+		name = strings.TrimSuffix(name[4:], ".flv")
+	case strings.HasPrefix(name, "mp4:"):
+		name = name[4:]
+	}
+	return name, q
+}

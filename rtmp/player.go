@@ -1,0 +1,164 @@
+package rtmp
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapedeck/tapedeck/remux"
+)
+
+// player writes one Subscription to a playing client. Each wake-up drains
+// everything the subscription has into one vectored write: chunk headers
+// from a reusable scratch buffer, payloads referenced in the shared
+// messages. In the steady state it neither copies payloads nor allocates.
+type player struct {
+	c        *conn
+	streamID uint32
+	sub      Subscription
+	done     chan struct{}
+	stopping atomic.Bool
+
+	bufferMs atomic.Uint32 // client's SetBufferLength
+	noAudio  atomic.Bool
+	noVideo  atomic.Bool
+
+	vb    vecBuilder
+	batch []*remux.Message
+
+	// Timestamps are rebased so every player starts near 0 and never sees
+	// time go backwards when the publisher restarts.
+	haveBase bool
+	base     uint32
+	lastOut  uint32
+}
+
+func startPlayer(c *conn, streamID uint32, sub Subscription) *player {
+	p := &player{c: c, streamID: streamID, sub: sub, done: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+// stop ends the player and waits for its goroutine.
+func (p *player) stop() {
+	p.stopping.Store(true)
+	p.sub.Close()
+	<-p.done
+}
+
+func (p *player) run() {
+	defer close(p.done)
+	defer p.sub.Close()
+	window := p.c.cfg.WriteBatch
+	for {
+		msgs, err := p.sub.Next(p.batch[:0])
+		p.batch = msgs
+		if err != nil {
+			if !p.stopping.Load() {
+				p.c.log.Info("play ended", "err", err)
+				// The stream is gone for good: tell the client and hang up,
+				// as a closed live stream has nothing more to give.
+				p.c.sendUserControl(ucStreamEOF, p.streamID)
+				p.c.sendStatus(p.streamID, "status", "NetStream.Play.Stop", "Stopped playing.")
+				p.c.close()
+			}
+			return
+		}
+		err = p.write(msgs)
+		for i, m := range msgs {
+			m.Release()
+			msgs[i] = nil
+		}
+		if err != nil {
+			if !p.stopping.Load() && !errors.Is(err, errPlayerStopped) {
+				p.c.log.Info("player write failed", "err", err)
+			}
+			p.c.close()
+			return
+		}
+		if window > 0 {
+			time.Sleep(window)
+		}
+	}
+}
+
+var errPlayerStopped = errors.New("player stopped")
+
+func (p *player) outTS(m *remux.Message) uint32 {
+	if !p.haveBase {
+		if !m.Kind.IsMedia() || m.Frame.SequenceHeader {
+			return p.lastOut
+		}
+		p.base = m.Timestamp - p.lastOut
+		p.haveBase = true
+	}
+	d := m.Timestamp - p.base
+	if int32(d) < 0 {
+		d = 0
+	}
+	if int32(d-p.lastOut) > 0 {
+		p.lastOut = d
+	}
+	return d
+}
+
+// write sends msgs in one vectored write.
+func (p *player) write(msgs []*remux.Message) error {
+	c := p.c
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wclosed {
+		return net.ErrClosed
+	}
+	p.vb.reset()
+	for _, m := range msgs {
+		var csid uint32
+		switch m.Kind {
+		case remux.KindAudio:
+			if p.noAudio.Load() {
+				continue
+			}
+			csid = csidAudio
+		case remux.KindVideo:
+			if p.noVideo.Load() {
+				continue
+			}
+			csid = csidVideo
+		case remux.KindData:
+			csid = csidStatus
+		case remux.KindStreamEnd:
+			p.addEvent(ucStreamEOF, "NetStream.Play.UnpublishNotify", "Stream was unpublished.")
+			continue
+		case remux.KindStreamStart:
+			p.haveBase = false
+			p.addEvent(ucStreamBegin, "NetStream.Play.PublishNotify", "Stream was published.")
+			continue
+		default:
+			continue
+		}
+		ts := p.outTS(m)
+		p.vb.add(c.cw, csid, Header{Type: uint8(m.Kind), StreamID: p.streamID, Timestamp: ts}, m.Payload)
+	}
+	if len(p.vb.segs) == 0 {
+		return nil
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.IdleTimeout))
+	_, err := p.vb.writeTo(c.nc)
+	if err != nil {
+		c.wclosed = true
+	}
+	return err
+}
+
+// addEvent queues a user control event and an onStatus in order with media.
+func (p *player) addEvent(event uint16, code, desc string) {
+	c := p.c
+	uc := []byte{byte(event >> 8), byte(event), 0, 0, 0, 0}
+	uc[2], uc[3], uc[4], uc[5] = byte(p.streamID>>24), byte(p.streamID>>16), byte(p.streamID>>8), byte(p.streamID)
+	p.vb.addRaw(c.cw.appendMessage(nil, csidControl, Header{Type: typeUserControl}, uc))
+	body, err := AppendAMF0(nil, "onStatus", 0.0, nil, Object{{"level", "status"}, {"code", code}, {"description", desc}})
+	if err == nil {
+		p.vb.addRaw(c.cw.appendMessage(nil, csidStatus, Header{Type: typeCommandAMF0, StreamID: p.streamID, Timestamp: p.lastOut}, body))
+	}
+}

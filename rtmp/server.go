@@ -1,0 +1,180 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tapedeck/tapedeck/remux"
+)
+
+// ServerConfig sets the limits and tuning of a Server. Zero values mean the
+// defaults named beside each field.
+type ServerConfig struct {
+	ChunkSize        uint32        // outbound chunk size, DefaultChunkSize
+	MaxMessageBytes  uint32        // largest inbound message, DefaultMaxMessageBytes
+	MaxChunkSize     uint32        // largest Set Chunk Size accepted, DefaultMaxChunkSize
+	MaxConnections   int           // 0 = unlimited
+	HandshakeTimeout time.Duration // 10s
+	IdleTimeout      time.Duration // 60s without input (publishers) or without write progress (players)
+	// WriteBatch is the merge window for players: after a write, a player
+	// waits this long so several messages leave in one vectored write.
+	// 0 sends each message as soon as it arrives.
+	WriteBatch    time.Duration
+	WindowAckSize uint32 // 2_500_000
+	Logger        *slog.Logger
+	Pool          *remux.Pool // shared buffer pool; a private one if nil
+}
+
+func (c *ServerConfig) withDefaults() ServerConfig {
+	cfg := *c
+	if cfg.ChunkSize == 0 {
+		cfg.ChunkSize = DefaultChunkSize
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.MaxChunkSize == 0 {
+		cfg.MaxChunkSize = DefaultMaxChunkSize
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.WindowAckSize == 0 {
+		cfg.WindowAckSize = 2_500_000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Pool == nil {
+		cfg.Pool = remux.NewPool()
+	}
+	return cfg
+}
+
+// Server accepts RTMP connections and hands their requests to a Handler.
+type Server struct {
+	cfg     ServerConfig
+	handler Handler
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+// NewServer returns a server that serves h with cfg.
+func NewServer(cfg ServerConfig, h Handler) *Server {
+	return &Server{
+		cfg:       cfg.withDefaults(),
+		handler:   h,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}
+}
+
+// ErrServerClosed is returned by Serve after Close or Shutdown.
+var ErrServerClosed = errors.New("rtmp: server closed")
+
+// Serve accepts connections on ln until it fails or the server is closed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyOpenFiles) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.cfg.Logger.Warn("rtmp accept", "err", err, "retry_in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c, ok := s.track(nc)
+		if !ok {
+			s.cfg.Logger.Warn("rtmp connection refused: limit reached", "remote", nc.RemoteAddr().String(), "max_connections", s.cfg.MaxConnections)
+			nc.Close()
+			continue
+		}
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			c.serve()
+		}()
+	}
+}
+
+func (s *Server) track(nc net.Conn) (*conn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || (s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections) {
+		return nil, false
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return c, true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Connections reports the number of open connections.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown stops accepting, closes every connection and waits for their
+// goroutines to finish or ctx to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
