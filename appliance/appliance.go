@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -45,7 +46,7 @@ func NewLogger(c LogConfig) *slog.Logger {
 // New prepares an appliance for cfg; Start opens its listeners.
 func New(cfg *Config, log *slog.Logger) *Appliance {
 	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log)}
-	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log}
+	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log, http: &http.Client{}}
 	l := cfg.RTMP.Limits
 	a.rtmp = rtmp.NewServer(rtmp.ServerConfig{
 		ChunkSize:        uint32(cfg.RTMP.ChunkSize),

@@ -1,14 +1,15 @@
 package appliance
 
 import (
+	"bytes"
 	_ "embed"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 )
 
@@ -16,32 +17,50 @@ import (
 var defaultYAML []byte
 
 // DefaultConfigYAML returns the embedded, commented default configuration.
-func DefaultConfigYAML() []byte { return append([]byte(nil), defaultYAML...) }
+func DefaultConfigYAML() []byte { return bytes.Clone(defaultYAML) }
 
 // Config is the whole appliance configuration (one YAML file).
 type Config struct {
-	RTMP RTMPConfig           `mapstructure:"rtmp"`
-	Log  LogConfig            `mapstructure:"log"`
-	Apps map[string]AppConfig `mapstructure:"apps"`
+	RTMP     RTMPConfig           `mapstructure:"rtmp"`
+	HTTP     HTTPConfig           `mapstructure:"http"`
+	Log      LogConfig            `mapstructure:"log"`
+	Storage  StorageConfig        `mapstructure:"storage"`
+	VOD      VODConfig            `mapstructure:"vod"`
+	Webhooks WebhooksConfig       `mapstructure:"webhooks"`
+	Apps     map[string]AppConfig `mapstructure:"apps"`
 
 	// Source names the file the config came from ("embedded default" if none).
 	Source string `mapstructure:"-"`
 }
 
-// RTMPConfig configures the RTMP listener.
+// RTMPConfig configures the RTMP listeners.
 type RTMPConfig struct {
 	Listen     string        `mapstructure:"listen"`
 	ChunkSize  int           `mapstructure:"chunk_size"`
 	WriteBatch time.Duration `mapstructure:"write_batch"`
 	Limits     LimitsConfig  `mapstructure:"limits"`
+	TLS        TLSConfig     `mapstructure:"tls"`
 }
 
 // LimitsConfig bounds what clients can make the server spend.
 type LimitsConfig struct {
 	MaxConnections   int           `mapstructure:"max_connections"`
-	MaxMessageBytes  int           `mapstructure:"max_message_bytes"`
+	MaxMessageBytes  ByteSize      `mapstructure:"max_message_bytes"`
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
 	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
+}
+
+// TLSConfig enables RTMPS ingest.
+type TLSConfig struct {
+	Listen   string `mapstructure:"listen"`
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+}
+
+// HTTPConfig configures the API and metrics listener.
+type HTTPConfig struct {
+	Listen string `mapstructure:"listen"`
+	Token  string `mapstructure:"token"`
 }
 
 // LogConfig configures logging.
@@ -50,30 +69,92 @@ type LogConfig struct {
 	Format string `mapstructure:"format"`
 }
 
+// StorageConfig locates the recordings.
+type StorageConfig struct {
+	Dir string `mapstructure:"dir"`
+}
+
+// VODConfig configures playback of recordings.
+type VODConfig struct {
+	App string `mapstructure:"app"`
+}
+
+// WebhooksConfig are HTTP callbacks that can refuse a publish or play.
+type WebhooksConfig struct {
+	OnPublish     string        `mapstructure:"on_publish"`
+	OnPlay        string        `mapstructure:"on_play"`
+	OnPublishDone string        `mapstructure:"on_publish_done"`
+	Timeout       time.Duration `mapstructure:"timeout"`
+}
+
+func (w WebhooksConfig) isZero() bool {
+	return w.OnPublish == "" && w.OnPlay == "" && w.OnPublishDone == ""
+}
+
+// AccessConfig says who may publish or play.
+type AccessConfig struct {
+	// Keys are secrets; a client must give one as ?key= on the stream name
+	// or the tcUrl. Empty: no key needed.
+	Keys []string `mapstructure:"keys"`
+	// Allow lists client networks (CIDR or single address). Empty: any.
+	Allow []string `mapstructure:"allow"`
+}
+
 // AppConfig is the behaviour of one application.
 type AppConfig struct {
-	GOPCache       bool          `mapstructure:"gop_cache"`
-	RepublishGrace time.Duration `mapstructure:"republish_grace"`
+	GOPCache       bool           `mapstructure:"gop_cache"`
+	RepublishGrace time.Duration  `mapstructure:"republish_grace"`
+	Publish        AccessConfig   `mapstructure:"publish"`
+	Play           AccessConfig   `mapstructure:"play"`
+	Webhooks       WebhooksConfig `mapstructure:"webhooks"`
+}
+
+// appDefaults are the settings an app gets for the keys it leaves out.
+var appDefaults = map[string]any{
+	"gop_cache":       true,
+	"republish_grace": "10s",
+}
+
+// ConfigError lists every problem found in a configuration, one per line
+// as "FILE: key.path: problem".
+type ConfigError struct {
+	Source   string
+	Problems []string // "key.path: problem"
+}
+
+func (e *ConfigError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = e.Source + ": " + p
+	}
+	return strings.Join(lines, "\n")
 }
 
 // LoadConfig reads the embedded defaults, then path (if not empty), then
-// TAPEDECK_* environment overrides, and validates the result.
+// TAPEDECK_* environment overrides, and validates the result. Problems in
+// the file come back as a *ConfigError naming every key at fault.
 func LoadConfig(path string) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
-	if err := v.ReadConfig(strings.NewReader(string(defaultYAML))); err != nil {
+	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
 		return nil, fmt.Errorf("embedded default config: %w", err)
 	}
 	source := "embedded default"
 	if path != "" {
-		f, err := os.Open(path)
+		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		defer f.Close()
-		// The file replaces the default apps rather than merging into them.
-		v.Set("apps", nil)
-		if err := v.MergeConfig(f); err != nil {
+		user := viper.New()
+		user.SetConfigType("yaml")
+		if err := user.ReadConfig(bytes.NewReader(data)); err != nil {
+			return nil, &ConfigError{Source: path, Problems: []string{"not valid YAML: " + err.Error()}}
+		}
+		if user.IsSet("apps") {
+			// The file's apps replace the default ones rather than merge.
+			v.Set("apps", map[string]any{})
+		}
+		if err := v.MergeConfigMap(user.AllSettings()); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		source = path
@@ -81,44 +162,104 @@ func LoadConfig(path string) (*Config, error) {
 	v.SetEnvPrefix("TAPEDECK")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+
+	raw := v.AllSettings()
+	if apps, ok := raw["apps"].(map[string]any); ok {
+		for name, a := range apps {
+			am, _ := a.(map[string]any)
+			merged := map[string]any{}
+			for k, d := range appDefaults {
+				merged[k] = d
+			}
+			for k, x := range am {
+				merged[k] = x
+			}
+			apps[name] = merged
+		}
+	}
+	cerr := &ConfigError{Source: source}
+	cerr.Problems = append(cerr.Problems, unknownKeys(raw, Config{})...)
 	var cfg Config
-	if err := v.UnmarshalExact(&cfg); err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
+	if err := decodeConfig(raw, &cfg); err != nil {
+		cerr.Problems = append(cerr.Problems, decodeProblems(err)...)
 	}
 	cfg.Source = source
-	if errs := cfg.Validate(); len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = source + ": " + e.Error()
+	failed := map[string]bool{}
+	for _, p := range cerr.Problems {
+		key, _, _ := strings.Cut(p, ": ")
+		failed[key] = true
+	}
+	for _, e := range cfg.Validate() {
+		// A key that failed to decode is reported once, not again as zero.
+		if key, _, _ := strings.Cut(e.Error(), ": "); !failed[key] {
+			cerr.Problems = append(cerr.Problems, e.Error())
 		}
-		return nil, errors.New(strings.Join(msgs, "\n"))
+	}
+	if len(cerr.Problems) > 0 {
+		sort.Strings(cerr.Problems)
+		return nil, cerr
 	}
 	return &cfg, nil
 }
 
-// Validate returns every problem found, each naming its key path.
+func decodeConfig(raw map[string]any, cfg *Config) error {
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			byteSizeHook,
+			durationHook,
+		),
+		WeaklyTypedInput: true,
+		Result:           cfg,
+	})
+	if err != nil {
+		return err
+	}
+	return dec.Decode(raw)
+}
+
+// decodeProblems turns mapstructure's error list into "key: problem" lines.
+func decodeProblems(err error) []string {
+	var out []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "* "))
+		if !strings.HasPrefix(line, "'") {
+			continue
+		}
+		key, msg, ok := strings.Cut(line[1:], "' ")
+		if !ok {
+			out = append(out, line)
+			continue
+		}
+		if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "strconv") {
+			msg = msg[:strings.Index(msg, ": ")]
+		}
+		out = append(out, key+": "+msg)
+	}
+	if len(out) == 0 {
+		out = append(out, err.Error())
+	}
+	return out
+}
+
+// Validate returns every problem in values, each naming its key path.
 func (c *Config) Validate() []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if c.RTMP.Listen == "" {
-		bad("rtmp.listen", "must not be empty")
-	} else if !strings.Contains(c.RTMP.Listen, ":") {
-		bad("rtmp.listen", "%q is not host:port", c.RTMP.Listen)
-	}
+	checkAddr(bad, "rtmp.listen", c.RTMP.Listen, false)
 	if c.RTMP.ChunkSize < 128 || c.RTMP.ChunkSize > 0xFFFFFF {
 		bad("rtmp.chunk_size", "%d is outside 128..16777215", c.RTMP.ChunkSize)
 	}
 	if c.RTMP.WriteBatch < 0 || c.RTMP.WriteBatch > time.Second {
-		bad("rtmp.write_batch", "%v is outside 0..1s", c.RTMP.WriteBatch)
+		bad("rtmp.write_batch", "%v is outside 0s..1s", c.RTMP.WriteBatch)
 	}
 	l := c.RTMP.Limits
 	if l.MaxConnections < 0 {
 		bad("rtmp.limits.max_connections", "must not be negative")
 	}
 	if l.MaxMessageBytes < 1024 || l.MaxMessageBytes > 0xFFFFFF {
-		bad("rtmp.limits.max_message_bytes", "%d is outside 1024..16777215", l.MaxMessageBytes)
+		bad("rtmp.limits.max_message_bytes", "%d is outside 1KB..16MB-1", l.MaxMessageBytes)
 	}
 	if l.HandshakeTimeout <= 0 {
 		bad("rtmp.limits.handshake_timeout", "must be positive")
@@ -126,6 +267,12 @@ func (c *Config) Validate() []error {
 	if l.IdleTimeout <= 0 {
 		bad("rtmp.limits.idle_timeout", "must be positive")
 	}
+	if t := c.RTMP.TLS; t.Listen != "" {
+		checkAddr(bad, "rtmp.tls.listen", t.Listen, false)
+		checkFile(bad, "rtmp.tls.cert_file", t.CertFile)
+		checkFile(bad, "rtmp.tls.key_file", t.KeyFile)
+	}
+	checkAddr(bad, "http.listen", c.HTTP.Listen, true)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -136,6 +283,13 @@ func (c *Config) Validate() []error {
 	default:
 		bad("log.format", "%q is not text or json", c.Log.Format)
 	}
+	if c.Storage.Dir == "" {
+		bad("storage.dir", "must not be empty")
+	}
+	if c.VOD.App == "" || strings.ContainsAny(c.VOD.App, "/?# ") {
+		bad("vod.app", "%q is not one path element", c.VOD.App)
+	}
+	checkWebhooks(bad, "webhooks", c.Webhooks)
 	names := make([]string, 0, len(c.Apps))
 	for name := range c.Apps {
 		names = append(names, name)
@@ -143,12 +297,19 @@ func (c *Config) Validate() []error {
 	sort.Strings(names)
 	for _, name := range names {
 		a := c.Apps[name]
+		key := "apps." + name
 		if name == "" || strings.ContainsAny(name, "/?# ") {
-			bad("apps."+name, "app names are one path element")
+			bad(key, "app names are one path element")
+		}
+		if name == c.VOD.App {
+			bad(key, "is the playback app (vod.app); choose another name")
 		}
 		if a.RepublishGrace < 0 {
-			bad("apps."+name+".republish_grace", "must not be negative")
+			bad(key+".republish_grace", "must not be negative")
 		}
+		checkAccess(bad, key+".publish", a.Publish)
+		checkAccess(bad, key+".play", a.Play)
+		checkWebhooks(bad, key+".webhooks", a.Webhooks)
 	}
 	return errs
 }

@@ -1,20 +1,24 @@
 package appliance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
 // rtmpHandler connects RTMP connections to the hub according to the config.
 type rtmpHandler struct {
-	cfg func() *Config
-	hub *hub.Hub
-	log *slog.Logger
+	cfg  func() *Config
+	hub  *hub.Hub
+	log  *slog.Logger
+	http *http.Client
 }
 
 // streamPath turns what a client sent into the hub's app and stream name.
@@ -40,9 +44,16 @@ func (h *rtmpHandler) OnConnect(ci *rtmp.ConnInfo) error {
 	return nil
 }
 
-func (h *rtmpHandler) streamConfig(app string) hub.StreamConfig {
-	a, _ := h.cfg().App(app)
+func streamConfig(a AppConfig) hub.StreamConfig {
 	return hub.StreamConfig{GOPCache: a.GOPCache, RepublishGrace: a.RepublishGrace}
+}
+
+// webhooks returns the app's webhooks, or the global ones if it has none.
+func (h *rtmpHandler) webhooks(a AppConfig) WebhooksConfig {
+	if !a.Webhooks.isZero() {
+		return a.Webhooks
+	}
+	return h.cfg().Webhooks
 }
 
 func (h *rtmpHandler) OnPublish(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.Publisher, error) {
@@ -50,14 +61,51 @@ func (h *rtmpHandler) OnPublish(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtm
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty stream name", rtmp.ErrUnauthorized)
 	}
-	pub, err := h.hub.Publish(app, name, h.streamConfig(app), "rtmp "+ci.RemoteAddr.String())
+	ac, ok := h.cfg().App(app)
+	if !ok {
+		return nil, fmt.Errorf("%w: app %q is not configured", rtmp.ErrUnauthorized, app)
+	}
+	if err := authorize(ac.Publish, ci.RemoteAddr, req.Query); err != nil {
+		return nil, err
+	}
+	hooks := h.webhooks(ac)
+	ev := hookEvent{Action: "publish", App: app, Stream: name, Addr: ci.RemoteAddr.String(), Query: flatQuery(req.Query)}
+	if hooks.OnPublish != "" {
+		if err := callHook(context.Background(), h.http, hooks.OnPublish, hooks.Timeout, ev); err != nil {
+			return nil, fmt.Errorf("%w: %v", rtmp.ErrUnauthorized, err)
+		}
+	}
+	pub, err := h.hub.Publish(app, name, streamConfig(ac), "rtmp "+ci.RemoteAddr.String())
 	if errors.Is(err, hub.ErrStreamBusy) {
 		return nil, fmt.Errorf("%w: %s/%s", rtmp.ErrStreamBusy, app, name)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return pub, nil
+	return &hookedPublication{Publication: pub, done: func() {
+		if hooks.OnPublishDone == "" {
+			return
+		}
+		ev.Action = "publish_done"
+		go func() {
+			if err := callHook(context.Background(), h.http, hooks.OnPublishDone, hooks.Timeout, ev); err != nil {
+				h.log.Warn("on_publish_done webhook failed", "app", app, "stream", name, "err", err)
+			}
+		}()
+	}}, nil
+}
+
+// hookedPublication runs the publish_done webhook when the publish ends.
+type hookedPublication struct {
+	*hub.Publication
+	done func()
+}
+
+func (p *hookedPublication) Write(m *remux.Message) { p.Publication.Write(m) }
+
+func (p *hookedPublication) Close() {
+	p.Publication.Close()
+	p.done()
 }
 
 func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.Subscription, error) {
@@ -65,5 +113,18 @@ func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.S
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty stream name", rtmp.ErrStreamNotFound)
 	}
-	return h.hub.Subscribe(app, name, h.streamConfig(app)), nil
+	ac, ok := h.cfg().App(app)
+	if !ok {
+		return nil, fmt.Errorf("%w: app %q is not configured", rtmp.ErrStreamNotFound, app)
+	}
+	if err := authorize(ac.Play, ci.RemoteAddr, req.Query); err != nil {
+		return nil, err
+	}
+	if hooks := h.webhooks(ac); hooks.OnPlay != "" {
+		ev := hookEvent{Action: "play", App: app, Stream: name, Addr: ci.RemoteAddr.String(), Query: flatQuery(req.Query)}
+		if err := callHook(context.Background(), h.http, hooks.OnPlay, hooks.Timeout, ev); err != nil {
+			return nil, fmt.Errorf("%w: %v", rtmp.ErrUnauthorized, err)
+		}
+	}
+	return h.hub.Subscribe(app, name, streamConfig(ac)), nil
 }
