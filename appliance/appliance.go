@@ -1,9 +1,10 @@
 // Package appliance is the box itself: configuration, the stream hub, the
-// RTMP server wiring, and start-up and shutdown.
+// RTMP server wiring, the HTTP API, start-up, reload and shutdown.
 package appliance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,8 +29,11 @@ type Appliance struct {
 	mu  sync.RWMutex
 	cfg *Config
 
-	rtmpLn net.Listener
-	done   chan error
+	rtmpLn  net.Listener
+	tlsLn   net.Listener
+	httpLn  net.Listener
+	httpSrv *http.Server
+	done    chan error
 }
 
 // NewLogger builds the logger the config asks for.
@@ -67,37 +71,107 @@ func (a *Appliance) config() *Config {
 	return a.cfg
 }
 
+// Config returns the configuration in force.
+func (a *Appliance) Config() *Config { return a.config() }
+
 // Hub returns the stream hub.
 func (a *Appliance) Hub() *hub.Hub { return a.hub }
 
 // RTMPAddr returns the address the RTMP listener is bound to.
 func (a *Appliance) RTMPAddr() net.Addr { return a.rtmpLn.Addr() }
 
+// HTTPAddr returns the address of the HTTP API, or nil when disabled.
+func (a *Appliance) HTTPAddr() net.Addr {
+	if a.httpLn == nil {
+		return nil
+	}
+	return a.httpLn.Addr()
+}
+
 // Start opens the listeners and serves in the background.
 func (a *Appliance) Start() error {
-	ln, err := net.Listen("tcp", a.cfg.RTMP.Listen)
+	cfg := a.config()
+	a.done = make(chan error, 3)
+	ln, err := net.Listen("tcp", cfg.RTMP.Listen)
 	if err != nil {
-		return fmt.Errorf("rtmp.listen %s: %w", a.cfg.RTMP.Listen, err)
+		return fmt.Errorf("rtmp.listen %s: %w", cfg.RTMP.Listen, err)
 	}
 	a.rtmpLn = ln
-	a.done = make(chan error, 1)
-	a.log.Info("rtmp listening", "addr", ln.Addr().String(), "config", a.cfg.Source)
-	go func() {
-		err := a.rtmp.Serve(ln)
-		if errors.Is(err, rtmp.ErrServerClosed) {
-			err = nil
+	a.log.Info("rtmp listening", "addr", ln.Addr().String(), "config", cfg.Source)
+	go a.serveRTMP(ln)
+
+	if t := cfg.RTMP.TLS; t.Listen != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			a.closeListeners()
+			return fmt.Errorf("rtmp.tls: %w", err)
 		}
-		a.done <- err
-	}()
+		tln, err := tls.Listen("tcp", t.Listen, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			a.closeListeners()
+			return fmt.Errorf("rtmp.tls.listen %s: %w", t.Listen, err)
+		}
+		a.tlsLn = tln
+		a.log.Info("rtmps listening", "addr", tln.Addr().String())
+		go a.serveRTMP(tln)
+	}
+
+	if cfg.HTTP.Listen != "" {
+		hln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			a.closeListeners()
+			return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+		}
+		a.httpLn = hln
+		a.httpSrv = &http.Server{Handler: a.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
+		a.log.Info("http api listening", "addr", hln.Addr().String())
+		go func() {
+			if err := a.httpSrv.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.done <- fmt.Errorf("http: %w", err)
+			}
+		}()
+	}
 	return nil
 }
 
-// Done delivers the serving error, or nil after a clean shutdown.
+func (a *Appliance) serveRTMP(ln net.Listener) {
+	if err := a.rtmp.Serve(ln); err != nil && !errors.Is(err, rtmp.ErrServerClosed) {
+		a.done <- fmt.Errorf("rtmp %s: %w", ln.Addr(), err)
+	}
+}
+
+func (a *Appliance) closeListeners() {
+	for _, ln := range []net.Listener{a.rtmpLn, a.tlsLn, a.httpLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// Done delivers a fatal serving error.
 func (a *Appliance) Done() <-chan error { return a.done }
+
+// Reload applies a new configuration. App settings (auth, webhooks, GOP
+// cache, grace) take effect for new publishes and plays; running streams
+// are not touched. Listener addresses and limits need a restart, which is
+// logged.
+func (a *Appliance) Reload(cfg *Config) {
+	a.mu.Lock()
+	old := a.cfg
+	a.cfg = cfg
+	a.mu.Unlock()
+	if old.RTMP != cfg.RTMP || old.HTTP.Listen != cfg.HTTP.Listen {
+		a.log.Warn("rtmp and http.listen changes take effect after a restart")
+	}
+	a.log.Info("configuration reloaded", "source", cfg.Source, "apps", len(cfg.Apps))
+}
 
 // Shutdown stops accepting, disconnects clients and waits up to timeout.
 func (a *Appliance) Shutdown(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	if a.httpSrv != nil {
+		a.httpSrv.Shutdown(ctx)
+	}
 	return a.rtmp.Shutdown(ctx)
 }

@@ -1,7 +1,6 @@
 package appliance
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,6 +34,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "config":
 		stdout.Write(defaultYAML)
 		return 0
+	case "install", "uninstall", "start", "stop", "restart", "status":
+		return cmdService(verb, args, stdout, stderr)
+	case "unit":
+		return cmdUnit(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -50,10 +53,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: tapedeck [command] [-c file]
 commands:
-  run      run in the foreground (default)
-  check    validate a config file
-  config   print the default config
-  version  print version information
+  run        run in the foreground (default)
+  check      validate a config file
+  config     print the default config
+  install    install as an OS service (systemd, launchd, Windows) running -c FILE
+  uninstall  remove the OS service
+  start, stop, restart
+             control the OS service
+  status     print running, stopped or not installed
+  unit       print the systemd unit (used by the .deb)
+  version    print version information
 `)
 }
 
@@ -99,7 +108,18 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := LoadConfig(findConfig(*path))
+	configPath := findConfig(*path)
+	if ok, code := runAsService(configPath); ok {
+		return code
+	}
+	return runUntil(configPath, stderr, nil)
+}
+
+// runUntil runs the appliance until SIGINT/SIGTERM (or until stop is
+// closed, for service managers), reloading on SIGHUP or when the file
+// changes. It returns the exit code.
+func runUntil(configPath string, stderr io.Writer, stop <-chan struct{}) int {
+	cfg, err := LoadConfig(configPath)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -111,20 +131,79 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
-	case err := <-a.Done():
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	changed := watchFile(configPath, 2*time.Second, stop)
+	reload := func(why string) {
+		next, err := LoadConfig(configPath)
 		if err != nil {
-			log.Error("rtmp server failed", "err", err)
+			log.Error("reload refused; keeping the running config", "why", why, "problems", err.Error())
+			return
+		}
+		a.Reload(next)
+	}
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				reload("SIGHUP")
+				continue
+			}
+			log.Info("shutting down", "signal", s.String())
+		case <-changed:
+			reload("file changed")
+			continue
+		case <-stop:
+			log.Info("shutting down", "reason", "service stop")
+		case err := <-a.Done():
+			log.Error("server failed", "err", err)
+			a.Shutdown(5 * time.Second)
 			return 1
 		}
+		break
 	}
-	if err := a.Shutdown(10 * time.Second); err != nil && !errors.Is(err, os.ErrClosed) {
+	if err := a.Shutdown(10 * time.Second); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
 	return 0
+}
+
+// watchFile signals when path's modification time or size changes. It
+// polls: cheap, and it works on every OS and with editors that replace
+// the file.
+func watchFile(path string, every time.Duration, stop <-chan struct{}) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	if path == "" {
+		return ch
+	}
+	stamp := func() (time.Time, int64) {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return time.Time{}, -1
+		}
+		return fi.ModTime(), fi.Size()
+	}
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		mod, size := stamp()
+		for {
+			select {
+			case <-t.C:
+			case <-stop:
+				return
+			}
+			m, s := stamp()
+			if !m.Equal(mod) || s != size {
+				mod, size = m, s
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
@@ -139,5 +218,19 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, "ok")
+	return 0
+}
+
+func cmdUnit(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("unit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	exe := fs.String("exe", "/usr/bin/tapedeck", "binary path")
+	path := fs.String("c", "/etc/tapedeck/tapedeck.yaml", "config file")
+	user := fs.String("user", "tapedeck", "user to run as (\"\" for root)")
+	storage := fs.String("storage", "/var/lib/tapedeck", "storage dir (writable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	io.WriteString(stdout, SystemdUnit(*exe, *path, *user, *storage))
 	return 0
 }

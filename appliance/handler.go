@@ -82,6 +82,7 @@ func (h *rtmpHandler) OnPublish(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtm
 	if err != nil {
 		return nil, err
 	}
+	pub.SetKicker(ci.Disconnect)
 	return &hookedPublication{Publication: pub, done: func() {
 		if hooks.OnPublishDone == "" {
 			return

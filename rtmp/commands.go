@@ -145,6 +145,7 @@ func (c *conn) onConnect(txn float64, obj Object) error {
 		App:        strings.Trim(app, "/"),
 		TcURL:      obj.String("tcUrl"),
 		FlashVer:   obj.String("flashVer"),
+		conn:       c,
 	}
 	c.info.ObjectEncoding, _ = obj.Number("objectEncoding")
 	c.info.Query, _ = url.ParseQuery(appQuery)

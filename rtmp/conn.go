@@ -123,7 +123,9 @@ func (c *conn) readLoop() error {
 		} else {
 			c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
 		}
+		before := c.cr.BytesRead()
 		m, h, err := c.cr.ReadMessage()
+		c.srv.bytesIn.Add(c.cr.BytesRead() - before)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -306,7 +308,8 @@ func (c *conn) writeLocked(b []byte) error {
 		return net.ErrClosed
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.IdleTimeout))
-	_, err := c.nc.Write(b)
+	n, err := c.nc.Write(b)
+	c.srv.bytesOut.Add(uint64(n))
 	if err != nil {
 		c.wclosed = true
 		c.close()

@@ -30,6 +30,15 @@ type ConnInfo struct {
 	FlashVer   string
 	// ObjectEncoding is the AMF version the client asked for (0 or 3).
 	ObjectEncoding float64
+
+	conn *conn
+}
+
+// Disconnect closes the client's connection (to kick a publisher).
+func (ci *ConnInfo) Disconnect() {
+	if ci.conn != nil {
+		ci.conn.close()
+	}
 }
 
 // StreamRequest is a publish or play request.

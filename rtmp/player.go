@@ -144,7 +144,8 @@ func (p *player) write(msgs []*remux.Message) error {
 		return nil
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.IdleTimeout))
-	_, err := p.vb.writeTo(c.nc)
+	n, err := p.vb.writeTo(c.nc)
+	c.srv.bytesOut.Add(uint64(n))
 	if err != nil {
 		c.wclosed = true
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
@@ -68,6 +69,31 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
+
+	accepted atomic.Uint64
+	refused  atomic.Uint64
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64
+}
+
+// Stats are server-wide counters for metrics.
+type Stats struct {
+	Connections int    // open now
+	Accepted    uint64 // connections accepted since start
+	Refused     uint64 // connections closed at once by the connection limit
+	BytesIn     uint64
+	BytesOut    uint64
+}
+
+// Stats returns the current counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Connections: s.Connections(),
+		Accepted:    s.accepted.Load(),
+		Refused:     s.refused.Load(),
+		BytesIn:     s.bytesIn.Load(),
+		BytesOut:    s.bytesOut.Load(),
+	}
 }
 
 // NewServer returns a server that serves h with cfg.
@@ -118,8 +144,10 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		s.accepted.Add(1)
 		c, ok := s.track(nc)
 		if !ok {
+			s.refused.Add(1)
 			s.cfg.Logger.Warn("rtmp connection refused: limit reached", "remote", nc.RemoteAddr().String(), "max_connections", s.cfg.MaxConnections)
 			nc.Close()
 			continue

@@ -43,6 +43,7 @@ type Stream struct {
 	source     string
 	since      time.Time
 	grace      *time.Timer
+	kick       func() // disconnects the publisher
 	subs       map[*Subscriber]struct{}
 	subList    atomic.Pointer[[]*Subscriber] // read by the publisher without the lock
 
@@ -251,6 +252,7 @@ func (s *Stream) publishEnded(p *Publication) {
 		return
 	}
 	s.publishing = false
+	s.kick = nil
 	epoch := s.epoch
 	if len(s.subs) > 0 && s.cfg.RepublishGrace > 0 {
 		s.grace = time.AfterFunc(s.cfg.RepublishGrace, func() { s.graceExpired(epoch) })
@@ -309,10 +311,41 @@ func (s *Stream) publishSubListLocked() {
 	s.subList.Store(&list)
 }
 
+// Kick disconnects the stream's publisher; it reports whether there was one.
+func (s *Stream) Kick() bool {
+	s.mu.Lock()
+	kick := s.kick
+	publishing := s.publishing
+	s.mu.Unlock()
+	if !publishing || kick == nil {
+		return false
+	}
+	kick()
+	return true
+}
+
+// Metadata returns the publisher's onMetaData body (AMF0, starting with the
+// string "onMetaData"), or nil. The bytes must not be modified.
+func (s *Stream) Metadata() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.meta == nil {
+		return nil
+	}
+	return bytes.Clone(s.meta.Payload)
+}
+
 // Publication is the publisher's handle on a stream.
 type Publication struct {
 	s      *Stream
 	closed atomic.Bool
+}
+
+// SetKicker registers how to disconnect this publisher (for Stream.Kick).
+func (p *Publication) SetKicker(kick func()) {
+	p.s.mu.Lock()
+	p.s.kick = kick
+	p.s.mu.Unlock()
 }
 
 // Stream returns the stream being published.

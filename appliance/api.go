@@ -1,0 +1,165 @@
+package appliance
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/rtmp"
+)
+
+// streamJSON is one live stream in GET /api/v1/streams.
+type streamJSON struct {
+	App         string    `json:"app"`
+	Name        string    `json:"name"`
+	Publishing  bool      `json:"publishing"`
+	Source      string    `json:"source,omitempty"` // kind and address: "rtmp 1.2.3.4:5678"
+	SourceKind  string    `json:"source_kind,omitempty"`
+	Since       time.Time `json:"since,omitzero"`
+	VideoCodec  string    `json:"video_codec,omitempty"`
+	AudioCodec  string    `json:"audio_codec,omitempty"`
+	Width       float64   `json:"width,omitempty"`
+	Height      float64   `json:"height,omitempty"`
+	FPS         float64   `json:"fps,omitempty"`
+	BitrateIn   float64   `json:"bitrate_in_bps"` // average since the publish started
+	BytesIn     uint64    `json:"bytes_in"`
+	Subscribers int       `json:"subscribers"`
+	Skips       uint64    `json:"skips"` // keyframe skips of slow subscribers
+}
+
+func describeStream(s *hub.Stream) streamJSON {
+	st := s.Stats()
+	j := streamJSON{
+		App: st.App, Name: st.Name, Publishing: st.Publishing, Source: redact(st.Source),
+		BytesIn: st.BytesIn, Subscribers: st.Subscribers, Skips: st.Skips,
+	}
+	if st.Publishing {
+		j.Since = st.Since
+		j.SourceKind, _, _ = strings.Cut(st.Source, " ")
+		if d := time.Since(st.Since).Seconds(); d > 0 {
+			j.BitrateIn = float64(st.BytesIn) * 8 / d
+		}
+	}
+	if st.VideoCodec != 0 {
+		j.VideoCodec = st.VideoCodec.String()
+	}
+	if st.AudioCodec != 0 {
+		j.AudioCodec = st.AudioCodec.String()
+	}
+	if md := s.Metadata(); md != nil {
+		if vals, err := rtmp.DecodeAMF0(md); err == nil && len(vals) > 1 {
+			var props []rtmp.Property
+			switch v := vals[1].(type) {
+			case rtmp.ECMAArray:
+				props = v
+			case rtmp.Object:
+				props = v
+			}
+			for _, p := range props {
+				f, _ := p.Value.(float64)
+				switch p.Key {
+				case "width":
+					j.Width = f
+				case "height":
+					j.Height = f
+				case "framerate", "fps":
+					j.FPS = f
+				}
+			}
+		}
+	}
+	return j
+}
+
+// redact hides secrets in URLs and query strings (key=..., passwords).
+func redact(s string) string {
+	if i := strings.Index(s, "key="); i >= 0 {
+		end := strings.IndexAny(s[i:], "&# ")
+		if end < 0 {
+			end = len(s) - i
+		}
+		s = s[:i+4] + "REDACTED" + s[i+end:]
+	}
+	return s
+}
+
+// apiHandler serves the HTTP API, /metrics and /healthz.
+func (a *Appliance) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /metrics", a.serveMetrics)
+	mux.HandleFunc("GET /api/v1/streams", func(w http.ResponseWriter, r *http.Request) {
+		list := []streamJSON{}
+		for _, s := range a.hub.Streams() {
+			list = append(list, describeStream(s))
+		}
+		writeJSON(w, http.StatusOK, list)
+	})
+	mux.HandleFunc("GET /api/v1/streams/{app}/{stream...}", func(w http.ResponseWriter, r *http.Request) {
+		s := a.hub.Lookup(r.PathValue("app"), r.PathValue("stream"))
+		if s == nil {
+			writeError(w, http.StatusNotFound, "no such stream")
+			return
+		}
+		writeJSON(w, http.StatusOK, describeStream(s))
+	})
+	mux.HandleFunc("POST /api/v1/streams/{app}/{stream...}", func(w http.ResponseWriter, r *http.Request) {
+		// {stream...} swallows the action: split it off the end.
+		path := r.PathValue("stream")
+		name, action, ok := cutLast(path, "/")
+		if !ok || action != "kick" {
+			writeError(w, http.StatusNotFound, "unknown action")
+			return
+		}
+		s := a.hub.Lookup(r.PathValue("app"), name)
+		if s == nil || !s.Kick() {
+			writeError(w, http.StatusNotFound, "no such live stream")
+			return
+		}
+		a.log.Info("publisher kicked via API", "app", r.PathValue("app"), "stream", name, "client", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, map[string]string{"result": "kicked"})
+	})
+	return a.requireToken(mux)
+}
+
+func cutLast(s, sep string) (string, string, bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+// requireToken enforces http.token on every path but /healthz.
+func (a *Appliance) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := a.config().HTTP.Token
+		if token != "" && r.URL.Path != "/healthz" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tapedeck"`)
+				writeError(w, http.StatusUnauthorized, "bearer token required")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}

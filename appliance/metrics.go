@@ -1,0 +1,84 @@
+package appliance
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// serveMetrics writes the Prometheus text exposition format (version 0.0.4).
+// It is written by hand: the handful of series tapedeck exports does not
+// justify client_golang's weight in a binary meant for a Pi.
+func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	m := metricWriter{w: w}
+	st := a.rtmp.Stats()
+	m.family("tapedeck_rtmp_connections", "gauge", "Open RTMP connections.")
+	m.sample("tapedeck_rtmp_connections", nil, float64(st.Connections))
+	m.family("tapedeck_rtmp_connections_accepted_total", "counter", "RTMP connections accepted.")
+	m.sample("tapedeck_rtmp_connections_accepted_total", nil, float64(st.Accepted))
+	m.family("tapedeck_rtmp_connections_refused_total", "counter", "RTMP connections refused by rtmp.limits.max_connections.")
+	m.sample("tapedeck_rtmp_connections_refused_total", nil, float64(st.Refused))
+	m.family("tapedeck_rtmp_bytes_in_total", "counter", "Bytes received on RTMP connections.")
+	m.sample("tapedeck_rtmp_bytes_in_total", nil, float64(st.BytesIn))
+	m.family("tapedeck_rtmp_bytes_out_total", "counter", "Bytes sent on RTMP connections.")
+	m.sample("tapedeck_rtmp_bytes_out_total", nil, float64(st.BytesOut))
+
+	streams := a.hub.Streams()
+	live := 0
+	for _, s := range streams {
+		if s.Stats().Publishing {
+			live++
+		}
+	}
+	m.family("tapedeck_streams", "gauge", "Streams being published.")
+	m.sample("tapedeck_streams", nil, float64(live))
+	m.family("tapedeck_stream_subscribers", "gauge", "Players and other consumers per stream.")
+	for _, s := range streams {
+		st := s.Stats()
+		m.sample("tapedeck_stream_subscribers", []string{"app", st.App, "stream", st.Name}, float64(st.Subscribers))
+	}
+	m.family("tapedeck_stream_bytes_in_total", "counter", "Media bytes published per stream.")
+	for _, s := range streams {
+		st := s.Stats()
+		m.sample("tapedeck_stream_bytes_in_total", []string{"app", st.App, "stream", st.Name}, float64(st.BytesIn))
+	}
+	m.family("tapedeck_stream_skips_total", "counter", "Times a slow consumer fell behind and skipped to the next keyframe (dropped frames).")
+	for _, s := range streams {
+		st := s.Stats()
+		m.sample("tapedeck_stream_skips_total", []string{"app", st.App, "stream", st.Name}, float64(st.Skips))
+	}
+}
+
+type metricWriter struct{ w io.Writer }
+
+func (m metricWriter) family(name, typ, help string) {
+	fmt.Fprintf(m.w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+}
+
+// sample writes one series; labels alternate name, value.
+func (m metricWriter) sample(name string, labels []string, v float64) {
+	var b strings.Builder
+	b.WriteString(name)
+	if len(labels) > 0 {
+		b.WriteByte('{')
+		for i := 0; i+1 < len(labels); i += 2 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(labels[i])
+			b.WriteString(`="`)
+			b.WriteString(labelEscaper.Replace(labels[i+1]))
+			b.WriteByte('"')
+		}
+		b.WriteByte('}')
+	}
+	b.WriteByte(' ')
+	b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	b.WriteByte('\n')
+	io.WriteString(m.w, b.String())
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
