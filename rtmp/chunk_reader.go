@@ -49,6 +49,11 @@ type ChunkReader struct {
 	maxChunkSize uint32
 	streams      map[uint32]*chunkStream
 	read         uint64 // bytes consumed, for acknowledgements
+	// pending is the buffer space held by partly received messages. Up to
+	// maxMessage of it is allocated at full message size on the first
+	// chunk; beyond that, buffers grow with the bytes actually received, so
+	// a peer announcing many huge messages cannot pin memory it never sends.
+	pending int
 }
 
 // NewChunkReader reads chunks from r. maxMessage and maxChunkSize of 0 mean
@@ -86,6 +91,7 @@ func (cr *ChunkReader) SetChunkSize(n uint32) error {
 // Abort drops the partly received message on csid (Abort message).
 func (cr *ChunkReader) Abort(csid uint32) {
 	if cs := cr.streams[csid]; cs != nil && cs.msg != nil {
+		cr.pending -= len(cs.msg.Payload)
 		cs.msg.Release()
 		cs.msg = nil
 		cs.got = 0
@@ -208,10 +214,18 @@ func (cr *ChunkReader) readChunk() (*remux.Message, Header, error) {
 		if cs.hdr.Length > cr.maxMessage {
 			return nil, Header{}, fmt.Errorf("%w: message of %d bytes on chunk stream %d exceeds the limit of %d", ErrProtocol, cs.hdr.Length, csid, cr.maxMessage)
 		}
-		cs.msg = cr.pool.Get(int(cs.hdr.Length))
+		size := int(cs.hdr.Length)
+		if cr.pending+size > int(cr.maxMessage) {
+			size = min(size, int(cr.chunkSize))
+		}
+		cs.msg = cr.pool.Get(size)
+		cr.pending += size
 		cs.got = 0
 	}
 	n := min(cs.hdr.Length-cs.got, cr.chunkSize)
+	if int(cs.got+n) > len(cs.msg.Payload) {
+		cr.grow(cs, int(cs.got+n))
+	}
 	if err := cr.readFull(cs.msg.Payload[cs.got : cs.got+n]); err != nil {
 		return nil, Header{}, unexpected(err)
 	}
@@ -220,12 +234,25 @@ func (cr *ChunkReader) readChunk() (*remux.Message, Header, error) {
 		return nil, Header{}, nil
 	}
 	m := cs.msg
+	cr.pending -= len(m.Payload)
 	cs.msg = nil
 	cs.got = 0
 	m.Kind = remux.Kind(cs.hdr.Type)
 	m.Timestamp = cs.hdr.Timestamp
 	m.Parse()
 	return m, cs.hdr, nil
+}
+
+// grow replaces a partly received message's buffer by one that holds at
+// least need bytes (doubling, up to the message length), copying what
+// arrived so far.
+func (cr *ChunkReader) grow(cs *chunkStream, need int) {
+	size := min(max(2*len(cs.msg.Payload), need), int(cs.hdr.Length))
+	bigger := cr.pool.Get(size)
+	copy(bigger.Payload, cs.msg.Payload[:cs.got])
+	cr.pending += size - len(cs.msg.Payload)
+	cs.msg.Release()
+	cs.msg = bigger
 }
 
 // unexpected turns an EOF in the middle of a chunk into ErrUnexpectedEOF.

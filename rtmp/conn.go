@@ -65,8 +65,10 @@ func (c *conn) close() {
 }
 
 func (c *conn) serve() {
-	defer c.close()
+	// Close the socket first so players blocked in a write return at once,
+	// then stop the streams.
 	defer c.cleanup()
+	defer c.close()
 	c.nc.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
 	kind, err := ServerHandshake(c.nc)
 	if err != nil {
