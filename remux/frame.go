@@ -44,6 +44,9 @@ type Frame struct {
 	SequenceHeader bool  // codec configuration (AVC/HEVC record, AudioSpecificConfig, ...)
 	Enhanced       bool  // carried with an Enhanced RTMP (ExHeader) tag header
 	CTS            int32 // composition time offset in ms (PTS - DTS), video only
+	// Track is the Enhanced RTMP multitrack track id (of the first track in
+	// the message); 0 is the default track every legacy player reads.
+	Track uint8
 }
 
 // Legacy FLV video codec ids.
@@ -72,7 +75,7 @@ func ParseVideo(b []byte) Frame {
 			f.Keyframe = frameType == 1
 			return f
 		}
-		if len(b) < 5 {
+		if frameType == 5 || len(b) < 5 { // command frame: no media
 			return f
 		}
 		switch b[1] {
@@ -99,24 +102,34 @@ func ParseVideo(b []byte) Frame {
 	if frameType == 5 && pt != 4 { // command frame: no FourCC
 		return f
 	}
+	multitrack, mt := false, byte(0)
 	if pt == 6 { // multitrack: next byte carries the real packet type
 		if len(rest) < 1 {
 			return f
 		}
-		mt := rest[0] >> 4
+		multitrack, mt = true, rest[0]>>4
 		pt = rest[0] & 0x0F
 		rest = rest[1:]
-		if mt == 2 { // many codecs: FourCC per track
-			if len(rest) < 4 {
-				return f
-			}
-		}
 	}
 	if len(rest) < 4 {
 		return f
 	}
 	f.Codec = FourCC(binary.BigEndian.Uint32(rest))
 	rest = rest[4:]
+	if multitrack {
+		// Track id, then (unless OneTrack) the UI24 size of the track's data.
+		if len(rest) < 1 {
+			return f
+		}
+		f.Track = rest[0]
+		rest = rest[1:]
+		if mt != 0 {
+			if len(rest) < 3 {
+				return f
+			}
+			rest = rest[3:]
+		}
+	}
 	switch pt {
 	case 0, 5: // SequenceStart, MPEG2TSSequenceStart
 		f.SequenceHeader = true
@@ -186,10 +199,12 @@ func ParseAudio(b []byte) Frame {
 		pt = rest[0] & 0x0F
 		rest = rest[1:]
 	}
+	multitrack := false
 	if pt == 5 { // multitrack
 		if len(rest) < 1 {
 			return f
 		}
+		multitrack = true
 		pt = rest[0] & 0x0F
 		rest = rest[1:]
 	}
@@ -198,5 +213,8 @@ func ParseAudio(b []byte) Frame {
 	}
 	f.Codec = FourCC(binary.BigEndian.Uint32(rest))
 	f.SequenceHeader = pt == 0
+	if multitrack && len(rest) > 4 {
+		f.Track = rest[4]
+	}
 	return f
 }

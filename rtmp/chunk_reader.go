@@ -54,6 +54,7 @@ type ChunkReader struct {
 	// chunk; beyond that, buffers grow with the bytes actually received, so
 	// a peer announcing many huge messages cannot pin memory it never sends.
 	pending int
+	hb      [11]byte // header scratch; a field so reading it does not allocate
 }
 
 // NewChunkReader reads chunks from r. maxMessage and maxChunkSize of 0 mean
@@ -127,7 +128,7 @@ func (cr *ChunkReader) ReadMessage() (*remux.Message, Header, error) {
 
 // readChunk reads one chunk and returns a message when it completed one.
 func (cr *ChunkReader) readChunk() (*remux.Message, Header, error) {
-	var hb [11]byte
+	hb := cr.hb[:]
 	if err := cr.readFull(hb[:1]); err != nil {
 		return nil, Header{}, err
 	}

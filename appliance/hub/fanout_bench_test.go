@@ -324,3 +324,58 @@ func BenchmarkFanoutGoroutines(b *testing.B) {
 		})
 	}
 }
+
+// Enhanced Broadcasting (OBS 30.2+, ffmpeg 8; enhanced-rtmp.md §5) sends
+// track 0 as plain legacy AVC and the other renditions as Multitrack
+// packets on the same message stream. A player that joins late must still
+// get track 0's AVC sequence header and start track 0 at a keyframe: the
+// doc's "keep sequence headers, GOP cache and timestamps per (media type,
+// trackId)". Today the stream keeps one video header, the last one seen,
+// and one lastKey, whatever the track.
+func TestMultitrackKeepsTrackZeroHeaderAndKeyframe(t *testing.T) {
+	mt := func(frameType, packetType byte, track byte, body ...byte) []byte {
+		return append([]byte{0x80 | frameType<<4 | 6, packetType, 'a', 'v', 'c', '1', track}, body...)
+	}
+	h := New(slog.New(slog.DiscardHandler))
+	cfg := StreamConfig{GOPCache: true}
+	p, err := h.Publish("live", "eb", cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Write(msg(remux.KindVideo, 0, avcSeqHeader))                        // track 0
+	p.Write(msg(remux.KindVideo, 0, mt(1, 0, 1, 0x01, 0x4D, 0x00, 0x1E))) // track 1 SequenceStart
+	p.Write(msg(remux.KindVideo, 0, avcKey))                              // track 0 keyframe
+	p.Write(msg(remux.KindVideo, 0, mt(1, 1, 1, 0, 0, 0, 'k')))           // track 1 keyframe
+	p.Write(msg(remux.KindVideo, 40, avcInter))                           // track 0
+	p.Write(msg(remux.KindVideo, 40, mt(2, 1, 1, 0, 0, 0, 'i')))          // track 1
+
+	sub := h.Subscribe("live", "eb", cfg)
+	defer sub.Close()
+	got := drain(t, sub)
+	var legacyHeader, track0Started bool
+	var track0 []string
+	for _, m := range got {
+		if m.Payload[0]&0x80 == 0 { // legacy packet: track 0
+			switch {
+			case m.IsSequenceHeader():
+				legacyHeader = true
+				track0 = append(track0, "H")
+			case m.IsKeyframe():
+				track0 = append(track0, "K")
+				if len(track0) == 1 || track0[len(track0)-2] == "H" {
+					track0Started = true
+				}
+			default:
+				track0 = append(track0, "i")
+			}
+		}
+		m.Release()
+	}
+	if !legacyHeader {
+		t.Errorf("late joiner got no legacy AVC sequence header for track 0 (track 0: %v)", track0)
+	}
+	if !track0Started {
+		t.Errorf("late joiner's track 0 does not start with a keyframe: %v", track0)
+	}
+}

@@ -156,12 +156,15 @@ func (s *Stream) append(m *remux.Message) {
 	s.bytesIn.Add(uint64(len(m.Payload)))
 	s.msgsIn.Add(1)
 	s.mu.Lock()
+	// Headers and keyframes are tracked for the default track (0): it is
+	// what every player decodes; other Enhanced RTMP tracks ride along.
+	track0 := m.Frame.Track == 0
 	switch {
 	case m.Kind == remux.KindData && bytes.HasPrefix(m.Payload, onMetaData):
 		s.meta = replace(s.meta, m)
-	case m.Kind == remux.KindVideo && m.Frame.SequenceHeader:
+	case m.Kind == remux.KindVideo && m.Frame.SequenceHeader && track0:
 		s.videoHdr = replace(s.videoHdr, m)
-	case m.Kind == remux.KindAudio && m.Frame.SequenceHeader:
+	case m.Kind == remux.KindAudio && m.Frame.SequenceHeader && track0:
 		s.audioHdr = replace(s.audioHdr, m)
 	}
 	if s.head-s.tail == uint64(len(s.ring)) {
@@ -169,7 +172,7 @@ func (s *Stream) append(m *remux.Message) {
 	}
 	s.cum += uint64(len(m.Payload))
 	s.ring[s.head&uint64(len(s.ring)-1)] = slot{m: m, cum: s.cum}
-	if m.IsKeyframe() {
+	if m.IsKeyframe() && track0 {
 		s.lastKey = s.head
 		s.hasKey = true
 	}

@@ -81,7 +81,7 @@ func (sub *Subscriber) collectLocked(dst []*remux.Message) []*remux.Message {
 		for ; sub.cursor < s.head; sub.cursor++ {
 			m := s.at(sub.cursor).m
 			if sub.waitKey && m.Kind == remux.KindVideo {
-				if !m.IsKeyframe() {
+				if !m.IsKeyframe() || m.Frame.Track != 0 {
 					continue
 				}
 				sub.waitKey = false

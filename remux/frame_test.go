@@ -1,0 +1,271 @@
+package remux
+
+import (
+	"bytes"
+	"testing"
+)
+
+// cat joins byte strings, so FourCCs and bodies can be written as strings.
+func cat(parts ...any) []byte {
+	var b []byte
+	for _, p := range parts {
+		switch v := p.(type) {
+		case string:
+			b = append(b, v...)
+		case []byte:
+			b = append(b, v...)
+		case byte:
+			b = append(b, v)
+		case int:
+			b = append(b, byte(v))
+		default:
+			panic("cat: bad part")
+		}
+	}
+	return b
+}
+
+// Tag bodies shared by the cases.
+var (
+	avcC   = []byte{0x01, 0x64, 0x00, 0x1F, 0xFF, 0xE1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1F, 0x01, 0x00, 0x04, 0x68, 0xEE, 0x3C, 0x80}
+	nalu   = []byte{0x00, 0x00, 0x00, 0x02, 0x65, 0x88} // AVCC length-prefixed IDR slice
+	hvcC   = []byte{0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5D, 0xF0, 0x00, 0xFC}
+	av1C   = []byte{0x81, 0x00, 0x0C, 0x00}
+	av1TU  = []byte{0x12, 0x00, 0x0A, 0x0B, 0x00} // temporal delimiter + sequence header OBU start
+	opusHd = []byte("OpusHead\x01\x02\x38\x01\x80\xBB\x00\x00\x00\x00\x00")
+	// A TimestampOffsetNano ModEx block: size-1 = 2, UI24 500 ns.
+	modExNano = []byte{0x02, 0x00, 0x01, 0xF4}
+)
+
+// Video frame types and Enhanced RTMP packet types as the first byte builds them.
+func exVideo(frameType, packetType byte) byte { return 0x80 | frameType<<4 | packetType }
+
+func TestParseVideo(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want Frame
+	}{
+		// flv-mp4.md §1.4: legacy VIDEODATA, CodecID 7.
+		{"legacy AVC sequence header 17 00", cat(0x17, 0x00, 0, 0, 0, avcC), Frame{Codec: CodecAVC, SequenceHeader: true}},
+		{"legacy AVC keyframe 17 01", cat(0x17, 0x01, 0, 0, 0, nalu), Frame{Codec: CodecAVC, Keyframe: true}},
+		{"legacy AVC keyframe with CTS 80", cat(0x17, 0x01, 0, 0, 80, nalu), Frame{Codec: CodecAVC, Keyframe: true, CTS: 80}},
+		{"legacy AVC inter 27 01", cat(0x27, 0x01, 0, 0, 40, nalu), Frame{Codec: CodecAVC, CTS: 40}},
+		{"legacy AVC inter negative CTS", cat(0x27, 0x01, 0xFF, 0xFF, 0xD8, nalu), Frame{Codec: CodecAVC, CTS: -40}},
+		{"legacy AVC disposable inter 37 01", cat(0x37, 0x01, 0, 0, 0, nalu), Frame{Codec: CodecAVC}},
+		{"legacy AVC end of sequence 17 02", cat(0x17, 0x02, 0, 0, 0), Frame{Codec: CodecAVC}},
+		{"legacy Sorenson H.263 keyframe", cat(0x12, 0x00, 0x00, 0x84), Frame{Keyframe: true}},
+		{"legacy VP6 inter", cat(0x24, 0x00, 0x00), Frame{}},
+		// enhanced-rtmp.md §9: pre-standard HEVC, CodecID 12 carried like AVC.
+		{"legacy CodecID 12 HEVC sequence header", cat(0x1C, 0x00, 0, 0, 0, hvcC), Frame{Codec: CodecHEVC, SequenceHeader: true}},
+		{"legacy CodecID 12 HEVC keyframe", cat(0x1C, 0x01, 0, 0, 0, nalu), Frame{Codec: CodecHEVC, Keyframe: true}},
+
+		// enhanced-rtmp.md §1: ExVideoTagHeader.
+		{"HEVC SequenceStart 0x90 hvc1", cat(exVideo(1, 0), "hvc1", hvcC), Frame{Codec: CodecHEVC, SequenceHeader: true, Enhanced: true}},
+		{"HEVC CodedFrames keyframe CTS 40", cat(exVideo(1, 1), "hvc1", 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true, CTS: 40}},
+		{"HEVC CodedFrames inter negative CTS", cat(exVideo(2, 1), "hvc1", 0xFF, 0xFF, 0xF6, nalu), Frame{Codec: CodecHEVC, Enhanced: true, CTS: -10}},
+		{"HEVC CodedFramesX keyframe (CTS implied 0)", cat(exVideo(1, 3), "hvc1", 0x00, 0x00, 0x28, 0x26, 0x01), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true}},
+		{"HEVC CodedFramesX inter", cat(exVideo(2, 3), "hvc1", nalu), Frame{Codec: CodecHEVC, Enhanced: true}},
+		{"HEVC SequenceEnd", cat(exVideo(1, 2), "hvc1"), Frame{Codec: CodecHEVC, Enhanced: true}},
+		{"avc1 FourCC CodedFrames keyframe CTS", cat(exVideo(1, 1), "avc1", 0, 0, 40, nalu), Frame{Codec: CodecAVC, Keyframe: true, Enhanced: true, CTS: 40}},
+		{"vvc1 CodedFrames CTS", cat(exVideo(2, 1), "vvc1", 0, 0, 20, nalu), Frame{Codec: CodecVVC, Enhanced: true, CTS: 20}},
+		{"AV1 SequenceStart", cat(exVideo(1, 0), "av01", av1C), Frame{Codec: CodecAV1, SequenceHeader: true, Enhanced: true}},
+		{"AV1 MPEG2TSSequenceStart", cat(exVideo(1, 5), "av01", 0x80, 0x04, "AV01"), Frame{Codec: CodecAV1, SequenceHeader: true, Enhanced: true}},
+		// §1.3: av01 CodedFrames carry no CTS: the OBU bytes must not be read as one.
+		{"AV1 keyframe (no CTS field)", cat(exVideo(1, 1), "av01", av1TU), Frame{Codec: CodecAV1, Keyframe: true, Enhanced: true}},
+		{"AV1 inter", cat(exVideo(2, 1), "av01", av1TU), Frame{Codec: CodecAV1, Enhanced: true}},
+		{"VP9 keyframe (no CTS field)", cat(exVideo(1, 1), "vp09", 0x82, 0x49, 0x83), Frame{Codec: CodecVP9, Keyframe: true, Enhanced: true}},
+		// §1.5: Metadata; its FrameType must be ignored (OBS writes 0, ffmpeg 5).
+		{"Metadata colorInfo frameType 0 (OBS)", cat(exVideo(0, 4), "hvc1", 0x02, 0x00, 0x09, "colorInfo", 0x03, 0, 0, 9), Frame{Codec: CodecHEVC, Enhanced: true}},
+		{"Metadata colorInfo frameType 5 (ffmpeg)", cat(exVideo(5, 4), "hvc1", 0x02, 0x00, 0x09, "colorInfo", 0x03, 0, 0, 9), Frame{Codec: CodecHEVC, Enhanced: true}},
+		// §1.1: command frames carry one UI8 and no FourCC: never a keyframe.
+		{"Enhanced command frame StartSeek", cat(exVideo(5, 0), 0x00), Frame{Enhanced: true}},
+		{"Enhanced command frame EndSeek, packet type 1", cat(exVideo(5, 1), 0x01), Frame{Enhanced: true}},
+		{"legacy AVC command frame 57 00", cat(0x57, 0x00), Frame{Codec: CodecAVC}},
+		{"legacy AVC command frame 57 01", cat(0x57, 0x01), Frame{Codec: CodecAVC}},
+		// §4: ModEx prefix (TimestampOffsetNano) before the real packet type.
+		{"ModEx then HEVC CodedFrames keyframe", cat(exVideo(1, 7), modExNano, 0x01, "hvc1", 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true, CTS: 40}},
+		{"ModEx 16-bit size then AV1 SequenceStart", cat(exVideo(1, 7), 0xFF, 0x00, 0x03, 0, 0, 1, 0xF4, 0x00, "av01", av1C), Frame{Codec: CodecAV1, SequenceHeader: true, Enhanced: true}},
+		{"two ModEx blocks then CodedFramesX", cat(exVideo(1, 7), modExNano, 0x07, modExNano, 0x03, "hvc1", nalu), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true}},
+		// §5: Multitrack.
+		{"Multitrack OneTrack HEVC SequenceStart track 1", cat(exVideo(1, 6), 0x00, "hvc1", 1, hvcC), Frame{Codec: CodecHEVC, SequenceHeader: true, Enhanced: true, Track: 1}},
+		{"Multitrack OneTrack AV1 keyframe track 1", cat(exVideo(1, 6), 0x01, "av01", 1, av1TU), Frame{Codec: CodecAV1, Keyframe: true, Enhanced: true, Track: 1}},
+		{"Multitrack ManyTracksManyCodecs keyframe", cat(exVideo(1, 6), 0x21, "av01", 0, 0, 0, 5, av1TU, "vp09", 1, 0, 0, 3, 0x82, 0x49, 0x83), Frame{Codec: CodecAV1, Keyframe: true, Enhanced: true}},
+		{"Multitrack inter frame", cat(exVideo(2, 6), 0x03, "avc1", 2, nalu), Frame{Codec: CodecAVC, Enhanced: true, Track: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := bytes.Clone(tt.in)
+			if got := ParseVideo(in); got != tt.want {
+				t.Errorf("ParseVideo(% x)\n got %+v\nwant %+v", tt.in, got, tt.want)
+			}
+			if !bytes.Equal(in, tt.in) {
+				t.Error("ParseVideo modified its input")
+			}
+		})
+	}
+}
+
+// The CTS of a multitrack avc1/hvc1/vvc1 CodedFrames packet follows the
+// track id (and, unless OneTrack, the UI24 track size): enhanced-rtmp.md
+// §1.2 reads the body, which starts with the SI24 CTS, only after them.
+func TestParseVideoMultitrackCTS(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want Frame
+	}{
+		{"OneTrack hvc1 keyframe track 1 CTS 40", cat(exVideo(1, 6), 0x01, "hvc1", 1, 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true, CTS: 40, Track: 1}},
+		{"OneTrack avc1 inter track 2 CTS 0", cat(exVideo(2, 6), 0x01, "avc1", 2, 0, 0, 0, nalu), Frame{Codec: CodecAVC, Enhanced: true, Track: 2}},
+		{"ManyTracks hvc1 keyframe CTS 80", cat(exVideo(1, 6), 0x11, "hvc1", 0, 0, 0, 9, 0, 0, 80, nalu, 1, 0, 0, 9, 0, 0, 80, nalu), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true, CTS: 80}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ParseVideo(tt.in); got != tt.want {
+				t.Errorf("ParseVideo(% x)\n got %+v\nwant %+v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// flv-mp4.md §1.4 (and the Adobe FLV spec it condenses): a FrameType 5
+// video tag is a client-side seek command, not media. With CodecID 7 the
+// Adobe layout keeps the AVCPacketType and CompositionTime fields in front
+// of the command byte; such a tag must not be taken for a sequence header,
+// or the hub would hand it to every new player in place of the avcC.
+func TestParseVideoLegacyCommandFrameWithAVCHeader(t *testing.T) {
+	for _, in := range [][]byte{
+		cat(0x57, 0x00, 0, 0, 0, 0x00), // AVCPacketType 0, CTS 0, StartSeek
+		cat(0x57, 0x01, 0, 0, 0, 0x01), // AVCPacketType 1, CTS 0, EndSeek
+	} {
+		if f := ParseVideo(in); f.SequenceHeader || f.Keyframe {
+			t.Errorf("ParseVideo(% x) = %+v: a command frame taken for media", in, f)
+		}
+	}
+}
+
+// Inputs cut inside the tag header: never a keyframe or a sequence header.
+func TestParseVideoTruncated(t *testing.T) {
+	for _, in := range [][]byte{
+		nil,
+		{0x17},
+		{0x17, 0x00},
+		{0x17, 0x00, 0x00, 0x00},
+		{0x17, 0x01},
+		{0x17, 0x01, 0x00, 0x00},
+		{0x1C, 0x00, 0x00},
+		{exVideo(1, 0)},
+		cat(exVideo(1, 0), "hvc"),
+		cat(exVideo(1, 1), "hv"),
+		cat(exVideo(1, 3), "a"),
+		cat(exVideo(1, 5), "av0"),
+		{exVideo(1, 7)},
+		{exVideo(1, 7), 0x05, 0x00},         // ModEx data shorter than its size
+		{exVideo(1, 7), 0xFF, 0x00},         // 16-bit ModEx size cut
+		cat(exVideo(1, 7), modExNano),       // no packet type after the ModEx data
+		cat(exVideo(1, 7), modExNano, 1),    // no FourCC
+		{exVideo(1, 6)},                     // multitrack byte missing
+		cat(exVideo(1, 6), 0x01, "hvc"),     // FourCC cut
+		cat(exVideo(1, 6), 0x20, "av"),      // ManyTracksManyCodecs, FourCC cut
+		{exVideo(5, 0)},                     // command without its byte
+		{exVideo(1, 8), 'h', 'v', 'c', '1'}, // reserved packet type
+	} {
+		f := ParseVideo(in)
+		if f.Keyframe || f.SequenceHeader {
+			t.Errorf("ParseVideo(% x) = %+v: truncated input taken for a keyframe or header", in, f)
+		}
+		if len(in) > 0 && in[0]&0x80 != 0 && !f.Enhanced {
+			t.Errorf("ParseVideo(% x) = %+v: ExHeader bit set but not Enhanced", in, f)
+		}
+	}
+}
+
+func TestParseAudio(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want Frame
+	}{
+		// flv-mp4.md §1.3: legacy AUDIODATA.
+		{"AAC sequence header AF 00", cat(0xAF, 0x00, 0x12, 0x10), Frame{Codec: CodecAAC, SequenceHeader: true}},
+		{"AAC raw frame AF 01", cat(0xAF, 0x01, 0x21, 0x10, 0x04), Frame{Codec: CodecAAC}},
+		{"AAC mono 8-bit flags still AAC", cat(0xA0, 0x00, 0x12, 0x10), Frame{Codec: CodecAAC, SequenceHeader: true}},
+		{"MP3 2F", cat(0x2F, 0xFF, 0xFB, 0x90), Frame{Codec: CodecMP3}},
+		{"MP3 8 kHz EE", cat(0xEE, 0xFF, 0xF3), Frame{Codec: CodecMP3}},
+		{"Nellymoser", cat(0x6E, 0x00), Frame{}},
+		{"silence: empty body", nil, Frame{}},
+
+		// enhanced-rtmp.md §3: ExAudioTagHeader, SoundFormat 9.
+		{"Opus SequenceStart 0x90 Opus", cat(0x90, "Opus", opusHd), Frame{Codec: CodecOpus, SequenceHeader: true, Enhanced: true}},
+		{"Opus empty SequenceStart", cat(0x90, "Opus"), Frame{Codec: CodecOpus, SequenceHeader: true, Enhanced: true}},
+		{"Opus CodedFrames", cat(0x91, "Opus", 0xFC, 0xFF, 0xFE), Frame{Codec: CodecOpus, Enhanced: true}},
+		{"FLAC SequenceStart", cat(0x90, "fLaC", "fLaC", 0x80, 0, 0, 34), Frame{Codec: CodecFLAC, SequenceHeader: true, Enhanced: true}},
+		{"mp4a SequenceStart", cat(0x90, "mp4a", 0x12, 0x10), Frame{Codec: CodecAAC, SequenceHeader: true, Enhanced: true}},
+		{"ac-3 CodedFrames", cat(0x91, "ac-3", 0x0B, 0x77), Frame{Codec: CodecAC3, Enhanced: true}},
+		{"SequenceEnd", cat(0x92, "Opus"), Frame{Codec: CodecOpus, Enhanced: true}},
+		{"MultichannelConfig", cat(0x94, "Opus", 0x01, 0x06, 0, 0, 0, 0x3F), Frame{Codec: CodecOpus, Enhanced: true}},
+		{"ModEx then Opus CodedFrames", cat(0x97, modExNano, 0x01, "Opus", 0xFC), Frame{Codec: CodecOpus, Enhanced: true}},
+		{"Multitrack OneTrack mp4a SequenceStart track 1", cat(0x95, 0x00, "mp4a", 1, 0x12, 0x10), Frame{Codec: CodecAAC, SequenceHeader: true, Enhanced: true, Track: 1}},
+		{"Multitrack ManyTracks Opus CodedFrames", cat(0x95, 0x11, "Opus", 0, 0, 0, 1, 0xFC, 1, 0, 0, 1, 0xFC), Frame{Codec: CodecOpus, Enhanced: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := bytes.Clone(tt.in)
+			if got := ParseAudio(in); got != tt.want {
+				t.Errorf("ParseAudio(% x)\n got %+v\nwant %+v", tt.in, got, tt.want)
+			}
+			if !bytes.Equal(in, tt.in) {
+				t.Error("ParseAudio modified its input")
+			}
+		})
+	}
+}
+
+func TestParseAudioTruncated(t *testing.T) {
+	for _, in := range [][]byte{
+		{0xAF},
+		{0x90},
+		cat(0x90, "Opu"),
+		{0x95},
+		cat(0x95, 0x00, "mp4"),
+		{0x97},
+		{0x97, 0x10},
+		cat(0x97, modExNano),
+		cat(0x97, modExNano, 0x00, "Op"),
+	} {
+		if f := ParseAudio(in); f.SequenceHeader || f.Keyframe {
+			t.Errorf("ParseAudio(% x) = %+v: truncated input taken for a header", in, f)
+		}
+	}
+}
+
+// Message.Parse dispatches on Kind, and keyframes are a video notion.
+func TestMessageParseByKind(t *testing.T) {
+	key := cat(0x17, 0x01, 0, 0, 0, nalu)
+	if m := NewMessage(KindVideo, 0, key); !m.IsKeyframe() || m.IsSequenceHeader() {
+		t.Errorf("video keyframe: %+v", m.Frame)
+	}
+	if m := NewMessage(KindAudio, 0, key); m.IsKeyframe() {
+		t.Errorf("audio message with video bytes is a keyframe: %+v", m.Frame)
+	}
+	if m := NewMessage(KindData, 0, key); m.IsKeyframe() || m.IsSequenceHeader() || m.Frame != (Frame{}) {
+		t.Errorf("data message parsed as media: %+v", m.Frame)
+	}
+	if m := NewMessage(KindAudio, 0, cat(0xAF, 0x00, 0x12, 0x10)); !m.IsSequenceHeader() {
+		t.Errorf("AAC sequence header: %+v", m.Frame)
+	}
+	if m := NewMessage(KindData, 0, cat(0xAF, 0x00, 0x12, 0x10)); m.IsSequenceHeader() {
+		t.Error("data message is a sequence header")
+	}
+}
+
+func TestFourCCString(t *testing.T) {
+	for f, want := range map[FourCC]string{
+		CodecHEVC: "hvc1", CodecOpus: "Opus", CodecFLAC: "fLaC", CodecMP3: ".mp3",
+		0: "none", 0x00010203: "0x00010203",
+	} {
+		if got := f.String(); got != want {
+			t.Errorf("FourCC(%#x).String() = %q, want %q", uint32(f), got, want)
+		}
+	}
+}
