@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,6 +106,9 @@ func excerpt(s string, maxLines int, skip func(string) bool) string {
 			cut++
 			continue
 		}
+		if len(l) > 500 { // e.g. rtmpdump's \r-separated progress: keep the end
+			l = "[...]" + l[len(l)-500:]
+		}
 		out = append(out, l)
 	}
 	if cut > 0 {
@@ -116,40 +120,42 @@ func excerpt(s string, maxLines int, skip func(string) bool) string {
 // ---- in-process appliance ----
 
 type testServer struct {
-	a    *appliance.Appliance
-	addr string
-	log  *capBuffer // the appliance's slog output (text, debug level)
+	a       *appliance.Appliance
+	addr    string
+	log     *capBuffer // the appliance's slog output (text, debug level)
+	storage string     // temporary storage.dir, removed by close
 }
 
+// newTestServer starts an appliance with the default configuration (app
+// "live", GOP cache on, 10 s republish grace) on a free loopback port,
+// without the HTTP API and with storage in a temporary directory.
 func newTestServer() (*testServer, error) {
 	cfg, err := appliance.LoadConfig("")
 	if err != nil {
 		return nil, err
 	}
 	cfg.RTMP.Listen = "127.0.0.1:0"
+	cfg.HTTP.Listen = ""
+	storage, err := os.MkdirTemp("", "tapedeck-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Storage.Dir = storage
 	logs := newCapBuffer(32 << 20)
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := appliance.New(cfg, logger)
 	if err := a.Start(); err != nil {
+		os.RemoveAll(storage)
 		return nil, err
 	}
-	return &testServer{a: a, addr: a.RTMPAddr().String(), log: logs}, nil
+	return &testServer{a: a, addr: a.RTMPAddr().String(), log: logs, storage: storage}, nil
 }
 
-// startServer runs a private appliance for one test.
-func startServer(t testing.TB) *testServer {
-	t.Helper()
-	s, err := newTestServer()
-	if err != nil {
-		t.Fatalf("starting appliance: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.a.Shutdown(5 * time.Second); err != nil {
-			t.Errorf("appliance shutdown: %v", err)
-		}
-	})
-	s.watch(t)
-	return s
+// close shuts the appliance down and removes its storage.
+func (s *testServer) close() error {
+	err := s.a.Shutdown(5 * time.Second)
+	os.RemoveAll(s.storage)
+	return err
 }
 
 func (s *testServer) url(app, name string) string {
@@ -157,11 +163,12 @@ func (s *testServer) url(app, name string) string {
 }
 
 // watch marks the log position now and returns a function giving the log
-// written since; on failure, the test's share of the log is printed.
+// written since; on failure (or with E2E_SERVER_LOG=1), the test's share of
+// the log is printed.
 func (s *testServer) watch(t testing.TB) func() string {
 	off := s.log.Len()
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("E2E_SERVER_LOG") == "1" {
 			t.Logf("server log during this test:\n%s", excerpt(s.log.since(off), 300, nil))
 		}
 	})
@@ -211,6 +218,8 @@ type toolRun struct {
 	stderr  *capBuffer
 	started time.Time
 	done    chan struct{}
+
+	quietStdout bool // leave stdout out of failure reports (ffprobe JSON)
 
 	// Valid once done is closed.
 	err         error
@@ -312,10 +321,17 @@ func (r *toolRun) status() string {
 }
 
 func (r *toolRun) report() string {
-	skipDebug2 := func(l string) bool { return strings.HasPrefix(l, "DEBUG2:") }
+	// Leave out rtmpdump's packet dumps and GStreamer's debug log.
+	noise := func(l string) bool { return strings.HasPrefix(l, "DEBUG2:") || gstDebugLine.MatchString(l) }
+	stdout := excerpt(r.stdout.String(), 25, nil)
+	if r.quietStdout {
+		stdout = fmt.Sprintf("[%d bytes, not shown]", r.stdout.Len())
+	}
 	return fmt.Sprintf("$ %s %s\n%s\n--- stdout:\n%s\n--- stderr:\n%s", r.name, strings.Join(r.args, " "), r.status(),
-		excerpt(r.stdout.String(), 80, nil), excerpt(r.stderr.String(), 150, skipDebug2))
+		stdout, excerpt(r.stderr.String(), 150, noise))
 }
+
+var gstDebugLine = regexp.MustCompile(`^\d+:\d\d:\d\d\.\d+ +\d+ +0x[0-9a-f]+ +(LOG|DEBUG|TRACE) `)
 
 // publisherArgs are the ffmpeg arguments of the test publisher: seconds of
 // 640x360 at 25 fps with a 2 s GOP, plus AAC audio, in real time.
@@ -418,7 +434,7 @@ func (f *sharedFixture) teardown() {
 		f.pub.stop()
 	}
 	if f.srv != nil {
-		if err := f.srv.a.Shutdown(5 * time.Second); err != nil {
+		if err := f.srv.close(); err != nil {
 			fmt.Fprintf(os.Stderr, "shared appliance shutdown: %v\n", err)
 		}
 	}
@@ -469,7 +485,9 @@ func probeArgs(input string, readFor float64) []string {
 func startProbe(t testing.TB, input string, readFor float64) *toolRun {
 	t.Helper()
 	needTool(t, "ffprobe")
-	return startTool(t, 30*time.Second, nil, "ffprobe", probeArgs(input, readFor)...)
+	r := startTool(t, 30*time.Second, nil, "ffprobe", probeArgs(input, readFor)...)
+	r.quietStdout = true
+	return r
 }
 
 // parseProbe decodes a finished ffprobe run; it fails the test if ffprobe
@@ -580,6 +598,14 @@ func checkMedia(t testing.TB, label string, p *probeResult, want mediaExpect) {
 		t.Errorf("%s: %d audio frames decoded, want at least %d", label, len(afr), minAudio)
 	}
 	checkIncreasing(t, label+": audio frame pts", afr, false, 0.5)
+	// Every client here joins a running stream. Served from the GOP cache,
+	// it starts at a keyframe with the audio that follows it; a server that
+	// makes a joiner wait for the next keyframe passes audio meanwhile, so
+	// video would start later than audio.
+	if len(afr) > 0 && vfr[0].pts > afr[0].pts+0.1 {
+		t.Errorf("%s: video starts %.3f s after audio (video %.3f, audio %.3f): the joiner waited for a keyframe instead of getting the cached GOP",
+			label, vfr[0].pts-afr[0].pts, vfr[0].pts, afr[0].pts)
+	}
 }
 
 // checkIncreasing reports timestamps that go backwards (or repeat, when

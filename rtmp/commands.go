@@ -292,6 +292,6 @@ func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, rese
 		sub.Close()
 		return err
 	}
-	st.player = startPlayer(c, streamID, sub)
+	st.player = startPlayer(c, streamID, sub, duration)
 	return nil
 }

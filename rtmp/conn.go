@@ -99,7 +99,7 @@ func (c *conn) stopStream(st *netStream) {
 	if st.publisher != nil {
 		st.publisher.Close()
 		st.publisher = nil
-		c.log.Info("publish ended", "app", c.info.App, "stream", st.name)
+		c.log.Info("publish ended", "stream", st.name)
 	}
 	if st.player != nil {
 		st.player.stop()

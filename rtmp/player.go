@@ -27,6 +27,11 @@ type player struct {
 	vb    vecBuilder
 	batch []*remux.Message
 
+	// limit ends the play after this much media time (ms), from the play
+	// command's duration argument (librtmp's --stop); 0 = no limit.
+	limit    uint32
+	finished bool
+
 	// Timestamps are rebased so every player starts near 0 and never sees
 	// time go backwards when the publisher restarts.
 	haveBase bool
@@ -34,8 +39,11 @@ type player struct {
 	lastOut  uint32
 }
 
-func startPlayer(c *conn, streamID uint32, sub Subscription) *player {
+func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64) *player {
 	p := &player{c: c, streamID: streamID, sub: sub, done: make(chan struct{})}
+	if duration > 0 && duration < 1<<31 {
+		p.limit = uint32(duration)
+	}
 	go p.run()
 	return p
 }
@@ -69,6 +77,10 @@ func (p *player) run() {
 		for i, m := range msgs {
 			m.Release()
 			msgs[i] = nil
+		}
+		if p.finished {
+			p.c.log.Info("play reached its duration", "ms", p.limit)
+			return
 		}
 		if err != nil {
 			if !p.stopping.Load() && !errors.Is(err, errPlayerStopped) {
@@ -138,6 +150,12 @@ func (p *player) write(msgs []*remux.Message) error {
 			continue
 		}
 		ts := p.outTS(m)
+		if p.limit > 0 && p.haveBase && ts > p.limit {
+			// Duration reached: end this play like a finished recording.
+			p.finished = true
+			p.addEvent(ucStreamEOF, "NetStream.Play.Stop", "Stopped playing: duration reached.")
+			break
+		}
 		p.vb.add(c.cw, csid, Header{Type: uint8(m.Kind), StreamID: p.streamID, Timestamp: ts}, m.Payload)
 	}
 	if len(p.vb.segs) == 0 {
