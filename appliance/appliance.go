@@ -160,8 +160,8 @@ func (a *Appliance) Reload(cfg *Config) {
 	old := a.cfg
 	a.cfg = cfg
 	a.mu.Unlock()
-	if old.RTMP != cfg.RTMP || old.HTTP.Listen != cfg.HTTP.Listen {
-		a.log.Warn("rtmp and http.listen changes take effect after a restart")
+	if old.RTMP != cfg.RTMP || old.HTTP.Listen != cfg.HTTP.Listen || old.Log != cfg.Log {
+		a.log.Warn("changes to rtmp, http.listen and log take effect after a restart")
 	}
 	a.log.Info("configuration reloaded", "source", cfg.Source, "apps", len(cfg.Apps))
 }

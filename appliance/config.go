@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 //go:embed default.yaml
@@ -140,21 +142,32 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("embedded default config: %w", err)
 	}
 	source := "embedded default"
+	// Apps are taken from the file as YAML says them: viper would lower-case
+	// app names and drop an app written as "cam: {}", and a file's apps must
+	// replace the default ones, not merge into them.
+	var fileApps map[string]any
+	hasFileApps := false
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		user := viper.New()
-		user.SetConfigType("yaml")
-		if err := user.ReadConfig(bytes.NewReader(data)); err != nil {
+		var doc map[string]any
+		if err := yaml.Unmarshal(data, &doc); err != nil {
 			return nil, &ConfigError{Source: path, Problems: []string{"not valid YAML: " + err.Error()}}
 		}
-		if user.IsSet("apps") {
-			// The file's apps replace the default ones rather than merge.
-			v.Set("apps", map[string]any{})
+		if a, ok := doc["apps"]; ok {
+			hasFileApps = true
+			if a != nil {
+				m, ok := a.(map[string]any)
+				if !ok {
+					return nil, &ConfigError{Source: path, Problems: []string{"apps: must be a map of app name to settings"}}
+				}
+				fileApps = m
+			}
+			delete(doc, "apps")
 		}
-		if err := v.MergeConfigMap(user.AllSettings()); err != nil {
+		if err := v.MergeConfigMap(doc); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		source = path
@@ -164,19 +177,25 @@ func LoadConfig(path string) (*Config, error) {
 	v.AutomaticEnv()
 
 	raw := v.AllSettings()
-	if apps, ok := raw["apps"].(map[string]any); ok {
-		for name, a := range apps {
-			am, _ := a.(map[string]any)
-			merged := map[string]any{}
-			for k, d := range appDefaults {
-				merged[k] = d
-			}
-			for k, x := range am {
-				merged[k] = x
-			}
-			apps[name] = merged
+	apps, _ := raw["apps"].(map[string]any)
+	if hasFileApps {
+		apps = map[string]any{}
+		for name, a := range fileApps {
+			apps[name] = lowerKeys(a)
 		}
 	}
+	for name, a := range apps {
+		am, _ := a.(map[string]any)
+		merged := map[string]any{}
+		for k, d := range appDefaults {
+			merged[k] = d
+		}
+		for k, x := range am {
+			merged[k] = x
+		}
+		apps[name] = merged
+	}
+	raw["apps"] = apps
 	cerr := &ConfigError{Source: source}
 	cerr.Problems = append(cerr.Problems, unknownKeys(raw, Config{})...)
 	var cfg Config
@@ -233,7 +252,7 @@ func decodeProblems(err error) []string {
 		if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "strconv") {
 			msg = msg[:strings.Index(msg, ": ")]
 		}
-		out = append(out, key+": "+msg)
+		out = append(out, normalizeKeyPath(key)+": "+msg)
 	}
 	if len(out) == 0 {
 		out = append(out, err.Error())
@@ -321,4 +340,39 @@ func (c *Config) App(app string) (AppConfig, bool) {
 	}
 	a, ok := c.Apps["*"]
 	return a, ok
+}
+
+// normalizeKeyPath turns mapstructure's "apps[live].publish.keys[0]" into
+// the dotted form used everywhere else: "apps.live.publish.keys[0]".
+func normalizeKeyPath(key string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(key, '[')
+		j := strings.IndexByte(key, ']')
+		if i < 0 || j < i {
+			b.WriteString(key)
+			return b.String()
+		}
+		inner := key[i+1 : j]
+		if _, err := strconv.Atoi(inner); err == nil {
+			b.WriteString(key[:j+1])
+		} else {
+			b.WriteString(key[:i] + "." + inner)
+		}
+		key = key[j+1:]
+	}
+}
+
+// lowerKeys lower-cases the keys of nested maps (settings keys are
+// case-insensitive, as viper treats them elsewhere).
+func lowerKeys(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	out := make(map[string]any, len(m))
+	for k, x := range m {
+		out[strings.ToLower(k)] = lowerKeys(x)
+	}
+	return out
 }

@@ -52,7 +52,18 @@ var (
 // durationHook decodes "10s"-style strings into time.Duration with an
 // error that shows the value.
 func durationHook(from, to reflect.Type, data any) (any, error) {
-	if to != durationType || from.Kind() != reflect.String {
+	if to != durationType {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.String:
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Float64, reflect.Float32, reflect.Uint, reflect.Uint64:
+		// A bare number would silently mean nanoseconds.
+		if reflect.ValueOf(data).IsZero() {
+			return time.Duration(0), nil
+		}
+		return nil, fmt.Errorf("%v needs a unit (e.g. %vs for seconds)", data, data)
+	default:
 		return data, nil
 	}
 	d, err := time.ParseDuration(data.(string))

@@ -59,6 +59,8 @@ WantedBy=multi-user.target
 }
 
 func systemdQuote(s string) string {
+	// % starts a specifier and $ a variable in unit files.
+	s = strings.NewReplacer("%", "%%", "$", "$$").Replace(s)
 	if strings.ContainsAny(s, " \t\"'\\") {
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 	}

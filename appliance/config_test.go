@@ -1,0 +1,458 @@
+package appliance_test
+
+import (
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/appliance"
+)
+
+// cfgTWrite writes a config file into a fresh temporary directory.
+func cfgTWrite(t testing.TB, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// cfgTProblems loads path and returns its *ConfigError; it fails the test
+// when the file loads or fails some other way.
+func cfgTProblems(t testing.TB, path string) *appliance.ConfigError {
+	t.Helper()
+	cfg, err := appliance.LoadConfig(path)
+	if err == nil {
+		t.Fatalf("LoadConfig(%s) succeeded (%+v), want a *ConfigError", path, cfg)
+	}
+	if cfg != nil {
+		t.Errorf("LoadConfig(%s) returned a config with its error", path)
+	}
+	var ce *appliance.ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("LoadConfig(%s): %T %v, want a *appliance.ConfigError", path, err, err)
+	}
+	return ce
+}
+
+// cfgTExpectProblems checks that path fails with exactly want (problems
+// without the file name, in any order) and that Error() prints each as
+// "FILE: key.path: problem".
+func cfgTExpectProblems(t testing.TB, path, source string, want []string) {
+	t.Helper()
+	ce := cfgTProblems(t, path)
+	if ce.Source != source {
+		t.Errorf("ConfigError.Source = %q, want %q", ce.Source, source)
+	}
+	got := slices.Clone(ce.Problems)
+	want = slices.Clone(want)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n  got  %q\n  want %q", got, want)
+	}
+	lines := make([]string, len(want))
+	for i, p := range want {
+		lines[i] = source + ": " + p
+	}
+	if e := ce.Error(); e != strings.Join(lines, "\n") {
+		t.Errorf("Error():\n%s\nwant:\n%s", e, strings.Join(lines, "\n"))
+	}
+}
+
+func TestConfigProblems(t *testing.T) {
+	keyFile := cfgTWrite(t, "key.pem", "not really a key")
+	cases := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"unknown key with suggestion", "rtmp:\n  chunk_sise: 4096\n",
+			[]string{"rtmp.chunk_sise: unknown key (did you mean chunk_size?)"}},
+		{"unknown top-level key with suggestion", "rtmpp:\n  listen: \":1935\"\n",
+			[]string{"rtmpp: unknown key (did you mean rtmp?)"}},
+		{"unknown key without suggestion", "bogus_thing: 1\n",
+			[]string{"bogus_thing: unknown key"}},
+		{"unknown key in an app", "apps:\n  live:\n    publsh:\n      keys: [a]\n",
+			[]string{"apps.live.publsh: unknown key (did you mean publish?)"}},
+		{"bad duration", "rtmp:\n  write_batch: fast\n",
+			[]string{`rtmp.write_batch: "fast" is not a duration (e.g. 500ms, 10s, 1m30s)`}},
+		{"bad size unit", "rtmp:\n  limits:\n    max_message_bytes: 8XB\n",
+			[]string{`rtmp.limits.max_message_bytes: "8XB" has an unknown unit "XB" (use B, KB, MB, GB, TB)`}},
+		{"size out of range", "rtmp:\n  limits:\n    max_message_bytes: 16MB\n",
+			[]string{"rtmp.limits.max_message_bytes: 16777216 is outside 1KB..16MB-1"}},
+		{"chunk_size too small", "rtmp:\n  chunk_size: 64\n",
+			[]string{"rtmp.chunk_size: 64 is outside 128..16777215"}},
+		{"chunk_size too large", "rtmp:\n  chunk_size: 16777216\n",
+			[]string{"rtmp.chunk_size: 16777216 is outside 128..16777215"}},
+		{"chunk_size not a number", "rtmp:\n  chunk_size: big\n",
+			[]string{"rtmp.chunk_size: cannot parse value as 'int'"}},
+		{"write_batch out of range", "rtmp:\n  write_batch: 2s\n",
+			[]string{"rtmp.write_batch: 2s is outside 0s..1s"}},
+		{"bad listen address", "rtmp:\n  listen: nonsense\n",
+			[]string{`rtmp.listen: "nonsense" is not host:port (e.g. ":1935" or "127.0.0.1:8080")`}},
+		{"bad listen port", "rtmp:\n  listen: \":99999\"\n",
+			[]string{`rtmp.listen: ":99999" has an invalid port`}},
+		{"empty rtmp listen", "rtmp:\n  listen: \"\"\n",
+			[]string{"rtmp.listen: must not be empty"}},
+		{"bad http listen", "http:\n  listen: localhost\n",
+			[]string{`http.listen: "localhost" is not host:port (e.g. ":1935" or "127.0.0.1:8080")`}},
+		{"bad CIDR", "apps:\n  live:\n    publish:\n      allow: [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n",
+			[]string{`apps.live.publish.allow[1]: "10.0.0.0/33" is not a CIDR or an IP address`}},
+		{"bad CIDR first", "apps:\n  live:\n    publish:\n      allow: [\"10.0.0.0/33\"]\n",
+			[]string{`apps.live.publish.allow[0]: "10.0.0.0/33" is not a CIDR or an IP address`}},
+		{"empty play key", "apps:\n  live:\n    play:\n      keys: [\"a\", \"\"]\n",
+			[]string{"apps.live.play.keys[1]: empty key"}},
+		{"bad webhook URL", "webhooks:\n  on_publish: ftp://example.com/hook\n",
+			[]string{`webhooks.on_publish: "ftp://example.com/hook" is not an http(s) URL`}},
+		{"webhook URL without host", "apps:\n  live:\n    webhooks:\n      on_play: \"http:///x\"\n",
+			[]string{`apps.live.webhooks.on_play: "http:///x" is not an http(s) URL`}},
+		{"missing cert file", "rtmp:\n  tls:\n    listen: \":1936\"\n    cert_file: /nonexistent/tapedeck/cert.pem\n    key_file: " + keyFile + "\n",
+			[]string{"rtmp.tls.cert_file: cannot read /nonexistent/tapedeck/cert.pem: no such file or directory"}},
+		{"tls without cert and key", "rtmp:\n  tls:\n    listen: \":1936\"\n",
+			[]string{"rtmp.tls.cert_file: must be set", "rtmp.tls.key_file: must be set"}},
+		{"bad log level", "log:\n  level: loud\n",
+			[]string{`log.level: "loud" is not one of debug, info, warn, error`}},
+		{"bad log format", "log:\n  format: xml\n",
+			[]string{`log.format: "xml" is not text or json`}},
+		{"empty storage dir", "storage:\n  dir: \"\"\n",
+			[]string{"storage.dir: must not be empty"}},
+		{"app named like vod.app", "apps:\n  vod:\n    gop_cache: true\n",
+			[]string{"apps.vod: is the playback app (vod.app); choose another name"}},
+		{"app named like a renamed vod.app", "vod:\n  app: replay\napps:\n  replay:\n    gop_cache: true\n",
+			[]string{"apps.replay: is the playback app (vod.app); choose another name"}},
+		{"negative republish_grace", "apps:\n  live:\n    republish_grace: -1s\n",
+			[]string{"apps.live.republish_grace: must not be negative"}},
+		{"negative max_connections", "rtmp:\n  limits:\n    max_connections: -1\n",
+			[]string{"rtmp.limits.max_connections: must not be negative"}},
+		{"zero idle_timeout", "rtmp:\n  limits:\n    idle_timeout: 0s\n",
+			[]string{"rtmp.limits.idle_timeout: must be positive"}},
+		{"invalid YAML", "rtmp: [\n",
+			[]string{"not valid YAML: yaml: line 1: did not find expected node content"}},
+		{"many problems at once",
+			"rtmp:\n  chunk_sise: 1\n  write_batch: fast\n  limits:\n    max_message_bytes: 8XB\n" +
+				"bogus_thing: 1\nlog:\n  level: loud\n" +
+				"webhooks:\n  on_publish: ftp://x/y\n" +
+				"apps:\n  vod:\n    gop_cache: true\n  live:\n    publish:\n      allow: [nope]\n",
+			[]string{
+				"rtmp.chunk_sise: unknown key (did you mean chunk_size?)",
+				`rtmp.write_batch: "fast" is not a duration (e.g. 500ms, 10s, 1m30s)`,
+				`rtmp.limits.max_message_bytes: "8XB" has an unknown unit "XB" (use B, KB, MB, GB, TB)`,
+				"bogus_thing: unknown key",
+				`log.level: "loud" is not one of debug, info, warn, error`,
+				`webhooks.on_publish: "ftp://x/y" is not an http(s) URL`,
+				"apps.vod: is the playback app (vod.app); choose another name",
+				`apps.live.publish.allow[0]: "nope" is not a CIDR or an IP address`,
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := cfgTWrite(t, "tapedeck.yaml", c.yaml)
+			cfgTExpectProblems(t, p, p, c.want)
+		})
+	}
+}
+
+// BUG: a value inside an app that fails to decode is reported with
+// mapstructure's path syntax, "apps[live].republish_grace", instead of the
+// "apps.live.republish_grace" key path every other problem (and the
+// documented "FILE: key.path: problem" format) uses.
+func TestConfigProblemPathInApp(t *testing.T) {
+	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  live:\n    republish_grace: soon\n    webhooks:\n      timeout: never\n")
+	cfgTExpectProblems(t, p, p, []string{
+		`apps.live.republish_grace: "soon" is not a duration (e.g. 500ms, 10s, 1m30s)`,
+		`apps.live.webhooks.timeout: "never" is not a duration (e.g. 500ms, 10s, 1m30s)`,
+	})
+}
+
+func TestConfigMissingFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "absent.yaml")
+	cfg, err := appliance.LoadConfig(p)
+	if cfg != nil || err == nil || err.Error() != "config: open "+p+": no such file or directory" {
+		t.Fatalf("LoadConfig of a missing file: %v, %v", cfg, err)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("error %v does not wrap os.ErrNotExist", err)
+	}
+}
+
+func TestConfigEmbeddedDefault(t *testing.T) {
+	def, err := appliance.LoadConfig("")
+	if err != nil {
+		t.Fatalf("LoadConfig(\"\"): %v", err)
+	}
+	if def.Source != "embedded default" {
+		t.Errorf("Source = %q, want \"embedded default\"", def.Source)
+	}
+	r := def.RTMP
+	if r.Listen != ":1935" || r.ChunkSize != 4096 || r.WriteBatch != 20*time.Millisecond ||
+		r.Limits.MaxConnections != 2000 || r.Limits.MaxMessageBytes != 8<<20 ||
+		r.Limits.HandshakeTimeout != 10*time.Second || r.Limits.IdleTimeout != 60*time.Second ||
+		r.TLS != (appliance.TLSConfig{}) {
+		t.Errorf("rtmp defaults: %+v", r)
+	}
+	if def.HTTP != (appliance.HTTPConfig{Listen: "127.0.0.1:8080"}) || def.Log != (appliance.LogConfig{Level: "info", Format: "text"}) ||
+		def.Storage.Dir != "./recordings" || def.VOD.App != "vod" ||
+		def.Webhooks != (appliance.WebhooksConfig{Timeout: 5 * time.Second}) {
+		t.Errorf("defaults: http %+v log %+v storage %+v vod %+v webhooks %+v", def.HTTP, def.Log, def.Storage, def.VOD, def.Webhooks)
+	}
+	if len(def.Apps) != 1 {
+		t.Errorf("default apps: %+v, want only live", def.Apps)
+	}
+	live, ok := def.Apps["live"]
+	if !ok || !live.GOPCache || live.RepublishGrace != 10*time.Second ||
+		len(live.Publish.Keys)+len(live.Publish.Allow)+len(live.Play.Keys)+len(live.Play.Allow) != 0 {
+		t.Errorf("default live app: %+v", live)
+	}
+	if errs := def.Validate(); len(errs) != 0 {
+		t.Errorf("the default config does not validate: %v", errs)
+	}
+
+	// The printed default, saved to a file, is the same configuration.
+	p := cfgTWrite(t, "tapedeck.yaml", string(appliance.DefaultConfigYAML()))
+	fromFile, err := appliance.LoadConfig(p)
+	if err != nil {
+		t.Fatalf("LoadConfig of the printed default: %v", err)
+	}
+	if fromFile.Source != p {
+		t.Errorf("Source = %q, want %q", fromFile.Source, p)
+	}
+	fromFile.Source = def.Source
+	if !reflect.DeepEqual(fromFile, def) {
+		t.Errorf("printed default loads as\n%+v\nwant\n%+v", fromFile, def)
+	}
+
+	// DefaultConfigYAML hands out a copy.
+	b := appliance.DefaultConfigYAML()
+	b[0] = 'X'
+	if appliance.DefaultConfigYAML()[0] == 'X' {
+		t.Errorf("DefaultConfigYAML returns the embedded bytes themselves")
+	}
+}
+
+func TestConfigEmptyFileIsDefault(t *testing.T) {
+	p := cfgTWrite(t, "tapedeck.yaml", "# nothing set\n")
+	cfg, err := appliance.LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, _ := appliance.LoadConfig("")
+	cfg.Source = def.Source
+	if !reflect.DeepEqual(cfg, def) {
+		t.Errorf("an empty file loads as\n%+v\nwant the defaults\n%+v", cfg, def)
+	}
+}
+
+func TestConfigValues(t *testing.T) {
+	p := cfgTWrite(t, "tapedeck.yaml", `
+rtmp:
+  listen: "0.0.0.0:1940"
+  chunk_size: 60000
+  write_batch: 0s
+  limits:
+    max_message_bytes: 512 KiB
+    idle_timeout: 1m30s
+http:
+  listen: ""
+  token: abc
+log:
+  level: DEBUG
+  format: json
+webhooks:
+  on_publish: https://hooks.example/pub
+  timeout: 750ms
+`)
+	cfg, err := appliance.LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RTMP.Listen != "0.0.0.0:1940" || cfg.RTMP.ChunkSize != 60000 || cfg.RTMP.WriteBatch != 0 ||
+		cfg.RTMP.Limits.MaxMessageBytes != 512<<10 || cfg.RTMP.Limits.IdleTimeout != 90*time.Second ||
+		cfg.RTMP.Limits.HandshakeTimeout != 10*time.Second {
+		t.Errorf("rtmp: %+v", cfg.RTMP)
+	}
+	if cfg.HTTP != (appliance.HTTPConfig{Token: "abc"}) || cfg.Log != (appliance.LogConfig{Level: "DEBUG", Format: "json"}) {
+		t.Errorf("http %+v log %+v", cfg.HTTP, cfg.Log)
+	}
+	if cfg.Webhooks != (appliance.WebhooksConfig{OnPublish: "https://hooks.example/pub", Timeout: 750 * time.Millisecond}) {
+		t.Errorf("webhooks %+v", cfg.Webhooks)
+	}
+}
+
+func TestConfigEnvOverrides(t *testing.T) {
+	t.Setenv("TAPEDECK_RTMP_LISTEN", "127.0.0.1:1999")
+	t.Setenv("TAPEDECK_STORAGE_DIR", "/srv/tapedeck")
+	p := cfgTWrite(t, "tapedeck.yaml", "rtmp:\n  listen: \":1940\"\nstorage:\n  dir: /data\n")
+	for _, path := range []string{p, ""} {
+		cfg, err := appliance.LoadConfig(path)
+		if err != nil {
+			t.Fatalf("LoadConfig(%q): %v", path, err)
+		}
+		if cfg.RTMP.Listen != "127.0.0.1:1999" || cfg.Storage.Dir != "/srv/tapedeck" {
+			t.Errorf("LoadConfig(%q) with env overrides: rtmp.listen %q storage.dir %q, want 127.0.0.1:1999 and /srv/tapedeck",
+				path, cfg.RTMP.Listen, cfg.Storage.Dir)
+		}
+	}
+
+	// Invalid values from the environment are reported like the file's.
+	t.Setenv("TAPEDECK_RTMP_LISTEN", "nope")
+	t.Setenv("TAPEDECK_RTMP_CHUNK_SIZE", "huge")
+	cfgTExpectProblems(t, p, p, []string{
+		`rtmp.listen: "nope" is not host:port (e.g. ":1935" or "127.0.0.1:8080")`,
+		"rtmp.chunk_size: cannot parse value as 'int'",
+	})
+	ce := cfgTProblems(t, "")
+	if ce.Source != "embedded default" || len(ce.Problems) != 2 {
+		t.Errorf("env problems over the embedded default: %v", ce)
+	}
+}
+
+// An app's missing keys get the app defaults, not Go zero values.
+func TestConfigAppDefaults(t *testing.T) {
+	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  cam:\n    publish:\n      keys: [k]\n  slow:\n    gop_cache: false\n    republish_grace: 0s\n")
+	cfg, err := appliance.LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam, ok := cfg.Apps["cam"]
+	if !ok || !cam.GOPCache || cam.RepublishGrace != 10*time.Second || !slices.Equal(cam.Publish.Keys, []string{"k"}) ||
+		len(cam.Play.Keys) != 0 || len(cam.Publish.Allow) != 0 {
+		t.Errorf("apps.cam = %+v (present %v), want gop_cache true, republish_grace 10s, publish.keys [k]", cam, ok)
+	}
+	slow, ok := cfg.Apps["slow"]
+	if !ok || slow.GOPCache || slow.RepublishGrace != 0 {
+		t.Errorf("apps.slow = %+v (present %v), want gop_cache false, republish_grace 0s", slow, ok)
+	}
+}
+
+// BUG: the file's apps are documented (config.go: "The file's apps replace
+// the default ones rather than merge") to replace the default "live" app,
+// which anyone may publish to. They are merged instead, so a box
+// configured with only a locked-down app still has an open "live".
+func TestConfigAppsReplaceDefault(t *testing.T) {
+	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  cam:\n    publish:\n      keys: [k]\n")
+	cfg, err := appliance.LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfg.Apps["cam"]; !ok {
+		t.Errorf("apps.cam missing")
+	}
+	if live, ok := cfg.Apps["live"]; ok {
+		t.Errorf("BUG: the default app \"live\" (open: %+v) survives a file that lists its own apps: apps = %v", live, slices.Sorted(maps.Keys(cfg.Apps)))
+	}
+}
+
+// BUG: an app given with no settings ("cam: {}") should exist with the app
+// defaults; it silently disappears.
+func TestConfigAppWithoutSettings(t *testing.T) {
+	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  live:\n    gop_cache: true\n  cam: {}\n")
+	cfg, err := appliance.LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam, ok := cfg.Apps["cam"]
+	if !ok || !cam.GOPCache || cam.RepublishGrace != 10*time.Second {
+		t.Errorf("BUG: apps.cam given as {} loads as %+v (present %v); apps = %v", cam, ok, slices.Sorted(maps.Keys(cfg.Apps)))
+	}
+}
+
+// BUG: app names are the first element of rtmp://box/<app>/..., which is
+// case-sensitive on the wire (OnConnect looks the client's app up as
+// sent), but the config lower-cases them, so an app "Studio" refuses
+// rtmp://box/Studio/cam.
+func TestConfigAppNameCase(t *testing.T) {
+	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  Studio:\n    gop_cache: false\n")
+	cfg, err := appliance.LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfg.App("Studio"); !ok {
+		t.Errorf("BUG: app \"Studio\" is not found under its own name; apps = %v", slices.Sorted(maps.Keys(cfg.Apps)))
+	}
+}
+
+// BUG: a duration written as a bare number ("idle_timeout: 10") is taken
+// as nanoseconds without a word, and 10ns passes validation; it should be
+// reported like any other value that is not a duration.
+func TestConfigBareNumberDuration(t *testing.T) {
+	p := cfgTWrite(t, "tapedeck.yaml", "rtmp:\n  limits:\n    idle_timeout: 10\n")
+	cfg, err := appliance.LoadConfig(p)
+	if err == nil {
+		t.Fatalf("BUG: idle_timeout: 10 loads without a problem as %v", cfg.RTMP.Limits.IdleTimeout)
+	}
+	ce := cfgTProblems(t, p)
+	if len(ce.Problems) != 1 || !strings.HasPrefix(ce.Problems[0], "rtmp.limits.idle_timeout: ") {
+		t.Errorf("problems %q, want one about rtmp.limits.idle_timeout", ce.Problems)
+	}
+}
+
+func TestConfigAppLookup(t *testing.T) {
+	cfg := &appliance.Config{Apps: map[string]appliance.AppConfig{
+		"live": {GOPCache: true},
+		"*":    {RepublishGrace: time.Second},
+	}}
+	if a, ok := cfg.App("live"); !ok || !a.GOPCache {
+		t.Errorf("App(live) = %+v, %v", a, ok)
+	}
+	if a, ok := cfg.App("other"); !ok || a.RepublishGrace != time.Second {
+		t.Errorf("App(other) with a \"*\" app = %+v, %v, want the \"*\" settings", a, ok)
+	}
+	delete(cfg.Apps, "*")
+	if _, ok := cfg.App("other"); ok {
+		t.Errorf("App(other) without a \"*\" app found something")
+	}
+}
+
+func TestConfigParseByteSize(t *testing.T) {
+	good := []struct {
+		in   string
+		want appliance.ByteSize
+	}{
+		{"0", 0},
+		{"1048576", 1048576},
+		{"100B", 100},
+		{"1K", 1 << 10},
+		{"512KB", 512 << 10},
+		{"512 KiB", 512 << 10},
+		{"512kib", 512 << 10},
+		{"8MB", 8 << 20},
+		{"8mb", 8 << 20},
+		{"8 MiB", 8 << 20},
+		{"1.5MB", 3 << 19},
+		{"0.5K", 512},
+		{"2G", 2 << 30},
+		{"2GB", 2 << 30},
+		{"2GiB", 2 << 30},
+		{"1TB", 1 << 40},
+		{"  4K  ", 4 << 10},
+	}
+	for _, c := range good {
+		got, err := appliance.ParseByteSize(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+	bad := []struct{ in, err string }{
+		{"", `"" is not a size (e.g. 512KB, 8MB, 2GB)`},
+		{"MB", `"MB" is not a size (e.g. 512KB, 8MB, 2GB)`},
+		{"-1", `"-1" is not a size (e.g. 512KB, 8MB, 2GB)`},
+		{"1.2.3MB", `"1.2.3MB" is not a size (e.g. 512KB, 8MB, 2GB)`},
+		{"8XB", `"8XB" has an unknown unit "XB" (use B, KB, MB, GB, TB)`},
+		{"8 bytes", `"8 bytes" has an unknown unit "BYTES" (use B, KB, MB, GB, TB)`},
+		{"1e3", `"1e3" has an unknown unit "E3" (use B, KB, MB, GB, TB)`},
+		{"8PB", `"8PB" has an unknown unit "PB" (use B, KB, MB, GB, TB)`},
+	}
+	for _, c := range bad {
+		got, err := appliance.ParseByteSize(c.in)
+		if err == nil || err.Error() != c.err {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want error %q", c.in, got, err, c.err)
+		}
+	}
+}
