@@ -6,6 +6,8 @@ require (
 	github.com/go-viper/mapstructure/v2 v2.5.0
 	github.com/kardianos/service v1.3.0
 	github.com/spf13/viper v1.21.0
+	github.com/yapingcat/gomedia v0.0.0-20240906162731-17feea57090c
+	go.yaml.in/yaml/v3 v3.0.4
 	golang.org/x/sys v0.34.0
 )
 
@@ -18,6 +20,5 @@ require (
 	github.com/spf13/cast v1.10.0 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/subosito/gotenv v1.6.0 // indirect
-	go.yaml.in/yaml/v3 v3.0.4 // indirect
 	golang.org/x/text v0.28.0 // indirect
 )
