@@ -1,0 +1,401 @@
+package recorder
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/tapedeck/tapedeck/remux"
+	"github.com/yapingcat/gomedia/go-codec"
+)
+
+// payloadKind says what a media payload carries once its FLV/E-RTMP tag
+// header is peeled off.
+type payloadKind uint8
+
+const (
+	pkSkip   payloadKind = iota // nothing to record in MP4 (command, end of sequence, multitrack, ...)
+	pkConfig                    // codec configuration record
+	pkFrame                     // one coded frame
+	pkPass                      // FLV keeps it as received, MP4 ignores it (E-RTMP metadata, multitrack, channel layout)
+)
+
+// payload is a media message's body without its tag header.
+type payload struct {
+	kind  payloadKind
+	codec remux.FourCC // 0 for legacy codecs MP4 cannot carry (VP6, PCM, ...)
+	data  []byte       // aliases the message payload
+	cts   int32        // composition offset in ms (video)
+	key   bool
+}
+
+// parseVideo peels the legacy or Enhanced RTMP video tag header off b.
+// Multitrack packets are only passed through to FLV: tracks > 0 are
+// variants, track 0 travels as an ordinary packet (enhanced-rtmp.md §5), and
+// MP4 gets track 0 only.
+func parseVideo(b []byte) payload {
+	if len(b) == 0 {
+		return payload{}
+	}
+	b0 := b[0]
+	ft := (b0 >> 4) & 0x07
+	if b0&0x80 == 0 {
+		if ft == 5 {
+			return payload{}
+		}
+		var c remux.FourCC
+		switch b0 & 0x0F {
+		case 7:
+			c = remux.CodecAVC
+		case 12:
+			c = remux.CodecHEVC
+		default:
+			return payload{kind: pkFrame, key: ft == 1, data: b[1:]}
+		}
+		if len(b) < 5 {
+			return payload{}
+		}
+		switch b[1] {
+		case 0:
+			return payload{kind: pkConfig, codec: c, data: b[5:]}
+		case 1:
+			cts := int32(uint32(b[2])<<16|uint32(b[3])<<8|uint32(b[4])) << 8 >> 8
+			return payload{kind: pkFrame, codec: c, data: b[5:], cts: cts, key: ft == 1}
+		}
+		return payload{}
+	}
+	pt := b0 & 0x0F
+	rest := b[1:]
+	for pt == 7 {
+		var ok bool
+		if rest, ok = skipModEx(rest); !ok || len(rest) < 1 {
+			return payload{}
+		}
+		pt = rest[0] & 0x0F
+		rest = rest[1:]
+	}
+	if pt == 4 || pt == 6 {
+		return payload{kind: pkPass}
+	}
+	if ft == 5 || len(rest) < 4 {
+		return payload{}
+	}
+	c := remux.FourCC(binary.BigEndian.Uint32(rest))
+	rest = rest[4:]
+	switch pt {
+	case 0:
+		return payload{kind: pkConfig, codec: c, data: rest}
+	case 1:
+		var cts int32
+		if c == remux.CodecAVC || c == remux.CodecHEVC || c == remux.CodecVVC {
+			if len(rest) < 3 {
+				return payload{}
+			}
+			cts = int32(uint32(rest[0])<<16|uint32(rest[1])<<8|uint32(rest[2])) << 8 >> 8
+			rest = rest[3:]
+		}
+		return payload{kind: pkFrame, codec: c, data: rest, cts: cts, key: ft == 1}
+	case 3:
+		return payload{kind: pkFrame, codec: c, data: rest, key: ft == 1}
+	}
+	return payload{}
+}
+
+// parseAudio peels the legacy or Enhanced RTMP audio tag header off b.
+func parseAudio(b []byte) payload {
+	if len(b) == 0 {
+		return payload{} // silence marker
+	}
+	switch b[0] >> 4 {
+	case 10: // AAC
+		if len(b) < 2 {
+			return payload{}
+		}
+		if b[1] == 0 {
+			return payload{kind: pkConfig, codec: remux.CodecAAC, data: b[2:]}
+		}
+		return payload{kind: pkFrame, codec: remux.CodecAAC, data: b[2:]}
+	case 2, 14:
+		return payload{kind: pkFrame, codec: remux.CodecMP3, data: b[1:]}
+	case 9:
+	default:
+		return payload{kind: pkFrame, data: b[1:]} // legacy codec, FLV only
+	}
+	pt := b[0] & 0x0F
+	rest := b[1:]
+	for pt == 7 {
+		var ok bool
+		if rest, ok = skipModEx(rest); !ok || len(rest) < 1 {
+			return payload{}
+		}
+		pt = rest[0] & 0x0F
+		rest = rest[1:]
+	}
+	if pt == 4 || pt == 5 {
+		return payload{kind: pkPass}
+	}
+	if len(rest) < 4 {
+		return payload{}
+	}
+	c := remux.FourCC(binary.BigEndian.Uint32(rest))
+	rest = rest[4:]
+	switch pt {
+	case 0:
+		return payload{kind: pkConfig, codec: c, data: rest}
+	case 1:
+		return payload{kind: pkFrame, codec: c, data: rest}
+	}
+	return payload{}
+}
+
+func skipModEx(b []byte) ([]byte, bool) {
+	if len(b) < 1 {
+		return nil, false
+	}
+	size := int(b[0]) + 1
+	b = b[1:]
+	if size == 256 {
+		if len(b) < 2 {
+			return nil, false
+		}
+		size = int(binary.BigEndian.Uint16(b)) + 1
+		b = b[2:]
+	}
+	if len(b) < size {
+		return nil, false
+	}
+	return b[size:], true
+}
+
+// trackConfig is what an MP4 sample entry needs to describe a track.
+type trackConfig struct {
+	codec  remux.FourCC
+	record []byte // codec configuration record (avcC, hvcC, av1C, vpcC, ASC, OpusHead), owned copy
+
+	width, height uint16
+
+	sampleRate   uint32
+	channels     uint16
+	frameSamples uint32 // fixed samples per frame (AAC 1024, MP3 1152), 0 = derive from timestamps
+	objectType   uint8  // esds objectTypeIndication for mp4a (0x40 AAC, 0x6B MP3)
+}
+
+var errNoConfig = errors.New("no codec configuration")
+
+// mp4VideoCodec reports whether the fMP4 writer can carry video codec c.
+func mp4VideoCodec(c remux.FourCC) bool {
+	switch c {
+	case remux.CodecAVC, remux.CodecHEVC, remux.CodecAV1, remux.CodecVP9:
+		return true
+	}
+	return false
+}
+
+// mp4AudioCodec reports whether the fMP4 writer can carry audio codec c.
+func mp4AudioCodec(c remux.FourCC) bool {
+	switch c {
+	case remux.CodecAAC, remux.CodecOpus, remux.CodecMP3:
+		return true
+	}
+	return false
+}
+
+// newVideoConfig validates a video configuration record and reads the
+// picture size from it where it can (AVC and HEVC SPS).
+func newVideoConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
+	tc := &trackConfig{codec: c, record: append([]byte(nil), rec...)}
+	switch c {
+	case remux.CodecAVC:
+		if len(rec) < 7 || rec[0] != 1 {
+			return nil, fmt.Errorf("bad AVCDecoderConfigurationRecord (%d bytes)", len(rec))
+		}
+		if n := int(rec[5] & 0x1F); n > 0 && len(rec) >= 8 {
+			l := int(binary.BigEndian.Uint16(rec[6:]))
+			if 8+l <= len(rec) && l > 1 {
+				tc.width, tc.height = spsSize(rec[8:8+l], false)
+			}
+		}
+	case remux.CodecHEVC:
+		if len(rec) < 23 || rec[0] != 1 {
+			return nil, fmt.Errorf("bad HEVCDecoderConfigurationRecord (%d bytes)", len(rec))
+		}
+		if sps := hvccNALU(rec, 33); sps != nil {
+			tc.width, tc.height = spsSize(sps, true)
+		}
+	case remux.CodecAV1:
+		if len(rec) < 4 || rec[0] != 0x81 {
+			return nil, fmt.Errorf("bad AV1CodecConfigurationRecord (%d bytes)", len(rec))
+		}
+	case remux.CodecVP9:
+		if len(rec) < 8 {
+			return nil, fmt.Errorf("bad VPCodecConfigurationRecord (%d bytes)", len(rec))
+		}
+	default:
+		return nil, fmt.Errorf("video codec %v not supported in MP4", c)
+	}
+	return tc, nil
+}
+
+// hvccNALU returns the first NAL unit of type typ in an hvcC record.
+func hvccNALU(rec []byte, typ byte) []byte {
+	if len(rec) < 23 {
+		return nil
+	}
+	n := int(rec[22])
+	p := 23
+	for i := 0; i < n; i++ {
+		if p+3 > len(rec) {
+			return nil
+		}
+		t := rec[p] & 0x3F
+		cnt := int(binary.BigEndian.Uint16(rec[p+1:]))
+		p += 3
+		for j := 0; j < cnt; j++ {
+			if p+2 > len(rec) {
+				return nil
+			}
+			l := int(binary.BigEndian.Uint16(rec[p:]))
+			p += 2
+			if p+l > len(rec) {
+				return nil
+			}
+			if t == typ && l > 2 {
+				return rec[p : p+l]
+			}
+			p += l
+		}
+	}
+	return nil
+}
+
+// spsSize reads the picture size from an SPS with gomedia's go-codec
+// parser, guarding against its panics on malformed input.
+func spsSize(sps []byte, hevc bool) (w, h uint16) {
+	defer func() {
+		if recover() != nil {
+			w, h = 0, 0
+		}
+	}()
+	nal := append([]byte{0, 0, 0, 1}, sps...)
+	var ww, hh uint32
+	if hevc {
+		ww, hh = codec.GetH265Resolution(nal)
+	} else {
+		ww, hh = codec.GetH264Resolution(nal)
+	}
+	if ww > 16384 || hh > 16384 {
+		return 0, 0
+	}
+	return uint16(ww), uint16(hh)
+}
+
+var aacRates = [...]uint32{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
+
+// newAudioConfig builds an audio track description from a sequence header
+// (AAC AudioSpecificConfig, OpusHead) or, for MP3, from the first frame.
+func newAudioConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
+	tc := &trackConfig{codec: c, record: append([]byte(nil), rec...)}
+	switch c {
+	case remux.CodecAAC:
+		br := bitReader{b: rec}
+		aot := br.read(5)
+		if aot == 31 {
+			aot = 32 + br.read(6)
+		}
+		fi := br.read(4)
+		var rate uint32
+		if fi == 15 {
+			rate = br.read(24)
+		} else if int(fi) < len(aacRates) {
+			rate = aacRates[fi]
+		}
+		ch := br.read(4)
+		if aot == 5 || aot == 29 { // explicit SBR/PS: skip extension rate and the core object type
+			if br.read(4) == 15 {
+				br.read(24)
+			}
+			br.read(5)
+		}
+		frameLen := br.read(1)
+		if br.err || rate == 0 {
+			return nil, fmt.Errorf("bad AudioSpecificConfig % x", rec)
+		}
+		tc.sampleRate, tc.channels, tc.objectType = rate, uint16(ch), 0x40
+		tc.frameSamples = 1024
+		if frameLen == 1 {
+			tc.frameSamples = 960
+		}
+		if tc.channels == 0 {
+			tc.channels = 2
+		}
+	case remux.CodecOpus:
+		tc.sampleRate, tc.channels = 48000, 2
+		if len(rec) >= 19 && string(rec[:8]) == "OpusHead" {
+			tc.channels = uint16(rec[9])
+		}
+	case remux.CodecMP3:
+		rate, ch, spf, ok := mp3Header(rec)
+		if !ok {
+			return nil, errors.New("bad MP3 frame header")
+		}
+		tc.sampleRate, tc.channels, tc.frameSamples, tc.objectType = rate, ch, spf, 0x6B
+		tc.record = nil
+	default:
+		return nil, fmt.Errorf("audio codec %v not supported in MP4", c)
+	}
+	return tc, nil
+}
+
+// mp3Header reads sample rate, channels and samples per frame from an
+// MPEG audio frame header.
+func mp3Header(b []byte) (rate uint32, ch uint16, spf uint32, ok bool) {
+	if len(b) < 4 || b[0] != 0xFF || b[1]&0xE0 != 0xE0 {
+		return 0, 0, 0, false
+	}
+	ver := (b[1] >> 3) & 3 // 0 = 2.5, 2 = 2, 3 = 1
+	layer := (b[1] >> 1) & 3
+	ri := (b[2] >> 2) & 3
+	if ver == 1 || layer == 0 || ri == 3 {
+		return 0, 0, 0, false
+	}
+	base := [3]uint32{44100, 48000, 32000}[ri]
+	switch ver {
+	case 2:
+		base /= 2
+	case 0:
+		base /= 4
+	}
+	spf = 1152
+	switch {
+	case layer == 3: // layer I
+		spf = 384
+	case layer == 1 && ver != 3: // layer III, MPEG-2/2.5
+		spf = 576
+	}
+	ch = 2
+	if b[3]>>6 == 3 {
+		ch = 1
+	}
+	return base, ch, spf, true
+}
+
+// bitReader reads big-endian bit fields; reading past the end sets err.
+type bitReader struct {
+	b   []byte
+	pos int
+	err bool
+}
+
+func (r *bitReader) read(n int) uint32 {
+	var v uint32
+	for i := 0; i < n; i++ {
+		if r.pos>>3 >= len(r.b) {
+			r.err = true
+			return 0
+		}
+		bit := (r.b[r.pos>>3] >> (7 - uint(r.pos&7))) & 1
+		v = v<<1 | uint32(bit)
+		r.pos++
+	}
+	return v
+}
