@@ -27,15 +27,34 @@ type streamJSON struct {
 	FPS         float64   `json:"fps,omitempty"`
 	BitrateIn   float64   `json:"bitrate_in_bps"` // average since the publish started
 	BytesIn     uint64    `json:"bytes_in"`
-	Subscribers int       `json:"subscribers"`
+	Subscribers int       `json:"subscribers"` // players + recorder + relays
+	Players     int       `json:"players"`
 	Skips       uint64    `json:"skips"` // keyframe skips of slow subscribers
+	Recording   *recJSON  `json:"recording,omitempty"`
+}
+
+// recJSON is the recorder's state for a stream.
+type recJSON struct {
+	Segments    int64  `json:"segments"`
+	Bytes       int64  `json:"bytes"`
+	WriteErrors int64  `json:"write_errors"`
+	Paused      bool   `json:"paused"` // disk full or failing: recording waits, the stream stays live
+	Skips       uint64 `json:"skips"`  // the disk fell behind the stream and skipped to a keyframe
+}
+
+func (a *Appliance) describeStream(s *hub.Stream) streamJSON {
+	j := describeStream(s)
+	if st, skips, ok := a.rec.stats(j.App, j.Name); ok {
+		j.Recording = &recJSON{Segments: st.Segments, Bytes: st.Bytes, WriteErrors: st.WriteErrors, Paused: st.Paused, Skips: skips}
+	}
+	return j
 }
 
 func describeStream(s *hub.Stream) streamJSON {
 	st := s.Stats()
 	j := streamJSON{
 		App: st.App, Name: st.Name, Publishing: st.Publishing, Source: redact(st.Source),
-		BytesIn: st.BytesIn, Subscribers: st.Subscribers, Skips: st.Skips,
+		BytesIn: st.BytesIn, Subscribers: st.Subscribers, Players: st.Players, Skips: st.Skips,
 	}
 	if st.Publishing {
 		j.Since = st.Since
@@ -97,7 +116,7 @@ func (a *Appliance) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/streams", func(w http.ResponseWriter, r *http.Request) {
 		list := []streamJSON{}
 		for _, s := range a.hub.Streams() {
-			list = append(list, describeStream(s))
+			list = append(list, a.describeStream(s))
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
@@ -107,7 +126,7 @@ func (a *Appliance) apiHandler() http.Handler {
 			writeError(w, http.StatusNotFound, "no such stream")
 			return
 		}
-		writeJSON(w, http.StatusOK, describeStream(s))
+		writeJSON(w, http.StatusOK, a.describeStream(s))
 	})
 	mux.HandleFunc("POST /api/v1/streams/{app}/{stream...}", func(w http.ResponseWriter, r *http.Request) {
 		// {stream...} swallows the action: split it off the end.
@@ -125,6 +144,9 @@ func (a *Appliance) apiHandler() http.Handler {
 		a.log.Info("publisher kicked via API", "app", r.PathValue("app"), "stream", name, "client", r.RemoteAddr)
 		writeJSON(w, http.StatusOK, map[string]string{"result": "kicked"})
 	})
+	mux.HandleFunc("GET /api/v1/recordings", a.listRecordings)
+	mux.HandleFunc("GET /api/v1/recordings/{path...}", a.serveRecording)
+	mux.HandleFunc("DELETE /api/v1/recordings/{path...}", a.deleteRecording)
 	return a.requireToken(mux)
 }
 

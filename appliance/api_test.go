@@ -80,6 +80,7 @@ func apiTStart(t testing.TB, mutate func(*appliance.Config)) (*appliance.Applian
 	}
 	cfg.RTMP.Listen = "127.0.0.1:0"
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Storage.Dir = t.TempDir()
 	if mutate != nil {
 		mutate(cfg)
 	}
@@ -88,6 +89,9 @@ func apiTStart(t testing.TB, mutate func(*appliance.Config)) (*appliance.Applian
 
 func apiTStartConfig(t testing.TB, cfg *appliance.Config) (*appliance.Appliance, *apiTLog) {
 	t.Helper()
+	if cfg.Storage.Dir == "./recordings" {
+		cfg.Storage.Dir = t.TempDir() // keep recordings out of the source tree
+	}
 	logs := &apiTLog{}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -549,7 +553,7 @@ func TestAPIMetricsLabelEscaping(t *testing.T) {
 	})
 	_, _, text := apiTDo(t, a, "GET", "/metrics", "")
 	m := apiTMetrics(t, text)
-	if v, ok := m[`tapedeck_stream_subscribers{app="live",stream="we\"ird\\name"}`]; !ok || v != 0 {
+	if v, ok := m[`tapedeck_stream_players{app="live",stream="we\"ird\\name"}`]; !ok || v != 0 {
 		t.Errorf("escaped series missing or wrong (%v, %v) in\n%s", v, ok, text)
 	}
 }

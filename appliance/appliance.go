@@ -25,6 +25,7 @@ type Appliance struct {
 	log  *slog.Logger
 	hub  *hub.Hub
 	rtmp *rtmp.Server
+	rec  *recordings
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -50,7 +51,8 @@ func NewLogger(c LogConfig) *slog.Logger {
 // New prepares an appliance for cfg; Start opens its listeners.
 func New(cfg *Config, log *slog.Logger) *Appliance {
 	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log)}
-	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log, http: &http.Client{}}
+	a.rec = newRecordings(a.hub, log)
+	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log, http: &http.Client{}, published: a.published}
 	l := cfg.RTMP.Limits
 	a.rtmp = rtmp.NewServer(rtmp.ServerConfig{
 		ChunkSize:        uint32(cfg.RTMP.ChunkSize),
@@ -166,12 +168,23 @@ func (a *Appliance) Reload(cfg *Config) {
 	a.log.Info("configuration reloaded", "source", cfg.Source, "apps", len(cfg.Apps))
 }
 
-// Shutdown stops accepting, disconnects clients and waits up to timeout.
+// published is called once a publish starts: it starts what consumes the
+// stream on the appliance's side (the recorder).
+func (a *Appliance) published(app, stream string, ac AppConfig) {
+	a.rec.start(app, stream, ac, a.config().Storage.Dir)
+}
+
+// Shutdown stops accepting, disconnects clients, closes every recording
+// segment cleanly and waits up to timeout.
 func (a *Appliance) Shutdown(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if a.httpSrv != nil {
 		a.httpSrv.Shutdown(ctx)
 	}
-	return a.rtmp.Shutdown(ctx)
+	err := a.rtmp.Shutdown(ctx)
+	if rerr := a.rec.stop(ctx); err == nil {
+		err = rerr
+	}
+	return err
 }

@@ -382,6 +382,7 @@ func TestAuthFileAppsCloseLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.RTMP.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Storage.Dir = t.TempDir()
 	a, _ := apiTStartConfig(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -109,12 +109,66 @@ type AppConfig struct {
 	Publish        AccessConfig   `mapstructure:"publish"`
 	Play           AccessConfig   `mapstructure:"play"`
 	Webhooks       WebhooksConfig `mapstructure:"webhooks"`
+	Record         RecordConfig   `mapstructure:"record"`
+}
+
+// RecordConfig is an app's recording settings.
+type RecordConfig struct {
+	Enabled   bool          `mapstructure:"enabled"`
+	Format    string        `mapstructure:"format"` // fmp4, mp4 or flv
+	Path      string        `mapstructure:"path"`   // template under storage.dir
+	Segment   SegmentConfig `mapstructure:"segment"`
+	Fragment  time.Duration `mapstructure:"fragment"`   // fMP4 fragment target
+	SyncEvery time.Duration `mapstructure:"sync_every"` // fsync schedule
+}
+
+// SegmentConfig says when a recording starts a new file.
+type SegmentConfig struct {
+	Duration time.Duration `mapstructure:"duration"`
+	MaxBytes ByteSize      `mapstructure:"max_bytes"`
 }
 
 // appDefaults are the settings an app gets for the keys it leaves out.
 var appDefaults = map[string]any{
 	"gop_cache":       true,
 	"republish_grace": "10s",
+	"record": map[string]any{
+		"enabled":    false,
+		"format":     "fmp4",
+		"path":       "{app}/{stream}/{YYYY}-{MM}-{DD}_{hh}-{mm}-{ss}",
+		"segment":    map[string]any{"duration": "10m", "max_bytes": 0},
+		"fragment":   "1s",
+		"sync_every": "2s",
+	},
+}
+
+// withDefaults returns the app settings am over the defaults, merged map by
+// map. A record section that does not say enabled means enabled: writing
+// one is asking for recording.
+func withDefaults(am map[string]any) map[string]any {
+	if rec, ok := am["record"].(map[string]any); ok {
+		if _, set := rec["enabled"]; !set {
+			rec["enabled"] = true
+		}
+	}
+	return deepMerge(appDefaults, am)
+}
+
+func deepMerge(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		bm, bok := out[k].(map[string]any)
+		om, ook := v.(map[string]any)
+		if bok && ook {
+			out[k] = deepMerge(bm, om)
+			continue
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // ConfigError lists every problem found in a configuration, one per line
@@ -186,14 +240,7 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	for name, a := range apps {
 		am, _ := a.(map[string]any)
-		merged := map[string]any{}
-		for k, d := range appDefaults {
-			merged[k] = d
-		}
-		for k, x := range am {
-			merged[k] = x
-		}
-		apps[name] = merged
+		apps[name] = withDefaults(am)
 	}
 	raw["apps"] = apps
 	cerr := &ConfigError{Source: source}
@@ -329,6 +376,7 @@ func (c *Config) Validate() []error {
 		checkAccess(bad, key+".publish", a.Publish)
 		checkAccess(bad, key+".play", a.Play)
 		checkWebhooks(bad, key+".webhooks", a.Webhooks)
+		checkRecord(bad, key+".record", a.Record)
 	}
 	return errs
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -245,5 +246,31 @@ func checkWebhooks(bad badFunc, key string, w WebhooksConfig) {
 	}
 	if w.Timeout < 0 {
 		bad(key+".timeout", "must not be negative")
+	}
+}
+
+func checkRecord(bad badFunc, key string, r RecordConfig) {
+	switch r.Format {
+	case "fmp4", "mp4", "flv":
+	default:
+		bad(key+".format", "%q is not fmp4, mp4 or flv", r.Format)
+	}
+	if r.Path == "" || filepath.IsAbs(r.Path) || strings.Contains(r.Path, "..") {
+		bad(key+".path", "%q must be a relative template inside storage.dir", r.Path)
+	}
+	if r.Segment.Duration <= 0 && r.Segment.MaxBytes <= 0 {
+		bad(key+".segment", "needs a positive duration or max_bytes")
+	}
+	if r.Segment.Duration < 0 {
+		bad(key+".segment.duration", "must not be negative")
+	}
+	if r.Segment.MaxBytes < 0 {
+		bad(key+".segment.max_bytes", "must not be negative")
+	}
+	if r.Fragment <= 0 || r.Fragment > time.Minute {
+		bad(key+".fragment", "%v is outside (0s, 1m]", r.Fragment)
+	}
+	if r.SyncEvery <= 0 {
+		bad(key+".sync_every", "must be positive")
 	}
 }

@@ -19,6 +19,8 @@ type rtmpHandler struct {
 	hub  *hub.Hub
 	log  *slog.Logger
 	http *http.Client
+	// published is told about every publish that started.
+	published func(app, stream string, ac AppConfig)
 }
 
 // streamPath turns what a client sent into the hub's app and stream name.
@@ -83,6 +85,9 @@ func (h *rtmpHandler) OnPublish(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtm
 		return nil, err
 	}
 	pub.SetKicker(ci.Disconnect)
+	if h.published != nil {
+		h.published(app, name, ac)
+	}
 	return &hookedPublication{Publication: pub, done: func() {
 		if hooks.OnPublishDone == "" {
 			return

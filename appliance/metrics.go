@@ -40,10 +40,32 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		st := s.Stats()
 		m.sample("tapedeck_stream_subscribers", []string{"app", st.App, "stream", st.Name}, float64(st.Subscribers))
 	}
+	m.family("tapedeck_stream_players", "gauge", "RTMP players per stream.")
+	for _, s := range streams {
+		st := s.Stats()
+		m.sample("tapedeck_stream_players", []string{"app", st.App, "stream", st.Name}, float64(st.Players))
+	}
 	m.family("tapedeck_stream_bytes_in_total", "counter", "Media bytes published per stream.")
 	for _, s := range streams {
 		st := s.Stats()
 		m.sample("tapedeck_stream_bytes_in_total", []string{"app", st.App, "stream", st.Name}, float64(st.BytesIn))
+	}
+	rt, active := a.rec.totals()
+	m.family("tapedeck_recordings_active", "gauge", "Streams being recorded.")
+	m.sample("tapedeck_recordings_active", nil, float64(active))
+	m.family("tapedeck_recording_bytes", "gauge", "Bytes written by the running recorders.")
+	m.sample("tapedeck_recording_bytes", nil, float64(rt.Bytes))
+	m.family("tapedeck_recording_write_errors", "gauge", "Write errors of the running recorders (disk full, I/O).")
+	m.sample("tapedeck_recording_write_errors", nil, float64(rt.WriteErrors))
+	paused := 0.0
+	if rt.Paused {
+		paused = 1
+	}
+	m.family("tapedeck_recording_paused", "gauge", "1 while some recording is paused by write errors.")
+	m.sample("tapedeck_recording_paused", nil, paused)
+	if free, ok := freeBytes(a.config().Storage.Dir); ok {
+		m.family("tapedeck_storage_free_bytes", "gauge", "Free bytes on the storage.dir file system.")
+		m.sample("tapedeck_storage_free_bytes", nil, float64(free))
 	}
 	m.family("tapedeck_stream_skips_total", "counter", "Times a slow consumer fell behind and skipped to the next keyframe (dropped frames).")
 	for _, s := range streams {

@@ -74,7 +74,8 @@ type Stats struct {
 	Publishing  bool
 	Source      string
 	Since       time.Time
-	Subscribers int
+	Subscribers int // every consumer: players, recorder, relays
+	Players     int // subscribers of kind "player"
 	BytesIn     uint64
 	MessagesIn  uint64
 	VideoCodec  remux.FourCC
@@ -98,6 +99,9 @@ func (s *Stream) Stats() Stats {
 	}
 	for sub := range s.subs {
 		st.Skips += sub.skips.Load()
+		if sub.Kind() == "player" {
+			st.Players++
+		}
 	}
 	return st
 }

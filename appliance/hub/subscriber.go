@@ -14,6 +14,7 @@ type Subscriber struct {
 	signal chan struct{} // capacity 1: set at most once per wake-up
 	parked atomic.Bool
 	skips  atomic.Uint64
+	kind   atomic.Value // string: "player" unless SetKind says otherwise
 
 	// Guarded by s.mu.
 	cursor      uint64
@@ -23,6 +24,17 @@ type Subscriber struct {
 	ended       uint64 // epoch whose end was reported
 	endAt       uint64 // set when the stream ended for good at this epoch
 	closed      bool
+}
+
+// SetKind labels the subscriber ("player", "recorder", "relay") for stats.
+func (sub *Subscriber) SetKind(kind string) { sub.kind.Store(kind) }
+
+// Kind returns the subscriber's label.
+func (sub *Subscriber) Kind() string {
+	if k, ok := sub.kind.Load().(string); ok {
+		return k
+	}
+	return "player"
 }
 
 // Skips reports how often the subscriber fell behind and skipped to a keyframe.
