@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
@@ -23,6 +24,9 @@ type ClientConfig struct {
 	TLSConfig       *tls.Config   // for rtmps://; ServerName defaults to the URL host
 	Pool            *remux.Pool
 	FlashVer        string
+	// ConnectProps are added to the connect command object, e.g. the
+	// Enhanced RTMP fourCcList a publisher of HEVC/AV1 announces.
+	ConnectProps Object
 }
 
 // Client is the client side of an RTMP connection: it publishes or plays
@@ -32,6 +36,7 @@ type Client struct {
 	nc       net.Conn
 	br       *bufio.Reader
 	cr       *ChunkReader
+	wmu      sync.Mutex // serialises writes: media vs. replies to pings and acks
 	cw       *chunkWriter
 	wbuf     []byte
 	vb       vecBuilder
@@ -43,6 +48,9 @@ type Client struct {
 	lastAck  uint64
 	// ConnectInfo is the information object of the connect _result.
 	ConnectInfo Object
+	// ServerProperties is the properties object of the connect _result
+	// (fmsVer, capabilities; Enhanced RTMP servers add fourCcList there).
+	ServerProperties Object
 }
 
 // ParseURL splits rtmp[s]://host[:port]/app[/instance]/stream[?query] into
@@ -155,13 +163,17 @@ func (c *Client) connect(ctx context.Context) error {
 		return err
 	}
 	c.cw.chunkSize = c.cfg.ChunkSize
-	res, err := c.call(ctx, "connect", Object{
+	obj := Object{
 		{"app", c.app}, {"type", "nonprivate"}, {"flashVer", c.cfg.FlashVer},
 		{"tcUrl", c.tcURL}, {"fpad", false}, {"capabilities", 15.0},
 		{"audioCodecs", 4071.0}, {"videoCodecs", 252.0}, {"videoFunction", 1.0},
-	})
+	}
+	res, err := c.call(ctx, "connect", append(obj, c.cfg.ConnectProps...))
 	if err != nil {
 		return fmt.Errorf("rtmp connect to %s: %w", c.tcURL, err)
+	}
+	if len(res) > 2 {
+		c.ServerProperties, _ = res[2].(Object)
 	}
 	if len(res) > 3 {
 		c.ConnectInfo, _ = res[3].(Object)
@@ -206,25 +218,11 @@ func describe(vals []any) string {
 	return fmt.Sprint(vals)
 }
 
-// readCommand reads messages, handling control ones, until a command arrives.
+// readCommand reads messages, handling control ones, until a command
+// arrives within the command timeout.
 func (c *Client) readCommand(ctx context.Context) ([]any, error) {
-	for {
-		c.deadline(ctx)
-		m, h, err := c.readMessage()
-		if err != nil {
-			return nil, err
-		}
-		if h.Type != typeCommandAMF0 {
-			m.Release()
-			continue
-		}
-		vals, err := DecodeAMF0(m.Payload)
-		m.Release()
-		if err != nil {
-			return nil, fmt.Errorf("rtmp: bad command from server: %w", err)
-		}
-		return vals, nil
-	}
+	c.deadline(ctx)
+	return c.ReadCommand()
 }
 
 // readMessage reads the next message, applying control messages.
@@ -270,6 +268,8 @@ func (c *Client) readMessage() (*remux.Message, Header, error) {
 }
 
 func (c *Client) writeControl(typ uint8, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.wbuf = c.cw.appendMessage(c.wbuf[:0], csidControl, Header{Type: typ}, payload)
 	_, err := c.nc.Write(c.wbuf)
 	return err
@@ -280,6 +280,8 @@ func (c *Client) writeAMF(csid, streamID uint32, typ uint8, vals ...any) error {
 	if err != nil {
 		return err
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.wbuf = c.cw.appendMessage(c.wbuf[:0], csid, Header{Type: typ, StreamID: streamID}, body)
 	_, err = c.nc.Write(c.wbuf)
 	return err
@@ -390,17 +392,61 @@ func (c *Client) ReadMedia() (*remux.Message, error) {
 // WriteMedia sends one audio, video or data message of a publish; data
 // messages go out as they are (add @setDataFrame for metadata yourself).
 func (c *Client) WriteMedia(m *remux.Message) error {
+	return c.WriteMessage(m.Kind, m.Timestamp, m.Payload)
+}
+
+// WriteMessage is WriteMedia with the parts given separately, so a relay
+// can send a shared message under its own timestamp without copying it.
+// It may be called concurrently with ReadCommand.
+func (c *Client) WriteMessage(kind remux.Kind, ts uint32, payload []byte) error {
 	csid := uint32(csidVideo)
-	switch m.Kind {
+	switch kind {
 	case remux.KindAudio:
 		csid = csidAudio
 	case remux.KindData:
 		csid = csidStatus
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.vb.reset()
-	c.vb.add(c.cw, csid, Header{Type: uint8(m.Kind), StreamID: c.streamID, Timestamp: m.Timestamp}, m.Payload)
+	c.vb.add(c.cw, csid, Header{Type: uint8(kind), StreamID: c.streamID, Timestamp: ts}, payload)
 	_, err := c.vb.writeTo(c.nc)
 	return err
+}
+
+// ReadCommand returns the next AMF0 command the server sends after a
+// publish (onStatus, onBWDone, ...), answering pings and acknowledging
+// bytes on the way. It sets no deadline; run it in its own goroutine to
+// keep the connection drained while publishing. To stop it from another
+// goroutine close NetConn(), and call Close once it has returned.
+func (c *Client) ReadCommand() ([]any, error) {
+	for {
+		m, h, err := c.readMessage()
+		if err != nil {
+			return nil, err
+		}
+		if h.Type != typeCommandAMF0 {
+			m.Release()
+			continue
+		}
+		vals, err := DecodeAMF0(m.Payload)
+		m.Release()
+		if err != nil {
+			return nil, fmt.Errorf("rtmp: bad command from server: %w", err)
+		}
+		return vals, nil
+	}
+}
+
+// Unpublish ends a publish of name the way OBS and ffmpeg do (FCUnpublish,
+// deleteStream); it does not wait for an answer.
+func (c *Client) Unpublish(name string) error {
+	c.txn++
+	if err := c.writeAMF(csidCommand, 0, typeCommandAMF0, "FCUnpublish", c.txn, nil, name); err != nil {
+		return err
+	}
+	c.txn++
+	return c.writeAMF(csidCommand, 0, typeCommandAMF0, "deleteStream", c.txn, nil, float64(c.streamID))
 }
 
 // SetWriteDeadline bounds the next writes.

@@ -1,0 +1,259 @@
+package relay
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/rtmp"
+)
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl-mnop-qrst", "rtmp://a.rtmp.youtube.com/live2/abcd****"},
+		{"rtmps://live-api-s.facebook.com:443/rtmp/FB-1234567890-0-AbCdEfGh", "rtmps://live-api-s.facebook.com:443/rtmp/FB-1****"},
+		{"rtmp://127.0.0.1:1935/live/x", "rtmp://127.0.0.1:1935/live/****"},
+		{"rtmp://host/live/cam1?key=s3cret&user=bob", "rtmp://host/live/****?key=****&user=****"},
+		{"rtmp://host/app/inst/shortkey", "rtmp://host/app/inst/****"},
+		{"rtmp://bob:hunter2@host/live/k", "rtmp://bob:****@host/live/****"},
+		{"rtmp://host/live/{stream}", "rtmp://host/live/{stream}"},
+		{"rtmp://host/live", "rtmp://host/****"},
+		{"rtmp://host/", "rtmp://host/"},
+		{"not a url", "[unparseable url]"},
+		{"rtmp://host/live/%zz", "[unparseable url]"},
+	} {
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestScrubHidesSecrets(t *testing.T) {
+	u := "rtmp://bob:hunter22@host/live/sup3r-s3cret?token=abcdef"
+	err := errors.New(`rtmp publish sup3r-s3cret?token=abcdef: NetStream.Publish.BadName: sup3r-s3cret (pw hunter22, token abcdef)`)
+	got := scrub(err.Error(), secrets(u))
+	for _, s := range []string{"sup3r-s3cret", "abcdef", "hunter22"} {
+		if strings.Contains(got, s) {
+			t.Errorf("scrubbed %q still holds %q", got, s)
+		}
+	}
+	if !strings.Contains(got, "NetStream.Publish.BadName") {
+		t.Errorf("scrub garbled the message: %q", got)
+	}
+}
+
+func TestTargetMatches(t *testing.T) {
+	for _, tc := range []struct {
+		streams []string
+		name    string
+		want    bool
+	}{
+		{nil, "anything", true},
+		{[]string{"cam1"}, "cam1", true},
+		{[]string{"cam1"}, "cam10", false},
+		{[]string{"cam*"}, "cam10", true},
+		{[]string{"cam?"}, "cam10", false},
+		{[]string{"cam?"}, "cam2", true},
+		{[]string{"a", "[xy]*"}, "yes", true},
+		{[]string{"a", "[xy]*"}, "no", false},
+		{[]string{"*"}, "sub/dir", false}, // globs do not cross '/'
+		{[]string{"sub/*"}, "sub/dir", true},
+	} {
+		if got := (Target{Streams: tc.streams}).Matches(tc.name); got != tc.want {
+			t.Errorf("Streams %q Matches(%q) = %v, want %v", tc.streams, tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestTargetValidate(t *testing.T) {
+	good := []Target{
+		{URL: "rtmp://host/live/{stream}"},
+		{URL: "rtmps://host:443/app/key", Streams: []string{"cam*"}},
+		{URL: "rtmp://host/{app}/{stream}"},
+	}
+	for _, tg := range good {
+		if err := tg.Validate(); err != nil {
+			t.Errorf("%+v: %v", tg, err)
+		}
+	}
+	bad := []Target{
+		{URL: "http://host/live/x"},
+		{URL: "rtmp://host/onlyapp"},
+		{URL: "rtmp://host/live/x", Streams: []string{"[unclosed"}},
+	}
+	for _, tg := range bad {
+		if err := tg.Validate(); err == nil {
+			t.Errorf("%+v: no error", tg)
+		}
+	}
+	// The error does not show the key.
+	err := Target{URL: "http://host/live/verysecretstreamkey"}.Validate()
+	if err == nil || strings.Contains(err.Error(), "verysecretstreamkey") {
+		t.Errorf("Validate error leaks the key: %v", err)
+	}
+}
+
+func TestNormalizeNames(t *testing.T) {
+	got := normalize([]Target{
+		{URL: "rtmp://a.example/live/k1"},
+		{URL: "rtmp://a.example/live/k2"},
+		{Name: "yt", URL: "rtmp://b.example/live/k"},
+		{Name: "yt", URL: "rtmp://c.example/live/k"},
+		{URL: "rtmp://d.example:1936/live/k"},
+	})
+	want := []string{"a.example", "a.example-2", "yt", "yt-2", "d.example:1936"}
+	for i, tg := range got {
+		if tg.Name != want[i] {
+			t.Errorf("target %d named %q, want %q", i, tg.Name, want[i])
+		}
+	}
+	if ExpandURL("rtmp://h/{app}/{stream}", "live", "cam1") != "rtmp://h/live/cam1" {
+		t.Error("ExpandURL")
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	minD, maxD := time.Second, 30*time.Second
+	for _, r := range []float64{0, 0.25, 0.5, 0.999} {
+		prevBase := time.Duration(0)
+		for n := 0; n < 40; n++ {
+			d := backoff(n, minD, maxD, r)
+			if d < minD || d > maxD {
+				t.Fatalf("backoff(%d, r=%v) = %v outside [%v, %v]", n, r, d, minD, maxD)
+			}
+			// Below the cap it grows: at least the doubled base.
+			base := minD << min(n, 10)
+			if base < maxD && d < base {
+				t.Errorf("backoff(%d, r=%v) = %v < base %v", n, r, d, base)
+			}
+			if base < maxD && d > base+base/2 {
+				t.Errorf("backoff(%d, r=%v) = %v > 1.5 x base %v", n, r, d, base)
+			}
+			prevBase = base
+		}
+		_ = prevBase
+	}
+	if d := backoff(0, minD, maxD, 0); d != minD {
+		t.Errorf("first backoff = %v, want %v", d, minD)
+	}
+	if d := backoff(100, minD, maxD, 0.999); d < maxD*3/4 {
+		t.Errorf("capped backoff = %v, want >= 3/4 of %v", d, maxD)
+	}
+	// Jitter spreads the capped delays.
+	if backoff(20, minD, maxD, 0) == backoff(20, minD, maxD, 0.9) {
+		t.Error("no jitter at the cap")
+	}
+}
+
+func msg(kind remux.Kind, ts uint32, payload ...byte) *remux.Message {
+	return remux.NewMessage(kind, ts, payload)
+}
+
+var (
+	vHdr   = []byte{0x17, 0, 0, 0, 0, 1, 2, 3}
+	vKey   = []byte{0x17, 1, 0, 0, 0, 9, 9}
+	vInter = []byte{0x27, 1, 0, 0, 0, 8}
+	aHdr   = []byte{0xAF, 0, 0x12, 0x10}
+	aFrame = []byte{0xAF, 1, 7, 7}
+)
+
+// TestTimestampsAcrossReconnect feeds a tsMap what a pusher sends: a
+// session, a reconnect that resends the GOP (older timestamps), a
+// publisher restart at 0, and checks the upstream sees a monotonic,
+// continuous timeline that keeps the spacing of the frames.
+func TestTimestampsAcrossReconnect(t *testing.T) {
+	var tm tsMap
+	var out []uint32
+	var kinds []remux.Kind
+	send := func(m *remux.Message) uint32 {
+		ts := tm.out(m)
+		out = append(out, ts)
+		kinds = append(kinds, m.Kind)
+		return ts
+	}
+	// First connection joins a stream at 10 s: it starts at 0.
+	send(msg(remux.KindData, 0, 2, 0, 10))
+	send(msg(remux.KindVideo, 0, vHdr...))
+	send(msg(remux.KindAudio, 0, aHdr...))
+	if ts := send(msg(remux.KindVideo, 10000, vKey...)); ts != 0 {
+		t.Fatalf("first keyframe at %d, want 0", ts)
+	}
+	send(msg(remux.KindAudio, 9990, aFrame...)) // audio a bit behind video
+	send(msg(remux.KindVideo, 10040, vInter...))
+	send(msg(remux.KindAudio, 10013, aFrame...))
+	last := send(msg(remux.KindVideo, 10080, vInter...))
+	if last != 80 {
+		t.Fatalf("spacing lost: %d, want 80", last)
+	}
+	// Reconnect: headers again, then the GOP from the keyframe at 10000.
+	tm.rebase()
+	send(msg(remux.KindData, 0, 2, 0, 10))
+	send(msg(remux.KindVideo, 0, vHdr...))
+	k := send(msg(remux.KindVideo, 10000, vKey...))
+	if k != last+rebaseGap {
+		t.Fatalf("keyframe after reconnect at %d, want %d", k, last+rebaseGap)
+	}
+	if v := send(msg(remux.KindVideo, 10040, vInter...)); v != k+40 {
+		t.Fatalf("spacing after reconnect: %d, want %d", v, k+40)
+	}
+	// Publisher restarts: its timeline starts at 0 again.
+	tm.rebase()
+	send(msg(remux.KindVideo, 0, vHdr...))
+	k2 := send(msg(remux.KindVideo, 0, vKey...))
+	send(msg(remux.KindVideo, 40, vInter...))
+	if k2 <= k+40 {
+		t.Fatalf("timeline went back after the publisher restart: %d after %d", k2, k+40)
+	}
+	// Every kind is monotonic on its own.
+	lastBy := map[remux.Kind]uint32{}
+	for i, ts := range out {
+		if ts < lastBy[kinds[i]] {
+			t.Fatalf("message %d (%v) at %d after %d: %v", i, kinds[i], ts, lastBy[kinds[i]], out)
+		}
+		lastBy[kinds[i]] = ts
+	}
+}
+
+func TestSupportsCodec(t *testing.T) {
+	hevc, av1 := remux.CodecHEVC, remux.CodecAV1
+	for _, tc := range []struct {
+		name  string
+		props rtmp.Object
+		codec remux.FourCC
+		want  bool
+	}{
+		{"nginx-rtmp", rtmp.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}}, hevc, false},
+		{"fourCcList", rtmp.Object{{Key: "fourCcList", Value: []any{"av01", "hvc1"}}}, hevc, true},
+		{"fourCcList without it", rtmp.Object{{Key: "fourCcList", Value: []any{"av01"}}}, hevc, false},
+		{"fourCcList wildcard", rtmp.Object{{Key: "fourCcList", Value: []any{"*"}}}, av1, true},
+		{"info map", rtmp.Object{{Key: "videoFourCcInfoMap", Value: rtmp.Object{{Key: "hvc1", Value: 4.0}}}}, hevc, true},
+		{"info map ECMA", rtmp.Object{{Key: "videoFourCcInfoMap", Value: rtmp.ECMAArray{{Key: "*", Value: 7.0}}}}, av1, true},
+		{"audio map", rtmp.Object{{Key: "audioFourCcInfoMap", Value: rtmp.Object{{Key: "Opus", Value: 4.0}}}}, remux.CodecOpus, true},
+	} {
+		if got := supportsCodec(tc.codec, nil, tc.props); got != tc.want {
+			t.Errorf("%s: supports(%v) = %v, want %v", tc.name, tc.codec, got, tc.want)
+		}
+	}
+	list := fourCcList([]remux.FourCC{remux.CodecHEVC, remux.CodecOpus})
+	if len(list) != 4 || list[3] != "Opus" {
+		t.Errorf("fourCcList = %v", list)
+	}
+}
+
+func TestLagSkip(t *testing.T) {
+	batch := []*remux.Message{
+		msg(remux.KindVideo, 0, vKey...), msg(remux.KindVideo, 40, vInter...),
+		msg(remux.KindVideo, 80, vKey...), msg(remux.KindAudio, 80, aFrame...),
+	}
+	if i := lagSkip(batch, 1<<20); i != 0 {
+		t.Errorf("small batch skipped to %d", i)
+	}
+	if i := lagSkip(batch, 4); i != 2 {
+		t.Errorf("big batch skipped to %d, want 2", i)
+	}
+	if keepOnSkip(batch[1]) || !keepOnSkip(msg(remux.KindVideo, 0, vHdr...)) || !keepOnSkip(msg(remux.KindData, 0, 2)) {
+		t.Error("keepOnSkip")
+	}
+}
