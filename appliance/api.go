@@ -3,34 +3,38 @@ package appliance
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/relay"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
 // streamJSON is one live stream in GET /api/v1/streams.
 type streamJSON struct {
-	App         string    `json:"app"`
-	Name        string    `json:"name"`
-	Publishing  bool      `json:"publishing"`
-	Source      string    `json:"source,omitempty"` // kind and address: "rtmp 1.2.3.4:5678"
-	SourceKind  string    `json:"source_kind,omitempty"`
-	Since       time.Time `json:"since,omitzero"`
-	VideoCodec  string    `json:"video_codec,omitempty"`
-	AudioCodec  string    `json:"audio_codec,omitempty"`
-	Width       float64   `json:"width,omitempty"`
-	Height      float64   `json:"height,omitempty"`
-	FPS         float64   `json:"fps,omitempty"`
-	BitrateIn   float64   `json:"bitrate_in_bps"` // average since the publish started
-	BytesIn     uint64    `json:"bytes_in"`
-	Subscribers int       `json:"subscribers"` // players + recorder + relays
-	Players     int       `json:"players"`
-	Skips       uint64    `json:"skips"` // keyframe skips of slow subscribers
-	Recording   *recJSON  `json:"recording,omitempty"`
+	App         string         `json:"app"`
+	Name        string         `json:"name"`
+	Publishing  bool           `json:"publishing"`
+	Source      string         `json:"source,omitempty"` // kind and address: "rtmp 1.2.3.4:5678"
+	SourceKind  string         `json:"source_kind,omitempty"`
+	Since       time.Time      `json:"since,omitzero"`
+	VideoCodec  string         `json:"video_codec,omitempty"`
+	AudioCodec  string         `json:"audio_codec,omitempty"`
+	Width       float64        `json:"width,omitempty"`
+	Height      float64        `json:"height,omitempty"`
+	FPS         float64        `json:"fps,omitempty"`
+	BitrateIn   float64        `json:"bitrate_in_bps"` // average since the publish started
+	BytesIn     uint64         `json:"bytes_in"`
+	Subscribers int            `json:"subscribers"` // players + recorder + relays
+	Players     int            `json:"players"`
+	Skips       uint64         `json:"skips"` // keyframe skips of slow subscribers
+	Recording   *recJSON       `json:"recording,omitempty"`
+	Relays      []relay.Status `json:"relays,omitempty"`
 }
 
 // recJSON is the recorder's state for a stream.
@@ -47,6 +51,7 @@ func (a *Appliance) describeStream(s *hub.Stream) streamJSON {
 	if st, skips, ok := a.rec.stats(j.App, j.Name); ok {
 		j.Recording = &recJSON{Segments: st.Segments, Bytes: st.Bytes, WriteErrors: st.WriteErrors, Paused: st.Paused, Skips: skips}
 	}
+	j.Relays = a.push.Status(j.App, j.Name)
 	return j
 }
 
@@ -128,10 +133,28 @@ func (a *Appliance) apiHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, a.describeStream(s))
 	})
+	mux.HandleFunc("DELETE /api/v1/streams/{app}/{stream...}", func(w http.ResponseWriter, r *http.Request) {
+		// .../{stream}/push/{name}: stream names may hold slashes.
+		rest, target, ok := cutLast(r.PathValue("stream"), "/")
+		name, action, ok2 := cutLast(rest, "/")
+		if !ok || !ok2 || action != "push" {
+			writeError(w, http.StatusNotFound, "unknown action")
+			return
+		}
+		if err := a.push.Remove(r.PathValue("app"), name, target); err != nil {
+			writeError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"result": "removed"})
+	})
 	mux.HandleFunc("POST /api/v1/streams/{app}/{stream...}", func(w http.ResponseWriter, r *http.Request) {
 		// {stream...} swallows the action: split it off the end.
 		path := r.PathValue("stream")
 		name, action, ok := cutLast(path, "/")
+		if ok && action == "push" {
+			a.addPush(w, r, r.PathValue("app"), name)
+			return
+		}
 		if !ok || action != "kick" {
 			writeError(w, http.StatusNotFound, "unknown action")
 			return
@@ -184,4 +207,34 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// addPush handles POST /api/v1/streams/{app}/{stream}/push with a JSON
+// body {"url": ..., "name": ...}: a target for this live stream only,
+// without touching the config file.
+func (a *Appliance) addPush(w http.ResponseWriter, r *http.Request, app, stream string) {
+	var req struct {
+		URL  string `json:"url"`
+		Name string `json:"name"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "body must be JSON {\"url\": ..., \"name\": ...}")
+		return
+	}
+	t := relay.Target{Name: req.Name, URL: req.URL}
+	if err := t.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	switch err := a.push.Add(app, stream, t); {
+	case errors.Is(err, relay.ErrNotLive):
+		writeError(w, http.StatusNotFound, "no such live stream")
+	case errors.Is(err, relay.ErrExists):
+		writeError(w, http.StatusConflict, "a target of that name exists")
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		a.log.Info("push target added via API", "app", app, "stream", stream, "url", relay.RedactURL(req.URL))
+		writeJSON(w, http.StatusCreated, map[string]string{"result": "added"})
+	}
 }

@@ -5,6 +5,7 @@ package appliance
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/relay"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -26,6 +28,7 @@ type Appliance struct {
 	hub  *hub.Hub
 	rtmp *rtmp.Server
 	rec  *recordings
+	push *relay.Manager
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -52,6 +55,7 @@ func NewLogger(c LogConfig) *slog.Logger {
 func New(cfg *Config, log *slog.Logger) *Appliance {
 	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log)}
 	a.rec = newRecordings(a.hub, log)
+	a.push = relay.NewManager(a.hub, relayOptions(cfg, log))
 	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log, http: &http.Client{}, published: a.published}
 	l := cfg.RTMP.Limits
 	a.rtmp = rtmp.NewServer(rtmp.ServerConfig{
@@ -162,8 +166,18 @@ func (a *Appliance) Reload(cfg *Config) {
 	old := a.cfg
 	a.cfg = cfg
 	a.mu.Unlock()
-	if old.RTMP != cfg.RTMP || old.HTTP.Listen != cfg.HTTP.Listen || old.Log != cfg.Log {
-		a.log.Warn("changes to rtmp, http.listen and log take effect after a restart")
+	if old.RTMP != cfg.RTMP || old.HTTP.Listen != cfg.HTTP.Listen || old.Log != cfg.Log || old.Relay != cfg.Relay {
+		a.log.Warn("changes to rtmp, http.listen, log and relay take effect after a restart")
+	}
+	// Push targets apply now, to running streams too; the publisher is not
+	// touched. Apps that lost all targets get an empty list.
+	for name := range old.Apps {
+		if _, ok := cfg.Apps[name]; !ok {
+			a.push.SetAppTargets(name, nil)
+		}
+	}
+	for name, ac := range cfg.Apps {
+		a.push.SetAppTargets(name, pushTargets(ac.Push))
 	}
 	a.log.Info("configuration reloaded", "source", cfg.Source, "apps", len(cfg.Apps))
 }
@@ -172,6 +186,42 @@ func (a *Appliance) Reload(cfg *Config) {
 // stream on the appliance's side (the recorder).
 func (a *Appliance) published(app, stream string, ac AppConfig) {
 	a.rec.start(app, stream, ac, a.config().Storage.Dir)
+	if len(ac.Push) > 0 {
+		a.push.StreamStarted(app, stream, pushTargets(ac.Push))
+	}
+}
+
+func pushTargets(list []PushTarget) []relay.Target {
+	out := make([]relay.Target, len(list))
+	for i, t := range list {
+		out[i] = relay.Target{Name: t.Name, URL: t.URL, Streams: t.Streams}
+	}
+	return out
+}
+
+// relayOptions builds the push settings; a CA file that no longer loads
+// is logged and the system roots alone are used.
+func relayOptions(cfg *Config, log *slog.Logger) relay.Options {
+	opts := relay.Options{
+		MinBackoff:   cfg.Relay.MinBackoff,
+		MaxBackoff:   cfg.Relay.MaxBackoff,
+		DialTimeout:  cfg.Relay.Timeout,
+		WriteTimeout: cfg.Relay.Timeout,
+		Logger:       log,
+	}
+	if cfg.Relay.CAFile != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		pem, err := os.ReadFile(cfg.Relay.CAFile)
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			log.Error("relay.ca_file not usable; using system roots only", "file", cfg.Relay.CAFile, "err", err)
+		} else {
+			opts.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
+	}
+	return opts
 }
 
 // Shutdown stops accepting, disconnects clients, closes every recording
@@ -182,6 +232,7 @@ func (a *Appliance) Shutdown(timeout time.Duration) error {
 	if a.httpSrv != nil {
 		a.httpSrv.Shutdown(ctx)
 	}
+	a.push.Close()
 	err := a.rtmp.Shutdown(ctx)
 	if rerr := a.rec.stop(ctx); err == nil {
 		err = rerr

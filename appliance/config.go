@@ -29,6 +29,7 @@ type Config struct {
 	Storage  StorageConfig        `mapstructure:"storage"`
 	VOD      VODConfig            `mapstructure:"vod"`
 	Webhooks WebhooksConfig       `mapstructure:"webhooks"`
+	Relay    RelayConfig          `mapstructure:"relay"`
 	Apps     map[string]AppConfig `mapstructure:"apps"`
 
 	// Source names the file the config came from ("embedded default" if none).
@@ -110,6 +111,23 @@ type AppConfig struct {
 	Play           AccessConfig   `mapstructure:"play"`
 	Webhooks       WebhooksConfig `mapstructure:"webhooks"`
 	Record         RecordConfig   `mapstructure:"record"`
+	Push           []PushTarget   `mapstructure:"push"`
+}
+
+// PushTarget is an upstream a stream is restreamed to.
+type PushTarget struct {
+	Name    string   `mapstructure:"name"`
+	URL     string   `mapstructure:"url"`     // rtmp:// or rtmps://, with {app} and {stream}
+	Streams []string `mapstructure:"streams"` // names or globs; empty = every stream of the app
+}
+
+// RelayConfig tunes every push target.
+type RelayConfig struct {
+	MinBackoff time.Duration `mapstructure:"min_backoff"`
+	MaxBackoff time.Duration `mapstructure:"max_backoff"`
+	Timeout    time.Duration `mapstructure:"timeout"` // connect and per-write
+	// CAFile adds certificates to the system roots for rtmps:// targets.
+	CAFile string `mapstructure:"ca_file"`
 }
 
 // RecordConfig is an app's recording settings.
@@ -377,6 +395,16 @@ func (c *Config) Validate() []error {
 		checkAccess(bad, key+".play", a.Play)
 		checkWebhooks(bad, key+".webhooks", a.Webhooks)
 		checkRecord(bad, key+".record", a.Record)
+		checkPush(bad, key+".push", a.Push)
+	}
+	if c.Relay.MinBackoff <= 0 || c.Relay.MaxBackoff < c.Relay.MinBackoff {
+		bad("relay", "needs 0 < min_backoff <= max_backoff (got %v, %v)", c.Relay.MinBackoff, c.Relay.MaxBackoff)
+	}
+	if c.Relay.Timeout <= 0 {
+		bad("relay.timeout", "must be positive")
+	}
+	if c.Relay.CAFile != "" {
+		checkFile(bad, "relay.ca_file", c.Relay.CAFile)
 	}
 	return errs
 }

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"fmt"
+	"github.com/tapedeck/tapedeck/appliance/relay"
 	"net"
 	"net/netip"
 	"net/url"
@@ -99,6 +100,8 @@ func walkKeys(prefix string, raw map[string]any, t reflect.Type, out *[]string) 
 			}
 		}
 		return
+	case reflect.Slice:
+		return
 	case reflect.Struct:
 	default:
 		return
@@ -130,6 +133,13 @@ func walkKeys(prefix string, raw map[string]any, t reflect.Type, out *[]string) 
 		}
 		if sub, ok := raw[k].(map[string]any); ok {
 			walkKeys(prefix+k+".", sub, ft, out)
+		}
+		if list, ok := raw[k].([]any); ok && ft.Kind() == reflect.Slice {
+			for i, item := range list {
+				if sub, ok := item.(map[string]any); ok {
+					walkKeys(fmt.Sprintf("%s%s[%d].", prefix, k, i), sub, ft.Elem(), out)
+				}
+			}
 		}
 	}
 }
@@ -272,5 +282,21 @@ func checkRecord(bad badFunc, key string, r RecordConfig) {
 	}
 	if r.SyncEvery <= 0 {
 		bad(key+".sync_every", "must be positive")
+	}
+}
+
+func checkPush(bad badFunc, key string, targets []PushTarget) {
+	names := map[string]bool{}
+	for i, t := range targets {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		if err := (relay.Target{Name: t.Name, URL: t.URL, Streams: t.Streams}).Validate(); err != nil {
+			bad(k, "%v", err)
+		}
+		if t.Name != "" {
+			if names[t.Name] {
+				bad(k+".name", "%q is used twice", t.Name)
+			}
+			names[t.Name] = true
+		}
 	}
 }

@@ -2,6 +2,8 @@ package appliance
 
 import (
 	"fmt"
+
+	"github.com/tapedeck/tapedeck/appliance/relay"
 	"io"
 	"net/http"
 	"strconv"
@@ -66,6 +68,29 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if free, ok := freeBytes(a.config().Storage.Dir); ok {
 		m.family("tapedeck_storage_free_bytes", "gauge", "Free bytes on the storage.dir file system.")
 		m.sample("tapedeck_storage_free_bytes", nil, float64(free))
+	}
+	relays := a.push.Streams()
+	m.family("tapedeck_relay_up", "gauge", "1 while a push target is live, 0 while connecting, backing off or incompatible.")
+	for _, rs := range relays {
+		for _, t := range rs.Targets {
+			up := 0.0
+			if t.State == relay.StateLive {
+				up = 1
+			}
+			m.sample("tapedeck_relay_up", []string{"app", rs.App, "stream", rs.Stream, "target", t.Name}, up)
+		}
+	}
+	m.family("tapedeck_relay_reconnects_total", "counter", "Reconnect attempts per push target.")
+	for _, rs := range relays {
+		for _, t := range rs.Targets {
+			m.sample("tapedeck_relay_reconnects_total", []string{"app", rs.App, "stream", rs.Stream, "target", t.Name}, float64(t.Retries))
+		}
+	}
+	m.family("tapedeck_relay_bytes_out_total", "counter", "Bytes sent per push target.")
+	for _, rs := range relays {
+		for _, t := range rs.Targets {
+			m.sample("tapedeck_relay_bytes_out_total", []string{"app", rs.App, "stream", rs.Stream, "target", t.Name}, float64(t.BytesOut))
+		}
 	}
 	m.family("tapedeck_stream_skips_total", "counter", "Times a slow consumer fell behind and skipped to the next keyframe (dropped frames).")
 	for _, s := range streams {
