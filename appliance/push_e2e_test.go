@@ -3,8 +3,8 @@ package appliance_test
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
