@@ -53,6 +53,7 @@ type options struct {
 	gop       int
 	timeout   time.Duration
 	behindPct float64
+	progress  time.Duration
 }
 
 func main() {
@@ -76,6 +77,7 @@ func run() int {
 	flag.IntVar(&o.gop, "gop", 50, "frames per keyframe interval")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "dial/handshake/command timeout")
 	flag.Float64Var(&o.behindPct, "behind", 90, "a player is behind below this percentage of the published bitrate")
+	flag.DurationVar(&o.progress, "progress", time.Second, "log a progress line this often to stderr (0 = never)")
 	flag.Parse()
 
 	var err error
@@ -165,16 +167,17 @@ var avcSeqHeader = []byte{
 var aacSeqHeader = []byte{0xAF, 0x00, 0x12, 0x10}
 
 type publisher struct {
-	c      *rtmp.Client
-	o      options
-	bytes  atomic.Int64 // media payload bytes written
-	frames atomic.Int64
-	maxLag atomic.Int64 // worst lateness against the schedule, ns
-	err    atomic.Pointer[error]
-	done   chan struct{}
-	stop   chan struct{}
-	keyLen int
-	intLen int
+	c       *rtmp.Client
+	o       options
+	bytes   atomic.Int64 // media payload bytes written
+	frames  atomic.Int64
+	maxLag  atomic.Int64 // worst lateness against the schedule, ns
+	progLag atomic.Int64 // the same since the last progress line
+	err     atomic.Pointer[error]
+	done    chan struct{}
+	stop    chan struct{}
+	keyLen  int
+	intLen  int
 }
 
 func newPublisher(o options) *publisher {
@@ -260,6 +263,9 @@ func (p *publisher) run() {
 			if lag := int64(-d); lag > p.maxLag.Load() {
 				p.maxLag.Store(lag)
 			}
+			if lag := int64(-d); lag > p.progLag.Load() {
+				p.progLag.Store(lag)
+			}
 		}
 		var err error
 		ts := uint32(at / time.Millisecond)
@@ -297,6 +303,25 @@ const (
 	phaseDone    = 2
 )
 
+// progress aggregates every received video message for the -progress log.
+type progress struct {
+	latSum atomic.Int64 // µs
+	latN   atomic.Int64
+	latMax atomic.Int64 // µs
+	bytes  atomic.Int64
+}
+
+func (pr *progress) add(us int64) {
+	pr.latSum.Add(us)
+	pr.latN.Add(1)
+	for {
+		m := pr.latMax.Load()
+		if us <= m || pr.latMax.CompareAndSwap(m, us) {
+			return
+		}
+	}
+}
+
 type player struct {
 	c        *rtmp.Client
 	bytes    atomic.Int64
@@ -309,7 +334,7 @@ type player struct {
 	nVideo   int64
 }
 
-func (pl *player) read(phase *atomic.Int32, wg *sync.WaitGroup) {
+func (pl *player) read(phase *atomic.Int32, pr *progress, wg *sync.WaitGroup) {
 	defer wg.Done()
 	defer pl.c.Close()
 	var last int64 = -1
@@ -325,10 +350,12 @@ func (pl *player) read(phase *atomic.Int32, wg *sync.WaitGroup) {
 		}
 		now := time.Now()
 		pl.bytes.Add(int64(len(m.Payload)))
+		pr.bytes.Add(int64(len(m.Payload)))
 		b := m.Payload
 		if m.Kind == remux.KindVideo && len(b) >= videoHdr+videoMeta && b[1] == 0x01 {
 			sent := int64(binary.BigEndian.Uint64(b[videoHdr:]))
 			frame := int64(binary.BigEndian.Uint64(b[videoHdr+8:]))
+			pr.add((now.UnixNano() - sent) / 1000)
 			if phase.Load() == phaseMeasure {
 				us := (now.UnixNano() - sent) / 1000
 				pl.lat = append(pl.lat, int32(min(us, 1<<31-1)))
@@ -379,6 +406,24 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clkTck, nil
 }
 
+// procLastCPU returns the CPU pid last ran on (/proc/PID/stat field 39), or -1.
+func procLastCPU(pid string) int {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 37 {
+		return -1
+	}
+	n, err := strconv.Atoi(f[36])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
 // procStatus returns a "kB" field of /proc/PID/status in bytes.
 func procStatus(pid int, key string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -393,6 +438,54 @@ func procStatus(pid int, key string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, key)
+}
+
+// runDelay sums, over the threads of pid ("self" allowed), the time spent
+// runnable but waiting for a CPU (/proc/PID/task/*/schedstat, 2nd field).
+// It shows how much other load on the same cores held the process back.
+// Threads that exited in between are not counted.
+func runDelay(pid string) time.Duration {
+	tasks, err := os.ReadDir("/proc/" + pid + "/task")
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/" + pid + "/task/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) >= 2 {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			sum += n
+		}
+	}
+	return time.Duration(sum)
+}
+
+// cpuTimes returns busy and total jiffies per CPU from /proc/stat.
+func cpuTimes() (busy, total []int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, nil
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		var v [8]int64
+		for i := range v {
+			v[i], _ = strconv.ParseInt(f[i+1], 10, 64)
+		}
+		// user nice system idle iowait irq softirq steal
+		idle := v[3] + v[4]
+		all := v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7]
+		busy = append(busy, all-idle)
+		total = append(total, all)
+	}
+	return busy, total
 }
 
 func selfCPU() time.Duration {
@@ -512,6 +605,52 @@ func loadtest(o options) int {
 
 	// Players, at a controlled ramp.
 	var phase atomic.Int32
+	var prog progress
+	var connected atomic.Int64
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		if o.progress <= 0 {
+			return
+		}
+		t := time.NewTicker(o.progress)
+		defer t.Stop()
+		last, lastCPU, lastSrv, lastWait := time.Now(), selfCPU(), time.Duration(0), time.Duration(0)
+		if havePID {
+			lastSrv, _ = procCPU(o.serverPID)
+			lastWait = runDelay(strconv.Itoa(o.serverPID))
+		}
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case <-t.C:
+			}
+			now, cpu := time.Now(), selfCPU()
+			dt := now.Sub(last).Seconds()
+			n, sum, mx, by := prog.latN.Swap(0), prog.latSum.Swap(0), prog.latMax.Swap(0), prog.bytes.Swap(0)
+			avg := 0.0
+			if n > 0 {
+				avg = float64(sum) / float64(n) / 1e3
+			}
+			srv := "-"
+			if havePID {
+				if c, err := procCPU(o.serverPID); err == nil {
+					w := runDelay(strconv.Itoa(o.serverPID))
+					srv = fmt.Sprintf("%.0f%% (run-queue wait %.0f ms/s)", (c-lastSrv).Seconds()/dt*100, (w-lastWait).Seconds()/dt*1000)
+					lastSrv, lastWait = c, w
+				}
+			}
+			logf("progress: %d players, %.3f Gbit/s, video latency avg %.1f ms max %.1f ms, publisher lag max %.1f ms, server CPU %s, tool CPU %.0f%%",
+				connected.Load(), float64(by)*8/dt/1e9, avg, float64(mx)/1e3, float64(pub.progLag.Swap(0))/1e6, srv, (cpu-lastCPU).Seconds()/dt*100)
+			last, lastCPU = now, cpu
+		}
+	}()
+	defer func() {
+		close(stopProgress)
+		<-progressDone
+	}()
 	players := make([]*player, o.players)
 	var readers sync.WaitGroup
 	var setup sync.WaitGroup
@@ -537,9 +676,10 @@ func loadtest(o options) int {
 				return
 			}
 			pl := &player{c: c}
+			connected.Add(1)
 			players[i] = pl
 			readers.Add(1)
-			go pl.read(&phase, &readers)
+			go pl.read(&phase, &prog, &readers)
 		}()
 	}
 	setup.Wait()
@@ -573,6 +713,10 @@ func loadtest(o options) int {
 	// Measured window.
 	type snap struct {
 		at       time.Time
+		srvWait  time.Duration
+		toolWait time.Duration
+		cpuBusy  []int64
+		cpuTotal []int64
 		pub      int64
 		players  []int64
 		srvCPU   time.Duration
@@ -584,8 +728,11 @@ func loadtest(o options) int {
 		for i, pl := range players {
 			s.players[i] = pl.bytes.Load()
 		}
+		s.toolWait = runDelay("self")
+		s.cpuBusy, s.cpuTotal = cpuTimes()
 		if havePID {
 			s.srvCPU, _ = procCPU(o.serverPID)
+			s.srvWait = runDelay(strconv.Itoa(o.serverPID))
 		}
 		return s
 	}
@@ -663,14 +810,44 @@ func loadtest(o options) int {
 	if pubErr != nil {
 		logf("publisher failed: %v", pubErr)
 	}
+	var cpus []string
+	busyPct := func(i int) float64 {
+		if i < 0 || i >= min(len(end.cpuBusy), len(start.cpuBusy)) {
+			return -1
+		}
+		dt := end.cpuTotal[i] - start.cpuTotal[i]
+		if dt <= 0 {
+			return -1
+		}
+		return float64(end.cpuBusy[i]-start.cpuBusy[i]) / float64(dt) * 100
+	}
+	for i := range min(len(end.cpuBusy), len(start.cpuBusy)) {
+		cpus = append(cpus, fmt.Sprintf("cpu%d %.0f%%", i, busyPct(i)))
+	}
+	// Other load on a core: its busy time minus what our process used there.
+	// Only meaningful when the process is pinned to that one core (taskset).
+	otherLoad := func(core int, own float64) string {
+		b := busyPct(core)
+		if b < 0 {
+			return "?"
+		}
+		return fmt.Sprintf("%.0f%%", max(0, b-own))
+	}
+	toolCore := procLastCPU("self")
+	srvWait := (end.srvWait - start.srvWait).Seconds() / win * 1000
+	toolWait := (end.toolWait - start.toolWait).Seconds() / win * 1000
+	logf("interference: busy over the window %s (all processes); run-queue wait per second: server %.1f ms, tool %.1f ms", strings.Join(cpus, ", "), srvWait, toolWait)
 	if toolCPU > 90 {
 		logf("WARNING: the load tool used %.0f%% of a core; latency and delivery may be limited by the tool", toolCPU)
 	}
 
-	cpuCol, effCol, rssCol, perPlayerCol := "-", "-", "-", "-"
+	cpuCol, effCol, rssCol, perPlayerCol, bgSrv := "-", "-", "-", "-", "-"
+	bgTool := otherLoad(toolCore, toolCPU)
 	if havePID {
 		srv := (end.srvCPU - start.srvCPU).Seconds()
 		cpuCol = fmt.Sprintf("%.2f s (%.0f%%)", srv, srv/win*100)
+		srvCore := procLastCPU(strconv.Itoa(o.serverPID))
+		bgSrv = fmt.Sprintf("cpu%d %s", srvCore, otherLoad(srvCore, srv/win*100))
 		if deliveredGbps > 0 {
 			effCol = fmt.Sprintf("%.3f", srv/(deliveredGbps*win))
 		}
@@ -682,15 +859,15 @@ func loadtest(o options) int {
 			cpuCol, mib(rssIdle), mib(rssEnd), mib(rss.peak.Load()), hwm(o.serverPID))
 	}
 	if o.header {
-		fmt.Println("| server | players | published Mbit/s | per-player min / p50 Mbit/s | players behind (disconnected) | latency p50 / p99 / max ms | frames lost | delivered Gbit/s | server CPU in window | server CPU-s per Gbit delivered | server RSS end / peak MiB | RSS per player KiB | publisher max lag ms | load tool CPU |")
-		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Println("| server | players | published Mbit/s | per-player min / p50 Mbit/s | players behind (disconnected) | latency p50 / p99 / max ms | frames lost | delivered Gbit/s | server CPU in window | server CPU-s per Gbit delivered | server RSS end / peak MiB | RSS per player KiB | publisher max lag ms | load tool CPU | other load on server core / tool core |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	}
-	fmt.Printf("| %s | %d | %.3f | %s / %s | %d (%d) | %s / %s / %s | %d | %.3f | %s | %s | %s | %s | %.1f | %.0f%% |\n",
+	fmt.Printf("| %s | %d | %.3f | %s / %s | %d (%d) | %s / %s / %s | %d | %.3f | %s | %s | %s | %s | %.1f | %.0f%% | %s / cpu%d %s |\n",
 		o.label, o.players, pubBps/1e6,
 		mbit(rates, 0), mbit(rates, 0.5),
 		behind, disconnected,
 		ms(lats, 0.5), ms(lats, 0.99), ms(lats, 1),
-		lost, deliveredGbps, cpuCol, effCol, rssCol, perPlayerCol, float64(pubMaxLag)/1e6, toolCPU)
+		lost, deliveredGbps, cpuCol, effCol, rssCol, perPlayerCol, float64(pubMaxLag)/1e6, toolCPU, bgSrv, toolCore, bgTool)
 	if pubErr != nil {
 		return 1
 	}
