@@ -29,6 +29,7 @@ type conn struct {
 	cw      *chunkWriter
 	ctl     []byte // scratch for control and command messages, guarded by wmu
 	wclosed bool
+	wdl     time.Time // when the write deadline was last pushed out, guarded by wmu
 
 	info       ConnInfo
 	connected  bool
@@ -77,7 +78,9 @@ func (c *conn) serve() {
 	}
 	c.nc.SetDeadline(time.Time{})
 	c.log.Debug("rtmp handshake done", "kind", kind)
-	c.br = bufio.NewReaderSize(c.nc, 16<<10)
+	// 4 KiB: players send almost nothing, and a publisher's chunk payloads
+	// larger than the buffer are read straight into the message buffers.
+	c.br = bufio.NewReaderSize(c.nc, 4<<10)
 	c.cr = NewChunkReader(c.br, c.cfg.Pool, c.cfg.MaxMessageBytes, c.cfg.MaxChunkSize)
 	defer c.cr.Close()
 	err = c.readLoop()
@@ -309,7 +312,7 @@ func (c *conn) writeLocked(b []byte) error {
 	if c.wclosed {
 		return net.ErrClosed
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.IdleTimeout))
+	c.refreshWriteDeadlineLocked()
 	n, err := c.nc.Write(b)
 	c.srv.bytesOut.Add(uint64(n))
 	if err != nil {
@@ -317,6 +320,18 @@ func (c *conn) writeLocked(b []byte) error {
 		c.close()
 	}
 	return err
+}
+
+// refreshWriteDeadlineLocked keeps the write deadline at least 3/4 of the
+// idle timeout ahead, touching the socket's timer only a few times per
+// timeout rather than on every write.
+func (c *conn) refreshWriteDeadlineLocked() {
+	now := time.Now()
+	if now.Sub(c.wdl) < c.cfg.IdleTimeout/4 {
+		return
+	}
+	c.wdl = now
+	c.nc.SetWriteDeadline(now.Add(c.cfg.IdleTimeout))
 }
 
 func (c *conn) sendControl(typ uint8, payload []byte) error {
