@@ -35,4 +35,19 @@
 //
 // Cancelling ctx unblocks Record even while Next is blocked, because Record
 // calls the source's Close method (hub.Subscriber has one).
+//
+// Around the recorder:
+//   - Config.OnSegmentOpen and Config.OnSegmentDone bracket every segment
+//     file (each open gets exactly one done); OpenSegments keeps the set of
+//     files being written from them, for Sweep's inUse.
+//   - Sweep applies a retention Policy (MaxAge, MaxBytes, a MinFree floor
+//     from ParseFreeSpace and a DiskUsage such as StatfsUsage) to a storage
+//     tree, oldest first, never deleting a file in use or anything that is
+//     not an .mp4/.flv recording.
+//   - Recover, run at start before recording resumes, makes segments cut by
+//     a crash playable (truncates torn fragments and tags, rewrites an FLV's
+//     placeholder onMetaData, removes NAME.mp4.tmp leftovers).
+//   - Hook runs an HTTP POST and/or a command for each closed segment (call
+//     Run from OnSegmentDone), off the recording path, bounded in number
+//     and time.
 package recorder

@@ -82,12 +82,22 @@ func createSegmentFile(cfg *Config, app, stream string, start time.Time) (string
 		return "", nil, err
 	}
 	ext := formatExt(cfg.Format)
+	recreated := false
 	for i := 0; i < 10000; i++ {
 		p := base + ext
 		if i > 0 {
 			p = fmt.Sprintf("%s-%d%s", base, i, ext)
 		}
 		f, err := cfg.openFile(p)
+		if errors.Is(err, fs.ErrNotExist) && !recreated {
+			// Retention (Sweep) pruned the directory, empty for a moment,
+			// between MkdirAll and the create: make it again, once.
+			recreated = true
+			if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+				return "", nil, err
+			}
+			f, err = cfg.openFile(p)
+		}
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}

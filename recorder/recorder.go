@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,8 +67,21 @@ type Config struct {
 	Fragment        time.Duration // fMP4 fragment target, default 1s, rounded to GOPs
 	SyncEvery       time.Duration // flush+fsync schedule, default 2s (fMP4: also every fragment)
 	Logger          *slog.Logger  // default slog.Default()
-	OnSegmentDone   func(Segment) // called in its own goroutine when a segment is closed
-	Now             func() time.Time
+	// OnSegmentOpen, when set, is called synchronously with the path of
+	// each segment file right after the file is created, before anything
+	// is written to it: the file is in use (retention must not delete it)
+	// until OnSegmentDone reports the same path. It runs on the recording
+	// path, so it must be quick (record the path, no I/O) and must not
+	// call back into the recorder.
+	OnSegmentOpen func(path string)
+	// OnSegmentDone is called in its own goroutine when a segment is closed
+	// (after the progressive rewrite of FormatMP4). Every OnSegmentOpen is
+	// followed by exactly one OnSegmentDone with the same Path, including
+	// when the segment's header could not be written: the file was then
+	// removed, Bytes is 0 and Err is set. Record returns only after every
+	// OnSegmentDone call it started has returned.
+	OnSegmentDone func(Segment)
+	Now           func() time.Time
 	// Stats, when set, receives the recorder's counters (share one Stats
 	// per stream, or one for the whole box: the counters are atomic).
 	Stats *Stats
@@ -84,6 +99,8 @@ type Segment struct {
 	Format      string
 	// Err is set when a write error cut the segment short; the file is
 	// still playable up to its last complete fragment (fMP4) or tag (FLV).
+	// When even the segment's header could not be written, the file was
+	// removed: Bytes is 0 and there is nothing to play.
 	Err error
 }
 
@@ -171,6 +188,7 @@ func Record(ctx context.Context, src Source, app, stream string, cfg Config) err
 		warned: make(map[string]bool),
 	}
 	r.lastSync = r.cfg.Now()
+	defer r.callbacks.Wait() // runs last: after the final segment is reported
 	defer r.shutdown()
 
 	type batch struct {
@@ -319,6 +337,7 @@ type recorder struct {
 	pauseUntil time.Time
 	lastSync   time.Time
 	warned     map[string]bool
+	callbacks  sync.WaitGroup // OnSegmentDone calls in flight
 }
 
 func (r *recorder) mp4() bool { return r.cfg.Format != FormatFLV }
@@ -685,12 +704,32 @@ func (r *recorder) canOpen(t int, p payload) bool {
 	return true
 }
 
-func (r *recorder) openSegment(ext int64) bool {
+func (r *recorder) openSegment(ext int64) (opened bool) {
 	now := r.cfg.Now()
 	path, f, err := createSegmentFile(&r.cfg, r.app, r.stream, now)
 	if err != nil {
 		r.fail(fmt.Errorf("create segment: %w", err))
 		return false
+	}
+	// From here on the file is announced: whatever happens (a header write
+	// error, a panic), a file that does not become the open segment is
+	// removed and reported done, so every OnSegmentOpen gets its
+	// OnSegmentDone.
+	defer func() {
+		if opened {
+			return
+		}
+		f.Close()
+		os.Remove(path)
+		cause := err
+		if cause == nil {
+			cause = errors.New("segment not opened")
+		}
+		r.report(Segment{Path: path, App: r.app, Stream: r.stream, Start: now, Format: r.cfg.Format,
+			Err: fmt.Errorf("write segment header: %w", cause)})
+	}()
+	if cb := r.cfg.OnSegmentOpen; cb != nil {
+		cb(path)
 	}
 	var video, audio *trackState
 	if r.expect(trackVideo) {
@@ -709,8 +748,6 @@ func (r *recorder) openSegment(ext int64) bool {
 		w, err = newFMP4Writer(wp, path)
 	}
 	if err != nil {
-		f.Close()
-		os.Remove(path)
 		r.fail(fmt.Errorf("write segment header: %w", err))
 		return false
 	}
@@ -767,8 +804,17 @@ func (r *recorder) finish(err error) {
 	if err == nil {
 		r.log.Info("segment closed", "path", s.Path, "duration", s.Duration, "bytes", s.Bytes)
 	}
+	r.report(s)
+}
+
+// report calls OnSegmentDone in its own goroutine; Record waits for it.
+func (r *recorder) report(s Segment) {
 	if cb := r.cfg.OnSegmentDone; cb != nil {
-		go cb(s)
+		r.callbacks.Add(1)
+		go func() {
+			defer r.callbacks.Done()
+			cb(s)
+		}()
 	}
 }
 
