@@ -98,6 +98,9 @@ func (a *Appliance) HTTPAddr() net.Addr {
 func (a *Appliance) Start() error {
 	cfg := a.config()
 	a.done = make(chan error, 3)
+	// Before anything records: make what a crash cut playable.
+	a.rec.recover(cfg.Storage.Dir)
+	go a.sweepLoop()
 	ln, err := net.Listen("tcp", cfg.RTMP.Listen)
 	if err != nil {
 		return fmt.Errorf("rtmp.listen %s: %w", cfg.RTMP.Listen, err)
@@ -150,6 +153,18 @@ func (a *Appliance) closeListeners() {
 	for _, ln := range []net.Listener{a.rtmpLn, a.tlsLn, a.httpLn} {
 		if ln != nil {
 			ln.Close()
+		}
+	}
+}
+
+// sweepLoop applies retention every storage.sweep_every until shutdown.
+func (a *Appliance) sweepLoop() {
+	for {
+		a.rec.sweep(a.config())
+		select {
+		case <-time.After(a.config().Storage.SweepEvery):
+		case <-a.rec.ctx.Done():
+			return
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"github.com/tapedeck/tapedeck/recorder"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -75,6 +76,11 @@ type LogConfig struct {
 // StorageConfig locates the recordings.
 type StorageConfig struct {
 	Dir string `mapstructure:"dir"`
+	// Retention over all recordings; 0 / "" is off.
+	MaxAge     time.Duration `mapstructure:"max_age"`
+	MaxBytes   ByteSize      `mapstructure:"max_bytes"`
+	MinFree    string        `mapstructure:"min_free"` // "2GB" or "10%"
+	SweepEvery time.Duration `mapstructure:"sweep_every"`
 }
 
 // VODConfig configures playback of recordings.
@@ -138,6 +144,18 @@ type RecordConfig struct {
 	Segment   SegmentConfig `mapstructure:"segment"`
 	Fragment  time.Duration `mapstructure:"fragment"`   // fMP4 fragment target
 	SyncEvery time.Duration `mapstructure:"sync_every"` // fsync schedule
+	// Retention for this app's recordings (under storage.dir/<app>).
+	MaxAge   time.Duration `mapstructure:"max_age"`
+	MaxBytes ByteSize      `mapstructure:"max_bytes"`
+	// OnSegmentDone runs when a segment is closed (upload it, index it...).
+	OnSegmentDone SegmentHookConfig `mapstructure:"on_segment_done"`
+}
+
+// SegmentHookConfig is an HTTP POST and/or a command run per finished segment.
+type SegmentHookConfig struct {
+	URL     string        `mapstructure:"url"`
+	Command []string      `mapstructure:"command"`
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // SegmentConfig says when a recording starts a new file.
@@ -157,6 +175,11 @@ var appDefaults = map[string]any{
 		"segment":    map[string]any{"duration": "10m", "max_bytes": 0},
 		"fragment":   "1s",
 		"sync_every": "2s",
+		"max_age":    "0s",
+		"max_bytes":  0,
+		"on_segment_done": map[string]any{
+			"url": "", "command": []any{}, "timeout": "10m",
+		},
 	},
 }
 
@@ -369,6 +392,18 @@ func (c *Config) Validate() []error {
 	}
 	if c.Storage.Dir == "" {
 		bad("storage.dir", "must not be empty")
+	}
+	if c.Storage.MaxAge < 0 {
+		bad("storage.max_age", "must not be negative")
+	}
+	if c.Storage.MaxBytes < 0 {
+		bad("storage.max_bytes", "must not be negative")
+	}
+	if _, err := recorder.ParseFreeSpace(c.Storage.MinFree); err != nil {
+		bad("storage.min_free", "%v", err)
+	}
+	if c.Storage.SweepEvery <= 0 {
+		bad("storage.sweep_every", "must be positive")
 	}
 	if c.VOD.App == "" || strings.ContainsAny(c.VOD.App, "/?# ") {
 		bad("vod.app", "%q is not one path element", c.VOD.App)

@@ -283,6 +283,21 @@ func checkRecord(bad badFunc, key string, r RecordConfig) {
 	if r.SyncEvery <= 0 {
 		bad(key+".sync_every", "must be positive")
 	}
+	if r.MaxAge < 0 {
+		bad(key+".max_age", "must not be negative")
+	}
+	if r.MaxBytes < 0 {
+		bad(key+".max_bytes", "must not be negative")
+	}
+	h := r.OnSegmentDone
+	if h.URL != "" {
+		if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(key+".on_segment_done.url", "%q is not an http(s) URL", h.URL)
+		}
+	}
+	if h.Timeout <= 0 {
+		bad(key+".on_segment_done.timeout", "must be positive")
+	}
 }
 
 func checkPush(bad badFunc, key string, targets []PushTarget) {

@@ -65,6 +65,16 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	m.family("tapedeck_recording_paused", "gauge", "1 while some recording is paused by write errors.")
 	m.sample("tapedeck_recording_paused", nil, paused)
+	runs, failures, dropped := a.rec.hookCounts()
+	m.family("tapedeck_segment_hooks_total", "counter", "on_segment_done hook runs, by result.")
+	m.sample("tapedeck_segment_hooks_total", []string{"result", "run"}, float64(runs-failures))
+	m.sample("tapedeck_segment_hooks_total", []string{"result", "failed"}, float64(failures))
+	m.sample("tapedeck_segment_hooks_total", []string{"result", "dropped"}, float64(dropped))
+	a.rec.mu.Lock()
+	swept := a.rec.swept
+	a.rec.mu.Unlock()
+	m.family("tapedeck_retention_deleted_total", "counter", "Recordings deleted by retention.")
+	m.sample("tapedeck_retention_deleted_total", nil, float64(swept))
 	if free, ok := freeBytes(a.config().Storage.Dir); ok {
 		m.family("tapedeck_storage_free_bytes", "gauge", "Free bytes on the storage.dir file system.")
 		m.sample("tapedeck_storage_free_bytes", nil, float64(free))

@@ -1,11 +1,17 @@
 package appliance_test
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/tapedeck/tapedeck/appliance"
 )
 
 // findSegments lists the recorded files under dir.
@@ -70,4 +76,114 @@ func TestE2ERecording(t *testing.T) {
 	full := parseProbe(t, startProbe(t, segs[0], 0))
 	// 6 s at 25 fps = 150 frames; the recorder starts at the first keyframe.
 	checkMedia(t, "closed segment", full, mediaExpect{minVideoFrames: 140, minSpan: 5.5})
+
+	// Recovery: the closed segment cut inside its last fragment, found in
+	// storage at start-up (as after a crash), is truncated to its last
+	// complete fragment (2 s GOPs: 100 of its 150 frames stay).
+	data, err = os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	recoverDir := t.TempDir()
+	cutPath := filepath.Join(recoverDir, "live", "rec1", "2026-01-01_00-00-00.mp4")
+	os.MkdirAll(filepath.Dir(cutPath), 0o755)
+	if err := os.WriteFile(cutPath, data[:len(data)-137], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := appliance.LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RTMP.Listen, cfg.HTTP.Listen, cfg.Storage.Dir = "127.0.0.1:0", "", recoverDir
+	var logBuf strings.Builder
+	b := appliance.New(cfg, slog.New(slog.NewTextHandler(&lockedWriter{w: &logBuf}, nil)))
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.Shutdown(5 * time.Second)
+	if !strings.Contains(logBuf.String(), "recording recovered") {
+		t.Errorf("no recovery logged at start-up:\n%s", logBuf.String())
+	}
+	info, err := os.Stat(cutPath)
+	if err != nil || info.Size() >= int64(len(data)-137) {
+		t.Errorf("cut segment not truncated at start-up: %v, size %v", err, info)
+	}
+	recovered := parseProbe(t, startProbe(t, cutPath, 0))
+	checkMedia(t, "recovered segment", recovered, mediaExpect{minVideoFrames: 95, minSpan: 3.5})
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Segments of 2 s each run the on_segment_done command, and retention
+// (an app max_bytes of 1 byte) deletes closed segments but never the one
+// being written.
+func TestE2ESegmentHookAndRetention(t *testing.T) {
+	needTool(t, "ffmpeg")
+	dir := t.TempDir()
+	hookLog := filepath.Join(dir, "hooks.txt")
+	yaml := fmt.Sprintf(`storage:
+  dir: %s
+  sweep_every: 300ms
+apps:
+  live:
+    record:
+      segment:
+        duration: 2s
+      max_bytes: 1
+      on_segment_done:
+        command: ["sh", "-c", "echo \"$TAPEDECK_SEGMENT_PATH $TAPEDECK_SEGMENT_DURATION\" >> %s"]
+`, filepath.Join(dir, "rec"), hookLog)
+	p := filepath.Join(dir, "t.yaml")
+	os.WriteFile(p, []byte(yaml), 0o644)
+	cfg, err := appliance.LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RTMP.Listen, cfg.HTTP.Listen = "127.0.0.1:0", ""
+	a := appliance.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(5 * time.Second)
+
+	pub := startTool(t, 30*time.Second, nil, "ffmpeg", publisherArgs("rtmp://"+a.RTMPAddr().String()+"/live/cam1", 7)...)
+	sawOpen := false
+	for !pub.exited() {
+		// While publishing, the open segment must survive every sweep.
+		if segs := findSegments(t, filepath.Join(dir, "rec")); len(segs) >= 1 {
+			sawOpen = true
+		} else if sawOpen {
+			t.Errorf("no segment on disk while recording: retention deleted the open one")
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	pub.wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		hooks, _ := os.ReadFile(hookLog)
+		lines := strings.Split(strings.TrimSpace(string(hooks)), "\n")
+		left := findSegments(t, filepath.Join(dir, "rec"))
+		if len(lines) >= 3 && len(left) == 0 {
+			for _, l := range lines {
+				if !strings.Contains(l, filepath.Join(dir, "rec", "live", "cam1")) || !strings.Contains(l, ".mp4") {
+					t.Errorf("hook line %q lacks the segment path", l)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the publish: hook ran %d times (%q), %d segments left (want >= 3 runs, 0 left)", len(lines), hooks, len(left))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,7 +26,11 @@ type recordings struct {
 	mu       sync.Mutex
 	active   map[string]*activeRecording // by app/stream
 	finished []recorder.Segment          // newest last, bounded
-	total    recorder.Stats              // all recorders' counters
+	hooks    map[string]*recorder.Hook   // by app, built on first use
+	open     recorder.OpenSegments       // files being written: retention skips them
+
+	swept     int64 // segments deleted by retention
+	recovered []recorder.Recovered
 }
 
 type activeRecording struct {
@@ -67,7 +74,14 @@ func (r *recordings) start(app, stream string, ac AppConfig, storageDir string) 
 		SyncEvery:       ac.Record.SyncEvery,
 		Logger:          r.log.With("app", app, "stream", stream),
 		Stats:           rec.stats,
-		OnSegmentDone:   r.segmentDone,
+		OnSegmentOpen:   r.open.Opened,
+		OnSegmentDone: func(s recorder.Segment) {
+			r.open.Done(s.Path)
+			r.segmentDone(s)
+			if h := r.hook(app, ac.Record.OnSegmentDone); h != nil {
+				h.Run(s)
+			}
+		},
 	}
 	go func() {
 		defer r.wg.Done()
@@ -86,7 +100,92 @@ func (r *recordings) start(app, stream string, ac AppConfig, storageDir string) 
 	}()
 }
 
+// hook returns the app's segment hook, or nil when it has none. The hook
+// is made once per app (its queue and concurrency bound are per app).
+func (r *recordings) hook(app string, c SegmentHookConfig) *recorder.Hook {
+	if c.URL == "" && len(c.Command) == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hooks == nil {
+		r.hooks = make(map[string]*recorder.Hook)
+	}
+	h := r.hooks[app]
+	if h == nil || h.URL != c.URL || !slices.Equal(h.Command, c.Command) {
+		h = &recorder.Hook{URL: c.URL, Command: c.Command, Timeout: c.Timeout, Logger: r.log.With("app", app)}
+		r.hooks[app] = h
+	}
+	return h
+}
+
+// hookCounts sums runs, failures and drops of every hook.
+func (r *recordings) hookCounts() (runs, failures, dropped int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.hooks {
+		runs += h.Runs.Load()
+		failures += h.Failures.Load()
+		dropped += h.Dropped.Load()
+	}
+	return
+}
+
+// recover makes segments cut by a crash playable; run before recording.
+func (r *recordings) recover(dir string) {
+	if _, err := os.Stat(dir); err != nil {
+		return // nothing recorded yet
+	}
+	found, err := recorder.Recover(dir, time.Now(), 0)
+	if err != nil {
+		r.log.Error("recovery of recordings failed", "dir", dir, "err", err)
+	}
+	for _, f := range found {
+		r.log.Warn("recording recovered after a crash", "path", f.Path, "action", f.Action, "detail", f.Detail)
+	}
+	r.mu.Lock()
+	r.recovered = found
+	r.mu.Unlock()
+}
+
+// sweep applies retention: per app under dir/<app>, then storage-wide.
+func (r *recordings) sweep(cfg *Config) {
+	dir := cfg.Storage.Dir
+	if _, err := os.Stat(dir); err != nil {
+		return
+	}
+	now := time.Now()
+	run := func(where string, p recorder.Policy) {
+		if p.MaxAge <= 0 && p.MaxBytes <= 0 && p.MinFree.IsZero() {
+			return
+		}
+		deleted, freed, err := recorder.Sweep(where, p, r.open.InUse, now, nil)
+		if err != nil {
+			r.log.Warn("retention sweep", "dir", where, "err", err)
+		}
+		if len(deleted) > 0 {
+			r.log.Info("retention deleted recordings", "dir", where, "files", len(deleted), "bytes", freed)
+			r.mu.Lock()
+			r.swept += int64(len(deleted))
+			r.mu.Unlock()
+		}
+	}
+	for name, ac := range cfg.Apps {
+		if name == "*" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			run(filepath.Join(dir, name), recorder.Policy{MaxAge: ac.Record.MaxAge, MaxBytes: int64(ac.Record.MaxBytes)})
+		}
+	}
+	minFree, _ := recorder.ParseFreeSpace(cfg.Storage.MinFree)
+	run(dir, recorder.Policy{MaxAge: cfg.Storage.MaxAge, MaxBytes: int64(cfg.Storage.MaxBytes), MinFree: minFree})
+}
+
 func (r *recordings) segmentDone(s recorder.Segment) {
+	if s.Bytes == 0 {
+		return // the file could not even be started; nothing to index
+	}
 	r.log.Info("segment done", "path", s.Path, "duration", s.Duration.Round(time.Millisecond), "bytes", s.Bytes)
 	r.mu.Lock()
 	r.finished = append(r.finished, s)
@@ -132,15 +231,27 @@ func (r *recordings) finishedSegments() []recorder.Segment {
 	return append([]recorder.Segment(nil), r.finished...)
 }
 
-// stop ends every recorder, closing their segments, and waits until ctx ends.
+// stop ends every recorder, closing their segments, lets queued hooks
+// finish, and waits until ctx ends.
 func (r *recordings) stop(ctx context.Context) error {
 	r.cancel()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	r.mu.Lock()
+	hooks := make([]*recorder.Hook, 0, len(r.hooks))
+	for _, h := range r.hooks {
+		hooks = append(hooks, h)
+	}
+	r.mu.Unlock()
+	for _, h := range hooks {
+		if err := h.Close(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
