@@ -129,14 +129,16 @@ func runUntil(configPath string, stderr io.Writer, stop <-chan struct{}) int {
 		return 1
 	}
 	log := NewLogger(cfg.Log)
+	// Catch signals before the listeners open: a SIGTERM right after start
+	// must shut down cleanly, not kill the process.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	a := New(cfg, log)
 	if err := a.Start(); err != nil {
 		log.Error("start failed", "err", err)
 		return 1
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sig)
 	changed := watchFile(configPath, 2*time.Second, stop)
 	reload := func(why string) {
 		next, err := LoadConfig(configPath)
