@@ -28,8 +28,10 @@ type streamJSON struct {
 	Width       float64        `json:"width,omitempty"`
 	Height      float64        `json:"height,omitempty"`
 	FPS         float64        `json:"fps,omitempty"`
-	BitrateIn   float64        `json:"bitrate_in_bps"` // average since the publish started
+	BitrateIn   float64        `json:"bitrate_in_bps"`  // average since the publish started
+	BitrateOut  float64        `json:"bitrate_out_bps"` // to all subscribers, same average
 	BytesIn     uint64         `json:"bytes_in"`
+	BytesOut    uint64         `json:"bytes_out"`
 	Subscribers int            `json:"subscribers"` // players + recorder + relays
 	Players     int            `json:"players"`
 	Skips       uint64         `json:"skips"` // keyframe skips of slow subscribers
@@ -59,13 +61,14 @@ func describeStream(s *hub.Stream) streamJSON {
 	st := s.Stats()
 	j := streamJSON{
 		App: st.App, Name: st.Name, Publishing: st.Publishing, Source: redact(st.Source),
-		BytesIn: st.BytesIn, Subscribers: st.Subscribers, Players: st.Players, Skips: st.Skips,
+		BytesIn: st.BytesIn, BytesOut: st.BytesOut, Subscribers: st.Subscribers, Players: st.Players, Skips: st.Skips,
 	}
 	if st.Publishing {
 		j.Since = st.Since
 		j.SourceKind, _, _ = strings.Cut(st.Source, " ")
 		if d := time.Since(st.Since).Seconds(); d > 0 {
 			j.BitrateIn = float64(st.BytesIn) * 8 / d
+			j.BitrateOut = float64(st.BytesOut) * 8 / d
 		}
 	}
 	if st.VideoCodec != 0 {

@@ -59,6 +59,8 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.sample("tapedeck_recording_bytes", nil, float64(rt.Bytes))
 	m.family("tapedeck_recording_write_errors", "gauge", "Write errors of the running recorders (disk full, I/O).")
 	m.sample("tapedeck_recording_write_errors", nil, float64(rt.WriteErrors))
+	m.family("tapedeck_recording_slow_syncs", "gauge", "Flushes to disk that took over 1 s (a disk slower than the stream).")
+	m.sample("tapedeck_recording_slow_syncs", nil, float64(rt.SlowSyncs))
 	paused := 0.0
 	if rt.Paused {
 		paused = 1
@@ -101,6 +103,11 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		for _, t := range rs.Targets {
 			m.sample("tapedeck_relay_bytes_out_total", []string{"app", rs.App, "stream", rs.Stream, "target", t.Name}, float64(t.BytesOut))
 		}
+	}
+	m.family("tapedeck_stream_bytes_out_total", "counter", "Media bytes handed to players, recorder and relays per stream.")
+	for _, s := range streams {
+		st := s.Stats()
+		m.sample("tapedeck_stream_bytes_out_total", []string{"app", st.App, "stream", st.Name}, float64(st.BytesOut))
 	}
 	m.family("tapedeck_stream_skips_total", "counter", "Times a slow consumer fell behind and skipped to the next keyframe (dropped frames).")
 	for _, s := range streams {

@@ -217,6 +217,7 @@ func (r *recordings) totals() (recorder.StatsSnapshot, int) {
 		t.Segments += s.Segments
 		t.WriteErrors += s.WriteErrors
 		t.Dropped += s.Dropped
+		t.SlowSyncs += s.SlowSyncs
 		if s.Paused {
 			t.Paused = true
 		}

@@ -47,9 +47,10 @@ type Stream struct {
 	subs       map[*Subscriber]struct{}
 	subList    atomic.Pointer[[]*Subscriber] // read by the publisher without the lock
 
-	bytesIn atomic.Uint64
-	msgsIn  atomic.Uint64
-	lastTS  uint32
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64 // media bytes handed to subscribers
+	msgsIn   atomic.Uint64
+	lastTS   uint32
 }
 
 func newStream(h *Hub, app, name string, cfg StreamConfig) *Stream {
@@ -77,6 +78,7 @@ type Stats struct {
 	Subscribers int // every consumer: players, recorder, relays
 	Players     int // subscribers of kind "player"
 	BytesIn     uint64
+	BytesOut    uint64 // media bytes handed to all subscribers
 	MessagesIn  uint64
 	VideoCodec  remux.FourCC
 	AudioCodec  remux.FourCC
@@ -89,7 +91,7 @@ func (s *Stream) Stats() Stats {
 	defer s.mu.Unlock()
 	st := Stats{
 		App: s.app, Name: s.name, Publishing: s.publishing, Source: s.source, Since: s.since,
-		Subscribers: len(s.subs), BytesIn: s.bytesIn.Load(), MessagesIn: s.msgsIn.Load(),
+		Subscribers: len(s.subs), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(), MessagesIn: s.msgsIn.Load(),
 	}
 	if s.videoHdr != nil {
 		st.VideoCodec = s.videoHdr.Frame.Codec

@@ -90,6 +90,7 @@ func (sub *Subscriber) collectLocked(dst []*remux.Message) []*remux.Message {
 			sub.skips.Add(1)
 			sub.jumpLocked()
 		}
+		var out uint64
 		for ; sub.cursor < s.head; sub.cursor++ {
 			m := s.at(sub.cursor).m
 			if sub.waitKey && m.Kind == remux.KindVideo {
@@ -98,7 +99,11 @@ func (sub *Subscriber) collectLocked(dst []*remux.Message) []*remux.Message {
 				}
 				sub.waitKey = false
 			}
+			out += uint64(len(m.Payload))
 			dst = append(dst, m.Retain())
+		}
+		if out > 0 {
+			s.bytesOut.Add(out)
 		}
 	}
 	if !s.publishing && sub.ended != s.epoch && sub.epoch == s.epoch && sub.cursor == s.head {
