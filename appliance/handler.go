@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/vod"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -40,6 +41,9 @@ func appOf(ci *rtmp.ConnInfo) string {
 
 func (h *rtmpHandler) OnConnect(ci *rtmp.ConnInfo) error {
 	app := appOf(ci)
+	if app == h.cfg().VOD.App {
+		return nil // playback of recordings (playVOD)
+	}
 	if _, ok := h.cfg().App(app); !ok {
 		return fmt.Errorf("%w: app %q is not configured", rtmp.ErrRejected, app)
 	}
@@ -115,6 +119,9 @@ func (p *hookedPublication) Close() {
 }
 
 func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.Subscription, error) {
+	if appOf(ci) == h.cfg().VOD.App {
+		return h.playVOD(ci, req)
+	}
 	app, name := streamPath(ci.App, req.Name)
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty stream name", rtmp.ErrStreamNotFound)
@@ -133,4 +140,52 @@ func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.S
 		}
 	}
 	return h.hub.Subscribe(app, name, streamConfig(ac)), nil
+}
+
+// playVOD plays a recording under storage.dir (appliance/vod). The play
+// auth and on_play webhook are those of the app the recording belongs to
+// (the first path element: vod/live/cam1/x.mp4 is app "live"), if it is
+// configured.
+func (h *rtmpHandler) playVOD(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.Subscription, error) {
+	cfg := h.cfg()
+	rel := vod.RelName(ci.App, req.Name)
+	t, err := vod.Resolve(cfg.Storage.Dir, rel, strings.HasPrefix(req.RawName, "mp4:"))
+	if err != nil {
+		h.log.Warn("vod: play refused", "name", rel, "addr", ci.RemoteAddr.String(), "err", err)
+		if !errors.Is(err, rtmp.ErrStreamNotFound) {
+			err = fmt.Errorf("%w: %v", rtmp.ErrStreamNotFound, err)
+		}
+		return nil, err
+	}
+	ev := hookEvent{Action: "play", App: cfg.VOD.App, Stream: t.Rel, Addr: ci.RemoteAddr.String(), Query: flatQuery(req.Query)}
+	hooks := cfg.Webhooks
+	if ac, ok := cfg.App(t.App()); ok {
+		if err := authorize(ac.Play, ci.RemoteAddr, req.Query); err != nil {
+			return nil, err
+		}
+		hooks = h.webhooks(ac)
+	}
+	if hooks.OnPlay != "" {
+		if err := callHook(context.Background(), h.http, hooks.OnPlay, hooks.Timeout, ev); err != nil {
+			return nil, fmt.Errorf("%w: %v", rtmp.ErrUnauthorized, err)
+		}
+	}
+	return vod.Open(t, vod.Options{Log: h.log.With("vod", t.Rel), Start: req.Start, Duration: req.Duration, From: req.Query.Get("start")})
+}
+
+// StreamLength answers getStreamLength for recordings (rtmp.StreamLengthHandler).
+func (h *rtmpHandler) StreamLength(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) float64 {
+	if appOf(ci) != h.cfg().VOD.App {
+		return 0
+	}
+	t, err := vod.Resolve(h.cfg().Storage.Dir, vod.RelName(ci.App, req.Name), strings.HasPrefix(req.RawName, "mp4:"))
+	if err != nil {
+		return 0
+	}
+	s, err := vod.Open(t, vod.Options{Log: h.log})
+	if err != nil {
+		return 0
+	}
+	defer s.Close()
+	return s.Length()
 }

@@ -85,7 +85,25 @@ func (c *conn) handleCommand(p []byte, h Header) error {
 		}
 		return nil
 	case "getStreamLength":
-		return c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, nil, 0.0)
+		length := 0.0
+		if st := c.streamByName(argString(0)); st != nil && st.player != nil && st.player.vod != nil {
+			length = st.player.vod.Length()
+		} else if sl, ok := c.srv.handler.(StreamLengthHandler); ok && argString(0) != "" {
+			length = sl.StreamLength(&c.info, c.request(argString(0)))
+		}
+		return c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, nil, length)
+	case "seek":
+		if st := c.streams[h.StreamID]; st != nil && st.player != nil && st.player.vod != nil {
+			// Seek.Notify follows from the player, in order with the media.
+			if err := st.player.vod.Seek(argNumber(0, 0)); err != nil {
+				return c.sendStatus(h.StreamID, "error", "NetStream.Seek.Failed", "Seek failed: "+err.Error())
+			}
+			return nil
+		}
+		if txn != 0 {
+			return c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, nil, nil)
+		}
+		return nil
 	case "receiveAudio", "receiveVideo":
 		if st := c.streams[h.StreamID]; st != nil && st.player != nil {
 			on, _ := argAt(args, 0).(bool)
@@ -97,6 +115,18 @@ func (c *conn) handleCommand(p []byte, h Header) error {
 		}
 		return nil
 	case "pause", "pauseRaw":
+		if st := c.streams[h.StreamID]; st != nil && st.player != nil && st.player.vod != nil {
+			paused, _ := argAt(args, 0).(bool)
+			if err := st.player.vod.Pause(paused, argNumber(1, 0)); err != nil {
+				return c.sendStatus(h.StreamID, "error", "NetStream.Pause.Failed", "Pause failed: "+err.Error())
+			}
+			if paused {
+				c.sendUserControl(ucStreamEOF, h.StreamID)
+				return c.sendStatus(h.StreamID, "status", "NetStream.Pause.Notify", "Paused "+st.name+".", Property{"details", st.name})
+			}
+			c.sendUserControl(ucStreamBegin, h.StreamID)
+			return c.sendStatus(h.StreamID, "status", "NetStream.Unpause.Notify", "Unpaused "+st.name+".", Property{"details", st.name})
+		}
 		// Live streams cannot pause; acknowledge so clients do not stall.
 		if paused, _ := argAt(args, 0).(bool); paused {
 			return c.sendStatus(h.StreamID, "status", "NetStream.Pause.Notify", "Paused live stream.")
@@ -277,6 +307,14 @@ func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, rese
 	}
 	st.name = req.Name
 	c.log.Info("play started", "stream", req.Name)
+	vod, _ := sub.(VODSubscription)
+	if vod != nil {
+		if err := c.sendUserControl(ucStreamIsRecorded, streamID); err != nil {
+			sub.Close()
+			return err
+		}
+		duration = 0 // the recording's subscription honours it
+	}
 	if err := c.sendUserControl(ucStreamBegin, streamID); err != nil {
 		sub.Close()
 		return err
@@ -292,6 +330,6 @@ func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, rese
 		sub.Close()
 		return err
 	}
-	st.player = startPlayer(c, streamID, sub, duration)
+	st.player = startPlayer(c, streamID, sub, duration, vod)
 	return nil
 }

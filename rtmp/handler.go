@@ -94,3 +94,37 @@ func splitName(raw string) (string, url.Values) {
 	}
 	return name, q
 }
+
+// VODSubscription is a Subscription that plays a recording (video on
+// demand). For one, the connection sends StreamIsRecorded before
+// StreamBegin, writes timestamps as they come (absolute file time, no
+// rebasing: rtmpdump's resume relies on it), leaves the play's duration
+// argument to the subscription, and routes seek, pause, SetBufferLength and
+// getStreamLength to it. Its Next marks, in order with the media:
+//   - remux.KindSeekNotify: a seek was done; the connection sends StreamEOF,
+//     NetStream.Seek.Notify and StreamBegin, and the next media messages go
+//     out with type-0 chunk headers;
+//   - remux.KindPlayComplete: the end of the recording (Timestamp = its
+//     duration in ms); the connection sends StreamEOF, onPlayStatus
+//     NetStream.Play.Complete and NetStream.Play.Stop, and keeps the
+//     connection (a client may seek back).
+type VODSubscription interface {
+	Subscription
+	// Seek moves the play to the keyframe at or before ms.
+	Seek(ms float64) error
+	// Pause stops (true) or resumes (false) the delivery; ms is the
+	// client's position.
+	Pause(pause bool, ms float64) error
+	// SetBufferLength is the client's buffer (SetBufferLength event), which
+	// sizes the read-ahead.
+	SetBufferLength(ms uint32)
+	// Length is the recording's duration in seconds.
+	Length() float64
+}
+
+// StreamLengthHandler is an optional Handler method that answers
+// getStreamLength (sent before play) with a recording's duration in seconds;
+// 0 for a live stream or no recording.
+type StreamLengthHandler interface {
+	StreamLength(ci *ConnInfo, req *StreamRequest) float64
+}

@@ -3,6 +3,7 @@ package rtmp
 import (
 	"errors"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -37,10 +38,14 @@ type player struct {
 	haveBase bool
 	base     uint32
 	lastOut  uint32
+
+	// vod is set when sub plays a recording: timestamps stay absolute and
+	// the subscription's markers become VOD status messages.
+	vod VODSubscription
 }
 
-func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64) *player {
-	p := &player{c: c, streamID: streamID, sub: sub, done: make(chan struct{})}
+func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, vod VODSubscription) *player {
+	p := &player{c: c, streamID: streamID, sub: sub, done: make(chan struct{}), vod: vod}
 	if duration > 0 && duration < 1<<31 {
 		p.limit = uint32(duration)
 	}
@@ -60,6 +65,11 @@ func (p *player) run() {
 	defer p.sub.Close()
 	window := p.c.cfg.WriteBatch
 	for {
+		if p.vod != nil {
+			if ms := p.bufferMs.Load(); ms != 0 {
+				p.vod.SetBufferLength(ms)
+			}
+		}
 		msgs, err := p.sub.Next(p.batch[:0])
 		p.batch = msgs
 		if err != nil {
@@ -98,6 +108,10 @@ func (p *player) run() {
 var errPlayerStopped = errors.New("player stopped")
 
 func (p *player) outTS(m *remux.Message) uint32 {
+	if p.vod != nil {
+		p.lastOut = m.Timestamp
+		return m.Timestamp
+	}
 	if !p.haveBase {
 		if !m.Kind.IsMedia() || m.Frame.SequenceHeader {
 			return p.lastOut
@@ -146,6 +160,12 @@ func (p *player) write(msgs []*remux.Message) error {
 			p.haveBase = false
 			p.addEvent(ucStreamBegin, "NetStream.Play.PublishNotify", "Stream was published.")
 			continue
+		case remux.KindSeekNotify:
+			p.addSeekNotify(m.Timestamp)
+			continue
+		case remux.KindPlayComplete:
+			p.addPlayComplete(m.Timestamp)
+			continue
 		default:
 			continue
 		}
@@ -180,4 +200,42 @@ func (p *player) addEvent(event uint16, code, desc string) {
 	if err == nil {
 		p.vb.addRaw(c.cw.appendMessage(nil, csidStatus, Header{Type: typeCommandAMF0, StreamID: p.streamID, Timestamp: p.lastOut}, body))
 	}
+}
+
+// addUserControl queues a user control event in order with media.
+func (p *player) addUserControl(event uint16) {
+	uc := []byte{byte(event >> 8), byte(event), byte(p.streamID >> 24), byte(p.streamID >> 16), byte(p.streamID >> 8), byte(p.streamID)}
+	p.vb.addRaw(p.c.cw.appendMessage(nil, csidControl, Header{Type: typeUserControl}, uc))
+}
+
+// addAMF queues an AMF0 command or data message on the play stream.
+func (p *player) addAMF(typ uint8, ts uint32, vals ...any) {
+	if body, err := AppendAMF0(nil, vals...); err == nil {
+		p.vb.addRaw(p.c.cw.appendMessage(nil, csidStatus, Header{Type: typ, StreamID: p.streamID, Timestamp: ts}, body))
+	}
+}
+
+// addSeekNotify queues what a VOD seek tells the client: StreamEOF,
+// NetStream.Seek.Notify, StreamBegin. The media chunk streams start over
+// with type-0 headers, as time jumped.
+func (p *player) addSeekNotify(ts uint32) {
+	c := p.c
+	for _, csid := range [...]uint32{csidAudio, csidVideo, csidStatus} {
+		c.cw.streams[csid].valid = false
+	}
+	p.lastOut = ts
+	p.addUserControl(ucStreamEOF)
+	p.addAMF(typeCommandAMF0, ts, "onStatus", 0.0, nil, Object{{"level", "status"}, {"code", "NetStream.Seek.Notify"},
+		{"description", "Seeking " + strconv.FormatFloat(float64(ts)/1000, 'f', 3, 64) + " s."}})
+	p.addUserControl(ucStreamBegin)
+}
+
+// addPlayComplete queues the end of a recording: StreamEOF, onPlayStatus
+// NetStream.Play.Complete, onStatus NetStream.Play.Stop (nginx-rtmp's order).
+func (p *player) addPlayComplete(durMs uint32) {
+	p.addUserControl(ucStreamEOF)
+	p.addAMF(typeCommandAMF0, p.lastOut, "onPlayStatus", 0.0, nil, Object{{"level", "status"}, {"code", "NetStream.Play.Complete"},
+		{"duration", float64(durMs) / 1000}, {"bytes", 0.0}})
+	p.addAMF(typeCommandAMF0, p.lastOut, "onStatus", 0.0, nil, Object{{"level", "status"}, {"code", "NetStream.Play.Stop"},
+		{"description", "Stopped playing."}})
 }
