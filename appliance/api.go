@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -170,6 +171,13 @@ func (a *Appliance) apiHandler() http.Handler {
 		a.log.Info("publisher kicked via API", "app", r.PathValue("app"), "stream", name, "client", r.RemoteAddr)
 		writeJSON(w, http.StatusOK, map[string]string{"result": "kicked"})
 	})
+	if a.config().HTTP.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /api/v1/recordings", a.listRecordings)
 	mux.HandleFunc("GET /api/v1/recordings/{path...}", a.serveRecording)
 	mux.HandleFunc("DELETE /api/v1/recordings/{path...}", a.deleteRecording)

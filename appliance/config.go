@@ -65,6 +65,8 @@ type TLSConfig struct {
 type HTTPConfig struct {
 	Listen string `mapstructure:"listen"`
 	Token  string `mapstructure:"token"`
+	// Pprof serves Go's profiler under /debug/pprof/ (token applies).
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // LogConfig configures logging.
