@@ -47,7 +47,12 @@ func TestE2EFfmpegPlay(t *testing.T) {
 	// joiner back until the next keyframe would need ~1 s + 4 s. Measured
 	// on the server (play start to disconnect), which process start-up
 	// under load does not skew.
+	// The server logs the disconnect asynchronously: give it a moment.
 	played, err := playDuration(logs(), name)
+	for deadline := time.Now().Add(3 * time.Second); err != nil && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		played, err = playDuration(logs(), name)
+	}
 	if err != nil {
 		t.Fatalf("timing the play from the server log: %v", err)
 	}
