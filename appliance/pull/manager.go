@@ -1,0 +1,546 @@
+// Package pull ingests streams from IP cameras (RTSP/RTP) and other RTMP
+// servers into the hub, where they are recorded, relayed and played like
+// any publish. Each pulled stream has a worker that reconnects with
+// backoff when the source goes away.
+package pull
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/relay"
+	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/rtmp"
+)
+
+// Source is where a stream is pulled from.
+type Source struct {
+	// URL is rtsp://, rtsps://, rtmp:// or rtmps://, credentials as
+	// user:pass@ (RTSP Basic or Digest).
+	URL string
+	// Transport is "tcp" (interleaved, the default) or "udp"; RTSP only.
+	Transport string
+}
+
+// Options tune a Manager. Zero values mean the defaults.
+type Options struct {
+	Logger *slog.Logger
+	// StreamConfig returns the hub settings of an app (GOP cache, grace).
+	// Default: GOP cache on.
+	StreamConfig func(app string) hub.StreamConfig
+	MinBackoff   time.Duration // first retry delay, 1s
+	MaxBackoff   time.Duration // retry delay cap, 30s
+	// Timeout bounds dialling, each request, and silence from a source
+	// that is playing; 10s.
+	Timeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.StreamConfig == nil {
+		o.StreamConfig = func(string) hub.StreamConfig { return hub.StreamConfig{GOPCache: true} }
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	return o
+}
+
+// Pull states.
+const (
+	StateConnecting = "connecting"
+	StatePulling    = "pulling"
+	StateBackoff    = "backoff"
+	StateStopped    = "stopped"
+)
+
+// Status describes one pulled stream.
+type Status struct {
+	App       string    `json:"app"`
+	Stream    string    `json:"stream"`
+	Kind      string    `json:"kind"` // rtsp or rtmp
+	URL       string    `json:"url"`  // credentials redacted
+	Transport string    `json:"transport,omitempty"`
+	State     string    `json:"state"`
+	Since     time.Time `json:"since"`
+	Retries   int       `json:"retries"`
+	LastError string    `json:"last_error,omitempty"`
+	Messages  uint64    `json:"messages"`
+	BytesIn   uint64    `json:"bytes_in"`
+}
+
+// Manager runs the pulls.
+type Manager struct {
+	hub  *hub.Hub
+	opts Options
+	log  *slog.Logger
+	pool *remux.Pool
+
+	mu     sync.Mutex
+	pulls  map[string]*puller
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewManager returns a manager publishing into h.
+func NewManager(h *hub.Hub, opts Options) *Manager {
+	opts = opts.withDefaults()
+	return &Manager{hub: h, opts: opts, log: opts.Logger, pool: remux.NewPool(), pulls: make(map[string]*puller)}
+}
+
+// Validate checks a source without connecting.
+func Validate(src Source) error {
+	u, err := url.Parse(src.URL)
+	if err != nil {
+		return fmt.Errorf("url: %v", errors.Unwrap(err))
+	}
+	switch u.Scheme {
+	case "rtsp", "rtsps":
+		switch src.Transport {
+		case "", "tcp", "udp":
+		default:
+			return fmt.Errorf("transport %q: want tcp or udp", src.Transport)
+		}
+	case "rtmp", "rtmps":
+		if src.Transport != "" && src.Transport != "tcp" {
+			return fmt.Errorf("transport %q: only for rtsp", src.Transport)
+		}
+		if _, _, _, _, err := rtmp.ParseURL(src.URL); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("url %s: scheme must be rtsp, rtsps, rtmp or rtmps", RedactURL(src.URL))
+	}
+	if u.Host == "" {
+		return fmt.Errorf("url %s: no host", RedactURL(src.URL))
+	}
+	return nil
+}
+
+func redact(src Source) string {
+	if strings.HasPrefix(src.URL, "rtmp") {
+		return relay.RedactURL(src.URL)
+	}
+	return RedactURL(src.URL)
+}
+
+// Start pulls src into app/name. A pull of app/name with another source
+// is replaced; with the same source it keeps running.
+func (m *Manager) Start(app, name string, src Source) error {
+	if err := Validate(src); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errors.New("pull: manager closed")
+	}
+	k := app + "/" + name
+	if p := m.pulls[k]; p != nil {
+		if p.src == src {
+			return nil
+		}
+		p.stop()
+		delete(m.pulls, k)
+	}
+	kind, _, _ := strings.Cut(src.URL, ":")
+	kind = strings.TrimSuffix(strings.ToLower(kind), "s")
+	p := &puller{
+		m: m, app: app, name: name, src: src, kind: kind, redacted: redact(src),
+		done: make(chan struct{}), state: StateConnecting, since: time.Now(),
+	}
+	if kind == "rtsp" {
+		p.transport = src.Transport
+		if p.transport == "" {
+			p.transport = "tcp"
+		}
+	}
+	p.log = m.log.With("app", app, "stream", name, "pull", p.redacted)
+	var ctx context.Context
+	ctx, p.cancel = context.WithCancel(context.Background())
+	m.pulls[k] = p
+	m.wg.Add(1)
+	go p.run(ctx)
+	return nil
+}
+
+// Stop ends the pull of app/name; it reports whether there was one.
+func (m *Manager) Stop(app, name string) bool {
+	m.mu.Lock()
+	p := m.pulls[app+"/"+name]
+	delete(m.pulls, app+"/"+name)
+	m.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	p.stop()
+	<-p.done
+	return true
+}
+
+// Status returns every pull, sorted by app and stream.
+func (m *Manager) Status() []Status {
+	m.mu.Lock()
+	list := make([]Status, 0, len(m.pulls))
+	for _, p := range m.pulls {
+		list = append(list, p.status())
+	}
+	m.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool {
+		return list[i].App+"/"+list[i].Stream < list[j].App+"/"+list[j].Stream
+	})
+	return list
+}
+
+// Lookup returns the status of the pull of app/name.
+func (m *Manager) Lookup(app, name string) (Status, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.pulls[app+"/"+name]; p != nil {
+		return p.status(), true
+	}
+	return Status{}, false
+}
+
+// Close stops every pull and waits for them.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	for k, p := range m.pulls {
+		p.stop()
+		delete(m.pulls, k)
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+}
+
+// stableAfter is how long a session must have lasted for its loss to
+// restart the backoff at MinBackoff.
+const stableAfter = 10 * time.Second
+
+// backoff returns the wait after n failures in a row: MinBackoff doubled
+// n times with up to 50% jitter, capped at MaxBackoff.
+func backoff(n int, minD, maxD time.Duration, r float64) time.Duration {
+	base := minD
+	for i := 0; i < n && base < maxD; i++ {
+		base *= 2
+	}
+	d := base + time.Duration(r*float64(base)/2)
+	if d > maxD {
+		d = maxD - time.Duration(r*float64(maxD)/4)
+	}
+	return max(d, minD)
+}
+
+// puller is the worker of one pulled stream.
+type puller struct {
+	m         *Manager
+	app, name string
+	src       Source
+	kind      string
+	transport string
+	redacted  string
+	log       *slog.Logger
+	cancel    context.CancelFunc
+	done      chan struct{}
+
+	msgs, bytes atomic.Uint64
+
+	mu      sync.Mutex
+	state   string
+	since   time.Time
+	retries int
+	lastErr string
+}
+
+func (p *puller) stop() { p.cancel() }
+
+func (p *puller) status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Status{
+		App: p.app, Stream: p.name, Kind: p.kind, URL: p.redacted, Transport: p.transport,
+		State: p.state, Since: p.since, Retries: p.retries, LastError: p.lastErr,
+		Messages: p.msgs.Load(), BytesIn: p.bytes.Load(),
+	}
+}
+
+func (p *puller) setState(s string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state != s {
+		p.state, p.since = s, time.Now()
+	}
+	if err != nil {
+		p.lastErr = p.scrub(err.Error())
+	}
+}
+
+// scrub removes the password of the URL from an error text.
+func (p *puller) scrub(s string) string {
+	if u, err := url.Parse(p.src.URL); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			s = strings.ReplaceAll(s, pw, "xxxxx")
+		}
+	}
+	return s
+}
+
+func (p *puller) run(ctx context.Context) {
+	defer func() {
+		p.setState(StateStopped, nil)
+		close(p.done)
+		p.m.wg.Done()
+	}()
+	fails := 0
+	for {
+		p.setState(StateConnecting, nil)
+		start := time.Now()
+		var err error
+		if p.kind == "rtsp" {
+			err = p.runRTSP(ctx)
+		} else {
+			err = p.runRTMP(ctx)
+		}
+		if ctx.Err() != nil {
+			p.log.Info("pull: stopped")
+			return
+		}
+		if time.Since(start) > stableAfter {
+			fails = 0
+		}
+		wait := backoff(fails, p.m.opts.MinBackoff, p.m.opts.MaxBackoff, rand.Float64())
+		fails++
+		p.mu.Lock()
+		p.retries++
+		p.mu.Unlock()
+		p.setState(StateBackoff, err)
+		p.log.Warn("pull: source lost, retrying", "err", p.scrub(fmt.Sprint(err)), "in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// publication wraps the hub publication of one session.
+type publication struct {
+	p   *puller
+	pub *hub.Publication
+}
+
+func (p *puller) publish() (*publication, error) {
+	pub, err := p.m.hub.Publish(p.app, p.name, p.m.opts.StreamConfig(p.app), p.kind+" "+p.redacted)
+	if err != nil {
+		return nil, err
+	}
+	p.setState(StatePulling, nil)
+	p.mu.Lock()
+	p.lastErr = ""
+	p.mu.Unlock()
+	p.log.Info("pull: pulling")
+	return &publication{p: p, pub: pub}, nil
+}
+
+func (pb *publication) write(m *remux.Message) {
+	pb.p.msgs.Add(1)
+	pb.p.bytes.Add(uint64(len(m.Payload)))
+	pb.pub.Write(m)
+}
+
+// runRTMP plays the stream from another RTMP server until it fails.
+func (p *puller) runRTMP(ctx context.Context) error {
+	c, name, err := rtmp.Dial(ctx, p.src.URL, rtmp.ClientConfig{Timeout: p.m.opts.Timeout, Pool: p.m.pool})
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { c.NetConn().Close() })
+	defer stop()
+	defer func() { c.NetConn().Close(); c.Close() }()
+	if err := c.Play(ctx, name); err != nil {
+		return err
+	}
+	var pb *publication
+	defer func() {
+		if pb != nil {
+			pb.pub.Close()
+		}
+	}()
+	for {
+		c.SetReadDeadline(time.Now().Add(p.m.opts.Timeout))
+		m, err := c.ReadMedia()
+		if err != nil {
+			if errors.Is(err, rtmp.ErrStreamEnded) {
+				return errors.New("rtmp: upstream stream ended")
+			}
+			return err
+		}
+		if pb == nil {
+			if pb, err = p.publish(); err != nil {
+				m.Release()
+				return err
+			}
+		}
+		pb.write(m)
+	}
+}
+
+// runRTSP runs one RTSP session until it fails.
+func (p *puller) runRTSP(ctx context.Context) error {
+	timeout := p.m.opts.Timeout
+	c, err := dialRTSP(ctx, p.src.URL, timeout)
+	if err != nil {
+		return err
+	}
+	udp := p.transport == "udp"
+	cleanup := context.AfterFunc(ctx, c.close)
+	defer cleanup()
+	defer c.close()
+	tracks, err := c.setup(udp)
+	if err != nil {
+		return err
+	}
+	defer closeTracks(tracks)
+	if err := c.play(tracks, p.m.pool, udp); err != nil {
+		return err
+	}
+	defer c.teardown()
+	var codecs []string
+	for _, t := range tracks {
+		codecs = append(codecs, t.media.Codec)
+	}
+	p.log.Info("pull: rtsp playing", "tracks", codecs, "transport", p.transport)
+	pb, err := p.publish()
+	if err != nil {
+		return err
+	}
+	defer pb.pub.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go c.keepAlive(done)
+
+	var out []*remux.Message
+	var ordered []*rtp.Packet
+	deliver := func(t *track, buf []byte) {
+		pkt := &rtp.Packet{}
+		if pkt.Unmarshal(buf) != nil || len(pkt.Payload) == 0 {
+			return
+		}
+		if int(pkt.PayloadType) != t.media.PayloadType {
+			return
+		}
+		ordered = ordered[:0]
+		if t.reorder != nil {
+			ordered = t.reorder.Push(pkt, ordered)
+		} else {
+			ordered = append(ordered, pkt)
+		}
+		for _, q := range ordered {
+			out = t.depack.Push(q, out[:0])
+			for i, m := range out {
+				pb.write(m)
+				out[i] = nil
+			}
+		}
+	}
+	if !udp {
+		byCh := map[byte]*track{}
+		for _, t := range tracks {
+			byCh[byte(t.channel)] = t
+		}
+		for {
+			c.nc.SetReadDeadline(time.Now().Add(timeout))
+			b, err := c.br.Peek(1)
+			if err != nil {
+				return fmt.Errorf("rtsp: %w", err)
+			}
+			if b[0] != '$' {
+				r, err := ReadResponse(c.br)
+				if err != nil {
+					return err
+				}
+				if r.Status >= 300 && r.Header.Get("CSeq") != "" {
+					p.log.Debug("pull: keep-alive answered", "status", r.Status)
+				}
+				continue
+			}
+			ch, data, err := c.readFrame()
+			if err != nil {
+				return fmt.Errorf("rtsp: %w", err)
+			}
+			if t := byCh[ch]; t != nil {
+				deliver(t, data)
+			}
+		}
+	}
+	// UDP: one reader per track; the control connection is read for
+	// keep-alive replies and to notice the camera closing it.
+	type dgram struct {
+		t   *track
+		buf []byte
+	}
+	pkts := make(chan dgram, 256)
+	errc := make(chan error, len(tracks)+1)
+	for _, t := range tracks {
+		go func(t *track) {
+			for {
+				buf := make([]byte, 2048)
+				n, _, err := t.udp.ReadFromUDP(buf)
+				if err != nil {
+					errc <- err
+					return
+				}
+				select {
+				case pkts <- dgram{t, buf[:n]}:
+				case <-done:
+					return
+				}
+			}
+		}(t)
+	}
+	go func() {
+		for {
+			if _, err := c.readMessage(); err != nil {
+				errc <- fmt.Errorf("rtsp control connection: %w", err)
+				return
+			}
+		}
+	}()
+	silence := time.NewTimer(timeout)
+	defer silence.Stop()
+	for {
+		select {
+		case d := <-pkts:
+			deliver(d.t, d.buf)
+			silence.Reset(timeout)
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-silence.C:
+			return fmt.Errorf("rtsp: no media for %v", timeout)
+		}
+	}
+}

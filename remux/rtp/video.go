@@ -1,0 +1,487 @@
+package rtpdepack
+
+import (
+	"bytes"
+	"encoding/binary"
+
+	"github.com/pion/rtp"
+
+	"github.com/tapedeck/tapedeck/remux"
+)
+
+// Codec selects the video payload format of a VideoDepacketizer.
+type Codec int
+
+// Video payload formats.
+const (
+	H264 Codec = iota // RFC 6184, packetization-mode 0 or 1
+	H265              // RFC 7798, without DONL
+)
+
+// maxAUBytes bounds one access unit; a larger one is dropped as broken.
+const maxAUBytes = 8 << 20
+
+// VideoDepacketizer assembles H.264 or H.265 RTP packets into access units
+// and returns them as FLV video tag bodies (AVC for H.264, Enhanced RTMP
+// hvc1 for H.265). Parameter sets from the SDP or in-band become sequence
+// headers, emitted before the first frame and whenever they change. Nothing
+// is emitted before the first keyframe.
+type VideoDepacketizer struct {
+	codec Codec
+	tl    *Timeline
+	pool  *remux.Pool
+	seq   seqTracker
+
+	nalus   [][]byte // of the access unit being assembled
+	size    int
+	auTS    uint32
+	haveAU  bool
+	broken  bool   // a packet of the current AU was lost
+	fu      []byte // fragmentation unit being reassembled
+	inFU    bool
+	vps     []byte
+	sps     []byte
+	pps     []byte
+	sentHdr []byte // the configuration record last emitted
+	keySeen bool
+	lastDTS int64
+
+	// Stats
+	Frames, Dropped, Lost uint64
+}
+
+// NewVideo returns a depacketizer for codec on timeline tl. Parameter sets
+// from the SDP (sprop-parameter-sets / sprop-vps,-sps,-pps) may be given as
+// params (raw NAL units without start codes); pool may be nil.
+func NewVideo(codec Codec, tl *Timeline, pool *remux.Pool, params ...[]byte) *VideoDepacketizer {
+	d := &VideoDepacketizer{codec: codec, tl: tl, pool: pool, lastDTS: -1}
+	for _, p := range params {
+		d.param(p)
+	}
+	return d
+}
+
+func (d *VideoDepacketizer) nalType(n []byte) int {
+	if len(n) == 0 {
+		return -1
+	}
+	if d.codec == H265 {
+		return int(n[0]>>1) & 0x3F
+	}
+	return int(n[0] & 0x1F)
+}
+
+// param records n when it is a parameter set; it reports whether it was.
+func (d *VideoDepacketizer) param(n []byte) bool {
+	t := d.nalType(n)
+	set := func(p *[]byte) bool {
+		if !bytes.Equal(*p, n) {
+			*p = append([]byte(nil), n...)
+		}
+		return true
+	}
+	if d.codec == H265 {
+		switch t {
+		case 32:
+			return set(&d.vps)
+		case 33:
+			return set(&d.sps)
+		case 34:
+			return set(&d.pps)
+		}
+		return false
+	}
+	switch t {
+	case 7:
+		return set(&d.sps)
+	case 8:
+		return set(&d.pps)
+	}
+	return false
+}
+
+func (d *VideoDepacketizer) isKey(t int) bool {
+	if d.codec == H265 {
+		return t >= 16 && t <= 21 // BLA, IDR, CRA
+	}
+	return t == 5
+}
+
+// Push consumes one RTP packet and appends the messages it completes to out.
+func (d *VideoDepacketizer) Push(p *rtp.Packet, out []*remux.Message) []*remux.Message {
+	inOrder, stale := d.seq.check(p.SequenceNumber)
+	if stale {
+		return out
+	}
+	if !inOrder {
+		// Packets were lost: the access unit in progress is broken.
+		d.Lost++
+		d.broken = true
+		d.inFU = false
+		d.fu = d.fu[:0]
+	}
+	if !inOrder && d.haveAU && p.Timestamp != d.auTS || !inOrder && !d.haveAU {
+		// The lost packets may also have begun this AU; they did not
+		// when this packet is the start of a picture.
+		if d.haveAU {
+			out = d.finish(out)
+		}
+		d.broken = !d.startsAU(p.Payload)
+	} else if d.haveAU && p.Timestamp != d.auTS {
+		// A new timestamp without the marker of the previous AU: flush it.
+		out = d.finish(out)
+	}
+	if !d.haveAU {
+		d.haveAU, d.auTS = true, p.Timestamp
+	}
+	d.payload(p.Payload)
+	if p.Marker {
+		out = d.finish(out)
+	}
+	return out
+}
+
+// startsAU reports whether payload begins an access unit: its first NAL
+// unit is a non-VCL unit or the first slice of a picture.
+func (d *VideoDepacketizer) startsAU(b []byte) bool {
+	if d.codec == H264 {
+		if len(b) < 2 {
+			return false
+		}
+		t := b[0] & 0x1F
+		first := b[1:]
+		switch t {
+		case 24: // STAP-A: the first unit
+			if len(b) < 4 {
+				return false
+			}
+			first = b[4:]
+			t = b[3] & 0x1F
+		case 28: // FU-A: only its start
+			if b[1]&0x80 == 0 {
+				return false
+			}
+			t = b[1] & 0x1F
+			first = b[2:]
+		}
+		if t >= 1 && t <= 5 {
+			return len(first) > 0 && first[0]&0x80 != 0 // first_mb_in_slice == 0
+		}
+		return t != 0 && t < 24
+	}
+	if len(b) < 3 {
+		return false
+	}
+	t := (b[0] >> 1) & 0x3F
+	first := b[2:]
+	switch t {
+	case 48: // AP
+		if len(b) < 6 {
+			return false
+		}
+		t = (b[4] >> 1) & 0x3F
+		first = b[6:]
+	case 49: // FU
+		if b[2]&0x80 == 0 {
+			return false
+		}
+		t = b[2] & 0x3F
+		first = b[3:]
+	}
+	if t < 32 {
+		return len(first) > 0 && first[0]&0x80 != 0 // first_slice_segment_in_pic_flag
+	}
+	return t < 48
+}
+
+func (d *VideoDepacketizer) add(n []byte) {
+	if len(n) == 0 {
+		return
+	}
+	if d.param(n) {
+		return
+	}
+	t := d.nalType(n)
+	if d.codec == H264 && t == 9 || d.codec == H265 && t == 35 { // access unit delimiter
+		return
+	}
+	d.size += 4 + len(n)
+	if d.size > maxAUBytes {
+		d.broken = true
+		return
+	}
+	d.nalus = append(d.nalus, append([]byte(nil), n...))
+}
+
+func (d *VideoDepacketizer) payload(b []byte) {
+	if len(b) < 1 || d.codec == H265 && len(b) < 2 {
+		d.broken = true
+		return
+	}
+	if d.codec == H264 {
+		switch t := int(b[0] & 0x1F); {
+		case t >= 1 && t <= 23:
+			d.add(b)
+		case t == 24: // STAP-A
+			d.aggregate(b[1:])
+		case t == 28: // FU-A
+			if len(b) < 3 {
+				d.broken = true
+				return
+			}
+			d.fragment(b[1], []byte{b[0]&0xE0 | b[1]&0x1F}, b[2:])
+		default: // STAP-B, MTAP, FU-B: not in packetization-mode 1
+			d.broken = true
+		}
+		return
+	}
+	switch t := int(b[0]>>1) & 0x3F; {
+	case t < 48:
+		d.add(b)
+	case t == 48: // AP
+		d.aggregate(b[2:])
+	case t == 49: // FU
+		if len(b) < 4 {
+			d.broken = true
+			return
+		}
+		ft := b[2] & 0x3F
+		d.fragment(b[2], []byte{b[0]&0x81 | ft<<1, b[1]}, b[3:])
+	default: // PACI and others
+	}
+}
+
+// aggregate splits an STAP-A / AP payload of 16-bit length-prefixed units.
+func (d *VideoDepacketizer) aggregate(b []byte) {
+	for len(b) > 0 {
+		if len(b) < 2 {
+			d.broken = true
+			return
+		}
+		n := int(binary.BigEndian.Uint16(b))
+		b = b[2:]
+		if n > len(b) || n == 0 {
+			d.broken = true
+			return
+		}
+		d.add(b[:n])
+		b = b[n:]
+	}
+}
+
+// fragment handles one FU-A / FU packet: fuHdr has the S (0x80) and E
+// (0x40) bits, hdr is the reconstructed NAL header.
+func (d *VideoDepacketizer) fragment(fuHdr byte, hdr, data []byte) {
+	start, end := fuHdr&0x80 != 0, fuHdr&0x40 != 0
+	if start {
+		if d.inFU { // previous fragment never ended
+			d.broken = true
+		}
+		d.fu = append(append(d.fu[:0], hdr...), data...)
+		d.inFU = true
+	} else {
+		if !d.inFU { // its start was lost
+			d.broken = true
+			return
+		}
+		d.fu = append(d.fu, data...)
+	}
+	if len(d.fu) > maxAUBytes {
+		d.broken, d.inFU = true, false
+		d.fu = d.fu[:0]
+		return
+	}
+	if end {
+		d.add(d.fu)
+		d.inFU = false
+		d.fu = d.fu[:0]
+	}
+}
+
+// finish emits the access unit in progress unless it is broken or empty.
+func (d *VideoDepacketizer) finish(out []*remux.Message) []*remux.Message {
+	defer func() {
+		d.nalus = d.nalus[:0]
+		d.size = 0
+		d.haveAU = false
+		d.broken = false
+		d.inFU = false
+		d.fu = d.fu[:0]
+	}()
+	if d.inFU {
+		d.broken = true
+	}
+	if d.broken {
+		d.Dropped++
+		return out
+	}
+	if len(d.nalus) == 0 {
+		// Parameter sets alone: emit the header only when a key frame
+		// follows (done below with that frame).
+		return out
+	}
+	key := false
+	for _, n := range d.nalus {
+		if d.isKey(d.nalType(n)) {
+			key = true
+			break
+		}
+	}
+	if !d.keySeen && !key {
+		d.Dropped++
+		return out
+	}
+	rec := d.record()
+	if rec == nil { // no parameter sets yet
+		d.Dropped++
+		return out
+	}
+	d.keySeen = true
+	ms := d.tl.Millis(d.auTS)
+	if ms < d.lastDTS {
+		ms = d.lastDTS // B-frames / jitter: keep DTS monotonic
+	}
+	d.lastDTS = ms
+	if !bytes.Equal(rec, d.sentHdr) {
+		d.sentHdr = rec
+		out = append(out, d.headerMsg(uint32(ms), rec))
+	}
+	out = append(out, d.frameMsg(uint32(ms), key))
+	d.Frames++
+	return out
+}
+
+func (d *VideoDepacketizer) record() []byte {
+	if d.codec == H265 {
+		if d.vps == nil || d.sps == nil || d.pps == nil {
+			return nil
+		}
+		return HEVCRecord(d.vps, d.sps, d.pps)
+	}
+	if d.sps == nil || d.pps == nil {
+		return nil
+	}
+	return AVCRecord(d.sps, d.pps)
+}
+
+// tag returns the FLV video tag header for a frame or sequence header.
+func (d *VideoDepacketizer) tag(header, key bool) []byte {
+	ft := byte(2)
+	if key || header {
+		ft = 1
+	}
+	if d.codec == H265 {
+		pt := byte(1)
+		if header {
+			pt = 0
+		}
+		h := []byte{0x80 | ft<<4 | pt, 'h', 'v', 'c', '1'}
+		if !header {
+			h = append(h, 0, 0, 0) // composition time
+		}
+		return h
+	}
+	if header {
+		return []byte{ft<<4 | 7, 0, 0, 0, 0}
+	}
+	return []byte{ft<<4 | 7, 1, 0, 0, 0}
+}
+
+func newMsg(pool *remux.Pool, kind remux.Kind, ts uint32, n int) *remux.Message {
+	if pool == nil {
+		return remux.NewMessage(kind, ts, make([]byte, n))
+	}
+	m := pool.Get(n)
+	m.Kind, m.Timestamp = kind, ts
+	return m
+}
+
+func (d *VideoDepacketizer) headerMsg(ts uint32, rec []byte) *remux.Message {
+	h := d.tag(true, true)
+	m := newMsg(d.pool, remux.KindVideo, ts, len(h)+len(rec))
+	copy(m.Payload[copy(m.Payload, h):], rec)
+	m.Parse()
+	return m
+}
+
+func (d *VideoDepacketizer) frameMsg(ts uint32, key bool) *remux.Message {
+	h := d.tag(false, key)
+	m := newMsg(d.pool, remux.KindVideo, ts, len(h)+d.size)
+	b := m.Payload[copy(m.Payload, h):]
+	for _, n := range d.nalus {
+		binary.BigEndian.PutUint32(b, uint32(len(n)))
+		copy(b[4:], n)
+		b = b[4+len(n):]
+	}
+	m.Parse()
+	return m
+}
+
+// AVCRecord builds an AVCDecoderConfigurationRecord (4-byte NALU lengths).
+func AVCRecord(sps, pps []byte) []byte {
+	if len(sps) < 4 {
+		return nil
+	}
+	b := []byte{1, sps[1], sps[2], sps[3], 0xFF, 0xE1}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(sps)))
+	b = append(b, sps...)
+	b = append(b, 1)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(pps)))
+	b = append(b, pps...)
+	switch sps[1] { // high profiles carry chroma format and bit depths
+	case 100, 110, 122, 144:
+		b = append(b, 0xFC|1, 0xF8, 0xF8, 0)
+	}
+	return b
+}
+
+// unescape removes emulation prevention bytes (00 00 03).
+func unescape(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	zeros := 0
+	for _, c := range b {
+		if zeros >= 2 && c == 3 {
+			zeros = 0
+			continue
+		}
+		if c == 0 {
+			zeros++
+		} else {
+			zeros = 0
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// HEVCRecord builds an HEVCDecoderConfigurationRecord (4-byte NALU lengths)
+// with the general profile, tier and level of the SPS.
+func HEVCRecord(vps, sps, pps []byte) []byte {
+	ptl := make([]byte, 12) // profile_space/tier/idc, compat flags, constraint flags, level
+	var subLayers byte
+	if r := unescape(sps); len(r) >= 15 {
+		subLayers = (r[2] >> 1) & 7
+		copy(ptl, r[3:15])
+	}
+	b := []byte{1}
+	b = append(b, ptl[:12]...)
+	b = append(b,
+		0xF0, 0x00, // min_spatial_segmentation_idc
+		0xFC,       // parallelismType
+		0xFC|1,     // chroma_format_idc 4:2:0
+		0xF8,       // bit_depth_luma_minus8
+		0xF8,       // bit_depth_chroma_minus8
+		0x00, 0x00, // avgFrameRate
+		(subLayers+1)<<3|3, // constantFrameRate 0, numTemporalLayers, nested 0, lengthSizeMinusOne 3
+		3,
+	)
+	for _, n := range []struct {
+		t byte
+		b []byte
+	}{{32, vps}, {33, sps}, {34, pps}} {
+		b = append(b, 0x80|n.t, 0, 1)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(n.b)))
+		b = append(b, n.b...)
+	}
+	return b
+}
