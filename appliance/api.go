@@ -178,6 +178,9 @@ func (a *Appliance) apiHandler() http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	mux.HandleFunc("GET /api/v1/pulls", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, a.pull.Status())
+	})
 	mux.HandleFunc("GET /api/v1/recordings", a.listRecordings)
 	mux.HandleFunc("GET /api/v1/recordings/{path...}", a.serveRecording)
 	mux.HandleFunc("DELETE /api/v1/recordings/{path...}", a.deleteRecording)

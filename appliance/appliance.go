@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/pull"
 	"github.com/tapedeck/tapedeck/appliance/relay"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
@@ -29,6 +30,7 @@ type Appliance struct {
 	rtmp *rtmp.Server
 	rec  *recordings
 	push *relay.Manager
+	pull *pull.Manager
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -56,6 +58,17 @@ func New(cfg *Config, log *slog.Logger) *Appliance {
 	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log)}
 	a.rec = newRecordings(a.hub, log)
 	a.push = relay.NewManager(a.hub, relayOptions(cfg, log))
+	a.pull = pull.NewManager(a.hub, pull.Options{
+		Logger:     log,
+		MinBackoff: cfg.Relay.MinBackoff,
+		MaxBackoff: cfg.Relay.MaxBackoff,
+		Timeout:    cfg.Relay.Timeout,
+		StreamConfig: func(app string) hub.StreamConfig {
+			ac, _ := a.config().App(app)
+			return streamConfig(ac)
+		},
+		OnPublish: a.pullPublished,
+	})
 	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log, http: &http.Client{}, published: a.published}
 	l := cfg.RTMP.Limits
 	a.rtmp = rtmp.NewServer(rtmp.ServerConfig{
@@ -101,6 +114,7 @@ func (a *Appliance) Start() error {
 	// Before anything records: make what a crash cut playable.
 	a.rec.recover(cfg.Storage.Dir)
 	go a.sweepLoop()
+	a.applyPulls(nil, cfg)
 	ln, err := net.Listen("tcp", cfg.RTMP.Listen)
 	if err != nil {
 		return fmt.Errorf("rtmp.listen %s: %w", cfg.RTMP.Listen, err)
@@ -169,6 +183,36 @@ func (a *Appliance) sweepLoop() {
 	}
 }
 
+// applyPulls starts the configured pulls and stops the ones a reload
+// removed; unchanged pulls keep running.
+func (a *Appliance) applyPulls(old, cfg *Config) {
+	if old != nil {
+		for app, ac := range old.Apps {
+			for name := range ac.Pull {
+				if _, ok := cfg.Apps[app].Pull[name]; !ok {
+					a.pull.Stop(app, name)
+				}
+			}
+		}
+	}
+	for app, ac := range cfg.Apps {
+		for name, src := range ac.Pull {
+			if err := a.pull.Start(app, name, pull.Source{URL: src.URL, Transport: src.Transport}); err != nil {
+				a.log.Error("pull not started", "app", app, "stream", name, "err", err)
+			}
+		}
+	}
+}
+
+// pullPublished starts the app's consumers for a pulled stream once it
+// is live, like a publish does.
+func (a *Appliance) pullPublished(app, stream string) {
+	ac, ok := a.config().App(app)
+	if ok {
+		a.published(app, stream, ac)
+	}
+}
+
 // Done delivers a fatal serving error.
 func (a *Appliance) Done() <-chan error { return a.done }
 
@@ -194,6 +238,7 @@ func (a *Appliance) Reload(cfg *Config) {
 	for name, ac := range cfg.Apps {
 		a.push.SetAppTargets(name, pushTargets(ac.Push))
 	}
+	a.applyPulls(old, cfg)
 	a.log.Info("configuration reloaded", "source", cfg.Source, "apps", len(cfg.Apps))
 }
 
@@ -248,6 +293,7 @@ func (a *Appliance) Shutdown(timeout time.Duration) error {
 		a.httpSrv.Shutdown(ctx)
 	}
 	a.push.Close()
+	a.pull.Close()
 	err := a.rtmp.Shutdown(ctx)
 	if rerr := a.rec.stop(ctx); err == nil {
 		err = rerr

@@ -120,6 +120,15 @@ type AppConfig struct {
 	Webhooks       WebhooksConfig `mapstructure:"webhooks"`
 	Record         RecordConfig   `mapstructure:"record"`
 	Push           []PushTarget   `mapstructure:"push"`
+	// Pull maps a stream name to a source this app pulls in (cameras).
+	Pull map[string]PullSource `mapstructure:"pull"`
+}
+
+// PullSource is a camera or server a stream is pulled from.
+type PullSource struct {
+	URL       string `mapstructure:"url"`       // rtsp://, rtsps://, rtmp://, rtmps://
+	Transport string `mapstructure:"transport"` // RTSP: tcp (default) or udp
+	OnDemand  bool   `mapstructure:"on_demand"` // pull only while wanted (not implemented yet)
 }
 
 // PushTarget is an upstream a stream is restreamed to.
@@ -433,6 +442,7 @@ func (c *Config) Validate() []error {
 		checkWebhooks(bad, key+".webhooks", a.Webhooks)
 		checkRecord(bad, key+".record", a.Record)
 		checkPush(bad, key+".push", a.Push)
+		checkPull(bad, key+".pull", a.Pull)
 	}
 	if c.Relay.MinBackoff <= 0 || c.Relay.MaxBackoff < c.Relay.MinBackoff {
 		bad("relay", "needs 0 < min_backoff <= max_backoff (got %v, %v)", c.Relay.MinBackoff, c.Relay.MaxBackoff)
@@ -485,7 +495,17 @@ func lowerKeys(v any) any {
 	}
 	out := make(map[string]any, len(m))
 	for k, x := range m {
-		out[strings.ToLower(k)] = lowerKeys(x)
+		lk := strings.ToLower(k)
+		if pulls, ok := x.(map[string]any); ok && lk == "pull" {
+			// Pulled stream names keep their case; their settings do not.
+			kept := make(map[string]any, len(pulls))
+			for name, src := range pulls {
+				kept[name] = lowerKeys(src)
+			}
+			out[lk] = kept
+			continue
+		}
+		out[lk] = lowerKeys(x)
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"github.com/tapedeck/tapedeck/appliance/pull"
 	"fmt"
 	"github.com/tapedeck/tapedeck/appliance/relay"
 	"net"
@@ -312,6 +313,27 @@ func checkPush(bad badFunc, key string, targets []PushTarget) {
 				bad(k+".name", "%q is used twice", t.Name)
 			}
 			names[t.Name] = true
+		}
+	}
+}
+
+func checkPull(bad badFunc, key string, pulls map[string]PullSource) {
+	names := make([]string, 0, len(pulls))
+	for n := range pulls {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := pulls[n]
+		k := key + "." + n
+		if strings.ContainsAny(n, "?# ") || n == "" {
+			bad(k, "%q is not a stream name", n)
+		}
+		if err := pull.Validate(pull.Source{URL: p.URL, Transport: p.Transport}); err != nil {
+			bad(k, "%v", err)
+		}
+		if p.OnDemand {
+			bad(k+".on_demand", "on-demand pulling is not implemented yet; pulls run always (remove the key)")
 		}
 	}
 }

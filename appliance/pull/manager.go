@@ -40,6 +40,9 @@ type Options struct {
 	// StreamConfig returns the hub settings of an app (GOP cache, grace).
 	// Default: GOP cache on.
 	StreamConfig func(app string) hub.StreamConfig
+	// OnPublish, if set, is called after a pulled stream went live in the
+	// hub (the appliance starts its recorder and push targets there).
+	OnPublish func(app, stream string)
 	MinBackoff   time.Duration // first retry delay, 1s
 	MaxBackoff   time.Duration // retry delay cap, 30s
 	// Timeout bounds dialling, each request, and silence from a source
@@ -361,6 +364,9 @@ func (p *puller) publish() (*publication, error) {
 	p.lastErr = ""
 	p.mu.Unlock()
 	p.log.Info("pull: pulling")
+	if cb := p.m.opts.OnPublish; cb != nil {
+		cb(p.app, p.name)
+	}
 	return &publication{p: p, pub: pub}, nil
 }
 
