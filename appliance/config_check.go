@@ -1,8 +1,8 @@
 package appliance
 
 import (
-	"github.com/tapedeck/tapedeck/appliance/pull"
 	"fmt"
+	"github.com/tapedeck/tapedeck/appliance/pull"
 	"github.com/tapedeck/tapedeck/appliance/relay"
 	"net"
 	"net/netip"

@@ -42,9 +42,9 @@ type Options struct {
 	StreamConfig func(app string) hub.StreamConfig
 	// OnPublish, if set, is called after a pulled stream went live in the
 	// hub (the appliance starts its recorder and push targets there).
-	OnPublish func(app, stream string)
-	MinBackoff   time.Duration // first retry delay, 1s
-	MaxBackoff   time.Duration // retry delay cap, 30s
+	OnPublish  func(app, stream string)
+	MinBackoff time.Duration // first retry delay, 1s
+	MaxBackoff time.Duration // retry delay cap, 30s
 	// Timeout bounds dialling, each request, and silence from a source
 	// that is playing; 10s.
 	Timeout time.Duration
