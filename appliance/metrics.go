@@ -59,6 +59,8 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.sample("tapedeck_recording_bytes", nil, float64(rt.Bytes))
 	m.family("tapedeck_recording_write_errors", "gauge", "Write errors of the running recorders (disk full, I/O).")
 	m.sample("tapedeck_recording_write_errors", nil, float64(rt.WriteErrors))
+	m.family("tapedeck_recording_dropped", "gauge", "Media messages the running recorders could not write (paused, untracked codec).")
+	m.sample("tapedeck_recording_dropped", nil, float64(rt.Dropped))
 	m.family("tapedeck_recording_slow_syncs", "gauge", "Flushes to disk that took over 1 s (a disk slower than the stream).")
 	m.sample("tapedeck_recording_slow_syncs", nil, float64(rt.SlowSyncs))
 	paused := 0.0
