@@ -68,7 +68,7 @@ func parseVideo(b []byte) payload {
 	rest := b[1:]
 	for pt == 7 {
 		var ok bool
-		if rest, ok = skipModEx(rest); !ok || len(rest) < 1 {
+		if rest, ok = remux.SkipModEx(rest); !ok || len(rest) < 1 {
 			return payload{}
 		}
 		pt = rest[0] & 0x0F
@@ -125,7 +125,7 @@ func parseAudio(b []byte) payload {
 	rest := b[1:]
 	for pt == 7 {
 		var ok bool
-		if rest, ok = skipModEx(rest); !ok || len(rest) < 1 {
+		if rest, ok = remux.SkipModEx(rest); !ok || len(rest) < 1 {
 			return payload{}
 		}
 		pt = rest[0] & 0x0F
@@ -146,25 +146,6 @@ func parseAudio(b []byte) payload {
 		return payload{kind: pkFrame, codec: c, data: rest}
 	}
 	return payload{}
-}
-
-func skipModEx(b []byte) ([]byte, bool) {
-	if len(b) < 1 {
-		return nil, false
-	}
-	size := int(b[0]) + 1
-	b = b[1:]
-	if size == 256 {
-		if len(b) < 2 {
-			return nil, false
-		}
-		size = int(binary.BigEndian.Uint16(b)) + 1
-		b = b[2:]
-	}
-	if len(b) < size {
-		return nil, false
-	}
-	return b[size:], true
 }
 
 // trackConfig is what an MP4 sample entry needs to describe a track.

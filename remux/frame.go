@@ -93,7 +93,7 @@ func ParseVideo(b []byte) Frame {
 	rest := b[1:]
 	for pt == 7 { // ModEx prefix: skip its data
 		var ok bool
-		if rest, ok = skipModEx(rest); !ok || len(rest) < 1 {
+		if rest, ok = SkipModEx(rest); !ok || len(rest) < 1 {
 			return f
 		}
 		pt = rest[0] & 0x0F
@@ -144,9 +144,10 @@ func ParseVideo(b []byte) Frame {
 	return f
 }
 
-// skipModEx skips one ModEx data block (size byte(s) + data) and returns the
-// remainder, which starts with the byte holding the next packet type.
-func skipModEx(b []byte) ([]byte, bool) {
+// SkipModEx skips one Enhanced RTMP ModEx data block (size byte(s) + data)
+// and returns the remainder, which starts with the byte holding the next
+// packet type; false when b is too short.
+func SkipModEx(b []byte) ([]byte, bool) {
 	if len(b) < 1 {
 		return nil, false
 	}
@@ -193,7 +194,7 @@ func ParseAudio(b []byte) Frame {
 	rest := b[1:]
 	for pt == 7 {
 		var ok bool
-		if rest, ok = skipModEx(rest); !ok || len(rest) < 1 {
+		if rest, ok = SkipModEx(rest); !ok || len(rest) < 1 {
 			return f
 		}
 		pt = rest[0] & 0x0F
