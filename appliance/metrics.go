@@ -3,6 +3,7 @@ package appliance
 import (
 	"fmt"
 
+	"github.com/tapedeck/tapedeck/appliance/hub"
 	"github.com/tapedeck/tapedeck/appliance/relay"
 	"io"
 	"net/http"
@@ -28,29 +29,33 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.family("tapedeck_rtmp_bytes_out_total", "counter", "Bytes sent on RTMP connections.")
 	m.sample("tapedeck_rtmp_bytes_out_total", nil, float64(st.BytesOut))
 
-	streams := a.hub.Streams()
+	// One snapshot per stream (Stats locks the stream and walks its
+	// subscribers), then one family per counter.
+	var stats []hub.Stats
 	live := 0
-	for _, s := range streams {
-		if s.Stats().Publishing {
+	for _, s := range a.hub.Streams() {
+		st := s.Stats()
+		stats = append(stats, st)
+		if st.Publishing {
 			live++
 		}
 	}
 	m.family("tapedeck_streams", "gauge", "Streams being published.")
 	m.sample("tapedeck_streams", nil, float64(live))
-	m.family("tapedeck_stream_subscribers", "gauge", "Players and other consumers per stream.")
-	for _, s := range streams {
-		st := s.Stats()
-		m.sample("tapedeck_stream_subscribers", []string{"app", st.App, "stream", st.Name}, float64(st.Subscribers))
-	}
-	m.family("tapedeck_stream_players", "gauge", "RTMP players per stream.")
-	for _, s := range streams {
-		st := s.Stats()
-		m.sample("tapedeck_stream_players", []string{"app", st.App, "stream", st.Name}, float64(st.Players))
-	}
-	m.family("tapedeck_stream_bytes_in_total", "counter", "Media bytes published per stream.")
-	for _, s := range streams {
-		st := s.Stats()
-		m.sample("tapedeck_stream_bytes_in_total", []string{"app", st.App, "stream", st.Name}, float64(st.BytesIn))
+	for _, f := range []struct {
+		name, typ, help string
+		value           func(hub.Stats) float64
+	}{
+		{"tapedeck_stream_subscribers", "gauge", "Players and other consumers per stream.", func(st hub.Stats) float64 { return float64(st.Subscribers) }},
+		{"tapedeck_stream_players", "gauge", "RTMP players per stream.", func(st hub.Stats) float64 { return float64(st.Players) }},
+		{"tapedeck_stream_bytes_in_total", "counter", "Media bytes published per stream.", func(st hub.Stats) float64 { return float64(st.BytesIn) }},
+		{"tapedeck_stream_bytes_out_total", "counter", "Media bytes handed to players, recorder and relays per stream.", func(st hub.Stats) float64 { return float64(st.BytesOut) }},
+		{"tapedeck_stream_skips_total", "counter", "Times a slow consumer fell behind and skipped to the next keyframe (dropped frames).", func(st hub.Stats) float64 { return float64(st.Skips) }},
+	} {
+		m.family(f.name, f.typ, f.help)
+		for _, st := range stats {
+			m.sample(f.name, []string{"app", st.App, "stream", st.Name}, f.value(st))
+		}
 	}
 	rt, active := a.rec.totals()
 	m.family("tapedeck_recordings_active", "gauge", "Streams being recorded.")
@@ -105,16 +110,6 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		for _, t := range rs.Targets {
 			m.sample("tapedeck_relay_bytes_out_total", []string{"app", rs.App, "stream", rs.Stream, "target", t.Name}, float64(t.BytesOut))
 		}
-	}
-	m.family("tapedeck_stream_bytes_out_total", "counter", "Media bytes handed to players, recorder and relays per stream.")
-	for _, s := range streams {
-		st := s.Stats()
-		m.sample("tapedeck_stream_bytes_out_total", []string{"app", st.App, "stream", st.Name}, float64(st.BytesOut))
-	}
-	m.family("tapedeck_stream_skips_total", "counter", "Times a slow consumer fell behind and skipped to the next keyframe (dropped frames).")
-	for _, s := range streams {
-		st := s.Stats()
-		m.sample("tapedeck_stream_skips_total", []string{"app", st.App, "stream", st.Name}, float64(st.Skips))
 	}
 }
 
