@@ -69,7 +69,7 @@ func New(cfg *Config, log *slog.Logger) *Appliance {
 		},
 		OnPublish: a.pullPublished,
 	})
-	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log, http: &http.Client{}, published: a.published}
+	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log, http: &http.Client{}, published: a.published, demand: a.pull.Demand}
 	l := cfg.RTMP.Limits
 	a.rtmp = rtmp.NewServer(rtmp.ServerConfig{
 		ChunkSize:        uint32(cfg.RTMP.ChunkSize),
@@ -197,11 +197,32 @@ func (a *Appliance) applyPulls(old, cfg *Config) {
 	}
 	for app, ac := range cfg.Apps {
 		for name, src := range ac.Pull {
-			if err := a.pull.Start(app, name, pull.Source{URL: src.URL, Transport: src.Transport}); err != nil {
+			onDemand := src.OnDemand
+			if onDemand && alwaysWanted(ac, name) {
+				a.log.Info("pull: on_demand has no effect, the app records or pushes this stream all the time", "app", app, "stream", name)
+				onDemand = false
+			}
+			if err := a.pull.Start(app, name, pull.Source{URL: src.URL, Transport: src.Transport, OnDemand: onDemand, CloseAfter: src.CloseAfter}); err != nil {
 				a.log.Error("pull not started", "app", app, "stream", name, "err", err)
 			}
 		}
 	}
+}
+
+// alwaysWanted reports whether the app's own consumers want a stream all
+// the time: its recording or a push target that takes it. An on-demand
+// pull of such a stream is pulled continuously, as they would be starved
+// otherwise.
+func alwaysWanted(ac AppConfig, stream string) bool {
+	if ac.Record.Enabled {
+		return true
+	}
+	for _, t := range pushTargets(ac.Push) {
+		if t.Matches(stream) {
+			return true
+		}
+	}
+	return false
 }
 
 // pullPublished starts the app's consumers for a pulled stream once it

@@ -128,7 +128,9 @@ type AppConfig struct {
 type PullSource struct {
 	URL       string `mapstructure:"url"`       // rtsp://, rtsps://, rtmp://, rtmps://
 	Transport string `mapstructure:"transport"` // RTSP: tcp (default) or udp
-	OnDemand  bool   `mapstructure:"on_demand"` // pull only while wanted (not implemented yet)
+	OnDemand  bool   `mapstructure:"on_demand"` // pull only while players want it
+	// CloseAfter is how long an on-demand pull outlives its last player.
+	CloseAfter time.Duration `mapstructure:"close_after"`
 }
 
 // PushTarget is an upstream a stream is restreamed to.

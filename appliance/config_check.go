@@ -332,8 +332,10 @@ func checkPull(bad badFunc, key string, pulls map[string]PullSource) {
 		if err := pull.Validate(pull.Source{URL: p.URL, Transport: p.Transport}); err != nil {
 			bad(k, "%v", err)
 		}
-		if p.OnDemand {
-			bad(k+".on_demand", "on-demand pulling is not implemented yet; pulls run always (remove the key)")
+		if p.CloseAfter < 0 {
+			bad(k+".close_after", "must not be negative")
+		} else if p.CloseAfter > 0 && !p.OnDemand {
+			bad(k+".close_after", "only applies with on_demand: true")
 		}
 	}
 }

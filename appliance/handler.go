@@ -22,6 +22,8 @@ type rtmpHandler struct {
 	http *http.Client
 	// published is told about every publish that started.
 	published func(app, stream string, ac AppConfig)
+	// demand is told about every player, so an on-demand pull starts.
+	demand func(app, stream string) bool
 }
 
 // streamPath turns what a client sent into the hub's app and stream name.
@@ -139,7 +141,11 @@ func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.S
 			return nil, fmt.Errorf("%w: %v", rtmp.ErrUnauthorized, err)
 		}
 	}
-	return h.hub.Subscribe(app, name, streamConfig(ac)), nil
+	sub := h.hub.Subscribe(app, name, streamConfig(ac))
+	if h.demand != nil {
+		h.demand(app, name)
+	}
+	return sub, nil
 }
 
 // playVOD plays a recording under storage.dir (appliance/vod). The play

@@ -12,6 +12,26 @@ import (
 	"github.com/tapedeck/tapedeck/appliance"
 )
 
+// startPullingBox starts a second appliance ("box B") on the config yaml,
+// written to path; it is shut down when the test ends.
+func startPullingBox(t *testing.T, path, yaml string) *appliance.Appliance {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := appliance.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RTMP.Listen, cfg.HTTP.Listen = "127.0.0.1:0", ""
+	b := appliance.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Shutdown(5 * time.Second) })
+	return b
+}
+
 // A stream pulled from another RTMP server is recorded and played like a
 // publish: box B pulls live/cam1 from box A (where ffmpeg publishes), and
 // B's players and B's recording both get it.
@@ -29,18 +49,7 @@ func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
 	dir := t.TempDir()
 	yaml := fmt.Sprintf("storage:\n  dir: %s\napps:\n  cams:\n    record:\n      format: fmp4\n    pull:\n      Door:\n        url: %s\n",
 		filepath.Join(dir, "rec"), a.url("live", "cam1"))
-	p := filepath.Join(dir, "b.yaml")
-	os.WriteFile(p, []byte(yaml), 0o644)
-	cfg, err := appliance.LoadConfig(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RTMP.Listen, cfg.HTTP.Listen = "127.0.0.1:0", ""
-	b := appliance.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Shutdown(5 * time.Second)
+	b := startPullingBox(t, filepath.Join(dir, "b.yaml"), yaml)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -60,5 +69,44 @@ func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
 	segs := findSegments(t, filepath.Join(dir, "rec", "cams", "Door"))
 	if len(segs) != 1 {
 		t.Fatalf("recordings of the pulled stream: %v, want one segment", segs)
+	}
+}
+
+// An on-demand pull (apps.<app>.pull.<stream>.on_demand) holds nothing
+// open upstream until a real player asks: ffprobe's play on box B starts
+// B's pull of box A's stream, the player gets the stream, and when it
+// leaves B lets go of A after close_after.
+func TestE2EOnDemandPull(t *testing.T) {
+	needTool(t, "ffmpeg")
+	needTool(t, "ffprobe")
+	a, err := newTestServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	pub := startTool(t, 40*time.Second, nil, "ffmpeg", publisherArgs(a.url("live", "cam1"), 30)...)
+	a.waitPublishing(t, "live", "cam1", pub, 10*time.Second)
+	upstreamPlayers := func() int { st, _ := a.stats("live", "cam1"); return st.Players }
+
+	dir := t.TempDir()
+	yaml := fmt.Sprintf("storage:\n  dir: %s\napps:\n  cams:\n    record:\n      enabled: false\n    pull:\n      Door:\n        url: %s\n        on_demand: true\n        close_after: 1s\n",
+		filepath.Join(dir, "rec"), a.url("live", "cam1"))
+	b := startPullingBox(t, filepath.Join(dir, "b.yaml"), yaml)
+
+	time.Sleep(time.Second)
+	if n := upstreamPlayers(); n != 0 {
+		t.Fatalf("box B holds %d plays on box A before anyone watched", n)
+	}
+	if s := b.Hub().Lookup("cams", "Door"); s != nil && s.Stats().Publishing {
+		t.Fatal("cams/Door is live on box B before anyone watched")
+	}
+	played := parseProbe(t, startProbe(t, "rtmp://"+b.RTMPAddr().String()+"/cams/Door", 3))
+	checkMedia(t, "played on demand", played, mediaExpect{minVideoFrames: 50, minSpan: 2.5})
+	deadline := time.Now().Add(5 * time.Second)
+	for upstreamPlayers() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("box B still plays box A's stream 5 s after its only player left (close_after 1s)")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -32,6 +32,12 @@ type Source struct {
 	URL string
 	// Transport is "tcp" (interleaved, the default) or "udp"; RTSP only.
 	Transport string
+	// OnDemand pulls only while the stream has players: the first player
+	// (see Manager.Demand) starts the pull, and it stops IdleAfter after
+	// the last one left. Off: pulled all the time (24/7 recording).
+	OnDemand bool
+	// CloseAfter overrides Options.IdleAfter for this on-demand pull.
+	CloseAfter time.Duration
 }
 
 // Options tune a Manager. Zero values mean the defaults.
@@ -48,6 +54,9 @@ type Options struct {
 	// Timeout bounds dialling, each request, and silence from a source
 	// that is playing; 10s.
 	Timeout time.Duration
+	// IdleAfter is how long an on-demand pull goes on without players
+	// before it stops; 10s, so a player that reconnects finds it warm.
+	IdleAfter time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -67,6 +76,9 @@ func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
+	if o.IdleAfter <= 0 {
+		o.IdleAfter = 10 * time.Second
+	}
 	return o
 }
 
@@ -76,6 +88,8 @@ const (
 	StatePulling    = "pulling"
 	StateBackoff    = "backoff"
 	StateStopped    = "stopped"
+	// StateIdle: an on-demand pull waiting for a player.
+	StateIdle = "idle"
 )
 
 // Status describes one pulled stream.
@@ -85,6 +99,7 @@ type Status struct {
 	Kind      string    `json:"kind"` // rtsp or rtmp
 	URL       string    `json:"url"`  // credentials redacted
 	Transport string    `json:"transport,omitempty"`
+	OnDemand  bool      `json:"on_demand,omitempty"`
 	State     string    `json:"state"`
 	Since     time.Time `json:"since"`
 	Retries   int       `json:"retries"`
@@ -171,7 +186,7 @@ func (m *Manager) Start(app, name string, src Source) error {
 	kind = strings.TrimSuffix(strings.ToLower(kind), "s")
 	p := &puller{
 		m: m, app: app, name: name, src: src, kind: kind, redacted: redact(src),
-		done: make(chan struct{}), state: StateConnecting, since: time.Now(),
+		done: make(chan struct{}), want: make(chan struct{}, 1), state: StateConnecting, since: time.Now(),
 	}
 	if kind == "rtsp" {
 		p.transport = src.Transport
@@ -186,6 +201,25 @@ func (m *Manager) Start(app, name string, src Source) error {
 	m.wg.Add(1)
 	go p.run(ctx)
 	return nil
+}
+
+// Demand tells the manager a player wants app/name (call it after the
+// player subscribed in the hub). It starts an idle on-demand pull of that
+// stream and reports whether app/name is pulled at all.
+func (m *Manager) Demand(app, name string) bool {
+	m.mu.Lock()
+	p := m.pulls[app+"/"+name]
+	m.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	if p.src.OnDemand {
+		select {
+		case p.want <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+	return true
 }
 
 // Stop ends the pull of app/name; it reports whether there was one.
@@ -267,6 +301,7 @@ type puller struct {
 	log       *slog.Logger
 	cancel    context.CancelFunc
 	done      chan struct{}
+	want      chan struct{} // Demand's wake-up of an idle on-demand pull
 
 	msgs, bytes atomic.Uint64
 
@@ -283,7 +318,7 @@ func (p *puller) status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return Status{
-		App: p.app, Stream: p.name, Kind: p.kind, URL: p.redacted, Transport: p.transport,
+		App: p.app, Stream: p.name, Kind: p.kind, URL: p.redacted, Transport: p.transport, OnDemand: p.src.OnDemand,
 		State: p.state, Since: p.since, Retries: p.retries, LastError: p.lastErr,
 		Messages: p.msgs.Load(), BytesIn: p.bytes.Load(),
 	}
@@ -316,6 +351,89 @@ func (p *puller) run(ctx context.Context) {
 		close(p.done)
 		p.m.wg.Done()
 	}()
+	if !p.src.OnDemand {
+		p.pullLoop(ctx)
+		p.log.Info("pull: stopped")
+		return
+	}
+	for {
+		if !p.waitDemand(ctx) {
+			p.log.Info("pull: stopped")
+			return
+		}
+		p.log.Info("pull: a player wants the stream, pulling on demand")
+		active, idle := context.WithCancel(ctx)
+		go p.watchDemand(active, idle)
+		p.pullLoop(active)
+		idle()
+		if ctx.Err() != nil {
+			p.log.Info("pull: stopped")
+			return
+		}
+		p.log.Info("pull: no players left, going idle", "after", p.idleAfter())
+	}
+}
+
+// players counts the stream's players in the hub.
+func (p *puller) players() int {
+	if s := p.m.hub.Lookup(p.app, p.name); s != nil {
+		return s.Stats().Players
+	}
+	return 0
+}
+
+func (p *puller) idleAfter() time.Duration {
+	if p.src.CloseAfter > 0 {
+		return p.src.CloseAfter
+	}
+	return p.m.opts.IdleAfter
+}
+
+// waitDemand parks an on-demand pull until a player wants it; false when
+// the pull was stopped meanwhile.
+func (p *puller) waitDemand(ctx context.Context) bool {
+	p.setState(StateIdle, nil)
+	// A wake-up left from the active period is stale, but a player may
+	// have subscribed just as that period ended: the hub decides.
+	select {
+	case <-p.want:
+	default:
+	}
+	if p.players() > 0 {
+		return true
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.want:
+		return true
+	}
+}
+
+// watchDemand ends an on-demand pull (cancels it) once the stream has had
+// no players for IdleAfter.
+func (p *puller) watchDemand(ctx context.Context, idle context.CancelFunc) {
+	after := p.idleAfter()
+	tick := time.NewTicker(min(time.Second, after/4))
+	defer tick.Stop()
+	last := time.Now() // the player that woke us may still be connecting
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if p.players() > 0 {
+				last = now
+			} else if now.Sub(last) >= after {
+				idle()
+				return
+			}
+		}
+	}
+}
+
+// pullLoop pulls, reconnecting with backoff, until ctx is done.
+func (p *puller) pullLoop(ctx context.Context) {
 	fails := 0
 	for {
 		p.setState(StateConnecting, nil)
@@ -327,7 +445,6 @@ func (p *puller) run(ctx context.Context) {
 			err = p.runRTMP(ctx)
 		}
 		if ctx.Err() != nil {
-			p.log.Info("pull: stopped")
 			return
 		}
 		if time.Since(start) > stableAfter {

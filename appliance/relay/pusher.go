@@ -164,6 +164,7 @@ type pusher struct {
 // never been published (its publisher already left and the stream is gone).
 func newPusher(m *Manager, app, stream string, t Target, u string, runtime bool) *pusher {
 	sub := m.hub.Subscribe(app, stream, hub.StreamConfig{GOPCache: true, MaxLagBytes: m.opts.MaxLagBytes})
+	sub.SetKind("relay") // not a player: a push does not keep an on-demand pull alive
 	if st := sub.Stream().Stats(); !st.Publishing && st.Since.IsZero() {
 		sub.Close()
 		return nil
