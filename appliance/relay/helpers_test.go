@@ -5,7 +5,6 @@ package relay
 // synthetic publisher feeding the hub, and a black-hole listener.
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -15,27 +14,13 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
 // syncBuf is a goroutine-safe buffer.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = testenv.SyncBuf
 
 // testLogger logs to a buffer that is printed if the test fails.
 func testLogger(t testing.TB) (*slog.Logger, *syncBuf) {

@@ -9,22 +9,13 @@ package relay
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,49 +23,11 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
-const (
-	nginxRTMPModule   = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
-	nginxStreamModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
-	testFPS           = 25
-)
-
-// need skips the test when a tool or file is missing, or fails it under CI.
-func need(t testing.TB, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s required under CI: %v", what, err)
-	}
-	t.Skipf("%s not available: %v", what, err)
-}
-
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	need(t, name, err)
-	return p
-}
-
-func needFile(t testing.TB, path, pkg string) {
-	t.Helper()
-	_, err := os.Stat(path)
-	need(t, fmt.Sprintf("%s (apt package %s)", path, pkg), err)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+const testFPS = 25
 
 // ---- external processes ----
 
@@ -117,7 +70,7 @@ func (p *proc) wait() error {
 // publishTestStream runs ffmpeg publishing a test pattern (h264 320x240 at
 // 25 fps, a keyframe every second, and AAC) in real time for seconds.
 func publishTestStream(t testing.TB, url string, seconds int) *proc {
-	needTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffmpeg")
 	return startProc(t, time.Duration(seconds+30)*time.Second, "ffmpeg",
 		"-hide_banner", "-nostdin", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=320x240:rate=%d", testFPS),
@@ -142,7 +95,7 @@ type probeOut struct {
 
 // startProbe runs ffprobe on url, decoding readFor seconds of media.
 func startProbe(t testing.TB, url string, readFor float64) *proc {
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffprobe")
 	return startProc(t, time.Duration(readFor+25)*time.Second, "ffprobe",
 		"-hide_banner", "-v", "error",
 		"-show_entries", "stream=codec_type,codec_name:frame=media_type,pts_time",
@@ -204,173 +157,6 @@ func checkProbe(t *testing.T, label string, p *proc, readFor float64) {
 	if audio < int(readFor*20) { // 44.1 kHz AAC: ~43 frames a second
 		t.Errorf("%s: %d audio frames", label, audio)
 	}
-}
-
-// ---- nginx ----
-
-type nginx struct {
-	t         testing.TB
-	bin, dir  string
-	rtmpPort  int
-	tlsPort   int // 0 without TLS
-	mu        sync.Mutex
-	cmd       *exec.Cmd
-	cmdDone   chan struct{}
-	caPool    *x509.CertPool
-	startedAt time.Time
-}
-
-// startNginx runs nginx-rtmp on 127.0.0.1 with an application "live"; with
-// tls, nginx's stream module also terminates TLS (a certificate for
-// localhost and 127.0.0.1 from a test CA) in front of it.
-func startNginx(t testing.TB, withTLS bool) *nginx {
-	t.Helper()
-	n := &nginx{t: t, bin: needTool(t, "nginx"), dir: t.TempDir(), rtmpPort: freePort(t)}
-	needFile(t, nginxRTMPModule, "libnginx-mod-rtmp")
-	var conf strings.Builder
-	fmt.Fprintf(&conf, "load_module %s;\n", nginxRTMPModule)
-	if withTLS {
-		needFile(t, nginxStreamModule, "libnginx-mod-stream")
-		fmt.Fprintf(&conf, "load_module %s;\n", nginxStreamModule)
-	}
-	fmt.Fprintf(&conf, `worker_processes 1;
-daemon off;
-master_process off;
-error_log %[1]s/error.log info;
-pid %[1]s/nginx.pid;
-events {}
-rtmp {
-	server {
-		listen 127.0.0.1:%[2]d;
-		application live { live on; wait_key on; wait_video on; }
-	}
-}
-`, n.dir, n.rtmpPort)
-	if withTLS {
-		n.tlsPort = freePort(t)
-		var cert, key string
-		n.caPool, cert, key = makeCerts(t, n.dir)
-		fmt.Fprintf(&conf, `stream {
-	server {
-		listen 127.0.0.1:%d ssl;
-		ssl_certificate %s;
-		ssl_certificate_key %s;
-		proxy_pass 127.0.0.1:%d;
-	}
-}
-`, n.tlsPort, cert, key, n.rtmpPort)
-	}
-	if err := os.WriteFile(filepath.Join(n.dir, "nginx.conf"), []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	n.start()
-	t.Cleanup(func() {
-		n.kill()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(n.dir, "error.log"))
-			t.Logf("nginx error.log (tail):\n%s", tail(string(b), 30))
-		}
-	})
-	return n
-}
-
-func tail(s string, lines int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(l[max(0, len(l)-lines):], "\n")
-}
-
-// start runs nginx and waits until it accepts connections.
-func (n *nginx) start() {
-	n.t.Helper()
-	out := &syncBuf{}
-	cmd := exec.Command(n.bin, "-c", filepath.Join(n.dir, "nginx.conf"), "-p", n.dir+"/")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		n.t.Fatalf("nginx: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	n.mu.Lock()
-	n.cmd, n.cmdDone = cmd, done
-	n.mu.Unlock()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", n.rtmpPort), time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-done:
-			n.t.Fatalf("nginx exited: %s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("nginx not accepting on %d: %v; %s", n.rtmpPort, err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	n.startedAt = time.Now()
-}
-
-// kill stops nginx abruptly (SIGKILL), as a crash or a lost uplink would.
-func (n *nginx) kill() {
-	n.mu.Lock()
-	cmd, done := n.cmd, n.cmdDone
-	n.cmd = nil
-	n.mu.Unlock()
-	if cmd != nil {
-		cmd.Process.Kill()
-		<-done
-	}
-}
-
-func (n *nginx) url(stream string) string {
-	return fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", n.rtmpPort, stream)
-}
-
-// makeCerts writes a test CA and a server certificate for localhost and
-// 127.0.0.1 signed by it; it returns the CA as a pool and the PEM files.
-func makeCerts(t testing.TB, dir string) (*x509.CertPool, string, string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tapedeck test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, ca, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return pool, certFile, keyFile
 }
 
 // ---- the tapedeck side ----
@@ -496,18 +282,18 @@ func slowProxy(t testing.TB, target string, bytesPerSec int) string {
 // ends.
 func TestNginxPush(t *testing.T) {
 	t.Parallel()
-	ng := startNginx(t, false)
+	ng := testenv.StartNginx(t, false)
 	opts, _ := fastOptions(t)
 	h := hub.New(discardLogger())
 	m := NewManager(h, opts)
 	f := startFront(t, h, func(app, stream string) {
-		m.StreamStarted(app, stream, []Target{{Name: "nginx", URL: fmt.Sprintf("rtmp://127.0.0.1:%d/{app}/{stream}", ng.rtmpPort)}})
+		m.StreamStarted(app, stream, []Target{{Name: "nginx", URL: fmt.Sprintf("rtmp://127.0.0.1:%d/{app}/{stream}", ng.RTMPPort)}})
 	})
 	defer m.Close()
 	pub := publishTestStream(t, f.url("x"), 9)
 	waitFor(t, 10*time.Second, "the push live", func() bool { return statusOf(t, m, "live", "x", "nginx").State == StateLive })
 	const readFor = 4
-	checkProbe(t, "nginx", startProbe(t, ng.url("x"), readFor), readFor)
+	checkProbe(t, "nginx", startProbe(t, ng.URL("x"), readFor), readFor)
 	st := statusOf(t, m, "live", "x", "nginx")
 	if st.BytesOut < 50_000 || st.Retries != 0 {
 		t.Errorf("status: %+v", st)
@@ -524,13 +310,13 @@ func TestNginxPush(t *testing.T) {
 // missed a frame.
 func TestNginxRestart(t *testing.T) {
 	t.Parallel()
-	ng := startNginx(t, false)
+	ng := testenv.StartNginx(t, false)
 	opts, _ := fastOptions(t)
 	opts.MinBackoff, opts.MaxBackoff = 250*time.Millisecond, 2*time.Second
 	h := hub.New(discardLogger())
 	m := NewManager(h, opts)
 	f := startFront(t, h, func(app, stream string) {
-		m.StreamStarted(app, stream, []Target{{Name: "nginx", URL: ng.url("{stream}")}})
+		m.StreamStarted(app, stream, []Target{{Name: "nginx", URL: ng.URL("{stream}")}})
 	})
 	defer m.Close()
 	local := startCounter(t, f.hub, "live", "x")
@@ -538,7 +324,7 @@ func TestNginxRestart(t *testing.T) {
 	waitFor(t, 10*time.Second, "the push live", func() bool { return statusOf(t, m, "live", "x", "nginx").State == StateLive })
 	time.Sleep(time.Second)
 
-	ng.kill()
+	ng.Kill()
 	waitFor(t, 5*time.Second, "the push to notice", func() bool { return statusOf(t, m, "live", "x", "nginx").State != StateLive })
 	time.Sleep(1500 * time.Millisecond)
 	down := statusOf(t, m, "live", "x", "nginx")
@@ -546,15 +332,15 @@ func TestNginxRestart(t *testing.T) {
 	if down.LastError == "" {
 		t.Errorf("no error while nginx is down: %+v", down)
 	}
-	ng.start()
+	ng.Start()
 	bound := opts.MaxBackoff + time.Second
 	waitFor(t, bound, "the push back within the backoff bound", func() bool {
 		st := statusOf(t, m, "live", "x", "nginx")
 		return st.State == StateLive && st.Retries >= 1
 	})
-	t.Logf("push back %v after nginx restarted: %+v", time.Since(ng.startedAt).Round(time.Millisecond), statusOf(t, m, "live", "x", "nginx"))
+	t.Logf("push back %v after nginx restarted: %+v", time.Since(ng.StartedAt).Round(time.Millisecond), statusOf(t, m, "live", "x", "nginx"))
 	const readFor = 4
-	checkProbe(t, "nginx after restart", startProbe(t, ng.url("x"), readFor), readFor)
+	checkProbe(t, "nginx after restart", startProbe(t, ng.URL("x"), readFor), readFor)
 
 	frames, gap, starts := local.stats()
 	t.Logf("local subscriber: %d frames, largest gap %d ms", frames, gap)
@@ -570,9 +356,9 @@ func TestNginxRestart(t *testing.T) {
 // behind alone.
 func TestNginxBlackHole(t *testing.T) {
 	t.Parallel()
-	ng := startNginx(t, false)
+	ng := testenv.StartNginx(t, false)
 	hole := blackHole(t)
-	slow := slowProxy(t, fmt.Sprintf("127.0.0.1:%d", ng.rtmpPort), 4<<10)
+	slow := slowProxy(t, fmt.Sprintf("127.0.0.1:%d", ng.RTMPPort), 4<<10)
 	opts, _ := fastOptions(t)
 	opts.MinBackoff, opts.MaxBackoff = 250*time.Millisecond, 2*time.Second
 	opts.DialTimeout, opts.WriteTimeout = time.Second, 2*time.Second
@@ -583,14 +369,14 @@ func TestNginxBlackHole(t *testing.T) {
 		m.StreamStarted(app, stream, []Target{
 			{Name: "hole", URL: "rtmp://" + hole + "/live/{stream}"},
 			{Name: "slow", URL: "rtmp://" + slow + "/live/slow"},
-			{Name: "nginx", URL: ng.url("{stream}")},
+			{Name: "nginx", URL: ng.URL("{stream}")},
 		})
 	})
 	defer m.Close()
 	publishTestStream(t, f.url("x"), 10)
 	waitFor(t, 10*time.Second, "the nginx push live", func() bool { return statusOf(t, m, "live", "x", "nginx").State == StateLive })
 	const readFor = 5
-	upstream := startProbe(t, ng.url("x"), readFor)
+	upstream := startProbe(t, ng.URL("x"), readFor)
 	player := startProbe(t, f.url("x"), readFor)
 	checkProbe(t, "nginx", upstream, readFor)
 	checkProbe(t, "local player", player, readFor)
@@ -616,22 +402,22 @@ func TestNginxBlackHole(t *testing.T) {
 // the certificate is not trusted.
 func TestNginxRTMPS(t *testing.T) {
 	t.Parallel()
-	ng := startNginx(t, true)
+	ng := testenv.StartNginx(t, true)
 	opts, _ := fastOptions(t)
-	opts.TLSConfig = &tls.Config{RootCAs: ng.caPool}
+	opts.TLSConfig = &tls.Config{RootCAs: ng.CAPool}
 	untrustedOpts, _ := fastOptions(t)
 	h := hub.New(discardLogger())
 	trusted, untrusted := NewManager(h, opts), NewManager(h, untrustedOpts)
 	f := startFront(t, h, func(app, stream string) {
-		trusted.StreamStarted(app, stream, []Target{{Name: "tls", URL: fmt.Sprintf("rtmps://localhost:%d/live/{stream}", ng.tlsPort)}})
-		untrusted.StreamStarted(app, stream, []Target{{Name: "tls", URL: fmt.Sprintf("rtmps://localhost:%d/live/untrusted", ng.tlsPort)}})
+		trusted.StreamStarted(app, stream, []Target{{Name: "tls", URL: fmt.Sprintf("rtmps://localhost:%d/live/{stream}", ng.TLSPort)}})
+		untrusted.StreamStarted(app, stream, []Target{{Name: "tls", URL: fmt.Sprintf("rtmps://localhost:%d/live/untrusted", ng.TLSPort)}})
 	})
 	defer trusted.Close()
 	defer untrusted.Close()
 	publishTestStream(t, f.url("x"), 8)
 	waitFor(t, 10*time.Second, "the RTMPS push live", func() bool { return statusOf(t, trusted, "live", "x", "tls").State == StateLive })
 	const readFor = 3
-	checkProbe(t, "nginx via rtmps", startProbe(t, ng.url("x"), readFor), readFor)
+	checkProbe(t, "nginx via rtmps", startProbe(t, ng.URL("x"), readFor), readFor)
 
 	st := statusOf(t, untrusted, "live", "x", "tls")
 	t.Logf("without the CA: %+v", st)

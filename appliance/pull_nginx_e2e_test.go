@@ -1,0 +1,53 @@
+package appliance_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
+)
+
+// A stream pulled from a server we did not write — nginx-rtmp, with
+// ffmpeg publishing to it — is live on tapedeck for ffprobe and lands in
+// a recording that decodes, like a camera or a publish.
+func TestE2EPullFromNginxRTMP(t *testing.T) {
+	needTool(t, "ffmpeg")
+	needTool(t, "ffprobe")
+	ngx := testenv.StartNginx(t, false)
+	pub := startTool(t, 40*time.Second, nil, "ffmpeg", publisherArgs(ngx.URL("cam"), 10)...)
+
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "rec")
+	yaml := fmt.Sprintf("storage:\n  dir: %s\nrelay:\n  min_backoff: 200ms\n  max_backoff: 1s\napps:\n  cams:\n    record:\n      format: fmp4\n    pull:\n      gate:\n        url: %s\n",
+		rec, ngx.URL("cam?token=hidden"))
+	b := startPullingBox(t, filepath.Join(dir, "b.yaml"), yaml)
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if s := b.Hub().Lookup("cams", "gate"); s != nil && s.Stats().Publishing && s.Stats().VideoCodec != 0 {
+			if src := s.Stats().Source; strings.Contains(src, "hidden") {
+				t.Errorf("the pull's source %q shows the token", src)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tapedeck never pulled cams/gate from nginx-rtmp (publisher: %s)", pub.status())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	played := parseProbe(t, startProbe(t, "rtmp://"+b.RTMPAddr().String()+"/cams/gate", 4))
+	checkMedia(t, "pulled from nginx-rtmp, played from tapedeck", played, mediaExpect{minVideoFrames: 80, minSpan: 3.5})
+
+	if err := b.Shutdown(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	segs := findSegments(t, filepath.Join(rec, "cams", "gate"))
+	if len(segs) != 1 {
+		t.Fatalf("recordings of the stream pulled from nginx: %v, want one segment", segs)
+	}
+	recorded := parseProbe(t, startProbe(t, segs[0], 0))
+	checkMedia(t, "recording of the pull from nginx-rtmp", recorded, mediaExpect{minVideoFrames: 80, minSpan: 3.5})
+}
