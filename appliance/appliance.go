@@ -69,7 +69,7 @@ func New(cfg *Config, log *slog.Logger) *Appliance {
 		},
 		OnPublish: a.pullPublished,
 	})
-	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log, http: &http.Client{}, published: a.published, demand: a.pull.Demand}
+	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log, http: &http.Client{}, published: a.published, demand: a.pull.Demand, rec: a.rec}
 	l := cfg.RTMP.Limits
 	a.rtmp = rtmp.NewServer(rtmp.ServerConfig{
 		ChunkSize:        uint32(cfg.RTMP.ChunkSize),

@@ -662,3 +662,18 @@ func parseClock(s string) (float64, error) {
 	}
 	return total, nil
 }
+
+// loadYAML writes a config file at path and loads it, with the listeners
+// moved to a free loopback port (RTMP) and off (HTTP).
+func loadYAML(t testing.TB, path, yaml string) *appliance.Config {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := appliance.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RTMP.Listen, cfg.HTTP.Listen = "127.0.0.1:0", ""
+	return cfg
+}

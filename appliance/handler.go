@@ -24,6 +24,8 @@ type rtmpHandler struct {
 	published func(app, stream string, ac AppConfig)
 	// demand is told about every player, so an on-demand pull starts.
 	demand func(app, stream string) bool
+	// rec tells playback which files are still being recorded.
+	rec *recordings
 }
 
 // streamPath turns what a client sent into the hub's app and stream name.
@@ -176,7 +178,8 @@ func (h *rtmpHandler) playVOD(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.
 			return nil, fmt.Errorf("%w: %v", rtmp.ErrUnauthorized, err)
 		}
 	}
-	return vod.Open(t, vod.Options{Log: h.log.With("vod", t.Rel), Start: req.Start, Duration: req.Duration, From: req.Query.Get("start")})
+	return vod.Open(t, vod.Options{Log: h.log.With("vod", t.Rel), Start: req.Start, Duration: req.Duration, From: req.Query.Get("start"),
+		Open: h.rec.openSegments(cfg.Storage.Dir, t)})
 }
 
 // StreamLength answers getStreamLength for recordings (rtmp.StreamLengthHandler).

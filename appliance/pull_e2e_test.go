@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,14 +15,7 @@ import (
 // written to path; it is shut down when the test ends.
 func startPullingBox(t *testing.T, path, yaml string) *appliance.Appliance {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := appliance.LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RTMP.Listen, cfg.HTTP.Listen = "127.0.0.1:0", ""
+	cfg := loadYAML(t, path, yaml)
 	b := appliance.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := b.Start(); err != nil {
 		t.Fatal(err)

@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/vod"
 	"github.com/tapedeck/tapedeck/recorder"
 )
 
@@ -43,6 +45,26 @@ const maxFinishedSegments = 10000
 func newRecordings(h *hub.Hub, log *slog.Logger) *recordings {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &recordings{log: log, hub: h, ctx: ctx, cancel: cancel, active: make(map[string]*activeRecording)}
+}
+
+// openSegments is vod.Options.Open for a play of t: whether a file is a
+// segment being recorded now, to follow it up to the live edge. The
+// recorder names its files storage.dir joined with the segment's relative
+// name; vod names them by their real path (Resolve follows symbolic links,
+// storage.dir may be relative): a path not found as is is mapped back
+// through storage.dir. nil on nil recordings (nothing is followed).
+func (r *recordings) openSegments(storageDir string, t vod.Target) func(string) bool {
+	if r == nil {
+		return nil
+	}
+	root := strings.TrimSuffix(t.Path, filepath.FromSlash(t.Rel))
+	return func(p string) bool {
+		if r.open.InUse(p) {
+			return true
+		}
+		rel, err := filepath.Rel(root, p)
+		return err == nil && r.open.InUse(filepath.Join(storageDir, rel))
+	}
 }
 
 // start begins recording app/stream unless it is already being recorded

@@ -163,6 +163,20 @@ func (f *FLVReader) lastTimestamp() uint32 {
 	return ts
 }
 
+// Grow tells the reader that the file, still being written, now has size
+// bytes: Next goes on past where it stopped. A tag cut by the old size was
+// not consumed (Next returned io.ErrUnexpectedEOF without moving on), so it
+// is read whole once it is all there.
+func (f *FLVReader) Grow(size int64) {
+	if size <= f.size {
+		return
+	}
+	f.size = size
+	if last := f.lastTimestamp(); last > f.info.Last {
+		f.info.Last, f.info.Duration = last, last+frameMs
+	}
+}
+
 func (f *FLVReader) Info() FileInfo { return f.info }
 
 func (f *FLVReader) Headers() []*Message {

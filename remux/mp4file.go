@@ -28,6 +28,12 @@ type MP4Reader struct {
 	ci     int
 	next   int // next chunk to load
 	moof   []byte
+
+	// scan is where the fragment index stopped (the first top-level box
+	// not indexed: cut short or past the end), base each track's decode
+	// time there; Grow goes on from them.
+	scan int64
+	base []uint64
 }
 
 type mp4RTrack struct {
@@ -78,7 +84,8 @@ func OpenMP4(r io.ReaderAt, size int64, pool *Pool) (*MP4Reader, error) {
 	var moov []byte
 	var moofs []int64
 	var hb [16]byte
-	for off, n := int64(0), 0; off+8 <= size && n < maxTopLevelBoxes; n++ {
+	off := int64(0)
+	for n := 0; off+8 <= size && n < maxTopLevelBoxes; n++ {
 		bsize, typ, hl, err := boxHeaderAt(r, off, size, hb[:])
 		if err != nil {
 			if n == 0 {
@@ -136,10 +143,12 @@ func OpenMP4(r io.ReaderAt, size int64, pool *Pool) (*MP4Reader, error) {
 		end = f.prog[len(f.prog)-1].ts
 	}
 	base := make([]uint64, len(f.tracks))
+	f.scan = off
 	for _, off := range moofs {
 		samples, next, err := f.parseMoof(off, base)
 		if err != nil {
-			break // a damaged fragment ends the file
+			f.scan = off
+			break // a damaged fragment ends the file (or, growing, is not all there yet)
 		}
 		if len(samples) == 0 {
 			base = next
@@ -149,6 +158,7 @@ func OpenMP4(r io.ReaderAt, size int64, pool *Pool) (*MP4Reader, error) {
 		end = max(end, samples[len(samples)-1].ts)
 		base = next
 	}
+	f.base = base
 	if len(f.chunks) == 0 {
 		return nil, corrupt("no samples")
 	}
@@ -820,6 +830,40 @@ func (f *MP4Reader) load(k int) error {
 	}
 	f.cur = s
 	return nil
+}
+
+// Grow tells the reader that the file, a fragmented MP4 still being
+// written, now has size bytes: the fragments completed since it was opened
+// (or last grown) are indexed and Next goes on into them. A fragment not
+// all on disk yet (its moof or its samples past size) stops the index
+// there, to be taken up by the next Grow: a reader never returns part of a
+// fragment.
+func (f *MP4Reader) Grow(size int64) {
+	if size <= f.size {
+		return
+	}
+	f.size = size
+	var hb [16]byte
+	for f.scan+8 <= size {
+		bsize, typ, _, err := boxHeaderAt(f.r, f.scan, size, hb[:])
+		if err != nil || f.scan+bsize > size || binary.BigEndian.Uint32(hb[:4]) == 0 {
+			return // cut short; or a box "to the end of the file", which cannot be followed
+		}
+		if typ == "moof" {
+			samples, next, err := f.parseMoof(f.scan, f.base)
+			if err != nil {
+				return
+			}
+			if len(samples) > 0 {
+				f.chunks = append(f.chunks, mp4Chunk{off: f.scan, start: samples[0].ts, base: f.base})
+				if last := samples[len(samples)-1].ts; last > f.info.Last {
+					f.info.Last, f.info.Duration = last, last+frameMs
+				}
+			}
+			f.base = next
+		}
+		f.scan += bsize
+	}
 }
 
 func (f *MP4Reader) Info() FileInfo { return f.info }

@@ -27,10 +27,33 @@ const (
 	maxBatch        = 64
 )
 
+// Following a segment still being recorded (Options.Open): at the end of
+// what is on disk the session looks again every pollInterval (the recorder
+// writes in bursts: a fragment, or its buffer every sync_every, so finer
+// polling buys nothing); once the last segment of a timeline is closed, a
+// successor (the recorder cut a new segment) is looked for during
+// followGrace before the play completes: the next segment may be created
+// only after the old one was rewritten (mp4) and its audio track awaited.
+const (
+	pollInterval = 200 * time.Millisecond
+	followGrace  = 2 * time.Second
+	// liveFrameMs is added to the last timestamp read from a growing
+	// segment to make its duration so far (the file readers do the same).
+	liveFrameMs = 40
+)
+
 // pool recycles the payload buffers of every session.
 var pool = remux.NewPool()
 
 var errClosed = errors.New("vod: play closed")
+
+// errNotYet: the current (or next) segment is being recorded and has
+// nothing more on disk yet; Next waits pollInterval and tries again.
+var errNotYet = errors.New("vod: waiting for the recorder")
+
+// grower is a FileReader that can go on reading a file that grew (remux's
+// FLV and MP4 readers): Next returns what was appended since.
+type grower interface{ Grow(size int64) }
 
 // Options configure a session.
 type Options struct {
@@ -42,6 +65,12 @@ type Options struct {
 	// or a negative offset from now ("-10m"), from the ?start= query.
 	From string
 	Now  func() time.Time
+	// Open reports whether path (as Target.Path and its segments are
+	// named: absolute, symlinks resolved) is a segment the recorder is
+	// still writing. Such a file is followed as it grows, up to the live
+	// edge, until the recorder closes it; on a timeline, segments the
+	// recorder starts meanwhile are appended. nil: every file is complete.
+	Open func(path string) bool
 }
 
 // segment is one file of a session's timeline.
@@ -56,10 +85,18 @@ type segment struct {
 
 // Session plays one target. It implements rtmp.VODSubscription.
 type Session struct {
-	log   *slog.Logger
-	segs  []segment
-	total uint32
+	log  *slog.Logger
+	segs []segment
+	// total is the timeline's duration; it grows while a segment being
+	// recorded is followed, and Seek reads it from another goroutine.
+	total atomic.Uint32
 	end   uint32 // stop after this timeline ms (play duration), 0 = no limit
+	// Following segments being recorded (see Options.Open).
+	isOpen func(string) bool
+	dir    string        // a timeline's directory, rescanned at its end when following
+	listed string        // the last file of dir taken into the timeline
+	poll   time.Duration // pollInterval; tests shorten it
+	grace  time.Duration // followGrace; tests shorten it
 
 	mu     sync.Mutex
 	closed bool
@@ -83,6 +120,10 @@ type Session struct {
 	lastTS     uint32
 	wasPaused  bool
 	timer      *time.Timer
+	size       int64 // of the current file, as its reader knows it
+	live       bool  // the current file was being recorded at its last look
+	followed   bool  // the current file was being recorded when opened
+	graceEnd   time.Time
 	// tsBase is subtracted from what goes out. A play with a start
 	// argument starts the timestamps at 0: librtmp (rtmpdump --start,
 	// --resume) adds its start to every timestamp it receives
@@ -96,6 +137,16 @@ type Session struct {
 // Open prepares the play of t. It opens each segment once to learn its
 // duration (a single file: just that one) and fails with an error wrapping
 // rtmp.ErrStreamNotFound when nothing is playable.
+//
+// A segment being recorded (o.Open) is part of the play with the duration
+// it has so far, and is followed as it grows: at the end of what is on
+// disk the session waits for more (a tag or fragment cut by the end of
+// the file is not read until it is whole), until the recorder closes it.
+// All three recorder formats can be followed: FLV grows by tags, fMP4 by
+// moof+mdat fragments, and "mp4" is an fMP4 file while it is recorded (its
+// moov-first rewrite replaces the file only at the close; a session that
+// opened it reads the fragmented original to its end). A file being
+// recorded that has nothing playable yet (no fragment) is waited for.
 func Open(t Target, o Options) (*Session, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -103,31 +154,35 @@ func Open(t Target, o Options) (*Session, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Session{log: o.Log, wake: make(chan struct{}, 1), cur: -1}
+	s := &Session{log: o.Log, wake: make(chan struct{}, 1), cur: -1, poll: pollInterval, grace: followGrace}
+	s.isOpen = o.Open
+	if s.isOpen == nil {
+		s.isOpen = func(string) bool { return false }
+	}
+	follow := o.Open != nil
 	s.buffer.Store(defaultBufferMs)
 	var paths []string
 	if t.Dir {
-		ents, err := os.ReadDir(t.Path)
-		if err != nil {
+		var err error
+		if paths, err = listSegments(t.Path); err != nil {
 			return nil, fmt.Errorf("%w: %v", rtmp.ErrStreamNotFound, err)
 		}
-		for _, e := range ents {
-			n := e.Name()
-			if e.Type().IsRegular() && (strings.HasSuffix(n, ".mp4") || strings.HasSuffix(n, ".flv")) {
-				paths = append(paths, filepath.Join(t.Path, n))
-			}
+		if follow {
+			s.dir = t.Path
 		}
-		// Names carry the start time; "X-1.mp4" (same second) comes after "X.mp4".
-		sort.Slice(paths, func(i, j int) bool {
-			return strings.TrimSuffix(paths[i], filepath.Ext(paths[i])) < strings.TrimSuffix(paths[j], filepath.Ext(paths[j]))
-		})
 	} else {
 		paths = []string{t.Path}
 	}
-	var off uint32
 	for _, p := range paths {
+		open := s.isOpen(p)
 		f, rd, size, err := openFile(p)
 		if err != nil {
+			if open {
+				// Just created by the recorder (an fMP4 segment has no
+				// sample before its first fragment): it plays once it has.
+				s.segs = append(s.segs, segment{path: p, start: nameTime(p)})
+				continue
+			}
 			if !t.Dir {
 				return nil, fmt.Errorf("%w: %s: %v", rtmp.ErrStreamNotFound, t.Rel, err)
 			}
@@ -135,20 +190,21 @@ func Open(t Target, o Options) (*Session, error) {
 			continue
 		}
 		info := rd.Info()
-		d := info.Duration
 		rd.Close()
 		f.Close()
-		seg := segment{path: p, offset: off, dur: d, last: info.Last, size: size, start: nameTime(p)}
-		s.segs = append(s.segs, seg)
-		off += d
+		s.segs = append(s.segs, segment{path: p, dur: info.Duration, last: info.Last, size: size, start: nameTime(p)})
 	}
 	if len(s.segs) == 0 {
 		return nil, fmt.Errorf("%w: %s: no recordings", rtmp.ErrStreamNotFound, t.Rel)
 	}
-	s.total = off
+	// Files skipped after the last segment are looked at again by a
+	// rescan: the recorder creates a file a moment before it says so.
+	s.listed = s.segs[len(s.segs)-1].path
+	s.relayout(0)
+	total := s.total.Load()
 	// Start position: the play's start argument, else ?start= on a timeline.
 	if o.Start > 0 {
-		s.startAt = uint32(min(o.Start, float64(s.total)))
+		s.startAt = uint32(min(o.Start, float64(total)))
 	} else if t.Dir && o.From != "" {
 		at, err := s.fromQuery(o.From, o.Now())
 		if err != nil {
@@ -161,6 +217,42 @@ func Open(t Target, o Options) (*Session, error) {
 		s.end = s.startAt + uint32(min(o.Duration, float64(1<<31)))
 	}
 	return s, nil
+}
+
+// listSegments returns the recordings in dir in play order. Names carry the
+// start time; "X-1.mp4" (same second) comes after "X.mp4".
+func listSegments(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, e := range ents {
+		n := e.Name()
+		if e.Type().IsRegular() && (strings.HasSuffix(n, ".mp4") || strings.HasSuffix(n, ".flv")) {
+			paths = append(paths, filepath.Join(dir, n))
+		}
+	}
+	sort.Slice(paths, func(i, j int) bool { return segLess(paths[i], paths[j]) })
+	return paths, nil
+}
+
+func segLess(a, b string) bool {
+	return strings.TrimSuffix(a, filepath.Ext(a)) < strings.TrimSuffix(b, filepath.Ext(b))
+}
+
+// relayout places segments from..end on the timeline after their
+// predecessors, after a duration changed (a segment being recorded grew,
+// or one appended by a rescan was opened), and updates the total.
+func (s *Session) relayout(from int) {
+	for j := max(from, 0); j < len(s.segs); j++ {
+		s.segs[j].offset = 0
+		if j > 0 {
+			s.segs[j].offset = s.segs[j-1].offset + s.segs[j-1].dur
+		}
+	}
+	last := s.segs[len(s.segs)-1]
+	s.total.Store(last.offset + last.dur)
 }
 
 func openFile(p string) (*os.File, remux.FileReader, int64, error) {
@@ -228,11 +320,13 @@ func (s *Session) fromQuery(v string, now time.Time) (uint32, error) {
 		}
 	}
 	// After the last recording: its last moments.
-	return s.total - min(s.total, 1000), nil
+	total := s.total.Load()
+	return total - min(total, 1000), nil
 }
 
-// Length is the timeline's duration in seconds.
-func (s *Session) Length() float64 { return float64(s.total) / 1000 }
+// Length is the timeline's duration in seconds (so far, for a recording
+// still being written).
+func (s *Session) Length() float64 { return float64(s.total.Load()) / 1000 }
 
 // SetBufferLength sizes the read-ahead.
 func (s *Session) SetBufferLength(ms uint32) { s.buffer.Store(ms) }
@@ -258,7 +352,7 @@ func (s *Session) Seek(ms float64) error {
 		ms = 0
 	}
 	s.mu.Lock()
-	s.seek, s.seekTo = true, uint32(min(ms, float64(s.total)))
+	s.seek, s.seekTo = true, uint32(min(ms, float64(s.total.Load())))
 	s.mu.Unlock()
 	s.poke()
 	return nil
@@ -301,15 +395,103 @@ func (s *Session) closeFile() {
 	}
 }
 
-// openSeg makes segment i the current one.
+// openSeg makes segment i the current one. A segment being recorded that
+// cannot be read yet gives errNotYet, and the current file stays as it was.
 func (s *Session) openSeg(i int) error {
-	s.closeFile()
-	f, rd, _, err := openFile(s.segs[i].path)
+	sg := &s.segs[i]
+	// Asked before the open: a segment closed after this answer is read
+	// whole, since the close comes after its last write.
+	open := s.isOpen(sg.path)
+	f, rd, size, err := openFile(sg.path)
 	if err != nil {
+		if open {
+			return errNotYet
+		}
 		return err
 	}
-	s.f, s.rd, s.cur = f, rd, i
+	if info := rd.Info(); open && info.VideoCodec == 0 && info.AudioCodec == 0 {
+		// Not even a sequence header on disk yet.
+		rd.Close()
+		f.Close()
+		return errNotYet
+	}
+	s.closeFile()
+	s.f, s.rd, s.cur, s.size = f, rd, i, size
+	_, canGrow := rd.(grower)
+	s.live = open && canGrow
+	s.followed = s.live
+	// What the file holds now, if more than when the play was opened (it
+	// was being recorded, or it was appended by a rescan).
+	if info := rd.Info(); info.Duration > sg.dur {
+		sg.dur, sg.last = info.Duration, info.Last
+		s.relayout(i + 1)
+	}
 	return nil
+}
+
+// follow is called at the end of what the current file had on disk while
+// it was being recorded. It reports true when the file grew (the reader
+// goes on), errNotYet when it is still being recorded with nothing new,
+// and false when the recorder closed it and everything it wrote was read.
+func (s *Session) follow() (bool, error) {
+	// The recorder's state first, then the size: if it closed the file
+	// after this answer, its last write is already in the size read next.
+	open := s.isOpen(s.segs[s.cur].path)
+	fi, err := s.f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if fi.Size() > s.size {
+		s.size = fi.Size()
+		s.rd.(grower).Grow(s.size)
+		return true, nil
+	}
+	if open {
+		return false, errNotYet
+	}
+	s.live = false
+	s.graceEnd = time.Now().Add(s.grace)
+	sg := &s.segs[s.cur]
+	if info := s.rd.Info(); info.Duration > sg.dur {
+		sg.dur, sg.last = info.Duration, info.Last
+		s.relayout(s.cur + 1)
+	}
+	return false, nil
+}
+
+// grew notes the file time ts read from a segment being recorded: its
+// duration so far.
+func (s *Session) grew(ts uint32) {
+	sg := &s.segs[s.cur]
+	if ts <= sg.last && sg.dur > 0 {
+		return
+	}
+	sg.last = max(sg.last, ts)
+	if d := sg.last + liveFrameMs; d > sg.dur {
+		sg.dur = d
+		s.relayout(s.cur + 1)
+	}
+}
+
+// rescan appends to a timeline the segments the recorder started after its
+// last one; it reports whether there are any.
+func (s *Session) rescan() bool {
+	paths, err := listSegments(s.dir)
+	if err != nil {
+		return false
+	}
+	n := len(s.segs)
+	for _, p := range paths {
+		if segLess(s.listed, p) {
+			s.segs = append(s.segs, segment{path: p, start: nameTime(p)})
+			s.listed = p
+		}
+	}
+	if len(s.segs) == n {
+		return false
+	}
+	s.relayout(n)
+	return true
 }
 
 // queueHeaders queues onMetaData and the sequence headers of the current
@@ -331,7 +513,8 @@ func (s *Session) queueHeaders(ts uint32, meta bool) {
 func (s *Session) metadata(ts uint32) *remux.Message {
 	info := s.rd.Info()
 	// The last timestamp, not the end of the last frame: rtmpdump calls a
-	// download complete only when it reached 99.9% of the duration.
+	// download complete only when it reached 99.9% of the duration. For a
+	// recording still being written: what is on disk so far.
 	last := s.segs[len(s.segs)-1]
 	props := rtmp.ECMAArray{{Key: "duration", Value: float64(last.offset+last.last) / 1000}}
 	if info.VideoCodec != 0 {
@@ -387,12 +570,20 @@ func (s *Session) position(ms uint32) (uint32, error) {
 			break
 		}
 	}
-	if s.rd == nil || s.cur != i {
+	fresh := s.rd == nil || s.cur != i
+	if fresh {
 		if err := s.openSeg(i); err != nil {
 			return 0, err
 		}
 	}
 	sg := s.segs[i]
+	if fresh && s.live && ms <= sg.offset {
+		// The start of a segment being recorded, which starts with a
+		// keyframe: read it from its first tag. A Seek would step over
+		// a sequence header that was not on disk yet when the reader
+		// opened the file (so is not among its Headers).
+		return sg.offset, nil
+	}
 	pos, err := s.rd.Seek(ms - min(ms, sg.offset))
 	if err != nil {
 		return 0, err
@@ -400,11 +591,15 @@ func (s *Session) position(ms uint32) (uint32, error) {
 	return pos + sg.offset, nil
 }
 
-// read queues the next message of the timeline; io.EOF at its end.
+// read queues the next message of the timeline; io.EOF at its end,
+// errNotYet at the live edge of a segment being recorded.
 func (s *Session) read() error {
 	for {
 		m, err := s.rd.Next()
 		if err == nil {
+			if s.live && m.Kind.IsMedia() {
+				s.grew(m.Timestamp)
+			}
 			m.Timestamp += s.segs[s.cur].offset
 			if s.end > 0 && m.Timestamp > s.end {
 				m.Release()
@@ -413,17 +608,53 @@ func (s *Session) read() error {
 			s.q = append(s.q, m)
 			return nil
 		}
+		if s.live && (err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF)) {
+			// The end of what is on disk, maybe in the middle of a tag
+			// or fragment the recorder is writing: not the end yet.
+			more, ferr := s.follow()
+			if ferr != nil {
+				return ferr
+			}
+			if more {
+				continue
+			}
+			if err != io.EOF {
+				// Closed with a cut tail (a write error): what came
+				// before it was the whole recording.
+				s.log.Warn("vod: recording ends with a cut tag", "file", s.segs[s.cur].path, "err", err)
+				err = io.EOF
+			}
+		}
 		if err != io.EOF {
 			if s.cur+1 >= len(s.segs) {
 				return err
 			}
 			s.log.Warn("vod: segment ends early", "file", s.segs[s.cur].path, "err", err)
 		}
-		if s.cur+1 >= len(s.segs) {
+		// The end of a timeline: the recorder may have started segments
+		// since the play was opened (or be about to, right after closing
+		// the one just followed).
+		if s.cur+1 >= len(s.segs) && !(s.dir != "" && s.rescan()) {
+			if s.followed && s.dir != "" && time.Now().Before(s.graceEnd) {
+				return errNotYet
+			}
 			return io.EOF
 		}
 		if err := s.openSeg(s.cur + 1); err != nil {
-			return err
+			if err == errNotYet || s.dir == "" {
+				return err
+			}
+			if s.followed && time.Now().Before(s.graceEnd) {
+				// Found by a rescan right after the recorder created
+				// it, before it announced it (and wrote its header).
+				return errNotYet
+			}
+			// Gone (retention) or unreadable: the timeline goes on
+			// without it, as Open leaves out such files.
+			s.log.Warn("vod: segment skipped", "file", s.segs[s.cur+1].path, "err", err)
+			s.segs = append(s.segs[:s.cur+1], s.segs[s.cur+2:]...)
+			s.relayout(s.cur + 1)
+			continue
 		}
 		// The next segment's headers (its codec settings may differ).
 		s.queueHeaders(max(s.lastTS, s.segs[s.cur].offset), false)
@@ -453,6 +684,22 @@ func (s *Session) Next(dst []*remux.Message) ([]*remux.Message, error) {
 			}
 			s.q = s.q[:0]
 			pos, err := s.position(at)
+			if err == errNotYet {
+				// The segment to start in is being recorded and has no
+				// frame on disk yet. Keep the seek for the next try.
+				if seek {
+					s.mu.Lock()
+					if !s.seek {
+						s.seek, s.seekTo = true, seekTo
+					}
+					s.mu.Unlock()
+				}
+				if len(dst) > 0 {
+					return dst, nil
+				}
+				s.sleep(s.poll)
+				continue
+			}
 			if err != nil {
 				return dst, err
 			}
@@ -490,8 +737,17 @@ func (s *Session) Next(dst []*remux.Message) ([]*remux.Message, error) {
 			if err := s.read(); err != nil {
 				if err == io.EOF {
 					s.done = true
-					dst = append(dst, remux.NewMessage(remux.KindPlayComplete, s.total, nil))
+					dst = append(dst, remux.NewMessage(remux.KindPlayComplete, s.total.Load(), nil))
 					return dst, nil
+				}
+				if err == errNotYet {
+					// The live edge: hand over what is due, then look
+					// again a little later.
+					if len(dst) > 0 {
+						return dst, nil
+					}
+					s.sleep(s.poll)
+					continue
 				}
 				return dst, err
 			}
@@ -524,16 +780,21 @@ func (s *Session) Next(dst []*remux.Message) ([]*remux.Message, error) {
 		if len(dst) > 0 {
 			return dst, nil
 		}
-		if s.timer == nil {
-			s.timer = time.NewTimer(wait)
-		} else {
-			s.timer.Reset(wait)
-		}
-		select {
-		case <-s.timer.C:
-		case <-s.wake:
-			s.timer.Stop()
-		}
+		s.sleep(wait)
+	}
+}
+
+// sleep waits d, or less if Seek, Pause or Close wake the session.
+func (s *Session) sleep(d time.Duration) {
+	if s.timer == nil {
+		s.timer = time.NewTimer(d)
+	} else {
+		s.timer.Reset(d)
+	}
+	select {
+	case <-s.timer.C:
+	case <-s.wake:
+		s.timer.Stop()
 	}
 }
 
