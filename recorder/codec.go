@@ -278,27 +278,27 @@ func newAudioConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 	tc := &trackConfig{codec: c, record: append([]byte(nil), rec...)}
 	switch c {
 	case remux.CodecAAC:
-		br := bitReader{b: rec}
-		aot := br.read(5)
+		br := remux.NewBitReader(rec)
+		aot := br.U(5)
 		if aot == 31 {
-			aot = 32 + br.read(6)
+			aot = 32 + br.U(6)
 		}
-		fi := br.read(4)
+		fi := br.U(4)
 		var rate uint32
 		if fi == 15 {
-			rate = br.read(24)
+			rate = br.U(24)
 		} else if int(fi) < len(aacRates) {
 			rate = aacRates[fi]
 		}
-		ch := br.read(4)
+		ch := br.U(4)
 		if aot == 5 || aot == 29 { // explicit SBR/PS: skip extension rate and the core object type
-			if br.read(4) == 15 {
-				br.read(24)
+			if br.U(4) == 15 {
+				br.U(24)
 			}
-			br.read(5)
+			br.U(5)
 		}
-		frameLen := br.read(1)
-		if br.err || rate == 0 {
+		frameLen := br.U(1)
+		if !br.Ok() || rate == 0 {
 			return nil, fmt.Errorf("bad AudioSpecificConfig % x", rec)
 		}
 		tc.sampleRate, tc.channels, tc.objectType = rate, uint16(ch), 0x40
@@ -358,25 +358,4 @@ func mp3Header(b []byte) (rate uint32, ch uint16, spf uint32, ok bool) {
 		ch = 1
 	}
 	return base, ch, spf, true
-}
-
-// bitReader reads big-endian bit fields; reading past the end sets err.
-type bitReader struct {
-	b   []byte
-	pos int
-	err bool
-}
-
-func (r *bitReader) read(n int) uint32 {
-	var v uint32
-	for i := 0; i < n; i++ {
-		if r.pos>>3 >= len(r.b) {
-			r.err = true
-			return 0
-		}
-		bit := (r.b[r.pos>>3] >> (7 - uint(r.pos&7))) & 1
-		v = v<<1 | uint32(bit)
-		r.pos++
-	}
-	return v
 }

@@ -29,13 +29,22 @@ func nal(t byte, n int, fill byte) []byte {
 // packetizeH264 packs access units into RTP packets the way a camera does:
 // small NALs of one AU in a STAP-A, large ones in FU-As of at most mtu.
 func packetizeH264(aus []au, seq uint16, ts uint32, step uint32, mtu int) []*rtp.Packet {
+	tss := make([]uint32, len(aus))
+	for i := range tss {
+		tss[i] = ts + uint32(i)*step
+	}
+	return packetizeH264At(aus, seq, tss, mtu)
+}
+
+// packetizeH264At is packetizeH264 with the RTP timestamp of each AU given.
+func packetizeH264At(aus []au, seq uint16, tss []uint32, mtu int) []*rtp.Packet {
 	var pkts []*rtp.Packet
 	emit := func(payload []byte, t uint32) {
 		pkts = append(pkts, &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: t}, Payload: payload})
 		seq++
 	}
 	for i, a := range aus {
-		t := ts + uint32(i)*step
+		t := tss[i]
 		var stap []byte
 		flush := func() {
 			if stap != nil {
@@ -97,6 +106,7 @@ func gop(n int) []au {
 type result struct {
 	headers, keys, frames int
 	ts                    []uint32
+	cts                   []int32
 	fills                 []byte // first payload byte of each frame's NAL body: which AU
 }
 
@@ -116,6 +126,7 @@ func run(t *testing.T, d Depacketizer, pkts []*rtp.Packet) result {
 					r.keys++
 				}
 				r.ts = append(r.ts, m.Timestamp)
+				r.cts = append(r.cts, m.Frame.CTS)
 				if m.Kind == remux.KindVideo {
 					// verify AVCC framing covers the whole body exactly
 					b := m.Payload[5:]
@@ -204,25 +215,7 @@ func TestH264Depacketize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pkts := packetizeH264(gop(10), tt.seq, tt.ts, step, 1200)
-			if tt.mangle != nil {
-				// firstOfTS works on timestamps relative to tt.ts
-				for _, p := range pkts {
-					p.Timestamp -= tt.ts
-				}
-				pkts = tt.mangle(pkts)
-				for _, p := range pkts {
-					p.Timestamp += tt.ts
-				}
-			}
-			if tt.reorder > 0 {
-				ro := NewReorderer(tt.reorder)
-				var in []*rtp.Packet
-				for _, p := range pkts {
-					in = ro.Push(p, in)
-				}
-				in = ro.flush(in)
-				pkts = in
-			}
+			pkts = damage(pkts, tt.ts, tt.mangle, tt.reorder)
 			d := NewVideo(H264, NewTimeline(90000), remux.NewPool())
 			r := run(t, d, pkts)
 			if r.frames != tt.wantFrames {
@@ -438,4 +431,28 @@ func TestG711(t *testing.T) {
 	if len(out) != 2 || out[0].Payload[0] != 0x72 || out[1].Timestamp != 20 {
 		t.Fatalf("g711 %d % x", len(out), out[0].Payload[:1])
 	}
+}
+
+// damage applies a test's packet mangling (on timestamps relative to ts, as
+// firstOfTS finds them) and then passes the packets through a Reorderer of
+// the given window (0: none), as the pull does.
+func damage(pkts []*rtp.Packet, ts uint32, mangle func([]*rtp.Packet) []*rtp.Packet, window int) []*rtp.Packet {
+	if mangle != nil {
+		for _, p := range pkts {
+			p.Timestamp -= ts
+		}
+		pkts = mangle(pkts)
+		for _, p := range pkts {
+			p.Timestamp += ts
+		}
+	}
+	if window > 0 {
+		ro := NewReorderer(window)
+		var in []*rtp.Packet
+		for _, p := range pkts {
+			in = ro.Push(p, in)
+		}
+		pkts = ro.flush(in)
+	}
+	return pkts
 }

@@ -44,7 +44,7 @@ type VideoDepacketizer struct {
 	pps     []byte
 	sentHdr []byte // the configuration record last emitted
 	keySeen bool
-	lastDTS int64
+	order   dtsGen // decode timestamps and composition offsets (B-frames)
 
 	// Stats
 	Frames, Dropped, Lost uint64
@@ -54,7 +54,7 @@ type VideoDepacketizer struct {
 // from the SDP (sprop-parameter-sets / sprop-vps,-sps,-pps) may be given as
 // params (raw NAL units without start codes); pool may be nil.
 func NewVideo(codec Codec, tl *Timeline, pool *remux.Pool, params ...[]byte) *VideoDepacketizer {
-	d := &VideoDepacketizer{codec: codec, tl: tl, pool: pool, lastDTS: -1}
+	d := &VideoDepacketizer{codec: codec, tl: tl, pool: pool}
 	for _, p := range params {
 		d.param(p)
 	}
@@ -77,6 +77,15 @@ func (d *VideoDepacketizer) param(n []byte) bool {
 	set := func(p *[]byte) bool {
 		if !bytes.Equal(*p, n) {
 			*p = append([]byte(nil), n...)
+			if p == &d.sps {
+				// The reorder depth is in the SPS: read it before the
+				// frames that follow it are timed.
+				if d.codec == H265 {
+					d.order.setReorder(h265Reorder(n))
+				} else {
+					d.order.setReorder(h264Reorder(n))
+				}
+			}
 		}
 		return true
 	}
@@ -98,6 +107,26 @@ func (d *VideoDepacketizer) param(n []byte) bool {
 		return set(&d.pps)
 	}
 	return false
+}
+
+// disposable reports whether no other frame refers to the access unit
+// being assembled, so that dropping it harms nothing else: H.264 slices
+// with nal_ref_idc 0. (H.265 sub-layer non-reference pictures may still be
+// referred to by higher temporal layers; they are not dropped.)
+func (d *VideoDepacketizer) disposable() bool {
+	if d.codec != H264 {
+		return false
+	}
+	vcl := false
+	for _, n := range d.nalus {
+		if t := d.nalType(n); t >= 1 && t <= 5 {
+			if n[0]&0x60 != 0 {
+				return false
+			}
+			vcl = true
+		}
+	}
+	return vcl
 }
 
 func (d *VideoDepacketizer) isKey(t int) bool {
@@ -336,17 +365,22 @@ func (d *VideoDepacketizer) finish(out []*remux.Message) []*remux.Message {
 		d.Dropped++
 		return out
 	}
-	d.keySeen = true
-	ms := d.tl.Millis(d.auTS)
-	if ms < d.lastDTS {
-		ms = d.lastDTS // B-frames / jitter: keep DTS monotonic
+	// RTP timestamps are presentation times; FLV wants decode times that
+	// only grow plus a composition offset.
+	dts, pts, late := d.order.next(d.tl.Millis(d.auTS))
+	if late && !key && d.disposable() {
+		// A deeper reordering than known, seen too late to time this
+		// frame: dropping a frame nothing refers to beats showing it out
+		// of order.
+		d.Dropped++
+		return out
 	}
-	d.lastDTS = ms
+	d.keySeen = true
 	if !bytes.Equal(rec, d.sentHdr) {
 		d.sentHdr = rec
-		out = append(out, d.headerMsg(uint32(ms), rec))
+		out = append(out, d.headerMsg(uint32(dts), rec))
 	}
-	out = append(out, d.frameMsg(uint32(ms), key))
+	out = append(out, d.frameMsg(uint32(dts), int32(pts-dts), key))
 	d.Frames++
 	return out
 }
@@ -364,8 +398,9 @@ func (d *VideoDepacketizer) record() []byte {
 	return AVCRecord(d.sps, d.pps)
 }
 
-// tag returns the FLV video tag header for a frame or sequence header.
-func (d *VideoDepacketizer) tag(header, key bool) []byte {
+// tag returns the FLV video tag header for a frame or sequence header; cts
+// is the composition time offset of a frame in ms.
+func (d *VideoDepacketizer) tag(header, key bool, cts int32) []byte {
 	ft := byte(2)
 	if key || header {
 		ft = 1
@@ -377,14 +412,14 @@ func (d *VideoDepacketizer) tag(header, key bool) []byte {
 		}
 		h := []byte{0x80 | ft<<4 | pt, 'h', 'v', 'c', '1'}
 		if !header {
-			h = append(h, 0, 0, 0) // composition time
+			h = append(h, byte(cts>>16), byte(cts>>8), byte(cts)) // SI24
 		}
 		return h
 	}
 	if header {
 		return []byte{ft<<4 | 7, 0, 0, 0, 0}
 	}
-	return []byte{ft<<4 | 7, 1, 0, 0, 0}
+	return []byte{ft<<4 | 7, 1, byte(cts >> 16), byte(cts >> 8), byte(cts)}
 }
 
 func newMsg(pool *remux.Pool, kind remux.Kind, ts uint32, n int) *remux.Message {
@@ -397,15 +432,15 @@ func newMsg(pool *remux.Pool, kind remux.Kind, ts uint32, n int) *remux.Message 
 }
 
 func (d *VideoDepacketizer) headerMsg(ts uint32, rec []byte) *remux.Message {
-	h := d.tag(true, true)
+	h := d.tag(true, true, 0)
 	m := newMsg(d.pool, remux.KindVideo, ts, len(h)+len(rec))
 	copy(m.Payload[copy(m.Payload, h):], rec)
 	m.Parse()
 	return m
 }
 
-func (d *VideoDepacketizer) frameMsg(ts uint32, key bool) *remux.Message {
-	h := d.tag(false, key)
+func (d *VideoDepacketizer) frameMsg(ts uint32, cts int32, key bool) *remux.Message {
+	h := d.tag(false, key, cts)
 	m := newMsg(d.pool, remux.KindVideo, ts, len(h)+d.size)
 	b := m.Payload[copy(m.Payload, h):]
 	for _, n := range d.nalus {
