@@ -330,8 +330,11 @@ type recorder struct {
 
 	hold          []heldFrame // frames waiting for the audio description (MP4)
 	holdBytes     int
-	audioGaveUp   bool // awaited audio never came this session
-	sessionOpened bool // a segment was opened this session
+	audioGaveUp   bool  // awaited audio never came this session
+	sessionOpened bool  // a segment was opened this session
+	videoWait     bool  // audio is waiting for announced video (awaitVideo)
+	videoWaitFrom int64 // since this unwrapped ms
+	videoGaveUp   bool  // announced video never came this session
 
 	paused     bool
 	pauseUntil time.Time
@@ -371,6 +374,7 @@ func (r *recorder) handle(m *remux.Message) {
 		r.video, r.audio = trackState{}, trackState{}
 		r.meta = nil
 		r.videoFrames, r.audioFrames, r.audioGaveUp, r.sessionOpened = false, false, false, false
+		r.videoWait, r.videoGaveUp = false, false
 		r.resetTimeline()
 	case remux.KindStreamEnd:
 		r.closeSegment()
@@ -567,7 +571,7 @@ func (r *recorder) frame(t int, m *remux.Message, p payload, ext int64) {
 		}
 	}
 	if r.seg == nil {
-		if !r.canOpen(t, p) {
+		if !r.canOpen(t, p, ext) {
 			r.stats.Dropped.Add(1)
 			return
 		}
@@ -614,15 +618,47 @@ func (r *recorder) awaitAudio() int64 {
 	if !r.mp4() || r.audio.cfg != nil || r.audioGaveUp {
 		return 0
 	}
-	for _, p := range r.meta {
-		if p.key == "audiocodecid" {
-			return 1000
-		}
+	if r.metaHas("audiocodecid") {
+		return 1000
 	}
 	if !r.sessionOpened {
 		return 300
 	}
 	return 0
+}
+
+// awaitVideoMs is how much audio (ms of media) a session whose metadata
+// announces video may start with before the recording gives up waiting
+// for the video and opens an audio-only segment.
+const awaitVideoMs = 3000
+
+// awaitVideo reports whether a segment about to open on audio at time ext
+// should rather wait for the video track, which the publisher's metadata
+// announces but has not sent yet (a camera's audio often comes first).
+// Without the wait the segment would be cut again at once when video shows
+// up. The first call of a session starts the clock.
+func (r *recorder) awaitVideo(ext int64) bool {
+	if r.videoGaveUp || r.video.hdr != nil || r.videoFrames || !r.metaHas("videocodecid") {
+		return false
+	}
+	if !r.videoWait {
+		r.videoWait, r.videoWaitFrom = true, ext
+	}
+	if ext-r.videoWaitFrom < awaitVideoMs {
+		return true
+	}
+	r.videoGaveUp = true
+	r.log.Debug("no video arrived though the metadata announced it; recording audio only")
+	return false
+}
+
+func (r *recorder) metaHas(key string) bool {
+	for _, p := range r.meta {
+		if p.key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // holdFrame keeps the frame (retained) until the audio description arrives
@@ -678,13 +714,13 @@ func (r *recorder) boundary(t int, p payload) bool {
 	return t == trackAudio
 }
 
-func (r *recorder) canOpen(t int, p payload) bool {
+func (r *recorder) canOpen(t int, p payload, ext int64) bool {
 	if r.paused {
 		if r.cfg.Now().Before(r.pauseUntil) {
 			return false
 		}
 	}
-	if r.expect(trackVideo) {
+	if r.expect(trackVideo) || r.awaitVideo(ext) {
 		if t != trackVideo || !p.key {
 			return false
 		}

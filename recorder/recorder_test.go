@@ -693,3 +693,63 @@ func TestTimelineJoinAndWrap(t *testing.T) {
 		})
 	}
 }
+
+// A camera's audio often comes before its video. When the metadata
+// announces video, the recording waits for the first keyframe rather than
+// opening an audio-only segment that the video would cut at once; when the
+// announced video never comes, it gives up after awaitVideoMs of audio.
+func TestAudioBeforeAnnouncedVideo(t *testing.T) {
+	t.Parallel()
+	tags := readFLV(t, mediaFile(t, "av"))
+	if tags[0].kind != remux.KindData {
+		t.Fatalf("test input starts with a %v tag, want its onMetaData", tags[0].kind)
+	}
+	late := func(from uint32) []tagSpec {
+		var out []tagSpec
+		var hdr tagSpec
+		for _, tg := range tags {
+			if tg.kind == remux.KindVideo {
+				if tg.body[1] == 0 {
+					hdr = tg
+					continue
+				}
+				if tg.ts < from {
+					continue
+				}
+				if hdr.body != nil && tg.body[0]>>4 == 1 {
+					hdr.ts = tg.ts
+					out = append(out, hdr)
+					hdr.body = nil
+				}
+			}
+			out = append(out, tg)
+		}
+		return out
+	}
+	for _, format := range []string{FormatFLV, FormatFMP4} {
+		t.Run(format+"/video 1s late", func(t *testing.T) {
+			msgs := messages(late(1000))
+			segs, _ := record(t, msgs, Config{Dir: t.TempDir(), Format: format})
+			checkReleased(t, msgs)
+			if len(segs) != 1 {
+				t.Fatalf("%d segments, want 1 (audio first must not open an audio-only one)", len(segs))
+			}
+			r := checkSegment(t, segs[0].Path, "video", "audio")
+			if d := r.duration(); d < 4.5 || d > 5.2 {
+				t.Errorf("segment lasts %.3f s, want the 5 s from the first keyframe", d)
+			}
+		})
+		t.Run(format+"/video never", func(t *testing.T) {
+			msgs := messages(late(1 << 30))
+			segs, _ := record(t, msgs, Config{Dir: t.TempDir(), Format: format})
+			checkReleased(t, msgs)
+			if len(segs) != 1 {
+				t.Fatalf("%d segments, want 1", len(segs))
+			}
+			r := checkSegment(t, segs[0].Path, "audio")
+			if d := r.duration(); d < 2.5 || d > 3.2 {
+				t.Errorf("audio-only segment lasts %.3f s, want the 3 s after the wait", d)
+			}
+		})
+	}
+}

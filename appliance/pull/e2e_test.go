@@ -3,97 +3,37 @@ package pull
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
+	"github.com/tapedeck/tapedeck/recorder"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
-
-// need skips the test when a tool is missing, or fails it under CI=true.
-func need(t *testing.T, ok bool, what string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s missing (CI needs: apt-get install gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-ugly gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav ffmpeg)", what)
-	}
-	t.Skipf("%s missing", what)
-}
-
-func python(t *testing.T) string {
-	for _, p := range []string{"/usr/bin/python3", "python3"} {
-		if path, err := exec.LookPath(p); err == nil {
-			if exec.Command(path, "-c", "import gi; gi.require_version('GstRtspServer','1.0'); from gi.repository import GstRtspServer").Run() == nil {
-				return path
-			}
-		}
-	}
-	need(t, false, "python3-gi with GstRtspServer (gir1.2-gst-rtsp-server-1.0)")
-	return ""
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// camera is a running GStreamer RTSP server.
-type camera struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startCamera(t *testing.T, port int, codec string, auth ...string) *camera {
-	t.Helper()
-	py := python(t)
-	args := append([]string{"testdata/camera.py", fmt.Sprint(port), codec}, auth...)
-	cmd := exec.Command(py, args...)
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &camera{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(c.done) }()
-	t.Cleanup(c.stop)
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ready") {
-		t.Fatalf("camera did not start: %q %v", line, err)
-	}
-	go io.Copy(io.Discard, out)
-	return c
-}
-
-func (c *camera) stop() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	c.cmd.Process.Kill()
-	<-c.done
-}
 
 // collect reads from sub for d and returns what came (released).
 type seen struct {
 	kind     remux.Kind
 	ts       uint32
+	cts      int32 // video: composition time offset, ms
 	key, hdr bool
 	codec    remux.FourCC
 	payload  []byte // video only
@@ -112,7 +52,7 @@ func collect(t *testing.T, sub *hub.Subscriber, d time.Duration) []seen {
 			batch, err = sub.Next(batch[:0])
 			mu.Lock()
 			for i, m := range batch {
-				s := seen{m.Kind, m.Timestamp, m.IsKeyframe(), m.IsSequenceHeader(), m.Frame.Codec, nil}
+				s := seen{m.Kind, m.Timestamp, m.Frame.CTS, m.IsKeyframe(), m.IsSequenceHeader(), m.Frame.Codec, nil}
 				if m.Kind == remux.KindVideo {
 					s.payload = append([]byte(nil), m.Payload...)
 				}
@@ -232,8 +172,7 @@ func serveRTMP(t *testing.T, h *hub.Hub) string {
 // everything, and returns the codecs ffprobe reports.
 func ffmpegDecodes(t *testing.T, url string, wantVideo string) {
 	t.Helper()
-	_, err := exec.LookPath("ffmpeg")
-	need(t, err == nil, "ffmpeg")
+	testenv.NeedTool(t, "ffmpeg")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", url).CombinedOutput()
@@ -254,14 +193,14 @@ func ffmpegDecodes(t *testing.T, url string, wantVideo string) {
 }
 
 func testRTSP(t *testing.T, codec, transport string, auth bool) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	var cred []string
 	url := fmt.Sprintf("rtsp://127.0.0.1:%d/cam", port)
 	if auth {
 		cred = []string{"admin", "s3cret"}
 		url = fmt.Sprintf("rtsp://admin:s3cret@127.0.0.1:%d/cam", port)
 	}
-	startCamera(t, port, codec, cred...)
+	testenv.StartCamera(t, port, codec, cred...)
 	h := hub.New(slog.New(slog.DiscardHandler))
 	m := NewManager(h, Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second})
 	defer m.Close()
@@ -319,8 +258,7 @@ func ffmpegHasEnhancedRTMP() bool {
 // and has ffmpeg decode it.
 func hevcDecodes(t *testing.T, got []seen) {
 	t.Helper()
-	_, err := exec.LookPath("ffmpeg")
-	need(t, err == nil, "ffmpeg")
+	testenv.NeedTool(t, "ffmpeg")
 	var annexB []byte
 	sc := []byte{0, 0, 0, 1}
 	for _, s := range got {
@@ -367,8 +305,8 @@ func hevcDecodes(t *testing.T, got []seen) {
 // TestCameraRestart stops the camera and starts it again on the same port:
 // the pull comes back within the backoff bound and publishes a new session.
 func TestCameraRestart(t *testing.T) {
-	port := freePort(t)
-	cam := startCamera(t, port, "h264")
+	port := testenv.FreePort(t)
+	cam := testenv.StartCamera(t, port, "h264")
 	h := hub.New(slog.New(slog.DiscardHandler))
 	m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 2 * time.Second})
 	defer m.Close()
@@ -389,10 +327,10 @@ func TestCameraRestart(t *testing.T) {
 	}
 	waitState(StatePulling, 10*time.Second)
 	sub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
-	cam.stop()
+	cam.Stop()
 	waitState(StateBackoff, 5*time.Second)
 	stopped := time.Now()
-	startCamera(t, port, "h264")
+	testenv.StartCamera(t, port, "h264")
 	// MaxBackoff 1s (+ connect): back well within 5 s.
 	waitState(StatePulling, 5*time.Second)
 	t.Logf("back %v after the camera stopped", time.Since(stopped).Round(time.Millisecond))
@@ -419,8 +357,7 @@ func TestCameraRestart(t *testing.T) {
 // TestRTMPPull publishes a test pattern with ffmpeg to an RTMP server and
 // pulls it into another hub over RTMP.
 func TestRTMPPull(t *testing.T) {
-	_, err := exec.LookPath("ffmpeg")
-	need(t, err == nil, "ffmpeg")
+	testenv.NeedTool(t, "ffmpeg")
 	upstream := hub.New(slog.New(slog.DiscardHandler))
 	addr := serveRTMP(t, upstream)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -443,4 +380,388 @@ func TestRTMPPull(t *testing.T) {
 	if st, _ := m.Lookup("live", "cam"); st.Kind != "rtmp" || strings.Contains(st.URL, "secret") {
 		t.Errorf("status %+v", st)
 	}
+}
+
+// checkBFrames verifies the timing of pulled video with B-frames: DTS
+// strictly increasing, composition offsets >= 0 and not all 0, and the
+// presentation times (DTS + CTS) those of a 25 fps camera: distinct, 40 ms
+// apart once sorted (up to the last DTS: the B-frames presented before the
+// last frames collected had not come yet).
+func checkBFrames(t *testing.T, got []seen) {
+	t.Helper()
+	var pts []int64
+	last := int64(-1)
+	nonZero := 0
+	for _, s := range got {
+		if s.kind != remux.KindVideo || s.hdr {
+			continue
+		}
+		if int64(s.ts) <= last || s.cts < 0 {
+			t.Fatalf("frame %d: dts %d after %d, cts %d", len(pts), s.ts, last, s.cts)
+		}
+		last = int64(s.ts)
+		if s.cts != 0 {
+			nonZero++
+		}
+		pts = append(pts, int64(s.ts)+int64(s.cts))
+	}
+	if nonZero == 0 {
+		t.Fatalf("no composition offsets in %d frames: B-frames lost their timing", len(pts))
+	}
+	slices.Sort(pts)
+	pts = pts[:sort.Search(len(pts), func(i int) bool { return pts[i] > last })]
+	for i := 1; i < len(pts); i++ {
+		if d := pts[i] - pts[i-1]; d < 35 || d > 45 {
+			t.Errorf("presentation times %d, %d: %d ms apart", pts[i-1], pts[i], d)
+		}
+	}
+	t.Logf("%d frames, %d with a composition offset", len(pts), nonZero)
+}
+
+// checkFileTiming has ffmpeg copy a recording or stream (2 s of it) to an
+// MP4, whose muxer insists on increasing DTS, and decode the copy: no
+// timestamp complaints, no decode errors, and B-frames in it.
+func checkFileTiming(t *testing.T, input string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cp := t.TempDir() + "/copy.mp4"
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "warning", "-i", input, "-t", "2", "-c", "copy", "-f", "mp4", "-y", cp).CombinedOutput()
+	if err != nil || strings.Contains(strings.ToLower(string(out)), "monoton") {
+		t.Errorf("ffmpeg copy of %s: %v\n%s", input, err, out)
+	}
+	out, err = exec.CommandContext(ctx, "ffmpeg", "-v", "warning", "-xerror", "-i", cp, "-f", "null", "-").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("ffmpeg decode of %s: %v\n%s", input, err, out)
+	}
+	out, err = exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=pict_type", "-of", "csv=p=0", cp).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "B") {
+		t.Errorf("ffprobe finds no B-frames in %s: %v\n%.300s", input, err, out)
+		exec.Command("cp", input, cp, "/tmp/dbg/").Run()
+	}
+}
+
+// testBFrames pulls a camera whose encoder uses B-frames: the arrival
+// order is decode order and RTP carries only presentation times, from
+// which the pull derives DTS and CTS.
+func testBFrames(t *testing.T, codec remux.FourCC, venc string) {
+	testenv.NeedTool(t, "ffmpeg")
+	port := testenv.FreePort(t)
+	testenv.StartCamera(t, port, venc)
+	h := hub.New(slog.New(slog.DiscardHandler))
+	m := NewManager(h, Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second})
+	defer m.Close()
+	sub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
+	// Record it too: an MP4 keeps DTS and CTS for ffmpeg to check, whatever
+	// its version (ffmpeg < 6.1 cannot read HEVC over RTMP).
+	dir := t.TempDir()
+	recSub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	recorded := make(chan error, 1)
+	go func() {
+		defer recSub.Close()
+		recorded <- recorder.Record(ctx, recSub, "live", "cam", recorder.Config{Dir: dir, Format: recorder.FormatMP4, Logger: slog.New(slog.DiscardHandler)})
+	}()
+	if err := m.Start("live", "cam", Source{URL: fmt.Sprintf("rtsp://127.0.0.1:%d/cam", port)}); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, sub, 3*time.Second)
+	cancel()
+	<-recorded
+	checkMedia(t, got, codec)
+	checkBFrames(t, got)
+	var files []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".mp4") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		t.Fatal("no recording")
+	}
+	for _, f := range files {
+		checkFileTiming(t, f)
+	}
+	if codec == remux.CodecAVC {
+		// And played over RTMP.
+		addr := serveRTMP(t, h)
+		checkFileTiming(t, "rtmp://"+addr+"/live/cam")
+	}
+}
+
+func TestRTSPH264BFrames(t *testing.T) {
+	// Without the profile caps the RTSP server negotiates constrained
+	// baseline, which has no B-frames.
+	testBFrames(t, remux.CodecAVC, "x264enc bframes=2 b-adapt=false key-int-max=25 speed-preset=ultrafast threads=1 ! video/x-h264,profile=main ! rtph264pay name=pay0 pt=96")
+}
+
+func TestRTSPH265BFrames(t *testing.T) {
+	// x265's B-pyramid: reorder depth 2.
+	testBFrames(t, remux.CodecHEVC, `x265enc key-int-max=25 speed-preset=ultrafast option-string="bframes=2:b-adapt=0:frame-threads=1:pools=1" ! rtph265pay name=pay0 pt=96 config-interval=-1`)
+}
+
+// fakeCam is a minimal RTSP camera for what GStreamer's server does not
+// show: it records the RTCP its client sends and the requests, streams
+// H.264 over TCP interleaved or UDP, and sends one Sender Report.
+type fakeCam struct {
+	t   *testing.T
+	ln  net.Listener
+	udp bool
+
+	mu        sync.Mutex
+	methods   []string
+	teardown  string   // Session header of the TEARDOWN
+	rrs       [][]byte // RTCP packets received
+	closedAt  time.Time
+	torndown  time.Time
+	connected chan struct{}
+}
+
+const (
+	fakeSSRC    = 0x5EED0001
+	fakeSession = "F4KE5E55"
+	fakeNTPMid  = 0xAAAABBBB // middle 32 bits of the NTP time of its SR
+)
+
+func startFakeCam(t *testing.T, udp bool) *fakeCam {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeCam{t: t, ln: ln, udp: udp, connected: make(chan struct{}, 8)}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go f.serve(nc)
+		}
+	}()
+	return f
+}
+
+func (f *fakeCam) serve(nc net.Conn) {
+	defer nc.Close()
+	f.connected <- struct{}{}
+	var wmu sync.Mutex
+	write := func(b []byte) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		nc.Write(b)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	var rtpOut func([]byte)
+	var rtcpOut func([]byte)
+	br := bufio.NewReader(nc)
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			f.mu.Lock()
+			f.closedAt = time.Now()
+			f.mu.Unlock()
+			return
+		}
+		if b[0] == '$' { // RTCP from the client on the interleaved channel
+			var h [4]byte
+			io.ReadFull(br, h[:])
+			data := make([]byte, int(h[2])<<8|int(h[3]))
+			io.ReadFull(br, data)
+			if h[1] == 1 {
+				f.mu.Lock()
+				f.rrs = append(f.rrs, data)
+				f.mu.Unlock()
+			}
+			continue
+		}
+		req, err := ReadResponse(br)
+		if err != nil || req.Method == "" {
+			return
+		}
+		f.mu.Lock()
+		f.methods = append(f.methods, req.Method)
+		f.mu.Unlock()
+		hdr := "RTSP/1.0 200 OK\r\nCSeq: " + req.Header.Get("CSeq") + "\r\n"
+		var body string
+		switch req.Method {
+		case "OPTIONS":
+			hdr += "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER\r\n"
+		case "DESCRIBE":
+			body = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=fake\r\nt=0 0\r\na=control:*\r\n" +
+				"m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;sprop-parameter-sets=Z0LAHtkAoEf+yA==,aM48gA==\r\na=control:track0\r\n"
+			hdr += "Content-Type: application/sdp\r\nContent-Base: rtsp://" + f.ln.Addr().String() + "/cam/\r\n"
+		case "SETUP":
+			hdr += "Session: " + fakeSession + ";timeout=60\r\n"
+			if f.udp {
+				tp := parseTransport(req.Header.Get("Transport"))
+				cp, cp2, _ := parseRange(tp["client_port"])
+				rtpConn, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				rtcpConn, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				go func() { <-stop; rtpConn.Close(); rtcpConn.Close() }()
+				go func() {
+					buf := make([]byte, 1500)
+					for {
+						n, err := rtcpConn.Read(buf)
+						if err != nil {
+							return
+						}
+						f.mu.Lock()
+						f.rrs = append(f.rrs, append([]byte(nil), buf[:n]...))
+						f.mu.Unlock()
+					}
+				}()
+				rtpOut = func(b []byte) { rtpConn.WriteToUDP(b, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: cp}) }
+				rtcpOut = func(b []byte) { rtcpConn.WriteToUDP(b, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: cp2}) }
+				hdr += fmt.Sprintf("Transport: RTP/AVP;unicast;client_port=%d-%d;server_port=%d-%d\r\n", cp, cp2,
+					rtpConn.LocalAddr().(*net.UDPAddr).Port, rtcpConn.LocalAddr().(*net.UDPAddr).Port)
+			} else {
+				frame := func(ch byte) func([]byte) {
+					return func(b []byte) { write(append([]byte{'$', ch, byte(len(b) >> 8), byte(len(b))}, b...)) }
+				}
+				rtpOut, rtcpOut = frame(0), frame(1)
+				hdr += "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n"
+			}
+		case "PLAY":
+			hdr += "Session: " + fakeSession + "\r\n"
+			go f.stream(rtpOut, rtcpOut, stop)
+		case "TEARDOWN":
+			f.mu.Lock()
+			f.teardown = req.Header.Get("Session")
+			f.torndown = time.Now()
+			f.mu.Unlock()
+		}
+		if body != "" {
+			hdr += fmt.Sprintf("Content-Length: %d\r\n", len(body))
+		}
+		write([]byte(hdr + "\r\n" + body))
+	}
+}
+
+// stream sends a small H.264 IDR every 40 ms, and a Sender Report after
+// the first.
+func (f *fakeCam) stream(rtpOut, rtcpOut func([]byte), stop <-chan struct{}) {
+	tick := time.NewTicker(40 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: uint32(i) * 3600, SSRC: fakeSSRC, Marker: true},
+			Payload: []byte{0x65, 0x88, 0x84, 0x00, 0x33, 0xFF}}
+		b, _ := p.Marshal()
+		rtpOut(b)
+		if i == 1 {
+			sr := []byte{0x80, 200, 0, 6, 0x5E, 0xED, 0, 1, 0, 0, 0xAA, 0xAA, 0xBB, 0xBB, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 200}
+			rtcpOut(sr)
+		}
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// TestRTSPReceiverReportsAndTeardown checks, against a fake camera, that
+// each track gets RTCP receiver reports (over the interleaved RTCP channel
+// or the RTCP port), carrying the camera's SSRC, the sequence numbers
+// received and the LSR of its Sender Report, and nothing else; and that
+// stopping the pull (Stop over TCP, Close over UDP) sends TEARDOWN before
+// the connection closes.
+func TestRTSPReceiverReportsAndTeardown(t *testing.T) {
+	defer func(d time.Duration) { rtcpInterval = d }(rtcpInterval)
+	rtcpInterval = 300 * time.Millisecond
+	for _, transport := range []string{"tcp", "udp"} {
+		t.Run(transport, func(t *testing.T) {
+			cam := startFakeCam(t, transport == "udp")
+			h := hub.New(slog.New(slog.DiscardHandler))
+			m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second})
+			defer m.Close()
+			if err := m.Start("live", "cam", Source{URL: "rtsp://" + cam.ln.Addr().String() + "/cam", Transport: transport}); err != nil {
+				t.Fatal(err)
+			}
+			// Reports with a block and the LSR, from ~150 ms on.
+			var withLSR int
+			deadline := time.Now().Add(5 * time.Second)
+			for withLSR < 3 && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+				cam.mu.Lock()
+				withLSR = 0
+				for _, b := range cam.rrs {
+					withLSR += checkRR(t, b)
+				}
+				cam.mu.Unlock()
+			}
+			if withLSR < 3 {
+				cam.mu.Lock()
+				t.Fatalf("%d receiver reports, %d with LSR", len(cam.rrs), withLSR)
+			}
+			if st, _ := m.Lookup("live", "cam"); st.State != StatePulling || st.Messages == 0 {
+				t.Fatalf("status %+v", st)
+			}
+			start := time.Now()
+			if transport == "tcp" {
+				m.Stop("live", "cam")
+			} else {
+				m.Close()
+			}
+			took := time.Since(start)
+			deadline = time.Now().Add(2 * time.Second)
+			for {
+				cam.mu.Lock()
+				closed, td, tdAt, methods := cam.closedAt, cam.teardown, cam.torndown, cam.methods
+				cam.mu.Unlock()
+				if !closed.IsZero() {
+					if td != fakeSession || tdAt.After(closed) {
+						t.Errorf("TEARDOWN session %q at %v, connection closed at %v; requests %v", td, tdAt, closed, methods)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("connection not closed after stop; requests %v", methods)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if took > time.Second {
+				t.Errorf("stop took %v", took)
+			}
+			if len(cam.connected) != 1 {
+				t.Errorf("%d connections", len(cam.connected))
+			}
+		})
+	}
+}
+
+// checkRR checks one RTCP packet from the client: an RR (with at most one
+// block, on the camera's SSRC) then an SDES, nothing else. It returns 1
+// for a report with a block carrying the LSR of the camera's SR.
+func checkRR(t *testing.T, b []byte) int {
+	t.Helper()
+	if len(b) < 8 || b[0]>>6 != 2 || b[1] != rtcpRR {
+		t.Fatalf("RTCP packet % x: not an RR first", b)
+	}
+	n := 4 * (int(b[2])<<8 | int(b[3]) + 1)
+	if n > len(b) || len(b) < n+4 || b[n+1] != rtcpSDES || n+4*(int(b[n+2])<<8|int(b[n+3])+1) != len(b) {
+		t.Fatalf("RTCP packet % x: not RR + SDES", b)
+	}
+	switch rc := b[0] & 0x1F; {
+	case rc == 0:
+		return 0
+	case rc != 1 || n != 32:
+		t.Fatalf("RR % x: %d blocks", b[:n], rc)
+	}
+	blk := b[8:32]
+	if ssrc := binary.BigEndian.Uint32(blk); ssrc != fakeSSRC {
+		t.Fatalf("RR on SSRC %x", ssrc)
+	}
+	if lost := binary.BigEndian.Uint32(blk[4:]) & 0xFFFFFF; lost != 0 {
+		t.Errorf("RR reports %d lost", lost)
+	}
+	if binary.BigEndian.Uint32(blk[8:]) == 0 {
+		t.Errorf("RR: highest sequence number 0")
+	}
+	if binary.BigEndian.Uint32(blk[16:]) == fakeNTPMid {
+		return 1
+	}
+	return 0
 }

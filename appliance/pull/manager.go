@@ -530,7 +530,7 @@ func (p *puller) runRTMP(ctx context.Context) error {
 	}
 }
 
-// runRTSP runs one RTSP session until it fails.
+// runRTSP runs one RTSP session until it fails or the pull is stopped.
 func (p *puller) runRTSP(ctx context.Context) error {
 	timeout := p.m.opts.Timeout
 	c, err := dialRTSP(ctx, p.src.URL, timeout)
@@ -538,9 +538,12 @@ func (p *puller) runRTSP(ctx context.Context) error {
 		return err
 	}
 	udp := p.transport == "udp"
-	cleanup := context.AfterFunc(ctx, c.close)
-	defer cleanup()
 	defer c.close()
+	// A stop only interrupts the reads of the control connection, so that
+	// the deferred TEARDOWN still goes out on it before it is closed.
+	stop := context.AfterFunc(ctx, c.interrupt)
+	defer stop()
+	defer c.teardown() // also after a failed SETUP or PLAY
 	tracks, err := c.setup(udp)
 	if err != nil {
 		return err
@@ -549,7 +552,6 @@ func (p *puller) runRTSP(ctx context.Context) error {
 	if err := c.play(tracks, p.m.pool, udp); err != nil {
 		return err
 	}
-	defer c.teardown()
 	var codecs []string
 	for _, t := range tracks {
 		codecs = append(codecs, t.media.Codec)
@@ -560,9 +562,11 @@ func (p *puller) runRTSP(ctx context.Context) error {
 		return err
 	}
 	defer pb.pub.Close()
+	pb.write(rtspMetadata(tracks))
 	done := make(chan struct{})
 	defer close(done)
 	go c.keepAlive(done)
+	go c.reports(tracks, rtcpInterval, done)
 
 	var out []*remux.Message
 	var ordered []*rtp.Packet
@@ -574,6 +578,7 @@ func (p *puller) runRTSP(ctx context.Context) error {
 		if int(pkt.PayloadType) != t.media.PayloadType {
 			return
 		}
+		t.stats.packet(&pkt.Header, time.Now())
 		ordered = ordered[:0]
 		if t.reorder != nil {
 			ordered = t.reorder.Push(pkt, ordered)
@@ -589,37 +594,38 @@ func (p *puller) runRTSP(ctx context.Context) error {
 		}
 	}
 	if !udp {
-		byCh := map[byte]*track{}
+		byCh := map[int]*track{}
+		rtcpCh := map[int]*track{}
 		for _, t := range tracks {
-			byCh[byte(t.channel)] = t
+			byCh[t.channel] = t
+			rtcpCh[t.rtcpChannel] = t
 		}
 		for {
-			c.nc.SetReadDeadline(time.Now().Add(timeout))
-			b, err := c.br.Peek(1)
+			if err := c.armRead(timeout); err != nil {
+				return err
+			}
+			ch, data, r, err := c.readAny()
 			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
 				return fmt.Errorf("rtsp: %w", err)
 			}
-			if b[0] != '$' {
-				r, err := ReadResponse(c.br)
-				if err != nil {
-					return err
-				}
+			if r != nil {
 				if r.Status >= 300 && r.Header.Get("CSeq") != "" {
 					p.log.Debug("pull: keep-alive answered", "status", r.Status)
 				}
 				continue
 			}
-			ch, data, err := c.readFrame()
-			if err != nil {
-				return fmt.Errorf("rtsp: %w", err)
-			}
 			if t := byCh[ch]; t != nil {
 				deliver(t, data)
+			} else if t := rtcpCh[ch]; t != nil {
+				t.stats.rtcp(data, time.Now())
 			}
 		}
 	}
-	// UDP: one reader per track; the control connection is read for
-	// keep-alive replies and to notice the camera closing it.
+	// UDP: one reader per track and RTCP socket; the control connection is
+	// read for keep-alive replies and to notice the camera closing it.
 	type dgram struct {
 		t   *track
 		buf []byte
@@ -627,6 +633,7 @@ func (p *puller) runRTSP(ctx context.Context) error {
 	pkts := make(chan dgram, 256)
 	errc := make(chan error, len(tracks)+1)
 	for _, t := range tracks {
+		go t.readRTCP()
 		go func(t *track) {
 			for {
 				buf := make([]byte, 2048)
@@ -643,13 +650,20 @@ func (p *puller) runRTSP(ctx context.Context) error {
 			}
 		}(t)
 	}
+	ctl := make(chan struct{})
 	go func() {
+		defer close(ctl)
 		for {
 			if _, err := c.readMessage(); err != nil {
 				errc <- fmt.Errorf("rtsp control connection: %w", err)
 				return
 			}
 		}
+	}()
+	// The TEARDOWN reads the reply itself: end the control reader first.
+	defer func() {
+		c.nc.SetReadDeadline(time.Unix(1, 0))
+		<-ctl
 	}()
 	silence := time.NewTimer(timeout)
 	defer silence.Stop()
@@ -659,6 +673,9 @@ func (p *puller) runRTSP(ctx context.Context) error {
 			deliver(d.t, d.buf)
 			silence.Reset(timeout)
 		case err := <-errc:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return err
 		case <-ctx.Done():
 			return ctx.Err()

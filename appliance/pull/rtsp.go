@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -24,22 +26,36 @@ import (
 
 const userAgent = "tapedeck"
 
+// rtcpInterval is the period of RTCP receiver reports (RFC 3550's 5 s
+// minimum); a variable for tests.
+var rtcpInterval = 5 * time.Second
+
+// teardownWait bounds the TEARDOWN at the end of a session: writing it and
+// waiting for the reply.
+const teardownWait = time.Second
+
+// errStopped is returned by reads of a client whose pull is being stopped.
+var errStopped = errors.New("rtsp: stopped")
+
 // rtspClient is one RTSP session with a camera.
 type rtspClient struct {
-	nc      net.Conn
-	br      *bufio.Reader
-	wmu     sync.Mutex
-	cseq    int
-	base    string // the URL without credentials
-	user    string
-	pass    string
-	hasUser bool
-	auth    *auth
-	session string
-	timeout time.Duration // request timeout
-	keep    time.Duration // keep-alive period
-	public  string        // OPTIONS Public header
-	playing bool
+	nc       net.Conn
+	br       *bufio.Reader
+	wmu      sync.Mutex // writes; cseq, session, tornDown
+	cseq     int
+	base     string // the URL without credentials
+	user     string
+	pass     string
+	hasUser  bool
+	auth     *auth
+	session  string
+	tornDown bool
+	timeout  time.Duration // request timeout
+	keep     time.Duration // keep-alive period
+	public   string        // OPTIONS Public header
+	ssrc     uint32        // ours, in RTCP reports
+	pending  int           // bytes of an interleaved frame a read left unread
+	stopping atomic.Bool
 }
 
 func dialRTSP(ctx context.Context, raw string, timeout time.Duration) (*rtspClient, error) {
@@ -56,7 +72,7 @@ func dialRTSP(ctx context.Context, raw string, timeout time.Duration) (*rtspClie
 	if u.Port() != "" {
 		port = u.Port()
 	}
-	c := &rtspClient{timeout: timeout, keep: 25 * time.Second}
+	c := &rtspClient{timeout: timeout, keep: 25 * time.Second, ssrc: rand.Uint32()}
 	if u.User != nil {
 		c.user = u.User.Username()
 		c.pass, _ = u.User.Password()
@@ -85,8 +101,31 @@ func dialRTSP(ctx context.Context, raw string, timeout time.Duration) (*rtspClie
 
 func (c *rtspClient) close() { c.nc.Close() }
 
+// interrupt is called when the pull is stopped. It only wakes whoever reads
+// the control connection: the reader returns and the session is torn down
+// on the connection, still open, before it is closed.
+func (c *rtspClient) interrupt() {
+	c.stopping.Store(true)
+	c.nc.SetReadDeadline(time.Unix(1, 0))
+}
+
+// armRead sets the deadline of the reads that follow. It reports
+// errStopped once interrupted: checked after setting the deadline, so that
+// a deadline set just after interrupt cannot undo it.
+func (c *rtspClient) armRead(d time.Duration) error {
+	c.nc.SetReadDeadline(time.Now().Add(d))
+	if c.stopping.Load() {
+		return errStopped
+	}
+	return nil
+}
+
 // write sends a request; it returns the CSeq used.
 func (c *rtspClient) write(method, uri string, hdr []string, body []byte) (int, error) {
+	return c.writeTimeout(method, uri, hdr, body, c.timeout)
+}
+
+func (c *rtspClient) writeTimeout(method, uri string, hdr []string, body []byte, timeout time.Duration) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.cseq++
@@ -105,41 +144,60 @@ func (c *rtspClient) write(method, uri string, hdr []string, body []byte) (int, 
 		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
 	}
 	b.WriteString("\r\n")
-	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	_, err := io.WriteString(c.nc, b.String()+string(body))
 	return c.cseq, err
+}
+
+// writeFrame sends one interleaved frame on channel ch.
+func (c *rtspClient) writeFrame(ch int, data []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := append([]byte{'$', byte(ch), byte(len(data) >> 8), byte(len(data))}, data...)
+	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	_, err := c.nc.Write(b)
+	return err
 }
 
 // readMessage reads the next RTSP message, skipping interleaved frames.
 func (c *rtspClient) readMessage() (*Response, error) {
 	for {
-		b, err := c.br.Peek(1)
-		if err != nil {
-			return nil, err
+		ch, _, r, err := c.readAny()
+		if err != nil || ch < 0 {
+			return r, err
 		}
-		if b[0] == '$' {
-			if _, _, err := c.readFrame(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		return ReadResponse(c.br)
 	}
 }
 
-// readFrame reads one '$' interleaved frame.
-func (c *rtspClient) readFrame() (byte, []byte, error) {
-	var h [4]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return 0, nil, err
+// readAny reads the next interleaved frame (its channel and data) or RTSP
+// message (channel -1). A frame cut short by a deadline is skipped by the
+// next read rather than leaving the stream out of sync: the stop of a pull
+// interrupts reads, and the TEARDOWN reply is read after.
+func (c *rtspClient) readAny() (int, []byte, *Response, error) {
+	for c.pending > 0 {
+		n, err := c.br.Discard(c.pending)
+		c.pending -= n
+		if err != nil {
+			return 0, nil, nil, err
+		}
+	}
+	h, err := c.br.Peek(1)
+	if err != nil {
+		return 0, nil, nil, err
 	}
 	if h[0] != '$' {
-		return 0, nil, fmt.Errorf("rtsp: interleaved stream out of sync (0x%02x)", h[0])
+		r, err := ReadResponse(c.br)
+		return -1, nil, r, err
 	}
-	n := int(binary.BigEndian.Uint16(h[2:]))
+	if h, err = c.br.Peek(4); err != nil { // nothing consumed yet
+		return 0, nil, nil, err
+	}
+	ch, n := int(h[1]), int(binary.BigEndian.Uint16(h[2:]))
+	c.br.Discard(4)
 	buf := make([]byte, n)
-	_, err := io.ReadFull(c.br, buf)
-	return h[1], buf, err
+	got, err := io.ReadFull(c.br, buf)
+	c.pending = n - got
+	return ch, buf, nil, err
 }
 
 // do sends a request and waits for its response, answering one
@@ -150,7 +208,9 @@ func (c *rtspClient) do(method, uri string, hdr ...string) (*Response, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rtsp %s: %w", method, err)
 		}
-		c.nc.SetReadDeadline(time.Now().Add(c.timeout))
+		if err := c.armRead(c.timeout); err != nil {
+			return nil, fmt.Errorf("rtsp %s: %w", method, err)
+		}
 		var r *Response
 		for {
 			r, err = c.readMessage()
@@ -185,14 +245,17 @@ func (c *rtspClient) do(method, uri string, hdr ...string) (*Response, error) {
 
 // track is one SETUP media of the session.
 type track struct {
-	media   Media
-	url     string
-	channel int // interleaved RTP channel (TCP)
-	udp     *net.UDPConn
-	rtcp    *net.UDPConn
-	depack  rtpdepack.Depacketizer
-	tl      *rtpdepack.Timeline
-	reorder *rtpdepack.Reorderer
+	media       Media
+	url         string
+	channel     int // interleaved RTP channel (TCP)
+	rtcpChannel int // interleaved RTCP channel (TCP)
+	udp         *net.UDPConn
+	rtcp        *net.UDPConn
+	rtcpAddr    atomic.Pointer[net.UDPAddr] // the camera's RTCP port (UDP)
+	depack      rtpdepack.Depacketizer
+	tl          *rtpdepack.Timeline
+	reorder     *rtpdepack.Reorderer
+	stats       rtpStats
 }
 
 // supported reports whether a media can be depacketized.
@@ -270,16 +333,17 @@ func (c *rtspClient) setup(udp bool) ([]*track, error) {
 			}
 			return nil, err
 		}
-		if c.session == "" {
-			id, to := sessionID(r.Header.Get("Session"))
+		if id, to := sessionID(r.Header.Get("Session")); c.sessionID() == "" {
+			c.wmu.Lock() // teardown may read it from another goroutine
 			c.session = id
+			c.wmu.Unlock()
 			if to > 0 {
 				c.keep = time.Duration(to) * time.Second / 2
 			}
 		}
 		tp := parseTransport(r.Header.Get("Transport"))
 		if udp {
-			if sp, _, ok := parseRange(tp["server_port"]); ok {
+			if sp, sp2, ok := parseRange(tp["server_port"]); ok {
 				host := tp["source"]
 				if host == "" {
 					host, _, _ = net.SplitHostPort(c.nc.RemoteAddr().String())
@@ -288,12 +352,26 @@ func (c *rtspClient) setup(udp bool) ([]*track, error) {
 				if ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, strconv.Itoa(sp))); err == nil {
 					t.udp.WriteToUDP([]byte{0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, ua)
 				}
+				// The same for RTCP, with a report of nothing yet.
+				if ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, strconv.Itoa(sp2))); err == nil {
+					t.rtcpAddr.Store(ua)
+					t.rtcp.WriteToUDP(receiverReport(c.ssrc, userAgent), ua)
+				}
 			}
-		} else if ch, _, ok := parseRange(tp["interleaved"]); ok {
-			t.channel = ch
+		} else {
+			t.rtcpChannel = t.channel + 1
+			if ch, ch2, ok := parseRange(tp["interleaved"]); ok {
+				t.channel, t.rtcpChannel = ch, ch2
+			}
 		}
 	}
 	return tracks, nil
+}
+
+func (c *rtspClient) sessionID() string {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.session
 }
 
 func (t *track) listenUDP() error {
@@ -307,7 +385,7 @@ func (t *track) listenUDP() error {
 			a.Close()
 			continue
 		}
-		b, err := net.ListenUDP("udp", &net.UDPAddr{Port: p + 1})
+		b, err := net.ListenUDP("udp", &net.UDPAddr{IP: a.LocalAddr().(*net.UDPAddr).IP, Port: p + 1})
 		if err != nil {
 			a.Close()
 			continue
@@ -336,10 +414,10 @@ func (c *rtspClient) play(tracks []*track, pool *remux.Pool, udp bool) error {
 	if err != nil {
 		return err
 	}
-	c.playing = true
 	info := parseRTPInfo(r.Header.Get("RTP-Info"))
 	for _, t := range tracks {
 		m := &t.media
+		t.stats.clock = int64(m.ClockRate)
 		t.tl = rtpdepack.NewTimeline(m.ClockRate)
 		for u, ts := range info {
 			if u == t.url || strings.HasSuffix(t.url, "/"+strings.TrimPrefix(u, "/")) || strings.HasSuffix(u, "/"+m.Control) && m.Control != "" {
@@ -387,10 +465,78 @@ func (c *rtspClient) keepAlive(done <-chan struct{}) {
 	}
 }
 
-// teardown ends the session politely.
+// reports sends an RTCP receiver report for every track each interval
+// until done, the first after half of one (RFC 3550 6.2): some cameras stop
+// sending to a receiver that does not report.
+func (c *rtspClient) reports(tracks []*track, every time.Duration, done <-chan struct{}) {
+	tick := time.NewTimer(every / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		for _, t := range tracks {
+			var rr []byte
+			if b, ok := t.stats.report(time.Now()); ok {
+				rr = receiverReport(c.ssrc, userAgent, b)
+			} else {
+				rr = receiverReport(c.ssrc, userAgent)
+			}
+			if t.rtcp != nil {
+				if a := t.rtcpAddr.Load(); a != nil {
+					t.rtcp.WriteToUDP(rr, a)
+				}
+			} else if c.writeFrame(t.rtcpChannel, rr) != nil {
+				return
+			}
+		}
+		tick.Reset(every)
+	}
+}
+
+// readRTCP reads the RTCP socket of a UDP track until it is closed: the
+// Sender Reports give the LSR of our reports, and a camera that gave no
+// server_port is answered where its reports come from. Unread, the socket
+// would just fill.
+func (t *track) readRTCP() {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := t.rtcp.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		if t.rtcpAddr.Load() == nil {
+			t.rtcpAddr.Store(from)
+		}
+		t.stats.rtcp(buf[:n], time.Now())
+	}
+}
+
+// teardown ends the session, best effort: a camera otherwise keeps it, and
+// the stream, until it times out, and many allow few sessions. It waits
+// briefly for the reply: closing a connection with unread data resets it,
+// and the reset can discard the request before the camera reads it.
 func (c *rtspClient) teardown() {
-	if c.playing {
-		c.write("TEARDOWN", c.base, nil, nil)
+	c.wmu.Lock()
+	session, done := c.session, c.tornDown
+	c.tornDown = true
+	c.wmu.Unlock()
+	if session == "" || done {
+		return
+	}
+	wait := min(c.timeout, teardownWait)
+	cseq, err := c.writeTimeout("TEARDOWN", c.base, nil, nil, wait)
+	if err != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(wait))
+	for {
+		r, err := c.readMessage()
+		if err != nil || r.Method == "" && r.Header.Get("CSeq") == strconv.Itoa(cseq) {
+			return
+		}
 	}
 }
 

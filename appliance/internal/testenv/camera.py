@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """A test camera: GStreamer's RTSP server serving a live test pattern.
 
-usage: camera.py PORT h264|h265 [USER PASS]
+usage: camera.py PORT h264|h265|VIDEO [USER PASS]
 Serves rtsp://127.0.0.1:PORT/cam (video + AAC audio); with USER PASS, Digest
-authentication is required.
+authentication is required. VIDEO, for encoder settings the presets do not
+offer, is a gst-launch fragment from raw video to a payloader named pay0.
 """
 import sys
 
@@ -16,12 +17,14 @@ from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 Gst.init(None)
 port, codec = sys.argv[1], sys.argv[2]
-if codec == "h265":
+if codec not in ("h264", "h265"):
+    venc = codec
+elif codec == "h265":
     venc = "x265enc tune=zerolatency key-int-max=25 speed-preset=ultrafast ! rtph265pay name=pay0 pt=96 config-interval=-1"
 else:
     venc = "x264enc tune=zerolatency key-int-max=25 speed-preset=ultrafast ! rtph264pay name=pay0 pt=96"
 launch = (
-    "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ! "
+    "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=25/1 ! "
     + venc
     + " audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! rtpmp4gpay name=pay1 pt=97 )"
 )
