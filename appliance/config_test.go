@@ -195,7 +195,7 @@ func TestConfigEmbeddedDefault(t *testing.T) {
 		t.Errorf("Source = %q, want \"embedded default\"", def.Source)
 	}
 	r := def.RTMP
-	if r.Listen != ":1935" || r.ChunkSize != 4096 || r.WriteBatch != 50*time.Millisecond ||
+	if r.Listen != ":1935" || r.ChunkSize != 4096 || r.WriteBatch != 100*time.Millisecond ||
 		r.Limits.MaxConnections != 2000 || r.Limits.MaxMessageBytes != 8<<20 ||
 		r.Limits.HandshakeTimeout != 10*time.Second || r.Limits.IdleTimeout != 60*time.Second ||
 		r.TLS != (appliance.TLSConfig{}) {
