@@ -57,12 +57,16 @@ func NewLogger(c LogConfig) *slog.Logger {
 func New(cfg *Config, log *slog.Logger) *Appliance {
 	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log)}
 	a.rec = newRecordings(a.hub, log)
-	a.push = relay.NewManager(a.hub, relayOptions(cfg, log))
+	ro := relayOptions(cfg, log)
+	a.push = relay.NewManager(a.hub, ro)
 	a.pull = pull.NewManager(a.hub, pull.Options{
 		Logger:     log,
 		MinBackoff: cfg.Relay.MinBackoff,
 		MaxBackoff: cfg.Relay.MaxBackoff,
 		Timeout:    cfg.Relay.Timeout,
+		// relay.ca_file (on top of the system roots) for rtsps and rtmps
+		// sources too; each dial clones it.
+		TLSConfig: ro.TLSConfig,
 		StreamConfig: func(app string) hub.StreamConfig {
 			ac, _ := a.config().App(app)
 			return streamConfig(ac)
@@ -281,7 +285,8 @@ func pushTargets(list []PushTarget) []relay.Target {
 }
 
 // relayOptions builds the push settings; a CA file that no longer loads
-// is logged and the system roots alone are used.
+// is logged and the system roots alone are used. Its TLSConfig is also
+// the one of rtsps/rtmps pulls.
 func relayOptions(cfg *Config, log *slog.Logger) relay.Options {
 	opts := relay.Options{
 		MinBackoff:   cfg.Relay.MinBackoff,

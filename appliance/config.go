@@ -145,7 +145,8 @@ type RelayConfig struct {
 	MinBackoff time.Duration `mapstructure:"min_backoff"`
 	MaxBackoff time.Duration `mapstructure:"max_backoff"`
 	Timeout    time.Duration `mapstructure:"timeout"` // connect and per-write
-	// CAFile adds certificates to the system roots for rtmps:// targets.
+	// CAFile adds certificates to the system roots for rtmps:// targets
+	// and rtsps:// / rtmps:// pulls.
 	CAFile string `mapstructure:"ca_file"`
 }
 

@@ -137,6 +137,8 @@ func TestConfigProblems(t *testing.T) {
 			[]string{"apps.cams.pull.door.close_after: only applies with on_demand: true"}},
 		{"pull with a bad transport", "apps:\n  cams:\n    pull:\n      door:\n        url: rtsp://cam/x\n        transport: sctp\n",
 			[]string{`apps.cams.pull.door: transport "sctp": want tcp or udp`}},
+		{"rtsps pull over udp", "apps:\n  cams:\n    pull:\n      door:\n        url: rtsps://cam/x\n        transport: udp\n",
+			[]string{`apps.cams.pull.door: transport "udp": rtsps works over tcp only (rtsps with udp needs SRTP, which is not supported)`}},
 		{"invalid YAML", "rtmp: [\n",
 			[]string{"not valid YAML: yaml: line 1: did not find expected node content"}},
 		{"many problems at once",

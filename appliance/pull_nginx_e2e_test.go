@@ -51,3 +51,31 @@ func TestE2EPullFromNginxRTMP(t *testing.T) {
 	recorded := parseProbe(t, startProbe(t, segs[0], 0))
 	checkMedia(t, "recording of the pull from nginx-rtmp", recorded, mediaExpect{minVideoFrames: 80, minSpan: 3.5})
 }
+
+// An rtmps:// pull from a server whose certificate comes from a private
+// CA (nginx's stream module terminating TLS in front of nginx-rtmp) works
+// with that CA in relay.ca_file, the CA file push targets use too.
+func TestE2EPullFromNginxRTMPS(t *testing.T) {
+	needTool(t, "ffmpeg")
+	needTool(t, "ffprobe")
+	ngx := testenv.StartNginx(t, true)
+	pub := startTool(t, 40*time.Second, nil, "ffmpeg", publisherArgs(ngx.URL("cam"), 10)...)
+
+	dir := t.TempDir()
+	yaml := fmt.Sprintf("storage:\n  dir: %s\nrelay:\n  min_backoff: 200ms\n  max_backoff: 1s\n  ca_file: %s\napps:\n  cams:\n    pull:\n      gate:\n        url: rtmps://localhost:%d/live/cam\n",
+		filepath.Join(dir, "rec"), ngx.CAFile, ngx.TLSPort)
+	b := startPullingBox(t, filepath.Join(dir, "b.yaml"), yaml)
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if s := b.Hub().Lookup("cams", "gate"); s != nil && s.Stats().Publishing && s.Stats().VideoCodec != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tapedeck never pulled cams/gate from nginx over rtmps (publisher: %s)", pub.status())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	played := parseProbe(t, startProbe(t, "rtmp://"+b.RTMPAddr().String()+"/cams/gate", 3))
+	checkMedia(t, "pulled from nginx over rtmps, played from tapedeck", played, mediaExpect{minVideoFrames: 60, minSpan: 2.5})
+}

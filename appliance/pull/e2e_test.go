@@ -3,6 +3,7 @@ package pull
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -505,9 +506,10 @@ func TestRTSPH265BFrames(t *testing.T) {
 // show: it records the RTCP its client sends and the requests, streams
 // H.264 over TCP interleaved or UDP, and sends one Sender Report.
 type fakeCam struct {
-	t   *testing.T
-	ln  net.Listener
-	udp bool
+	t      *testing.T
+	ln     net.Listener
+	udp    bool
+	scheme string // rtsp, or rtsps when it speaks TLS
 
 	mu        sync.Mutex
 	methods   []string
@@ -524,12 +526,20 @@ const (
 	fakeNTPMid  = 0xAAAABBBB // middle 32 bits of the NTP time of its SR
 )
 
-func startFakeCam(t *testing.T, udp bool) *fakeCam {
+func startFakeCam(t *testing.T, udp bool) *fakeCam { return startFakeCamTLS(t, udp, nil) }
+
+// startFakeCamTLS starts a fake camera that, with tc, is an rtsps://
+// camera: TLS on its control connection.
+func startFakeCamTLS(t *testing.T, udp bool, tc *tls.Config) *fakeCam {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeCam{t: t, ln: ln, udp: udp, connected: make(chan struct{}, 8)}
+	scheme := "rtsp"
+	if tc != nil {
+		ln, scheme = tls.NewListener(ln, tc), "rtsps"
+	}
+	f := &fakeCam{t: t, ln: ln, udp: udp, scheme: scheme, connected: make(chan struct{}, 8)}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -592,7 +602,7 @@ func (f *fakeCam) serve(nc net.Conn) {
 		case "DESCRIBE":
 			body = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=fake\r\nt=0 0\r\na=control:*\r\n" +
 				"m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;sprop-parameter-sets=Z0LAHtkAoEf+yA==,aM48gA==\r\na=control:track0\r\n"
-			hdr += "Content-Type: application/sdp\r\nContent-Base: rtsp://" + f.ln.Addr().String() + "/cam/\r\n"
+			hdr += "Content-Type: application/sdp\r\nContent-Base: " + f.scheme + "://" + f.ln.Addr().String() + "/cam/\r\n"
 		case "SETUP":
 			hdr += "Session: " + fakeSession + ";timeout=60\r\n"
 			if f.udp {

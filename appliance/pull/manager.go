@@ -6,6 +6,7 @@ package pull
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,10 @@ type Options struct {
 	// IdleAfter is how long an on-demand pull goes on without players
 	// before it stops; 10s, so a player that reconnects finds it warm.
 	IdleAfter time.Duration
+	// TLSConfig is used (cloned) for rtsps:// and rtmps:// sources, e.g.
+	// RootCAs with the system roots plus a camera's own CA; ServerName
+	// defaults to the URL host. Nil: the system roots.
+	TLSConfig *tls.Config
 }
 
 func (o Options) withDefaults() Options {
@@ -139,6 +144,11 @@ func Validate(src Source) error {
 		case "", "tcp", "udp":
 		default:
 			return fmt.Errorf("transport %q: want tcp or udp", src.Transport)
+		}
+		if u.Scheme == "rtsps" && src.Transport == "udp" {
+			// Media over UDP would be plain RTP beside the TLS control
+			// connection: cameras use SRTP there, which we do not speak.
+			return fmt.Errorf("transport %q: rtsps works over tcp only (rtsps with udp needs SRTP, which is not supported)", src.Transport)
 		}
 	case "rtmp", "rtmps":
 		if src.Transport != "" && src.Transport != "tcp" {
@@ -495,7 +505,7 @@ func (pb *publication) write(m *remux.Message) {
 
 // runRTMP plays the stream from another RTMP server until it fails.
 func (p *puller) runRTMP(ctx context.Context) error {
-	c, name, err := rtmp.Dial(ctx, p.src.URL, rtmp.ClientConfig{Timeout: p.m.opts.Timeout, Pool: p.m.pool})
+	c, name, err := rtmp.Dial(ctx, p.src.URL, rtmp.ClientConfig{Timeout: p.m.opts.Timeout, Pool: p.m.pool, TLSConfig: p.m.opts.TLSConfig})
 	if err != nil {
 		return err
 	}
@@ -533,7 +543,7 @@ func (p *puller) runRTMP(ctx context.Context) error {
 // runRTSP runs one RTSP session until it fails or the pull is stopped.
 func (p *puller) runRTSP(ctx context.Context) error {
 	timeout := p.m.opts.Timeout
-	c, err := dialRTSP(ctx, p.src.URL, timeout)
+	c, err := dialRTSP(ctx, p.src.URL, timeout, p.m.opts.TLSConfig)
 	if err != nil {
 		return err
 	}

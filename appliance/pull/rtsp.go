@@ -58,7 +58,9 @@ type rtspClient struct {
 	stopping atomic.Bool
 }
 
-func dialRTSP(ctx context.Context, raw string, timeout time.Duration) (*rtspClient, error) {
+// dialRTSP connects to the camera of raw; for rtsps:// it does the TLS
+// handshake with (a clone of) tc, nil meaning the system roots.
+func dialRTSP(ctx context.Context, raw string, timeout time.Duration, tc *tls.Config) (*rtspClient, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("rtsp url: %w", err)
@@ -87,12 +89,19 @@ func dialRTSP(ctx context.Context, raw string, timeout time.Duration) (*rtspClie
 		return nil, fmt.Errorf("rtsp dial %s: %w", addr, err)
 	}
 	if u.Scheme == "rtsps" {
-		tc := tls.Client(nc, &tls.Config{ServerName: u.Hostname()})
-		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("rtsps tls handshake: %w", err)
+		cfg := tc.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
 		}
-		nc = tc
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		tlsConn := tls.Client(nc, cfg)
+		if err := tlsConn.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("rtsps tls handshake with %s: %w", addr, err)
+		}
+		nc = tlsConn
 	}
 	c.nc = nc
 	c.br = bufio.NewReaderSize(nc, 64<<10)

@@ -31,6 +31,8 @@ type Nginx struct {
 	TLSPort int
 	// CAPool holds the test CA that signed the TLS certificate.
 	CAPool *x509.CertPool
+	// CAFile is that CA as a PEM file (e.g. for relay.ca_file).
+	CAFile string
 	// StartedAt is when nginx last began accepting connections.
 	StartedAt time.Time
 
@@ -73,7 +75,7 @@ rtmp {
 	if withTLS {
 		n.TLSPort = FreePort(t)
 		var cert, key string
-		n.CAPool, cert, key = makeCerts(t, n.dir)
+		n.CAPool, n.CAFile, cert, key = MakeCerts(t, n.dir)
 		fmt.Fprintf(&conf, `stream {
 	server {
 		listen 127.0.0.1:%d ssl;
@@ -150,9 +152,10 @@ func (n *Nginx) URL(stream string) string {
 	return fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", n.RTMPPort, stream)
 }
 
-// makeCerts writes a test CA and a server certificate for localhost and
-// 127.0.0.1 signed by it; it returns the CA as a pool and the PEM files.
-func makeCerts(t testing.TB, dir string) (*x509.CertPool, string, string) {
+// MakeCerts writes to dir a test CA (ca.pem) and a server certificate for
+// localhost and 127.0.0.1 signed by it (server.pem, server.key); it
+// returns the CA as a pool and the three PEM files.
+func MakeCerts(t testing.TB, dir string) (pool *x509.CertPool, caFile, certFile, keyFile string) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -186,10 +189,22 @@ func makeCerts(t testing.TB, dir string) (*x509.CertPool, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile, keyFile := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
-	pool := x509.NewCertPool()
+	caFile = filepath.Join(dir, "ca.pem")
+	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
+	for _, f := range []struct {
+		name string
+		blk  *pem.Block
+		perm os.FileMode
+	}{
+		{caFile, &pem.Block{Type: "CERTIFICATE", Bytes: caDER}, 0o644},
+		{certFile, &pem.Block{Type: "CERTIFICATE", Bytes: srvDER}, 0o644},
+		{keyFile, &pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}, 0o600},
+	} {
+		if err := os.WriteFile(f.name, pem.EncodeToMemory(f.blk), f.perm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool = x509.NewCertPool()
 	pool.AddCert(ca)
-	return pool, certFile, keyFile
+	return pool, caFile, certFile, keyFile
 }
