@@ -179,6 +179,11 @@ func (m *Manager) Start(app, name string, src Source) error {
 	if err := Validate(src); err != nil {
 		return err
 	}
+	// The scheme in lower case: RTMPS:// must not be dialled without TLS
+	// by code that looks for "rtmps:" (URL schemes are case-insensitive).
+	if scheme, rest, ok := strings.Cut(src.URL, "://"); ok {
+		src.URL = strings.ToLower(scheme) + "://" + rest
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -193,7 +198,7 @@ func (m *Manager) Start(app, name string, src Source) error {
 		delete(m.pulls, k)
 	}
 	kind, _, _ := strings.Cut(src.URL, ":")
-	kind = strings.TrimSuffix(strings.ToLower(kind), "s")
+	kind = strings.TrimSuffix(kind, "s")
 	p := &puller{
 		m: m, app: app, name: name, src: src, kind: kind, redacted: redact(src),
 		done: make(chan struct{}), want: make(chan struct{}, 1), state: StateConnecting, since: time.Now(),

@@ -152,24 +152,27 @@ func TestRTMPSPull(t *testing.T) {
 	defer cancel()
 	feedUpstream(ctx, t, upstream, "src", "cam")
 
-	t.Run("trusted", func(t *testing.T) {
-		h := hub.New(slog.New(slog.DiscardHandler))
-		m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second,
-			TLSConfig: &tls.Config{RootCAs: pool}})
-		defer m.Close()
-		sub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
-		if err := m.Start("live", "cam", Source{URL: "rtmps://" + addr + "/src/cam"}); err != nil {
-			t.Fatal(err)
-		}
-		got := collect(t, sub, 1500*time.Millisecond)
-		st, _ := m.Lookup("live", "cam")
-		if st.State != StatePulling || st.Kind != "rtmp" || st.LastError != "" || st.Messages == 0 {
-			t.Errorf("status %+v", st)
-		}
-		if n := videoFrames(got); n < 10 {
-			t.Errorf("%d video frames in 1.5s, want ~37", n)
-		}
-	})
+	// Schemes are case-insensitive: RTMPS:// is TLS too.
+	for _, scheme := range []string{"rtmps", "RTMPS"} {
+		t.Run("trusted "+scheme, func(t *testing.T) {
+			h := hub.New(slog.New(slog.DiscardHandler))
+			m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second,
+				TLSConfig: &tls.Config{RootCAs: pool}})
+			defer m.Close()
+			sub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
+			if err := m.Start("live", "cam", Source{URL: scheme + "://" + addr + "/src/cam"}); err != nil {
+				t.Fatal(err)
+			}
+			got := collect(t, sub, 1500*time.Millisecond)
+			st, _ := m.Lookup("live", "cam")
+			if st.State != StatePulling || st.Kind != "rtmp" || st.LastError != "" || st.Messages == 0 {
+				t.Errorf("status %+v", st)
+			}
+			if n := videoFrames(got); n < 10 {
+				t.Errorf("%d video frames in 1.5s, want ~37", n)
+			}
+		})
+	}
 	t.Run("untrusted", func(t *testing.T) {
 		h := hub.New(slog.New(slog.DiscardHandler))
 		m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: time.Second, MaxBackoff: time.Second, Timeout: 5 * time.Second})
