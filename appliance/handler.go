@@ -178,8 +178,18 @@ func (h *rtmpHandler) playVOD(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.
 			return nil, fmt.Errorf("%w: %v", rtmp.ErrUnauthorized, err)
 		}
 	}
-	return vod.Open(t, vod.Options{Log: h.log.With("vod", t.Rel), Start: req.Start, Duration: req.Duration, From: req.Query.Get("start"),
-		Open: h.rec.openSegments(cfg.Storage.Dir, t)})
+	// HEVC, AV1, VP9 (and Opus, FLAC, ...) go out only over Enhanced
+	// RTMP, to a player that announced the codec in its connect; others
+	// are refused (NetStream.Play.Failed) rather than sent undecodable.
+	s, err := vod.Open(t, vod.Options{Log: h.log.With("vod", t.Rel), Start: req.Start, Duration: req.Duration, From: req.Query.Get("start"),
+		Open: h.rec.openSegments(cfg.Storage.Dir, t), Supports: ci.Supports})
+	if err != nil {
+		if errors.Is(err, vod.ErrCodecNotAnnounced) {
+			h.log.Warn("vod: play refused", "name", t.Rel, "addr", ci.RemoteAddr.String(), "flashVer", ci.FlashVer, "err", err)
+		}
+		return nil, err
+	}
+	return s, nil
 }
 
 // StreamLength answers getStreamLength for recordings (rtmp.StreamLengthHandler).

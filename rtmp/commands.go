@@ -175,6 +175,7 @@ func (c *conn) onConnect(txn float64, obj Object) error {
 		App:        strings.Trim(app, "/"),
 		TcURL:      obj.String("tcUrl"),
 		FlashVer:   obj.String("flashVer"),
+		Connect:    obj,
 		conn:       c,
 	}
 	c.info.ObjectEncoding, _ = obj.Number("objectEncoding")

@@ -30,6 +30,12 @@ type ConnInfo struct {
 	FlashVer   string
 	// ObjectEncoding is the AMF version the client asked for (0 or 3).
 	ObjectEncoding float64
+	// Connect is the command object of the client's connect as it was
+	// sent (app, tcUrl, flashVer, ...). An Enhanced RTMP client announces
+	// there the codecs it can receive: fourCcList, videoFourCcInfoMap,
+	// audioFourCcInfoMap (and capsEx); Supports interprets them. Handlers
+	// must not modify it.
+	Connect Object
 
 	conn *conn
 }

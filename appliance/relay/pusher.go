@@ -48,51 +48,10 @@ type upConn struct {
 // client's own Close must not race with a ReadCommand in progress.)
 func (uc *upConn) close() { uc.c.NetConn().Close() }
 
+// supports reports whether the upstream's connect reply (properties or
+// information object) announced Enhanced RTMP support for codec.
 func (uc *upConn) supports(codec remux.FourCC) bool {
-	return supportsCodec(codec, uc.props, uc.info)
-}
-
-// supportsCodec reports whether a connect reply announced Enhanced RTMP
-// support for codec: a fourCcList holding it (or "*"), or a
-// videoFourCcInfoMap/audioFourCcInfoMap with it (or "*") as a key, in the
-// properties or the information object.
-func supportsCodec(codec remux.FourCC, objs ...rtmp.Object) bool {
-	want := codec.String()
-	has := func(s string) bool { return s == want || s == "*" }
-	for _, o := range objs {
-		if v, ok := o.Get("fourCcList"); ok {
-			switch l := v.(type) {
-			case []any:
-				for _, e := range l {
-					if s, _ := e.(string); has(s) {
-						return true
-					}
-				}
-			case rtmp.ECMAArray:
-				for _, p := range l {
-					if s, _ := p.Value.(string); has(s) {
-						return true
-					}
-				}
-			}
-		}
-		for _, k := range []string{"videoFourCcInfoMap", "audioFourCcInfoMap"} {
-			v, _ := o.Get(k)
-			var props []rtmp.Property
-			switch m := v.(type) {
-			case rtmp.Object:
-				props = m
-			case rtmp.ECMAArray:
-				props = m
-			}
-			for _, p := range props {
-				if has(p.Key) {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	return rtmp.SupportsCodec(codec, uc.props, uc.info)
 }
 
 // fourCcList is what a pusher announces in connect when its stream uses

@@ -216,25 +216,16 @@ func TestTimestampsAcrossReconnect(t *testing.T) {
 	}
 }
 
+// The interpretation of fourCcList and the info maps is rtmp.SupportsCodec's
+// (tested there); a connection looks at both objects of the connect reply.
 func TestSupportsCodec(t *testing.T) {
-	hevc, av1 := remux.CodecHEVC, remux.CodecAV1
-	for _, tc := range []struct {
-		name  string
-		props rtmp.Object
-		codec remux.FourCC
-		want  bool
-	}{
-		{"nginx-rtmp", rtmp.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}}, hevc, false},
-		{"fourCcList", rtmp.Object{{Key: "fourCcList", Value: []any{"av01", "hvc1"}}}, hevc, true},
-		{"fourCcList without it", rtmp.Object{{Key: "fourCcList", Value: []any{"av01"}}}, hevc, false},
-		{"fourCcList wildcard", rtmp.Object{{Key: "fourCcList", Value: []any{"*"}}}, av1, true},
-		{"info map", rtmp.Object{{Key: "videoFourCcInfoMap", Value: rtmp.Object{{Key: "hvc1", Value: 4.0}}}}, hevc, true},
-		{"info map ECMA", rtmp.Object{{Key: "videoFourCcInfoMap", Value: rtmp.ECMAArray{{Key: "*", Value: 7.0}}}}, av1, true},
-		{"audio map", rtmp.Object{{Key: "audioFourCcInfoMap", Value: rtmp.Object{{Key: "Opus", Value: 4.0}}}}, remux.CodecOpus, true},
-	} {
-		if got := supportsCodec(tc.codec, nil, tc.props); got != tc.want {
-			t.Errorf("%s: supports(%v) = %v, want %v", tc.name, tc.codec, got, tc.want)
-		}
+	props := rtmp.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}}
+	info := rtmp.Object{{Key: "code", Value: "NetConnection.Connect.Success"}, {Key: "videoFourCcInfoMap", Value: rtmp.Object{{Key: "hvc1", Value: 4.0}}}}
+	if uc := (&upConn{props: props, info: info}); !uc.supports(remux.CodecHEVC) || uc.supports(remux.CodecAV1) {
+		t.Error("info object of the connect reply not looked at")
+	}
+	if uc := (&upConn{props: rtmp.Object{{Key: "fourCcList", Value: []any{"av01"}}}}); !uc.supports(remux.CodecAV1) || uc.supports(remux.CodecHEVC) {
+		t.Error("properties object of the connect reply not looked at")
 	}
 	list := fourCcList([]remux.FourCC{remux.CodecHEVC, remux.CodecOpus})
 	if len(list) != 4 || list[3] != "Opus" {

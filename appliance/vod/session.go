@@ -71,6 +71,14 @@ type Options struct {
 	// edge, until the recorder closes it; on a timeline, segments the
 	// recorder starts meanwhile are appended. nil: every file is complete.
 	Open func(path string) bool
+	// Supports reports whether the player announced Enhanced RTMP support
+	// for a codec (rtmp.ConnInfo.Supports). A play whose video is not H.264
+	// (HEVC, AV1, VP9, ...) or whose audio is not AAC or MP3 needs it:
+	// Open refuses such a target (ErrCodecNotAnnounced) when a segment's
+	// codec is not supported, and media of such codecs met later (a codec
+	// change, a segment recorded meanwhile) is dropped, never sent in a
+	// form the player cannot decode. nil: every codec is sent.
+	Supports func(remux.FourCC) bool
 }
 
 // segment is one file of a session's timeline.
@@ -132,6 +140,9 @@ type Session struct {
 	tsBase  uint32
 	rebase  bool
 	unpaced bool // tests and benchmarks: no real-time pacing
+
+	supports func(remux.FourCC) bool // Options.Supports, never nil
+	refused  map[remux.FourCC]bool   // codecs dropped (and logged) so far
 }
 
 // Open prepares the play of t. It opens each segment once to learn its
@@ -160,6 +171,10 @@ func Open(t Target, o Options) (*Session, error) {
 		s.isOpen = func(string) bool { return false }
 	}
 	follow := o.Open != nil
+	s.supports = o.Supports
+	if s.supports == nil {
+		s.supports = func(remux.FourCC) bool { return true }
+	}
 	s.buffer.Store(defaultBufferMs)
 	var paths []string
 	if t.Dir {
@@ -192,6 +207,9 @@ func Open(t Target, o Options) (*Session, error) {
 		info := rd.Info()
 		rd.Close()
 		f.Close()
+		if err := checkCodecs(t.Rel, info, s.supports); err != nil {
+			return nil, err
+		}
 		s.segs = append(s.segs, segment{path: p, dur: info.Duration, last: info.Last, size: size, start: nameTime(p)})
 	}
 	if len(s.segs) == 0 {
@@ -506,7 +524,9 @@ func (s *Session) queueHeaders(ts uint32, meta bool) {
 		m.Kind, m.Timestamp = h.Kind, ts
 		m.Parse()
 		h.Release()
-		s.q = append(s.q, m)
+		if m = s.deliverable(m); m != nil {
+			s.q = append(s.q, m)
+		}
 	}
 }
 
@@ -528,7 +548,14 @@ func (s *Session) metadata(ts uint32) *remux.Message {
 		}
 	}
 	if info.AudioCodec != 0 {
-		props = append(props, rtmp.Property{Key: "audiocodecid", Value: 10.0})
+		id := float64(uint32(info.AudioCodec)) // Enhanced RTMP: the FourCC
+		switch info.AudioCodec {
+		case remux.CodecAAC:
+			id = 10
+		case remux.CodecMP3:
+			id = 2
+		}
+		props = append(props, rtmp.Property{Key: "audiocodecid", Value: id})
 	}
 	props = append(props, rtmp.Property{Key: "canSeekToEnd", Value: true})
 	body, _ := rtmp.AppendAMF0(nil, "onMetaData", props)
@@ -599,6 +626,9 @@ func (s *Session) read() error {
 		if err == nil {
 			if s.live && m.Kind.IsMedia() {
 				s.grew(m.Timestamp)
+			}
+			if m = s.deliverable(m); m == nil {
+				continue
 			}
 			m.Timestamp += s.segs[s.cur].offset
 			if s.end > 0 && m.Timestamp > s.end {
