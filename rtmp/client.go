@@ -389,6 +389,70 @@ func (c *Client) ReadMedia() (*remux.Message, error) {
 	}
 }
 
+// StreamLength asks the server for the length of a recording, in seconds,
+// as Flash players do before playing one (getStreamLength).
+func (c *Client) StreamLength(ctx context.Context, name string) (float64, error) {
+	vals, err := c.call(ctx, "getStreamLength", nil, name)
+	c.nc.SetDeadline(time.Time{})
+	if err != nil {
+		return 0, err
+	}
+	if len(vals) < 4 {
+		return 0, fmt.Errorf("rtmp getStreamLength: short answer %v", vals)
+	}
+	n, ok := vals[3].(float64)
+	if !ok {
+		return 0, fmt.Errorf("rtmp getStreamLength: answer %v is not a number", vals[3])
+	}
+	return n, nil
+}
+
+// Seek asks a played recording to go to ms (file time); the server
+// answers with NetStream.Seek.Notify in order with the media (ReadPlay).
+func (c *Client) Seek(ms float64) error {
+	c.txn++
+	return c.writeAMF(csidStatus, c.streamID, typeCommandAMF0, "seek", c.txn, nil, ms)
+}
+
+// Pause pauses (true) or resumes (false) a played recording at ms;
+// NetStream.Pause.Notify / NetStream.Unpause.Notify follow (ReadPlay).
+func (c *Client) Pause(pause bool, ms float64) error {
+	c.txn++
+	return c.writeAMF(csidStatus, c.streamID, typeCommandAMF0, "pause", c.txn, nil, pause, ms)
+}
+
+// ReadPlay is ReadMedia for a client that also wants the play's status
+// events in order with the media: it returns either a media message (the
+// caller releases it) or the information object of an onStatus or
+// onPlayStatus (code NetStream.Seek.Notify, NetStream.Play.Complete, ...).
+func (c *Client) ReadPlay() (*remux.Message, Object, error) {
+	for {
+		m, h, err := c.readMessage()
+		if err != nil {
+			return nil, nil, err
+		}
+		switch h.Type {
+		case typeAudio, typeVideo:
+			return m, nil, nil
+		case typeDataAMF0, typeCommandAMF0:
+			vals, _ := DecodeAMF0(m.Payload)
+			if len(vals) >= 2 && (vals[0] == "onStatus" || vals[0] == "onPlayStatus") {
+				m.Release()
+				if info, ok := vals[len(vals)-1].(Object); ok {
+					return nil, info, nil
+				}
+				continue
+			}
+			if h.Type == typeDataAMF0 {
+				return m, nil, nil
+			}
+			m.Release()
+		default:
+			m.Release()
+		}
+	}
+}
+
 // WriteMedia sends one audio, video or data message of a publish; data
 // messages go out as they are (add @setDataFrame for metadata yourself).
 func (c *Client) WriteMedia(m *remux.Message) error {

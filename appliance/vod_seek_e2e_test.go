@@ -1,0 +1,124 @@
+package appliance_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/rtmp"
+)
+
+// The commands of a recorded play over the wire, in the order a Flash-era
+// player sends them: getStreamLength, play, seek, pause, unpause. The
+// statuses arrive in order with the media: Seek.Notify, then the keyframe
+// at or before the target with its absolute file time; Pause.Notify, then
+// no media; Unpause.Notify, then media resumes where it stopped.
+// (rtmpdump's --start is the real-client check of the same code; it is in
+// TestE2EVODPlayFiles.)
+func TestE2EVODSeekPauseOverRTMP(t *testing.T) {
+	f := vodTSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, name, err := rtmp.Dial(ctx, f.srv.url("vod", "live/cam1/clip.flv"), rtmp.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	length, err := c.StreamLength(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if length < 7.8 || length > 8.1 {
+		t.Errorf("getStreamLength = %.3f s, want the clip's 8 s", length)
+	}
+	if err := c.Play(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+
+	// next reads until a status with code, returning the video frames
+	// before it; or, with code "", the first video frame.
+	type frame struct {
+		ts  uint32
+		key bool
+	}
+	next := func(code string) (before []frame) {
+		t.Helper()
+		for {
+			m, st, err := c.ReadPlay()
+			if err != nil {
+				t.Fatalf("waiting for %q: %v (after %d frames)", code, err, len(before))
+			}
+			if st != nil {
+				if st.String("code") == code {
+					return before
+				}
+				continue
+			}
+			if m.Kind == remux.KindVideo && !m.IsSequenceHeader() {
+				before = append(before, frame{m.Timestamp, m.IsKeyframe()})
+			}
+			m.Release()
+			if code == "" && len(before) > 0 {
+				return before
+			}
+		}
+	}
+	// Real-time pacing with a lead: the first second or so comes at once.
+	first := next("")
+	if first[0].ts > 100 || !first[0].key {
+		t.Fatalf("play starts with %+v, want the first keyframe (at 0, or a few ms after for the AAC priming)", first[0])
+	}
+
+	if err := c.Seek(5500); err != nil {
+		t.Fatal(err)
+	}
+	next("NetStream.Seek.Notify")
+	after := next("")
+	// GOP 25 at 25 fps: keyframes every second; 5500 ms → the one at 5 s,
+	// in file time (librtmp's resume relies on absolute timestamps).
+	if !after[0].key || after[0].ts < 4900 || after[0].ts > 5100 {
+		t.Fatalf("after seek(5500) the first frame is %+v, want the keyframe at 5000 ms", after[0])
+	}
+
+	if err := c.Pause(true, float64(after[0].ts)); err != nil {
+		t.Fatal(err)
+	}
+	upTo := next("NetStream.Pause.Notify")
+	last := after[0].ts
+	if len(upTo) > 0 {
+		last = upTo[len(upTo)-1].ts
+	}
+	// Paused: nothing for a second (the read times out).
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	for {
+		m, st, err := c.ReadPlay()
+		if err != nil {
+			break // deadline: nothing came
+		}
+		if m != nil {
+			if m.Kind == remux.KindVideo {
+				t.Fatalf("video at %d ms while paused", m.Timestamp)
+			}
+			m.Release()
+		} else {
+			t.Logf("status while paused: %s", st.String("code"))
+		}
+	}
+	// Nothing was in flight when the deadline hit (paused), so the reader
+	// stopped at a message boundary and can go on once it is moved.
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if err := c.Pause(false, float64(last)); err != nil {
+		t.Fatal(err)
+	}
+	next("NetStream.Unpause.Notify")
+	resumed := next("")
+	if resumed[0].ts+1000 < last || resumed[0].ts > last+1100 {
+		t.Errorf("after unpause at %d ms the first frame is at %d ms", last, resumed[0].ts)
+	}
+	rest := next("NetStream.Play.Complete")
+	if n := len(rest); n == 0 || rest[n-1].ts < 7800 {
+		t.Errorf("play ended at %v, want the clip's end near 7960 ms", rest[max(0, n-1):])
+	}
+}
