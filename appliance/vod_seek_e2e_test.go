@@ -2,6 +2,10 @@ package appliance_test
 
 import (
 	"context"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +124,46 @@ func TestE2EVODSeekPauseOverRTMP(t *testing.T) {
 	rest := next("NetStream.Play.Complete")
 	if n := len(rest); n == 0 || rest[n-1].ts < 7800 {
 		t.Errorf("play ended at %v, want the clip's end near 7960 ms", rest[max(0, n-1):])
+	}
+}
+
+// What a recorded play says before and after its media, as rtmpdump (-V
+// logs every control event and status) sees it: StreamIsRecorded,
+// StreamBegin, NetStream.Play.Reset, NetStream.Play.Start, onMetaData with
+// the duration; at the end StreamEOF and NetStream.Play.Complete.
+func TestE2EVODStatusSequence(t *testing.T) {
+	f := vodTSetup(t)
+	needTool(t, "rtmpdump")
+	out := filepath.Join(t.TempDir(), "out.flv")
+	r := runTool(t, 40*time.Second, nil, "rtmpdump", "-V", "-r", f.srv.url("vod", "live/cam1/clip.flv"), "-o", out)
+	if r.err != nil {
+		t.Fatalf("rtmpdump: %s\n%s", r.status(), excerpt(r.stderr.String(), 30, nil))
+	}
+	log := r.stderr.String()
+	at := 0
+	for _, want := range []string{
+		"HandleCtrl, Stream IsRecorded 1",
+		"HandleCtrl, Stream Begin 1",
+		"onStatus: NetStream.Play.Reset",
+		"onStatus: NetStream.Play.Start",
+		"INFO:   duration ", // onMetaData, checked below
+		"HandleCtrl, Stream EOF 1",
+	} {
+		i := strings.Index(log[at:], want)
+		if i < 0 {
+			t.Fatalf("rtmpdump -V: %q missing, or not after the events before it\n%s", want, excerpt(log, 60, func(l string) bool { return strings.HasPrefix(l, "DEBUG2") || strings.HasPrefix(l, "  ") }))
+		}
+		at += i + len(want)
+	}
+	if m := regexp.MustCompile(`INFO:   duration +([0-9.]+)`).FindStringSubmatch(log); m == nil {
+		t.Errorf("rtmpdump -V: no duration in the metadata")
+	} else if d, _ := strconv.ParseFloat(m[1], 64); d < 7.8 || d > 8.1 {
+		t.Errorf("onMetaData duration %s, want the clip's 8 s", m[1])
+	}
+	if !strings.Contains(log, "STRING:	NetStream.Play.Complete") {
+		t.Errorf("rtmpdump -V: no NetStream.Play.Complete at the end")
+	}
+	if !strings.Contains(log, "Download complete") {
+		t.Errorf("rtmpdump did not call the download complete")
 	}
 }
