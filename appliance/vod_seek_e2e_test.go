@@ -2,6 +2,8 @@ package appliance_test
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapedeck/tapedeck/appliance"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -165,5 +168,61 @@ func TestE2EVODStatusSequence(t *testing.T) {
 	}
 	if !strings.Contains(log, "Download complete") {
 		t.Errorf("rtmpdump did not call the download complete")
+	}
+}
+
+// Play auth of the recording's app applies to its playback: with play
+// keys on app "live", a recording of live/cam1 plays only with the key,
+// and a wrong key is refused like none.
+func TestE2EVODPlayAuth(t *testing.T) {
+	needTool(t, "ffmpeg")
+	dir := t.TempDir()
+	clipDir := filepath.Join(dir, "rec", "live", "cam1")
+	if err := os.MkdirAll(clipDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := runTool(t, 30*time.Second, nil, "ffmpeg", append(vodTSourceArgs("2"), filepath.Join(clipDir, "clip.flv"))...); r.err != nil {
+		t.Fatal(r.report())
+	}
+	cfg := loadYAML(t, filepath.Join(dir, "t.yaml"), "storage:\n  dir: "+filepath.Join(dir, "rec")+"\napps:\n  live:\n    play:\n      keys: [s3cret]\n")
+	a := appliance.New(cfg, slog.New(slog.DiscardHandler))
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(5 * time.Second)
+	base := "rtmp://" + a.RTMPAddr().String() + "/vod/live/cam1/clip.flv"
+	play := func(url string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, name, err := rtmp.Dial(ctx, url, rtmp.ClientConfig{})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.Play(ctx, name); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			m, err := c.ReadMedia()
+			if err != nil {
+				return err
+			}
+			key := m.Kind == remux.KindVideo && m.IsKeyframe()
+			m.Release()
+			if key {
+				return nil
+			}
+		}
+	}
+	for _, url := range []string{base, base + "?key=wrong"} {
+		if err := play(url); err == nil {
+			t.Errorf("%s played without the play key", url)
+		} else {
+			t.Logf("%s: %v", url, err)
+		}
+	}
+	if err := play(base + "?key=s3cret"); err != nil {
+		t.Errorf("with the play key: %v", err)
 	}
 }
