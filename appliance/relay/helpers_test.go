@@ -272,10 +272,20 @@ func (f *feeder) end() {
 // blackHole accepts TCP connections and never reads or answers.
 func blackHole(t testing.TB) string {
 	t.Helper()
+	return serveTCP(t, nil)
+}
+
+// serveTCP listens on 127.0.0.1 and runs serve on each connection in its
+// own goroutine (nil: hold it open, unread); the listener and every
+// connection close when the test ends, and the serving goroutines are
+// waited for.
+func serveTCP(t testing.TB, serve func(c net.Conn, n int)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
 	go func() {
@@ -286,7 +296,17 @@ func blackHole(t testing.TB) string {
 			}
 			mu.Lock()
 			conns = append(conns, c)
+			n := len(conns)
 			mu.Unlock()
+			if serve == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				serve(c, n)
+			}()
 		}
 	}()
 	t.Cleanup(func() {
@@ -296,6 +316,7 @@ func blackHole(t testing.TB) string {
 			c.Close()
 		}
 		mu.Unlock()
+		wg.Wait()
 	})
 	return ln.Addr().String()
 }

@@ -175,6 +175,30 @@ func (m *Manager) SetAppTargets(app string, targets []Target) {
 	}
 }
 
+// Apps returns the apps that have a stream in the hub or a pusher running,
+// sorted: those a reloaded target list may concern (a config with an app
+// "*" applies its targets to apps it does not name).
+func (m *Manager) Apps() []string {
+	set := make(map[string]bool)
+	for _, s := range m.hub.Streams() {
+		set[s.App()] = true
+	}
+	m.mu.Lock()
+	for _, ps := range m.streams {
+		for _, p := range ps {
+			set[p.app] = true
+			break
+		}
+	}
+	m.mu.Unlock()
+	out := make([]string, 0, len(set))
+	for app := range set {
+		out = append(out, app)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // ensureLocked starts a config pusher for t unless one with the same name
 // and URL runs; a config pusher of that name with another URL is replaced.
 // A runtime target of that name wins over the config.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +39,7 @@ const (
 // upConn is one connection to the upstream, published and ready for media.
 type upConn struct {
 	c           *rtmp.Client
+	url         string // what was dialled: the target's, or one the upstream redirected to
 	name        string // stream name (key) on the upstream
 	enhanced    bool   // connect announced fourCcList
 	props, info rtmp.Object
@@ -106,6 +109,7 @@ type pusher struct {
 	cancel   context.CancelFunc // of the attempt in flight
 	ready    *upConn            // published, not yet taken by run
 	cur      *upConn            // in use by run
+	next     string             // URL for the next attempt only (ReconnectRequest tcUrl); "" = url
 	codecs   []remux.FourCC     // Enhanced RTMP codecs of the publisher session
 
 	// Owned by the run goroutine.
@@ -418,22 +422,33 @@ func (p *pusher) attempt() {
 	ctx, cancel := context.WithTimeout(context.Background(), p.m.opts.DialTimeout)
 	p.cancel = cancel
 	codecs := slices.Clone(p.codecs)
+	// A redirect is tried once; should it fail, the retry after it goes
+	// back to the configured URL.
+	u := p.url
+	if p.next != "" {
+		u, p.next = p.next, ""
+	}
 	p.mu.Unlock()
-	go p.connect(ctx, cancel, codecs)
+	go p.connect(ctx, cancel, codecs, u)
 }
 
-// connect dials, connects and publishes; it runs on its own goroutine so
-// the pusher keeps following the stream meanwhile.
-func (p *pusher) connect(ctx context.Context, cancel context.CancelFunc, codecs []remux.FourCC) {
+// connect dials u (the target's URL or a redirect), connects and
+// publishes; it runs on its own goroutine so the pusher keeps following
+// the stream meanwhile.
+func (p *pusher) connect(ctx context.Context, cancel context.CancelFunc, codecs []remux.FourCC, u string) {
 	cfg := rtmp.ClientConfig{Timeout: p.m.opts.DialTimeout, TLSConfig: p.m.opts.TLSConfig}
+	// capsEx 0x01 (Enhanced RTMP v2): we follow NetConnection.Connect.
+	// ReconnectRequest, which servers send only to clients announcing it.
+	// Servers that do not know the property ignore it.
+	cfg.ConnectProps = rtmp.Object{{Key: "capsEx", Value: 1.0}}
 	if len(codecs) > 0 {
-		cfg.ConnectProps = rtmp.Object{{Key: "fourCcList", Value: fourCcList(codecs)}}
+		cfg.ConnectProps = append(cfg.ConnectProps, rtmp.Property{Key: "fourCcList", Value: fourCcList(codecs)})
 	}
 	var uc *upConn
 	var incompat *incompatibleError
-	c, name, err := rtmp.Dial(ctx, p.url, cfg)
+	c, name, err := rtmp.Dial(ctx, u, cfg)
 	if err == nil {
-		uc = &upConn{c: c, name: name, enhanced: len(codecs) > 0, props: c.ServerProperties, info: c.ConnectInfo}
+		uc = &upConn{c: c, url: u, name: name, enhanced: len(codecs) > 0, props: c.ServerProperties, info: c.ConnectInfo}
 		for _, codec := range codecs {
 			if !uc.supports(codec) {
 				incompat = &incompatibleError{codec: codec, asked: true}
@@ -453,9 +468,14 @@ func (p *pusher) connect(ctx context.Context, cancel context.CancelFunc, codecs 
 	switch {
 	case p.stopped:
 	case err != nil:
-		p.lastErr = scrub(err.Error(), p.secrets)
+		p.lastErr = p.scrub(err.Error(), u)
 		d := p.scheduleLocked(false)
-		p.log.Warn("relay: push connection failed", "err", p.lastErr, "retry_in", d.Round(time.Millisecond))
+		if u != p.url {
+			p.log.Warn("relay: push connection to the server the upstream redirected to failed; retrying the configured URL",
+				"to", RedactURL(u), "err", p.lastErr, "retry_in", d.Round(time.Millisecond))
+		} else {
+			p.log.Warn("relay: push connection failed", "err", p.lastErr, "retry_in", d.Round(time.Millisecond))
+		}
 	case incompat != nil:
 		p.incompatibleLocked(incompat)
 	default:
@@ -489,7 +509,7 @@ func (p *pusher) readLoop(uc *upConn) {
 		code := info.String("code")
 		switch {
 		case code == "NetConnection.Connect.ReconnectRequest":
-			p.fail(uc, errors.New("upstream asked to reconnect"), true)
+			p.reconnectRequested(uc, info.String("tcUrl"))
 			return
 		case info.String("level") == "error":
 			p.fail(uc, fmt.Errorf("upstream: %s: %s", code, info.String("description")), false)
@@ -498,9 +518,82 @@ func (p *pusher) readLoop(uc *upConn) {
 	}
 }
 
+// reconnectRequested handles an Enhanced RTMP v2 ReconnectRequest: the
+// connection is dropped and the pusher reconnects at once, to tcUrl when
+// the request carries one (resolved against the connection's tcUrl, same
+// stream name and key), else to the server of this connection. Such a
+// URL is used for one attempt: the retries after a failed one, and the
+// reconnects after a later connection loss, use the configured URL.
+func (p *pusher) reconnectRequested(uc *upConn, tcURL string) {
+	if tcURL == "" { // the same tcUrl: the server this connection went to
+		p.failTo(uc, errors.New("upstream asked to reconnect"), true, uc.url)
+		return
+	}
+	to, err := redirectURL(uc.url, tcURL)
+	if err != nil {
+		// The tcUrl came from the upstream: it may hold secrets, so only
+		// the reason is logged.
+		p.log.Warn("relay: upstream asked to reconnect elsewhere; ignoring the tcUrl, reconnecting to the same URL",
+			"err", p.scrub(err.Error(), uc.url))
+		p.failTo(uc, errors.New("upstream asked to reconnect"), true, uc.url)
+		return
+	}
+	p.log.Info("relay: upstream asked to reconnect elsewhere", "to", RedactURL(to))
+	p.failTo(uc, fmt.Errorf("upstream asked to reconnect to %s", RedactURL(to)), true, to)
+}
+
+// redirectURL is the push URL for a ReconnectRequest's tcUrl: tcUrl
+// (absolute, or relative like "//host/app" or "/app", resolved against
+// the tcUrl of cur) followed by the stream name of cur, with its query.
+// Only rtmp and rtmps are followed.
+func redirectURL(cur, tcURL string) (string, error) {
+	_, _, base, stream, err := rtmp.ParseURL(cur)
+	if err != nil {
+		return "", err
+	}
+	bu, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	ref, err := url.Parse(tcURL)
+	if err != nil {
+		return "", errors.New("tcUrl does not parse")
+	}
+	to := bu.ResolveReference(ref)
+	if to.Scheme != "rtmp" && to.Scheme != "rtmps" {
+		return "", fmt.Errorf("tcUrl scheme %q is not rtmp or rtmps", to.Scheme)
+	}
+	app := strings.Trim(to.Path, "/")
+	if to.Host == "" || app == "" {
+		return "", errors.New("tcUrl has no host or no app")
+	}
+	name, query, _ := strings.Cut(stream, "?")
+	if to.RawQuery != "" { // the tcUrl's own query (a token) goes along with the key's
+		query = strings.TrimPrefix(query+"&"+to.RawQuery, "&")
+	}
+	out := (&url.URL{Scheme: to.Scheme, Host: to.Host, Path: "/" + app + "/" + name, RawQuery: query}).String()
+	if _, _, _, _, err := rtmp.ParseURL(out); err != nil {
+		return "", errors.New("tcUrl does not make a push URL") // err would show the key
+	}
+	return out, nil
+}
+
+// scrub hides in s the secrets of the target's URL and of u (a redirect
+// may bring its own).
+func (p *pusher) scrub(s, u string) string {
+	s = scrub(s, p.secrets)
+	if u != p.url {
+		s = scrub(s, secrets(u))
+	}
+	return s
+}
+
 // fail drops a connection and schedules a reconnect (at once or after the
 // backoff).
-func (p *pusher) fail(uc *upConn, err error, immediate bool) {
+func (p *pusher) fail(uc *upConn, err error, immediate bool) { p.failTo(uc, err, immediate, "") }
+
+// failTo is fail with the URL of the next attempt: "" for the target's.
+func (p *pusher) failTo(uc *upConn, err error, immediate bool, next string) {
 	p.mu.Lock()
 	if uc.failed {
 		p.mu.Unlock()
@@ -517,7 +610,8 @@ func (p *pusher) fail(uc *upConn, err error, immediate bool) {
 		if time.Since(uc.liveAt) >= stableAfter {
 			p.attempts = 0
 		}
-		p.lastErr = scrub(err.Error(), p.secrets)
+		p.next = next
+		p.lastErr = p.scrub(err.Error(), uc.url)
 		d := p.scheduleLocked(immediate)
 		p.log.Warn("relay: push interrupted", "err", p.lastErr, "retry_in", d.Round(time.Millisecond))
 	}
