@@ -17,7 +17,7 @@ type recordingJSON struct {
 	App      string    `json:"app"`
 	Stream   string    `json:"stream"`
 	Start    time.Time `json:"start"`
-	Duration float64   `json:"duration_seconds,omitempty"` // known for segments closed in this run
+	Duration float64   `json:"duration_seconds,omitempty"` // absent while being recorded, or for an unreadable file
 	Bytes    int64     `json:"bytes"`
 	Format   string    `json:"format"`
 	Open     bool      `json:"open"` // possibly still being written
@@ -49,8 +49,17 @@ func (a *Appliance) listRecordings(w http.ResponseWriter, r *http.Request) {
 			done[filepath.ToSlash(rel)] = s.Duration.Seconds()
 		}
 	}
+	// Files whose duration is read from the file (through the cache): the
+	// segments closed before this run or put here by hand.
+	type unknown struct {
+		i    int // in list
+		path string
+		info fs.FileInfo
+	}
+	var probe []unknown
+	seen := map[string]struct{}{}
 	list := []recordingJSON{}
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	walkErr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
 		}
@@ -63,6 +72,7 @@ func (a *Appliance) listRecordings(w http.ResponseWriter, r *http.Request) {
 		default:
 			return nil
 		}
+		seen[p] = struct{}{}
 		info, err := d.Info()
 		if err != nil {
 			return nil
@@ -77,18 +87,35 @@ func (a *Appliance) listRecordings(w http.ResponseWriter, r *http.Request) {
 		if st, ok := parseSegmentTime(parts[len(parts)-1]); ok {
 			rec.Start = st
 		}
+		recording := a.rec.open.InUse(p) // being written: no duration yet
 		if d, ok := done[rel]; ok {
 			rec.Duration = d
 		} else {
-			rec.Open = time.Since(info.ModTime()) < recentWriteWindow
+			rec.Open = recording || time.Since(info.ModTime()) < recentWriteWindow
 		}
 		if (q.Get("app") != "" && q.Get("app") != rec.App) || (q.Get("stream") != "" && q.Get("stream") != rec.Stream) ||
 			(!from.IsZero() && rec.Start.Before(from)) || (!to.IsZero() && rec.Start.After(to)) {
 			return nil
 		}
 		list = append(list, rec)
+		// A symbolic link is listed but not followed (it may point out).
+		if rec.Duration == 0 && !recording && d.Type().IsRegular() {
+			probe = append(probe, unknown{len(list) - 1, p, info})
+		}
 		return nil
 	})
+	// Newest first: if the time budget runs out, the older ones wait for a
+	// later listing.
+	sort.SliceStable(probe, func(i, j int) bool { return list[probe[i].i].Start.After(list[probe[j].i].Start) })
+	deadline := time.Now().Add(durationBudget)
+	for _, u := range probe {
+		if d, ok := a.durations.duration(u.path, u.info, deadline); ok {
+			list[u.i].Duration = d.Seconds()
+		}
+	}
+	if walkErr == nil {
+		a.durations.forgetMissing(root, seen)
+	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Start.Before(list[j].Start) })
 	writeJSON(w, http.StatusOK, list)
 }

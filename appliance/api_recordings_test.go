@@ -99,3 +99,117 @@ func TestAPIRecordings(t *testing.T) {
 		t.Errorf("file outside storage touched: %v", err)
 	}
 }
+
+// Recordings not closed in this run (from before a restart, or put under
+// storage.dir by hand) list with the duration read from the file; the
+// duration is remembered while the file keeps its size and modification
+// time; a truncated or corrupt file lists without one.
+func TestAPIRecordingDurationsFromFiles(t *testing.T) {
+	needTool(t, "ffmpeg")
+	src := t.TempDir()
+	encode := func(name string, extra ...string) string {
+		out := filepath.Join(src, name)
+		args := append([]string{"-hide_banner", "-loglevel", "error", "-y",
+			"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25",
+			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+			"-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p",
+			"-c:a", "aac", "-b:a", "64k"}, extra...)
+		r := runTool(t, 30*time.Second, nil, "ffmpeg", append(args, out)...)
+		if r.err != nil {
+			t.Fatalf("ffmpeg: %s", r.report())
+		}
+		return out
+	}
+	flv := encode("a.flv", "-f", "flv")
+	mp4 := encode("a.mp4")
+	fmp4 := encode("f.mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof")
+
+	storage := t.TempDir()
+	dir := filepath.Join(storage, "live", "cam1")
+	os.MkdirAll(dir, 0o755)
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	place := func(name string, body []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, old, old)
+		return p
+	}
+	read := func(p string) []byte {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// As if recorded before a restart: there when the appliance starts.
+	place("2026-01-01_10-00-00.flv", read(flv))
+	mp4Path := place("2026-01-01_10-00-02.mp4", read(mp4))
+	place("2026-01-01_10-00-04.mp4", read(fmp4))
+	a, _ := apiTStart(t, func(c *appliance.Config) { c.Storage.Dir = storage })
+	// Put by hand after the start: damaged ones (start-up recovery would
+	// have repaired some of them).
+	mp4Body := read(mp4)
+	place("2026-01-01_10-00-06.mp4", mp4Body[:len(mp4Body)/2]) // moov at the end: cut off
+	place("2026-01-01_10-00-08.flv", read(flv)[:13])           // the FLV header alone
+	place("2026-01-01_10-00-10.mp4", []byte(strings.Repeat("garbage!", 1000)))
+
+	list := func() map[string]*float64 {
+		t.Helper()
+		code, _, out := apiTDo(t, a, "GET", "/api/v1/recordings", "")
+		if code != 200 {
+			t.Fatalf("list: %d %s", code, out)
+		}
+		var l []struct {
+			Path     string
+			Duration *float64 `json:"duration_seconds"`
+		}
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]*float64{}
+		for _, r := range l {
+			m[r.Path] = r.Duration
+		}
+		if len(m) != 6 {
+			t.Fatalf("listed %d files, want 6: %s", len(m), out)
+		}
+		return m
+	}
+	check := func(label string, got map[string]*float64, want map[string]float64) {
+		t.Helper()
+		for p, d := range got {
+			w, ok := want[p]
+			switch {
+			case !ok && d != nil:
+				t.Errorf("%s: %s has duration %v, want none", label, p, *d)
+			case ok && d == nil:
+				t.Errorf("%s: %s has no duration, want %v", label, p, w)
+			case ok && (*d < w-0.1 || *d > w+0.1):
+				t.Errorf("%s: %s has duration %v, want %v ± 0.1", label, p, *d, w)
+			}
+		}
+	}
+	want := map[string]float64{
+		"live/cam1/2026-01-01_10-00-00.flv": 2,
+		"live/cam1/2026-01-01_10-00-02.mp4": 2,
+		"live/cam1/2026-01-01_10-00-04.mp4": 2,
+	}
+	check("first listing", list(), want)
+
+	// Same size and mtime, different content: a listing that reopened the
+	// file would find no duration in it; the cached one is listed.
+	info, _ := os.Stat(mp4Path)
+	if err := os.WriteFile(mp4Path, make([]byte, info.Size()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(mp4Path, info.ModTime(), info.ModTime())
+	check("second listing (cached)", list(), want)
+
+	// Once its mtime changes, the file is read again.
+	newer := old.Add(time.Minute)
+	os.Chtimes(mp4Path, newer, newer)
+	delete(want, "live/cam1/2026-01-01_10-00-02.mp4")
+	check("after a change", list(), want)
+}

@@ -31,6 +31,8 @@ type Appliance struct {
 	rec  *recordings
 	push *relay.Manager
 	pull *pull.Manager
+	// durations caches what the recordings API reads from files.
+	durations *durationCache
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -55,7 +57,7 @@ func NewLogger(c LogConfig) *slog.Logger {
 
 // New prepares an appliance for cfg; Start opens its listeners.
 func New(cfg *Config, log *slog.Logger) *Appliance {
-	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log)}
+	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log), durations: newDurationCache()}
 	a.rec = newRecordings(a.hub, log)
 	ro := relayOptions(cfg, log)
 	a.push = relay.NewManager(a.hub, ro)
@@ -253,18 +255,35 @@ func (a *Appliance) Reload(cfg *Config) {
 	if old.RTMP != cfg.RTMP || old.HTTP.Listen != cfg.HTTP.Listen || old.Log != cfg.Log || old.Relay != cfg.Relay {
 		a.log.Warn("changes to rtmp, http.listen, log and relay take effect after a restart")
 	}
-	// Push targets apply now, to running streams too; the publisher is not
-	// touched. Apps that lost all targets get an empty list.
-	for name := range old.Apps {
-		if _, ok := cfg.Apps[name]; !ok {
-			a.push.SetAppTargets(name, nil)
-		}
-	}
-	for name, ac := range cfg.Apps {
-		a.push.SetAppTargets(name, pushTargets(ac.Push))
-	}
+	a.applyPushes(old, cfg)
 	a.applyPulls(old, cfg)
 	a.log.Info("configuration reloaded", "source", cfg.Source, "apps", len(cfg.Apps))
+}
+
+// applyPushes applies the push targets of a reloaded config now, to
+// running streams too; the publisher is not touched. Every app that is or
+// was configured, or has a live stream or a pusher, gets the targets a
+// publish to it would get now (Config.App: its own entry, else those of
+// "*" — an app's own entry replaces "*" whole, push list included); an app
+// that falls under neither gets an empty list.
+func (a *Appliance) applyPushes(old, cfg *Config) {
+	apps := make(map[string]bool)
+	for name := range old.Apps {
+		apps[name] = true
+	}
+	for name := range cfg.Apps {
+		apps[name] = true
+	}
+	for _, name := range a.push.Apps() {
+		apps[name] = true
+	}
+	for name := range apps {
+		var targets []relay.Target
+		if ac, ok := cfg.App(name); ok {
+			targets = pushTargets(ac.Push)
+		}
+		a.push.SetAppTargets(name, targets)
+	}
 }
 
 // published is called once a publish starts: it starts what consumes the
