@@ -23,6 +23,11 @@
 //     rewritten in place (one small pwrite, no whole-file rewrite) with
 //     duration, filesize and a keyframes {times, filepositions} index.
 //
+// For fmp4 and mp4, an H.264/H.265 publisher whose sequence header is empty
+// or lacks the parameter sets (they come only inside its keyframes) gets
+// its avcC/hvcC built from the first keyframe carrying them; when later
+// keyframes carry different ones, a new segment starts (inband.go).
+//
 // Wiring as a hub subscriber (the recorder releases every message it gets;
 // the caller owns the subscriber and closes it):
 //

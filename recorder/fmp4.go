@@ -17,9 +17,9 @@ import (
 //
 // gomedia's go-mp4 Movmuxer was not used for this: it wants Annex-B H.264/
 // H.265 and ADTS AAC input (we hold AVCC frames and raw AAC, so every frame
-// would be converted twice), builds avcC/hvcC from in-band parameter sets
-// (RTMP carries them only in the sequence header), only cuts fragments at
-// every keyframe, copies every sample into per-track buffers, needs an
+// would be converted twice), builds avcC/hvcC only from in-band parameter
+// sets (RTMP carries them in the sequence header; inband.go covers the
+// publishers whose header lacks them), only cuts fragments at every keyframe, copies every sample into per-track buffers, needs an
 // io.WriteSeeker, keeps a per-fragment index for the whole file, and has no
 // AV1/VP9. The boxes we need are few (see mp4box.go).
 type fmp4Writer struct {

@@ -279,6 +279,11 @@ type trackState struct {
 	hdr   []byte       // last sequence-header message payload (whole FLV body), owned copy
 	codec remux.FourCC // codec of hdr / cfg
 	cfg   *trackConfig // MP4 description, nil when unknown or unsupported
+	// inband: the video description comes from the parameter sets inside
+	// keyframes (MP4 only; see inband.go), because the sequence header
+	// lacks them or never came; nalLen is the frames' NAL length size.
+	inband bool
+	nalLen int
 }
 
 // segmentWriter is one open segment file.
@@ -335,6 +340,8 @@ type recorder struct {
 	videoWait     bool  // audio is waiting for announced video (awaitVideo)
 	videoWaitFrom int64 // since this unwrapped ms
 	videoGaveUp   bool  // announced video never came this session
+
+	inbandRec, inbandRBSP []byte // scratch of inbandVideo
 
 	paused     bool
 	pauseUntil time.Time
@@ -446,14 +453,28 @@ func (r *recorder) handleHeader(t int, m *remux.Message, p payload) {
 	}
 	changed := ts.hdr != nil
 	ts.hdr = append(ts.hdr[:0:0], m.Payload...)
-	ts.codec = p.codec
 	// The MP4 description; FLV uses it for onMetaData fields only.
 	var err error
-	if t == trackVideo {
+	switch {
+	case t == trackVideo && r.mp4() && inbandCodec(p.codec) && lacksParamSets(p.codec, p.data):
+		// The parameter sets come in the keyframes (inbandVideo). A header
+		// repeated without them keeps the description taken from there.
+		keep := ts.inband && ts.cfg != nil && ts.codec == p.codec
+		ts.inband, ts.nalLen = true, recordNALLen(p.codec, p.data)
+		if keep {
+			changed = false
+		} else {
+			ts.cfg = nil
+			r.log.Info("video sequence header without parameter sets; waiting for a keyframe carrying them",
+				"codec", p.codec.String())
+		}
+	case t == trackVideo:
+		ts.inband = false
 		ts.cfg, err = newVideoConfig(p.codec, p.data)
-	} else {
+	default:
 		ts.cfg, err = newAudioConfig(p.codec, p.data)
 	}
+	ts.codec = p.codec
 	if err != nil && r.mp4() {
 		r.warnOnce("cfg"+p.codec.String(), "track not recorded", "codec", p.codec.String(), "err", err)
 	}
@@ -517,6 +538,15 @@ func (r *recorder) handleMedia(t int, m *remux.Message) {
 	}
 	if t == trackVideo {
 		r.videoFrames = true
+		if r.mp4() && (r.video.inband || r.video.hdr == nil) && inbandCodec(p.codec) {
+			if !r.video.inband {
+				// No sequence header at all: the keyframes must describe the track.
+				r.video.inband, r.video.codec, r.video.nalLen = true, p.codec, 4
+			}
+			if p.key {
+				r.inbandVideo(p)
+			}
+		}
 	} else {
 		r.audioFrames = true
 		if r.mp4() && p.codec == remux.CodecMP3 && (r.audio.cfg == nil || r.audio.codec != remux.CodecMP3) {
@@ -638,7 +668,10 @@ const awaitVideoMs = 3000
 // Without the wait the segment would be cut again at once when video shows
 // up. The first call of a session starts the clock.
 func (r *recorder) awaitVideo(ext int64) bool {
-	if r.videoGaveUp || r.video.hdr != nil || r.videoFrames || !r.metaHas("videocodecid") {
+	if r.videoGaveUp || !r.metaHas("videocodecid") {
+		return false
+	}
+	if (r.video.hdr != nil || r.videoFrames) && !r.videoPending() {
 		return false
 	}
 	if !r.videoWait {
@@ -650,6 +683,12 @@ func (r *recorder) awaitVideo(ext int64) bool {
 	r.videoGaveUp = true
 	r.log.Debug("no video arrived though the metadata announced it; recording audio only")
 	return false
+}
+
+// videoPending reports whether the video description is still to come from
+// the parameter sets of a keyframe.
+func (r *recorder) videoPending() bool {
+	return r.mp4() && r.video.inband && r.video.cfg == nil
 }
 
 func (r *recorder) metaHas(key string) bool {
@@ -730,7 +769,7 @@ func (r *recorder) canOpen(t int, p payload, ext int64) bool {
 	if r.mp4() {
 		ts := r.track(t)
 		if ts.cfg == nil || ts.codec != p.codec {
-			if p.codec != 0 || t == trackVideo {
+			if (p.codec != 0 || t == trackVideo) && !(t == trackVideo && r.videoPending()) {
 				r.warnOnce("codec"+trackName(t)+p.codec.String(), "frames not recordable in MP4",
 					"track", trackName(t), "codec", p.codec.String())
 			}

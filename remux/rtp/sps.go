@@ -20,7 +20,7 @@ func h264Reorder(sps []byte) int {
 	if len(sps) < 4 {
 		return -1
 	}
-	r := remux.NewBitReader(unescape(sps[1:]))
+	r := remux.NewBitReader(remux.AppendUnescaped(nil, sps[1:]))
 	profile := r.U(8)
 	constraints := r.U(8)
 	r.Skip(8) // level_idc
@@ -179,40 +179,8 @@ func h265Reorder(sps []byte) int {
 	if len(sps) < 3 {
 		return -1
 	}
-	r := remux.NewBitReader(unescape(sps[2:]))
-	r.Skip(4) // sps_video_parameter_set_id
-	subLayers := int(r.U(3))
-	r.Skip(1) // sps_temporal_id_nesting_flag
-	// profile_tier_level(1, subLayers): the general part is 96 bits.
-	r.Skip(96)
-	var profilePresent, levelPresent [8]bool
-	for i := range subLayers {
-		profilePresent[i] = r.U(1) == 1
-		levelPresent[i] = r.U(1) == 1
-	}
-	if subLayers > 0 {
-		r.Skip(2 * (8 - subLayers)) // reserved_zero_2bits
-	}
-	for i := range subLayers {
-		if profilePresent[i] {
-			r.Skip(88)
-		}
-		if levelPresent[i] {
-			r.Skip(8)
-		}
-	}
-	r.UE()           // sps_seq_parameter_set_id
-	if r.UE() == 3 { // chroma_format_idc
-		r.Skip(1) // separate_colour_plane_flag
-	}
-	r.UE()           // pic_width_in_luma_samples
-	r.UE()           // pic_height_in_luma_samples
-	if r.U(1) == 1 { // conformance_window_flag
-		r.UE()
-		r.UE()
-		r.UE()
-		r.UE()
-	}
+	r := remux.NewBitReader(remux.AppendUnescaped(nil, sps[2:]))
+	subLayers, _, _ := r.HEVCSPSHead()
 	r.UE() // bit_depth_luma_minus8
 	r.UE() // bit_depth_chroma_minus8
 	r.UE() // log2_max_pic_order_cnt_lsb_minus4

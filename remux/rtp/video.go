@@ -452,71 +452,25 @@ func (d *VideoDepacketizer) frameMsg(ts uint32, cts int32, key bool) *remux.Mess
 	return m
 }
 
-// AVCRecord builds an AVCDecoderConfigurationRecord (4-byte NALU lengths).
+// AVCRecord builds an AVCDecoderConfigurationRecord (4-byte NALU lengths);
+// nil without a usable SPS and PPS.
 func AVCRecord(sps, pps []byte) []byte {
-	if len(sps) < 4 {
+	var scratch []byte
+	b, ok := remux.AppendAVCRecord(nil, [][]byte{sps}, [][]byte{pps}, 4, &scratch)
+	if !ok {
 		return nil
-	}
-	b := []byte{1, sps[1], sps[2], sps[3], 0xFF, 0xE1}
-	b = binary.BigEndian.AppendUint16(b, uint16(len(sps)))
-	b = append(b, sps...)
-	b = append(b, 1)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(pps)))
-	b = append(b, pps...)
-	switch sps[1] { // high profiles carry chroma format and bit depths
-	case 100, 110, 122, 144:
-		b = append(b, 0xFC|1, 0xF8, 0xF8, 0)
 	}
 	return b
 }
 
-// unescape removes emulation prevention bytes (00 00 03).
-func unescape(b []byte) []byte {
-	out := make([]byte, 0, len(b))
-	zeros := 0
-	for _, c := range b {
-		if zeros >= 2 && c == 3 {
-			zeros = 0
-			continue
-		}
-		if c == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
-// HEVCRecord builds an HEVCDecoderConfigurationRecord (4-byte NALU lengths)
-// with the general profile, tier and level of the SPS.
+// HEVCRecord builds an HEVCDecoderConfigurationRecord (4-byte NALU
+// lengths) with the profile, tier, level, chroma format and bit depths of
+// the SPS; nil without a usable VPS, SPS and PPS.
 func HEVCRecord(vps, sps, pps []byte) []byte {
-	ptl := make([]byte, 12) // profile_space/tier/idc, compat flags, constraint flags, level
-	var subLayers byte
-	if r := unescape(sps); len(r) >= 15 {
-		subLayers = (r[2] >> 1) & 7
-		copy(ptl, r[3:15])
-	}
-	b := []byte{1}
-	b = append(b, ptl[:12]...)
-	b = append(b,
-		0xF0, 0x00, // min_spatial_segmentation_idc
-		0xFC,       // parallelismType
-		0xFC|1,     // chroma_format_idc 4:2:0
-		0xF8,       // bit_depth_luma_minus8
-		0xF8,       // bit_depth_chroma_minus8
-		0x00, 0x00, // avgFrameRate
-		(subLayers+1)<<3|3, // constantFrameRate 0, numTemporalLayers, nested 0, lengthSizeMinusOne 3
-		3,
-	)
-	for _, n := range []struct {
-		t byte
-		b []byte
-	}{{32, vps}, {33, sps}, {34, pps}} {
-		b = append(b, 0x80|n.t, 0, 1)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(n.b)))
-		b = append(b, n.b...)
+	var scratch []byte
+	b, ok := remux.AppendHEVCRecord(nil, [][]byte{vps}, [][]byte{sps}, [][]byte{pps}, 4, &scratch)
+	if !ok {
+		return nil
 	}
 	return b
 }
