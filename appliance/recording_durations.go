@@ -144,12 +144,7 @@ func probeDuration(path string, size int64, deadline time.Time) (time.Duration, 
 	}
 	defer f.Close()
 	r := &deadlineReader{f: f, deadline: deadline}
-	var rd remux.FileReader
-	if strings.HasSuffix(strings.ToLower(path), ".flv") {
-		rd, err = remux.OpenFLV(r, size, probePool)
-	} else {
-		rd, err = remux.OpenMP4(r, size, probePool)
-	}
+	rd, err := remux.OpenFile(r, size, path, probePool)
 	if err != nil { // the openers hold nothing when they fail
 		if r.late {
 			err = errProbeTime

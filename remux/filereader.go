@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Markers of a recording's playback (VOD). Like KindStreamEnd they never
@@ -56,6 +57,15 @@ type FileReader interface {
 	Seek(ms uint32) (uint32, error)
 	// Close releases what the reader holds (not the underlying file).
 	Close() error
+}
+
+// OpenFile opens a recording of size bytes with the reader its name's
+// extension calls for: ".flv" (any case) FLV, anything else MP4/fMP4.
+func OpenFile(r io.ReaderAt, size int64, name string, pool *Pool) (FileReader, error) {
+	if strings.HasSuffix(strings.ToLower(name), ".flv") {
+		return OpenFLV(r, size, pool)
+	}
+	return OpenMP4(r, size, pool)
 }
 
 // readFull reads len(p) bytes at off, turning a short read into

@@ -679,13 +679,12 @@ func (f *fakeCam) stream(rtpOut, rtcpOut func([]byte), stop <-chan struct{}) {
 // stopping the pull (Stop over TCP, Close over UDP) sends TEARDOWN before
 // the connection closes.
 func TestRTSPReceiverReportsAndTeardown(t *testing.T) {
-	defer func(d time.Duration) { rtcpInterval = d }(rtcpInterval)
-	rtcpInterval = 300 * time.Millisecond
 	for _, transport := range []string{"tcp", "udp"} {
 		t.Run(transport, func(t *testing.T) {
 			cam := startFakeCam(t, transport == "udp")
 			h := hub.New(slog.New(slog.DiscardHandler))
-			m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second})
+			m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second,
+				RTCPInterval: 300 * time.Millisecond})
 			defer m.Close()
 			if err := m.Start("live", "cam", Source{URL: "rtsp://" + cam.ln.Addr().String() + "/cam", Transport: transport}); err != nil {
 				t.Fatal(err)

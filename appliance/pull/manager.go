@@ -62,6 +62,9 @@ type Options struct {
 	// RootCAs with the system roots plus a camera's own CA; ServerName
 	// defaults to the URL host. Nil: the system roots.
 	TLSConfig *tls.Config
+	// RTCPInterval is the period of the RTCP receiver reports of RTSP
+	// pulls; 5s (RFC 3550's minimum).
+	RTCPInterval time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -83,6 +86,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.IdleAfter <= 0 {
 		o.IdleAfter = 10 * time.Second
+	}
+	if o.RTCPInterval <= 0 {
+		o.RTCPInterval = 5 * time.Second
 	}
 	return o
 }
@@ -581,7 +587,7 @@ func (p *puller) runRTSP(ctx context.Context) error {
 	done := make(chan struct{})
 	defer close(done)
 	go c.keepAlive(done)
-	go c.reports(tracks, rtcpInterval, done)
+	go c.reports(tracks, p.m.opts.RTCPInterval, done)
 
 	var out []*remux.Message
 	var ordered []*rtp.Packet

@@ -22,7 +22,13 @@ func rtspMetadata(tracks []*track) *remux.Message {
 		case "H265":
 			props = append(props, rtmp.Property{Key: "videocodecid", Value: float64(remux.CodecHEVC)})
 		case "MPEG4-GENERIC", "PCMA", "PCMU":
-			id := map[string]float64{"MPEG4-GENERIC": 10, "PCMA": 7, "PCMU": 8}[m.Codec]
+			id := 10.0 // AAC
+			switch m.Codec {
+			case "PCMA":
+				id = 7
+			case "PCMU":
+				id = 8
+			}
 			props = append(props, rtmp.Property{Key: "audiocodecid", Value: id})
 			if m.ClockRate > 0 {
 				props = append(props, rtmp.Property{Key: "audiosamplerate", Value: float64(m.ClockRate)})

@@ -26,10 +26,6 @@ import (
 
 const userAgent = "tapedeck"
 
-// rtcpInterval is the period of RTCP receiver reports (RFC 3550's 5 s
-// minimum); a variable for tests.
-var rtcpInterval = 5 * time.Second
-
 // teardownWait bounds the TEARDOWN at the end of a session: writing it and
 // waiting for the reply.
 const teardownWait = time.Second

@@ -70,15 +70,7 @@ func (s *Session) deliverable(m *remux.Message) *remux.Message {
 	if !m.Frame.Enhanced && !enhancedOnly(m.Kind, m.Frame.Codec) {
 		return m
 	}
-	if !s.supports(m.Frame.Codec) {
-		if !s.refused[m.Frame.Codec] {
-			if s.refused == nil {
-				s.refused = make(map[remux.FourCC]bool)
-			}
-			s.refused[m.Frame.Codec] = true
-			s.log.Warn("vod: not sending media the player did not announce Enhanced RTMP support for",
-				"codec", m.Frame.Codec.String(), "file", s.segs[max(s.cur, 0)].path)
-		}
+	if !s.announced(m.Frame.Codec) {
 		m.Release()
 		return nil
 	}
@@ -86,6 +78,26 @@ func (s *Session) deliverable(m *remux.Message) *remux.Message {
 		return enhanceLegacyHEVC(m)
 	}
 	return m
+}
+
+// announced reports whether the player announced codec, asking
+// Options.Supports (which walks the connect object) once per codec, not
+// per message; a refusal is logged once.
+func (s *Session) announced(codec remux.FourCC) bool {
+	ok, known := s.verdicts[codec]
+	if known {
+		return ok
+	}
+	ok = s.supports(codec)
+	if s.verdicts == nil {
+		s.verdicts = make(map[remux.FourCC]bool, 2)
+	}
+	s.verdicts[codec] = ok
+	if !ok {
+		s.log.Warn("vod: not sending media the player did not announce Enhanced RTMP support for",
+			"codec", codec.String(), "file", s.segs[max(s.cur, 0)].path)
+	}
+	return ok
 }
 
 // enhanceLegacyHEVC rewrites a CodecID 12 message: [frameType<<4|12,

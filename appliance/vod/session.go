@@ -142,7 +142,7 @@ type Session struct {
 	unpaced bool // tests and benchmarks: no real-time pacing
 
 	supports func(remux.FourCC) bool // Options.Supports, never nil
-	refused  map[remux.FourCC]bool   // codecs dropped (and logged) so far
+	verdicts map[remux.FourCC]bool   // Options.Supports per codec met so far
 }
 
 // Open prepares the play of t. It opens each segment once to learn its
@@ -283,12 +283,7 @@ func openFile(p string) (*os.File, remux.FileReader, int64, error) {
 		f.Close()
 		return nil, nil, 0, err
 	}
-	var rd remux.FileReader
-	if strings.HasSuffix(strings.ToLower(p), ".flv") {
-		rd, err = remux.OpenFLV(f, fi.Size(), pool)
-	} else {
-		rd, err = remux.OpenMP4(f, fi.Size(), pool)
-	}
+	rd, err := remux.OpenFile(f, fi.Size(), p, pool)
 	if err != nil {
 		f.Close()
 		return nil, nil, 0, err

@@ -456,3 +456,36 @@ func damage(pkts []*rtp.Packet, ts uint32, mangle func([]*rtp.Packet) []*rtp.Pac
 	}
 	return pkts
 }
+
+// The steady state of a camera stream allocates nothing per frame: the
+// configuration record is built when a parameter set changes, not for
+// every frame, and payloads come from the pool.
+func TestVideoSteadyStateAllocs(t *testing.T) {
+	pool := remux.NewPool()
+	d := NewVideo(H264, NewTimeline(90000), pool)
+	pkts := packetizeH264(gop(10), 100, 1000, 3600, 1200)
+	var out []*remux.Message
+	push := func(p *rtp.Packet) {
+		out = d.Push(p, out[:0])
+		for _, m := range out {
+			m.Release()
+		}
+	}
+	for _, p := range pkts { // warm up: headers, pool, slices
+		push(p)
+	}
+	// The P-frames of the next GOP, one AU after another (each packet
+	// also completes the AU before it).
+	ts, seq := uint32(1000+10*3600), uint16(100+len(pkts))
+	i := 1
+	allocs := testing.AllocsPerRun(100, func() {
+		body := pkts[len(pkts)-1].Payload
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: ts + uint32(i)*3600}, Payload: body}
+		seq++
+		i++
+		push(p)
+	})
+	if allocs > 1 { // the test's own rtp.Packet
+		t.Errorf("%.1f allocations per frame, want none but the test's packet", allocs)
+	}
+}

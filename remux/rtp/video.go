@@ -32,7 +32,8 @@ type VideoDepacketizer struct {
 	pool  *remux.Pool
 	seq   seqTracker
 
-	nalus   [][]byte // of the access unit being assembled
+	nalus   [][]byte // of the access unit being assembled, in data
+	data    []byte   // the bytes of nalus, reused AU after AU
 	size    int
 	auTS    uint32
 	haveAU  bool
@@ -42,6 +43,7 @@ type VideoDepacketizer struct {
 	vps     []byte
 	sps     []byte
 	pps     []byte
+	rec     []byte // configuration record of vps/sps/pps; nil: to build
 	sentHdr []byte // the configuration record last emitted
 	keySeen bool
 	order   dtsGen // decode timestamps and composition offsets (B-frames)
@@ -77,6 +79,7 @@ func (d *VideoDepacketizer) param(n []byte) bool {
 	set := func(p *[]byte) bool {
 		if !bytes.Equal(*p, n) {
 			*p = append([]byte(nil), n...)
+			d.rec = nil // rebuilt by the next frame
 			if p == &d.sps {
 				// The reorder depth is in the SPS: read it before the
 				// frames that follow it are timed.
@@ -239,7 +242,12 @@ func (d *VideoDepacketizer) add(n []byte) {
 		d.broken = true
 		return
 	}
-	d.nalus = append(d.nalus, append([]byte(nil), n...))
+	// Copied (the packet is not ours to keep) into one buffer reused AU
+	// after AU. When it grows, the NAL units already in it stay valid in
+	// the old array; nothing writes below the end during an AU.
+	start := len(d.data)
+	d.data = append(d.data, n...)
+	d.nalus = append(d.nalus, d.data[start:len(d.data):len(d.data)])
 }
 
 func (d *VideoDepacketizer) payload(b []byte) {
@@ -331,6 +339,7 @@ func (d *VideoDepacketizer) fragment(fuHdr byte, hdr, data []byte) {
 func (d *VideoDepacketizer) finish(out []*remux.Message) []*remux.Message {
 	defer func() {
 		d.nalus = d.nalus[:0]
+		d.data = d.data[:0]
 		d.size = 0
 		d.haveAU = false
 		d.broken = false
@@ -385,17 +394,21 @@ func (d *VideoDepacketizer) finish(out []*remux.Message) []*remux.Message {
 	return out
 }
 
+// record returns the configuration record of the current parameter sets,
+// nil until there are all of them. It is built once per change of a
+// parameter set, not per frame (cameras repeat them in every keyframe).
 func (d *VideoDepacketizer) record() []byte {
+	if d.rec != nil {
+		return d.rec
+	}
 	if d.codec == H265 {
-		if d.vps == nil || d.sps == nil || d.pps == nil {
-			return nil
+		if d.vps != nil && d.sps != nil && d.pps != nil {
+			d.rec = HEVCRecord(d.vps, d.sps, d.pps)
 		}
-		return HEVCRecord(d.vps, d.sps, d.pps)
+	} else if d.sps != nil && d.pps != nil {
+		d.rec = AVCRecord(d.sps, d.pps)
 	}
-	if d.sps == nil || d.pps == nil {
-		return nil
-	}
-	return AVCRecord(d.sps, d.pps)
+	return d.rec
 }
 
 // tag returns the FLV video tag header for a frame or sequence header; cts
