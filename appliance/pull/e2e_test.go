@@ -206,14 +206,20 @@ func testRTSP(t *testing.T, codec, transport string, auth bool) {
 	m := NewManager(h, Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second})
 	defer m.Close()
 	sub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
+	recorded := startRecording(t, h, recorder.FormatFMP4)
 	if err := m.Start("live", "cam", Source{URL: url, Transport: transport}); err != nil {
 		t.Fatal(err)
 	}
 	want := remux.CodecAVC
+	wantName := "h264"
 	if codec == "h265" {
-		want = remux.CodecHEVC
+		want, wantName = remux.CodecHEVC, "hevc"
 	}
 	got := collect(t, sub, 4*time.Second)
+	// The recording decodes: ~4 s at 25 fps, from the first keyframe.
+	for _, f := range recorded() {
+		recordingDecodes(t, f, wantName, 75)
+	}
 	checkMedia(t, got, want)
 	st, _ := m.Lookup("live", "cam")
 	if st.State != StatePulling || st.Kind != "rtsp" || strings.Contains(st.URL, "s3cret") {
@@ -232,10 +238,6 @@ func testRTSP(t *testing.T, codec, transport string, auth bool) {
 		}
 	}
 	addr := serveRTMP(t, h)
-	wantName := "h264"
-	if codec == "h265" {
-		wantName = "hevc"
-	}
 	ffmpegDecodes(t, "rtmp://"+addr+"/live/cam", wantName)
 }
 
@@ -438,8 +440,61 @@ func checkFileTiming(t *testing.T, input string) {
 	out, err = exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=pict_type", "-of", "csv=p=0", cp).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "B") {
 		t.Errorf("ffprobe finds no B-frames in %s: %v\n%.300s", input, err, out)
-		exec.Command("cp", input, cp, "/tmp/dbg/").Run()
 	}
+}
+
+// startRecording records live/cam of h into a temporary directory in
+// format; the function it returns stops the recorder and returns the
+// segment files (the test fails when there are none).
+func startRecording(t *testing.T, h *hub.Hub, format string) func() []string {
+	t.Helper()
+	dir := t.TempDir()
+	sub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		defer sub.Close()
+		done <- recorder.Record(ctx, sub, "live", "cam", recorder.Config{Dir: dir, Format: format, Logger: slog.New(slog.DiscardHandler)})
+	}()
+	return func() []string {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("recorder: %v", err)
+		}
+		var files []string
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && (strings.HasSuffix(p, ".mp4") || strings.HasSuffix(p, ".flv")) {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if len(files) == 0 {
+			t.Fatal("no recording")
+		}
+		return files
+	}
+}
+
+// recordingDecodes checks that a recorded segment of the camera decodes
+// without an error and holds at least minFrames frames of codec (ffprobe's
+// name: h264, hevc).
+func recordingDecodes(t *testing.T, file, codec string, minFrames int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-xerror", "-i", file, "-f", "null", "-").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("ffmpeg decode of the recording %s: %v\n%s", file, err, out)
+	}
+	out, err = exec.CommandContext(ctx, "ffprobe", "-v", "error", "-count_frames", "-select_streams", "v",
+		"-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", file).CombinedOutput()
+	var name string
+	var frames int
+	if _, serr := fmt.Sscanf(strings.ReplaceAll(strings.TrimSpace(string(out)), ",", " "), "%s %d", &name, &frames); err != nil || serr != nil || name != codec || frames < minFrames {
+		t.Errorf("ffprobe of the recording %s: %q (%v), want %s with at least %d frames", file, out, err, codec, minFrames)
+	}
+	t.Logf("recording %s: %s, %d frames", filepath.Base(file), name, frames)
 }
 
 // testBFrames pulls a camera whose encoder uses B-frames: the arrival
@@ -455,32 +510,14 @@ func testBFrames(t *testing.T, codec remux.FourCC, venc string) {
 	sub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
 	// Record it too: an MP4 keeps DTS and CTS for ffmpeg to check, whatever
 	// its version (ffmpeg < 6.1 cannot read HEVC over RTMP).
-	dir := t.TempDir()
-	recSub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
-	ctx, cancel := context.WithCancel(context.Background())
-	recorded := make(chan error, 1)
-	go func() {
-		defer recSub.Close()
-		recorded <- recorder.Record(ctx, recSub, "live", "cam", recorder.Config{Dir: dir, Format: recorder.FormatMP4, Logger: slog.New(slog.DiscardHandler)})
-	}()
+	recorded := startRecording(t, h, recorder.FormatMP4)
 	if err := m.Start("live", "cam", Source{URL: fmt.Sprintf("rtsp://127.0.0.1:%d/cam", port)}); err != nil {
 		t.Fatal(err)
 	}
 	got := collect(t, sub, 3*time.Second)
-	cancel()
-	<-recorded
+	files := recorded()
 	checkMedia(t, got, codec)
 	checkBFrames(t, got)
-	var files []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(p, ".mp4") {
-			files = append(files, p)
-		}
-		return nil
-	})
-	if len(files) == 0 {
-		t.Fatal("no recording")
-	}
 	for _, f := range files {
 		checkFileTiming(t, f)
 	}
