@@ -3,24 +3,34 @@ module github.com/tapedeck/tapedeck
 go 1.26.8
 
 require (
+	github.com/bluenviron/gortsplib/v5 v5.3.0
+	github.com/bluenviron/mediacommon/v2 v2.9.3
 	github.com/go-viper/mapstructure/v2 v2.5.0
 	github.com/kardianos/service v1.3.0
 	github.com/pion/rtp v1.10.6
 	github.com/spf13/viper v1.21.0
 	github.com/yapingcat/gomedia v0.0.0-20240906162731-17feea57090c
 	go.yaml.in/yaml/v3 v3.0.5
-	golang.org/x/sys v0.34.0
+	golang.org/x/sys v0.40.0
 )
 
 require (
 	github.com/fsnotify/fsnotify v1.9.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
+	github.com/pion/logging v0.2.4 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
+	github.com/pion/rtcp v1.2.16 // indirect
+	github.com/pion/sdp/v3 v3.0.17 // indirect
+	github.com/pion/srtp/v3 v3.0.10 // indirect
+	github.com/pion/transport/v4 v4.0.1 // indirect
 	github.com/sagikazarmark/locafero v0.11.0 // indirect
 	github.com/sourcegraph/conc v0.3.1-0.20240121214520-5f936abd7ae8 // indirect
 	github.com/spf13/afero v1.15.0 // indirect
 	github.com/spf13/cast v1.10.0 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/subosito/gotenv v1.6.0 // indirect
-	golang.org/x/text v0.28.0 // indirect
+	golang.org/x/net v0.49.0 // indirect
+	golang.org/x/text v0.33.0 // indirect
 )
