@@ -141,7 +141,7 @@ func runUntil(configPath string, stderr io.Writer, stop <-chan struct{}) int {
 	}
 	changed := watchFile(configPath, 2*time.Second, stop)
 	reload := func(why string) {
-		next, err := LoadConfig(configPath)
+		next, err := ReloadConfig(configPath, a.Config())
 		if err != nil {
 			log.Error("reload refused; keeping the running config", "why", why, "problems", err.Error())
 			return

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
-	"os"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +13,6 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 	"github.com/tapedeck/tapedeck/recorder"
-	"go.yaml.in/yaml/v3"
 )
 
 //go:embed default.yaml
@@ -245,10 +244,19 @@ func (e *ConfigError) Error() string {
 // TAPEDECK_* environment overrides, and validates the result. Problems in
 // the file come back as a *ConfigError naming every key at fault.
 func LoadConfig(path string) (*Config, error) {
+	cfg, _, err := loadConfig(path)
+	return cfg, err
+}
+
+// loadConfig is LoadConfig that also returns the file's YAML document
+// (nil without a file), which the reload guard reads to tell a setting
+// the file states from one it leaves out.
+func loadConfig(path string) (*Config, map[string]any, error) {
+	var fileDoc map[string]any
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
-		return nil, fmt.Errorf("embedded default config: %w", err)
+		return nil, nil, fmt.Errorf("embedded default config: %w", err)
 	}
 	source := "embedded default"
 	// Apps are taken from the file as YAML says them: viper would lower-case
@@ -257,27 +265,25 @@ func LoadConfig(path string) (*Config, error) {
 	var fileApps map[string]any
 	hasFileApps := false
 	if path != "" {
-		data, err := os.ReadFile(path)
+		doc, err := readConfigDoc(path)
 		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			return nil, nil, err
 		}
-		var doc map[string]any
-		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return nil, &ConfigError{Source: path, Problems: []string{"not valid YAML: " + err.Error()}}
-		}
+		fileDoc = doc
+		doc = maps.Clone(doc) // apps are cut out of viper's copy only
 		if a, ok := doc["apps"]; ok {
 			hasFileApps = true
 			if a != nil {
 				m, ok := a.(map[string]any)
 				if !ok {
-					return nil, &ConfigError{Source: path, Problems: []string{"apps: must be a map of app name to settings"}}
+					return nil, nil, &ConfigError{Source: path, Problems: []string{"apps: must be a map of app name to settings"}}
 				}
 				fileApps = m
 			}
 			delete(doc, "apps")
 		}
 		if err := v.MergeConfigMap(doc); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
 		source = path
 	}
@@ -318,9 +324,9 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	if len(cerr.Problems) > 0 {
 		sort.Strings(cerr.Problems)
-		return nil, cerr
+		return nil, nil, cerr
 	}
-	return &cfg, nil
+	return &cfg, fileDoc, nil
 }
 
 func decodeConfig(raw map[string]any, cfg *Config) error {

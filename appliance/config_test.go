@@ -242,16 +242,20 @@ func TestConfigEmbeddedDefault(t *testing.T) {
 	}
 }
 
-func TestConfigEmptyFileIsDefault(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "# nothing set\n")
-	cfg, err := appliance.LoadConfig(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, _ := appliance.LoadConfig("")
-	cfg.Source = def.Source
-	if !reflect.DeepEqual(cfg, def) {
-		t.Errorf("an empty file loads as\n%+v\nwant the defaults\n%+v", cfg, def)
+// An empty or comment-only file is refused, not taken as the defaults:
+// a cut-off save must not drop the keys and the token (issue 15).
+func TestConfigEmptyFileRefused(t *testing.T) {
+	for _, c := range []struct{ name, text, what string }{
+		{"empty", "", "is empty"},
+		{"blank", "\n  \n", "is empty"},
+		{"comments", "# nothing set\n", "holds only comments"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := cfgTWrite(t, "tapedeck.yaml", c.text)
+			cfgTExpectProblems(t, p, p, []string{
+				"the file " + c.what + ": refused, as a cut-off save would drop every setting (start from `tapedeck config`, or run without a file for the defaults)",
+			})
+		})
 	}
 }
 
