@@ -78,14 +78,16 @@ func New(cfg *Config, log *slog.Logger) *Appliance {
 	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log, http: &http.Client{}, published: a.published, demand: a.pull.Demand, rec: a.rec}
 	l := cfg.RTMP.Limits
 	a.rtmp = rtmp.NewServer(rtmp.ServerConfig{
-		ChunkSize:        uint32(cfg.RTMP.ChunkSize),
-		MaxMessageBytes:  uint32(l.MaxMessageBytes),
-		MaxConnections:   l.MaxConnections,
-		HandshakeTimeout: l.HandshakeTimeout,
-		IdleTimeout:      l.IdleTimeout,
-		WriteBatch:       cfg.RTMP.WriteBatch,
-		Logger:           log,
-		Pool:             remux.NewPool(),
+		ChunkSize:           uint32(cfg.RTMP.ChunkSize),
+		MaxMessageBytes:     uint32(l.MaxMessageBytes),
+		MaxConnections:      l.MaxConnections,
+		MaxConnectionsPerIP: l.MaxConnectionsPerIP,
+		HandshakeTimeout:    l.HandshakeTimeout,
+		CommandTimeout:      l.CommandTimeout,
+		IdleTimeout:         l.IdleTimeout,
+		WriteBatch:          cfg.RTMP.WriteBatch,
+		Logger:              log,
+		Pool:                remux.NewPool(),
 	}, h)
 	return a
 }

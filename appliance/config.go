@@ -47,10 +47,16 @@ type RTMPConfig struct {
 
 // LimitsConfig bounds what clients can make the server spend.
 type LimitsConfig struct {
-	MaxConnections   int           `mapstructure:"max_connections"`
-	MaxMessageBytes  ByteSize      `mapstructure:"max_message_bytes"`
-	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
-	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
+	MaxConnections int `mapstructure:"max_connections"`
+	// MaxConnectionsPerIP bounds one client address (IPv6: one /64), so
+	// one address cannot take every slot; 0 = unlimited.
+	MaxConnectionsPerIP int           `mapstructure:"max_connections_per_ip"`
+	MaxMessageBytes     ByteSize      `mapstructure:"max_message_bytes"`
+	HandshakeTimeout    time.Duration `mapstructure:"handshake_timeout"`
+	// CommandTimeout is the time to send connect after the handshake, and
+	// publish or play after connect.
+	CommandTimeout time.Duration `mapstructure:"command_timeout"`
+	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
 }
 
 // TLSConfig enables RTMPS ingest.
@@ -385,6 +391,11 @@ func (c *Config) Validate() []error {
 	if l.MaxConnections < 0 {
 		bad("rtmp.limits.max_connections", "must not be negative")
 	}
+	if l.MaxConnectionsPerIP < 0 {
+		bad("rtmp.limits.max_connections_per_ip", "must not be negative")
+	} else if l.MaxConnections > 0 && l.MaxConnectionsPerIP > l.MaxConnections {
+		bad("rtmp.limits.max_connections_per_ip", "%d is above max_connections (%d)", l.MaxConnectionsPerIP, l.MaxConnections)
+	}
 	if l.MaxMessageBytes < 1024 || l.MaxMessageBytes > 0xFFFFFF {
 		bad("rtmp.limits.max_message_bytes", "%d is outside 1KB..16MB-1", l.MaxMessageBytes)
 	}
@@ -393,6 +404,11 @@ func (c *Config) Validate() []error {
 	}
 	if l.IdleTimeout <= 0 {
 		bad("rtmp.limits.idle_timeout", "must be positive")
+	}
+	if l.CommandTimeout <= 0 {
+		bad("rtmp.limits.command_timeout", "must be positive")
+	} else if l.IdleTimeout > 0 && l.CommandTimeout > l.IdleTimeout {
+		bad("rtmp.limits.command_timeout", "%v is above idle_timeout (%v)", l.CommandTimeout, l.IdleTimeout)
 	}
 	if t := c.RTMP.TLS; t.Listen != "" {
 		checkAddr(bad, "rtmp.tls.listen", t.Listen, false)

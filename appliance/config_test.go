@@ -133,6 +133,14 @@ func TestConfigProblems(t *testing.T) {
 			[]string{"rtmp.limits.max_connections: must not be negative"}},
 		{"zero idle_timeout", "rtmp:\n  limits:\n    idle_timeout: 0s\n",
 			[]string{"rtmp.limits.idle_timeout: must be positive"}},
+		{"negative max_connections_per_ip", "rtmp:\n  limits:\n    max_connections_per_ip: -1\n",
+			[]string{"rtmp.limits.max_connections_per_ip: must not be negative"}},
+		{"max_connections_per_ip above max_connections", "rtmp:\n  limits:\n    max_connections: 100\n    max_connections_per_ip: 101\n",
+			[]string{"rtmp.limits.max_connections_per_ip: 101 is above max_connections (100)"}},
+		{"zero command_timeout", "rtmp:\n  limits:\n    command_timeout: 0s\n",
+			[]string{"rtmp.limits.command_timeout: must be positive"}},
+		{"command_timeout above idle_timeout", "rtmp:\n  limits:\n    command_timeout: 2m\n",
+			[]string{"rtmp.limits.command_timeout: 2m0s is above idle_timeout (1m0s)"}},
 		{"close_after without on_demand", "apps:\n  cams:\n    pull:\n      door:\n        url: rtsp://cam/x\n        close_after: 30s\n",
 			[]string{"apps.cams.pull.door.close_after: only applies with on_demand: true"}},
 		{"pull with a bad transport", "apps:\n  cams:\n    pull:\n      door:\n        url: rtsp://cam/x\n        transport: sctp\n",
@@ -200,6 +208,7 @@ func TestConfigEmbeddedDefault(t *testing.T) {
 	if r.Listen != ":1935" || r.ChunkSize != 4096 || r.WriteBatch != 100*time.Millisecond ||
 		r.Limits.MaxConnections != 2000 || r.Limits.MaxMessageBytes != 8<<20 ||
 		r.Limits.HandshakeTimeout != 10*time.Second || r.Limits.IdleTimeout != 60*time.Second ||
+		r.Limits.MaxConnectionsPerIP != 200 || r.Limits.CommandTimeout != 5*time.Second ||
 		r.TLS != (appliance.TLSConfig{}) {
 		t.Errorf("rtmp defaults: %+v", r)
 	}

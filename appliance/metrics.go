@@ -22,7 +22,7 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.sample("tapedeck_rtmp_connections", nil, float64(st.Connections))
 	m.family("tapedeck_rtmp_connections_accepted_total", "counter", "RTMP connections accepted.")
 	m.sample("tapedeck_rtmp_connections_accepted_total", nil, float64(st.Accepted))
-	m.family("tapedeck_rtmp_connections_refused_total", "counter", "RTMP connections refused by rtmp.limits.max_connections.")
+	m.family("tapedeck_rtmp_connections_refused_total", "counter", "RTMP connections refused by rtmp.limits.max_connections or max_connections_per_ip.")
 	m.sample("tapedeck_rtmp_connections_refused_total", nil, float64(st.Refused))
 	m.family("tapedeck_rtmp_bytes_in_total", "counter", "Bytes received on RTMP connections.")
 	m.sample("tapedeck_rtmp_bytes_in_total", nil, float64(st.BytesIn))

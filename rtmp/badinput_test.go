@@ -527,7 +527,7 @@ func TestBadInput(t *testing.T) {
 			r.command("createStream", float64(2+maxStreamsPerConn), nil)
 			expectClosed(t, r.nc, time.Now(), biPrompt)
 		}},
-		{"idle after connect", "idle for 1s", func(t *testing.T) {
+		{"idle after connect", "no publish or play within 1s", func(t *testing.T) {
 			r := newBIRaw(t, addr)
 			r.connect()
 			start := time.Now()

@@ -197,6 +197,7 @@ func (c *conn) onConnect(txn float64, obj Object) error {
 		return fmt.Errorf("connect rejected: %w", err)
 	}
 	c.connected = true
+	c.progress(c.cfg.CommandTimeout, "no publish or play")
 	if err := c.sendControl(typeWindowAckSize, be32(c.cfg.WindowAckSize)); err != nil {
 		return err
 	}
@@ -280,6 +281,7 @@ func (c *conn) onPublish(streamID uint32, raw, typ string) error {
 	}
 	st.name = req.Name
 	st.publisher = pub
+	c.progress(c.cfg.IdleTimeout, "idle")
 	c.log.Info("publish started", "stream", req.Name, "type", typ)
 	if err := c.sendUserControl(ucStreamBegin, streamID); err != nil {
 		return err
@@ -332,5 +334,6 @@ func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, rese
 		return err
 	}
 	st.player = startPlayer(c, streamID, sub, duration, vod)
+	c.progress(c.cfg.IdleTimeout, "idle")
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -37,6 +38,18 @@ type conn struct {
 	lastAck    uint64
 	nextStream uint32
 	streams    map[uint32]*netStream // by message stream id
+
+	// key is the client address the per-address limit counts.
+	key netip.Prefix
+	// The read deadline of a connection that is not only playing:
+	// activeAt + activeLimit. Only progress moves it — connect, a publish
+	// or play starting, media from a publisher — never control messages,
+	// so a client cannot hold a slot with pings and window acks.
+	activeAt    time.Time
+	activeLimit time.Duration
+	activeWhat  string    // what the client failed to do when it expires
+	rdl         time.Time // the read deadline in force; zero: none
+	rdlStale    bool      // rdl must be set again before the next read
 
 	closeOnce sync.Once
 }
@@ -78,6 +91,7 @@ func (c *conn) serve() {
 	}
 	c.nc.SetDeadline(time.Time{})
 	c.log.Debug("rtmp handshake done", "kind", kind)
+	c.progress(c.cfg.CommandTimeout, "no connect")
 	// 4 KiB: players send almost nothing, and a publisher's chunk payloads
 	// larger than the buffer are read straight into the message buffers.
 	c.br = bufio.NewReaderSize(c.nc, 4<<10)
@@ -121,22 +135,24 @@ func (c *conn) publishing() bool {
 
 func (c *conn) readLoop() error {
 	for {
-		// Players are mostly silent (acks only), so the idle limit on
-		// reads applies until a stream plays; their writes carry it then.
-		if c.hasPlayer() && !c.publishing() {
-			c.nc.SetReadDeadline(time.Time{})
-		} else {
-			c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
-		}
+		c.armReadDeadline()
 		before := c.cr.BytesRead()
 		m, h, err := c.cr.ReadMessage()
 		c.srv.bytesIn.Add(c.cr.BytesRead() - before)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				return fmt.Errorf("idle for %v: %w", c.cfg.IdleTimeout, err)
+				if c.activeWhat == "idle" {
+					return fmt.Errorf("idle for %v: %w", c.activeLimit, err)
+				}
+				return fmt.Errorf("%s within %v: %w", c.activeWhat, c.activeLimit, err)
 			}
 			return err
+		}
+		if isMedia(h.Type) {
+			if st := c.streams[h.StreamID]; st != nil && st.publisher != nil {
+				c.activeAt = time.Now()
+			}
 		}
 		if err := c.maybeAck(); err != nil {
 			m.Release()
@@ -146,6 +162,48 @@ func (c *conn) readLoop() error {
 			return err
 		}
 	}
+}
+
+// progress restarts the read deadline: the client now has limit to
+// do what (the phrase the timeout error starts with).
+func (c *conn) progress(limit time.Duration, what string) {
+	c.activeAt, c.activeLimit, c.activeWhat = time.Now(), limit, what
+	c.rdlStale = true
+}
+
+// armReadDeadline sets the read deadline before a read. Players are
+// mostly silent (acks only), so a connection that only plays has none:
+// its writes carry the idle limit. The socket's timer is touched only
+// when the deadline moved by more than a quarter of its limit, not on
+// every media message, so a silent publisher goes after 3/4 to all of
+// idle_timeout.
+func (c *conn) armReadDeadline() {
+	if c.hasPlayer() && !c.publishing() {
+		if !c.rdl.IsZero() || c.rdlStale {
+			c.nc.SetReadDeadline(time.Time{})
+			c.rdl, c.rdlStale = time.Time{}, false
+		}
+		return
+	}
+	if c.rdl.IsZero() && !c.rdlStale && c.activeWhat == "idle" {
+		// The play just ended: the idle limit starts now.
+		c.activeAt = time.Now()
+	}
+	want := c.activeAt.Add(c.activeLimit)
+	if !c.rdlStale && !c.rdl.IsZero() && !want.Before(c.rdl) && want.Sub(c.rdl) < c.activeLimit/4 {
+		return
+	}
+	c.nc.SetReadDeadline(want)
+	c.rdl, c.rdlStale = want, false
+}
+
+// isMedia reports whether a message type carries a publisher's media.
+func isMedia(typ uint8) bool {
+	switch typ {
+	case typeAudio, typeVideo, typeDataAMF0, typeDataAMF3, typeAggregate:
+		return true
+	}
+	return false
 }
 
 func (c *conn) hasPlayer() bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,12 +16,22 @@ import (
 // ServerConfig sets the limits and tuning of a Server. Zero values mean the
 // defaults named beside each field.
 type ServerConfig struct {
-	ChunkSize        uint32        // outbound chunk size, DefaultChunkSize
-	MaxMessageBytes  uint32        // largest inbound message, DefaultMaxMessageBytes
-	MaxChunkSize     uint32        // largest Set Chunk Size accepted, DefaultMaxChunkSize
-	MaxConnections   int           // 0 = unlimited
-	HandshakeTimeout time.Duration // 10s
-	IdleTimeout      time.Duration // 60s without input (publishers) or without write progress (players)
+	ChunkSize       uint32 // outbound chunk size, DefaultChunkSize
+	MaxMessageBytes uint32 // largest inbound message, DefaultMaxMessageBytes
+	MaxChunkSize    uint32 // largest Set Chunk Size accepted, DefaultMaxChunkSize
+	MaxConnections  int    // 0 = unlimited
+	// MaxConnectionsPerIP bounds the connections of one client address
+	// (an IPv4 address or an IPv6 /64); 0 = unlimited.
+	MaxConnectionsPerIP int
+	HandshakeTimeout    time.Duration // 10s
+	// CommandTimeout is how long a client may take to send connect after
+	// the handshake, and publish or play after connect; 5s, and never more
+	// than IdleTimeout.
+	CommandTimeout time.Duration
+	// IdleTimeout: 60s without media (publishers and connections doing
+	// nothing) or without write progress (players). Control messages
+	// (pings, acks, chunk sizes) do not count as activity.
+	IdleTimeout time.Duration
 	// WriteBatch is the merge window for players: after a write, a player
 	// waits this long so several messages leave in one vectored write.
 	// 0 sends each message as soon as it arrives.
@@ -44,9 +55,14 @@ func (c *ServerConfig) withDefaults() ServerConfig {
 	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = 10 * time.Second
 	}
+	if cfg.CommandTimeout == 0 {
+		cfg.CommandTimeout = 5 * time.Second
+	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 60 * time.Second
 	}
+	// Waiting for a command is never allowed longer than idling.
+	cfg.CommandTimeout = min(cfg.CommandTimeout, cfg.IdleTimeout)
 	if cfg.WindowAckSize == 0 {
 		cfg.WindowAckSize = 2_500_000
 	}
@@ -67,7 +83,9 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	perAddr   map[netip.Prefix]int // open connections by clientKey
 	closed    bool
+	refusals  *refusalLog
 	wg        sync.WaitGroup
 
 	accepted atomic.Uint64
@@ -80,7 +98,7 @@ type Server struct {
 type Stats struct {
 	Connections int    // open now
 	Accepted    uint64 // connections accepted since start
-	Refused     uint64 // connections closed at once by the connection limit
+	Refused     uint64 // connections closed at once by a connection limit
 	BytesIn     uint64
 	BytesOut    uint64
 }
@@ -98,12 +116,15 @@ func (s *Server) Stats() Stats {
 
 // NewServer returns a server that serves h with cfg.
 func NewServer(cfg ServerConfig, h Handler) *Server {
-	return &Server{
+	s := &Server{
 		cfg:       cfg.withDefaults(),
 		handler:   h,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
+		perAddr:   make(map[netip.Prefix]int),
 	}
+	s.refusals = newRefusalLog(s.cfg.Logger, refusalLogEvery)
+	return s
 }
 
 // ErrServerClosed is returned by Serve after Close or Shutdown.
@@ -145,11 +166,14 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		s.accepted.Add(1)
-		c, ok := s.track(nc)
-		if !ok {
-			s.refused.Add(1)
-			s.cfg.Logger.Warn("rtmp connection refused: limit reached", "remote", nc.RemoteAddr().String(), "max_connections", s.cfg.MaxConnections)
+		key := clientKey(nc.RemoteAddr())
+		c, reason, limit := s.track(nc, key)
+		if c == nil {
 			nc.Close()
+			if reason != "" {
+				s.refused.Add(1)
+				s.refusals.refused(key, reason, limit)
+			}
 			continue
 		}
 		go func() {
@@ -160,21 +184,37 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-func (s *Server) track(nc net.Conn) (*conn, bool) {
+// track registers a new connection, or names the limit that refuses it
+// ("" when the server is closing).
+func (s *Server) track(nc net.Conn, key netip.Prefix) (c *conn, reason string, limit int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || (s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections) {
-		return nil, false
+	switch {
+	case s.closed:
+		return nil, "", 0
+	case s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections:
+		return nil, "max_connections", s.cfg.MaxConnections
+	case key.IsValid() && s.cfg.MaxConnectionsPerIP > 0 && s.perAddr[key] >= s.cfg.MaxConnectionsPerIP:
+		return nil, "max_connections_per_ip", s.cfg.MaxConnectionsPerIP
 	}
-	c := newConn(s, nc)
+	c = newConn(s, nc)
+	c.key = key
 	s.conns[c] = struct{}{}
+	if key.IsValid() {
+		s.perAddr[key]++
+	}
 	s.wg.Add(1)
-	return c, true
+	return c, "", 0
 }
 
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if c.key.IsValid() {
+		if s.perAddr[c.key]--; s.perAddr[c.key] <= 0 {
+			delete(s.perAddr, c.key)
+		}
+	}
 	s.mu.Unlock()
 }
 
