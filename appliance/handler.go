@@ -45,6 +45,9 @@ func appOf(ci *rtmp.ConnInfo) string {
 
 func (h *rtmpHandler) OnConnect(ci *rtmp.ConnInfo) error {
 	app := appOf(ci)
+	if err := checkName("app", app); err != nil {
+		return fmt.Errorf("%w: %v", rtmp.ErrRejected, err)
+	}
 	if app == h.cfg().VOD.App {
 		return nil // playback of recordings (playVOD)
 	}
@@ -70,6 +73,9 @@ func (h *rtmpHandler) OnPublish(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtm
 	app, name := streamPath(ci.App, req.Name)
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty stream name", rtmp.ErrUnauthorized)
+	}
+	if err := checkStreamPath(app, name); err != nil {
+		return nil, err
 	}
 	ac, ok := h.cfg().App(app)
 	if !ok {
@@ -130,6 +136,9 @@ func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.S
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty stream name", rtmp.ErrStreamNotFound)
 	}
+	if err := checkStreamPath(app, name); err != nil {
+		return nil, err
+	}
 	ac, ok := h.cfg().App(app)
 	if !ok {
 		return nil, fmt.Errorf("%w: app %q is not configured", rtmp.ErrStreamNotFound, app)
@@ -157,6 +166,9 @@ func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.S
 func (h *rtmpHandler) playVOD(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.Subscription, error) {
 	cfg := h.cfg()
 	rel := vod.RelName(ci.App, req.Name)
+	if err := checkRecordingName(rel); err != nil {
+		return nil, err
+	}
 	t, err := vod.Resolve(cfg.Storage.Dir, rel, strings.HasPrefix(req.RawName, "mp4:"))
 	if err != nil {
 		h.log.Warn("vod: play refused", "name", rel, "addr", ci.RemoteAddr.String(), "err", err)

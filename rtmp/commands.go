@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // handleCommand runs one AMF0 command. Malformed AMF costs the message, not
@@ -187,7 +188,7 @@ func (c *conn) onConnect(txn float64, obj Object) error {
 			}
 		}
 	}
-	c.log = c.log.With("app", c.info.App)
+	c.log = c.log.With("app", logName(c.info.App))
 	if err := c.srv.handler.OnConnect(&c.info); err != nil {
 		c.log.Info("rtmp connect rejected", "err", err)
 		c.sendAMF(csidCommand, 0, typeCommandAMF0, "_error", txn, nil, Object{
@@ -272,12 +273,13 @@ func (c *conn) onPublish(streamID uint32, raw, typ string) error {
 	pub, err := c.srv.handler.OnPublish(&c.info, req)
 	if err != nil {
 		code := "NetStream.Publish.Denied"
-		if errors.Is(err, ErrStreamBusy) {
+		if errors.Is(err, ErrStreamBusy) || errors.Is(err, ErrBadName) {
 			code = "NetStream.Publish.BadName"
 		}
-		c.log.Info("publish refused", "stream", req.Name, "err", err)
-		c.sendStatus(streamID, "error", code, "Publish refused: "+err.Error(), Property{"details", req.Name})
-		return fmt.Errorf("publish %q refused: %w", req.Name, err)
+		name := logName(req.Name)
+		c.log.Info("publish refused", "stream", name, "err", err)
+		c.sendStatus(streamID, "error", code, "Publish refused: "+err.Error(), Property{"details", name})
+		return fmt.Errorf("publish %q refused: %w", name, err)
 	}
 	st.name = req.Name
 	st.publisher = pub
@@ -301,12 +303,13 @@ func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, rese
 	req.Start, req.Duration, req.Reset = start, duration, reset
 	sub, err := c.srv.handler.OnPlay(&c.info, req)
 	if err != nil {
-		c.log.Info("play refused", "stream", req.Name, "err", err)
+		name := logName(req.Name)
+		c.log.Info("play refused", "stream", name, "err", err)
 		code, level := "NetStream.Play.Failed", "error"
 		if errors.Is(err, ErrStreamNotFound) {
 			code = "NetStream.Play.StreamNotFound"
 		}
-		return c.sendStatus(streamID, level, code, "Play refused: "+err.Error(), Property{"details", req.Name})
+		return c.sendStatus(streamID, level, code, "Play refused: "+err.Error(), Property{"details", name})
 	}
 	st.name = req.Name
 	c.log.Info("play started", "stream", req.Name)
@@ -336,4 +339,21 @@ func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, rese
 	st.player = startPlayer(c, streamID, sub, duration, vod)
 	c.progress(c.cfg.IdleTimeout, "idle")
 	return nil
+}
+
+// logNameMax is how much of a client's name goes into a log line or a
+// refusal: a 10 KB name must not ride on every line.
+const logNameMax = 64
+
+// logName is name cut to logNameMax bytes (at a rune boundary) with its
+// length, for logs and refusals.
+func logName(name string) string {
+	if len(name) <= logNameMax {
+		return name
+	}
+	cut := logNameMax
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(%d bytes)", name[:cut], len(name))
 }

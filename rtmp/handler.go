@@ -19,6 +19,9 @@ var (
 	ErrStreamBusy = errors.New("stream is already being published")
 	// ErrStreamNotFound answers a play of nothing (NetStream.Play.StreamNotFound).
 	ErrStreamNotFound = errors.New("stream not found")
+	// ErrBadName refuses a name the handler will not take: too long,
+	// control characters (NetStream.Publish.BadName / NetStream.Play.Failed).
+	ErrBadName = errors.New("bad name")
 )
 
 // ConnInfo describes a client connection to a Handler.

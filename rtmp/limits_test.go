@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // limTDialFrom dials addr from the loopback address local (127.0.0.0/8
@@ -118,5 +119,17 @@ func TestClientKeyGroupsIPv6By64(t *testing.T) {
 	}
 	if k := clientKey(&net.TCPAddr{IP: net.ParseIP("::ffff:10.1.2.3")}); k.String() != "10.1.2.3/32" {
 		t.Errorf("mapped IPv4 key %v", k)
+	}
+}
+
+// Names a client sends go into logs and refusals cut short.
+func TestLogName(t *testing.T) {
+	if got := logName("cam1"); got != "cam1" {
+		t.Errorf("logName(cam1) = %q", got)
+	}
+	long := strings.Repeat("é", 5000)
+	got := logName(long)
+	if len(got) > logNameMax+20 || !strings.HasSuffix(got, "…(10000 bytes)") || !utf8.ValidString(got) {
+		t.Errorf("logName of 10000 bytes = %q", got)
 	}
 }
