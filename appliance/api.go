@@ -1,11 +1,9 @@
 package appliance
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -184,7 +182,7 @@ func (a *Appliance) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/recordings", a.listRecordings)
 	mux.HandleFunc("GET /api/v1/recordings/{path...}", a.serveRecording)
 	mux.HandleFunc("DELETE /api/v1/recordings/{path...}", a.deleteRecording)
-	return a.requireToken(mux)
+	return a.guardAPI(mux)
 }
 
 func cutLast(s, sep string) (string, string, bool) {
@@ -193,22 +191,6 @@ func cutLast(s, sep string) (string, string, bool) {
 		return s, "", false
 	}
 	return s[:i], s[i+len(sep):], true
-}
-
-// requireToken enforces http.token on every path but /healthz.
-func (a *Appliance) requireToken(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := a.config().HTTP.Token
-		if token != "" && r.URL.Path != "/healthz" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="tapedeck"`)
-				writeError(w, http.StatusUnauthorized, "bearer token required")
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -231,13 +213,19 @@ func (a *Appliance) addPush(w http.ResponseWriter, r *http.Request, app, stream 
 		URL  string `json:"url"`
 		Name string `json:"name"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil { // bounded by limitBody
 		writeError(w, http.StatusBadRequest, "body must be JSON {\"url\": ..., \"name\": ...}")
 		return
 	}
-	t := relay.Target{Name: req.Name, URL: req.URL}
+	at := a.config().Relay.AllowTargets
+	t := relay.Target{Name: req.Name, URL: req.URL, Policy: &relay.Policy{Schemes: at.Schemes, Hosts: at.Hosts}}
 	if err := t.Validate(); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := t.Policy.Check(relay.ExpandURL(t.URL, app, stream)); err != nil {
+		a.log.Warn("push target refused", "app", app, "stream", stream, "url", relay.RedactURL(req.URL), "client", r.RemoteAddr, "err", err)
+		writeError(w, http.StatusForbidden, err.Error())
 		return
 	}
 	switch err := a.push.Add(app, stream, t); {

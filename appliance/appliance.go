@@ -21,6 +21,7 @@ import (
 	"github.com/tapedeck/tapedeck/appliance/relay"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
+	"golang.org/x/net/netutil"
 )
 
 // Appliance is a running tapedeck.
@@ -154,8 +155,11 @@ func (a *Appliance) Start() error {
 			return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 		}
 		a.httpLn = hln
-		a.httpSrv = &http.Server{Handler: a.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
+		a.httpSrv = a.newHTTPServer()
 		a.log.Info("http api listening", "addr", hln.Addr().String())
+		if n := cfg.HTTP.MaxConnections; n > 0 {
+			hln = netutil.LimitListener(hln, n)
+		}
 		go func() {
 			if err := a.httpSrv.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.done <- fmt.Errorf("http: %w", err)
@@ -254,12 +258,19 @@ func (a *Appliance) Reload(cfg *Config) {
 	old := a.cfg
 	a.cfg = cfg
 	a.mu.Unlock()
-	if old.RTMP != cfg.RTMP || old.HTTP.Listen != cfg.HTTP.Listen || old.Log != cfg.Log || old.Relay != cfg.Relay {
+	if old.RTMP != cfg.RTMP || old.HTTP.Listen != cfg.HTTP.Listen || old.Log != cfg.Log || relayNeedsRestart(old.Relay, cfg.Relay) {
 		a.log.Warn("changes to rtmp, http.listen, log and relay take effect after a restart")
 	}
 	a.applyPushes(old, cfg)
 	a.applyPulls(old, cfg)
 	a.log.Info("configuration reloaded", "source", cfg.Source, "apps", len(cfg.Apps))
+}
+
+// relayNeedsRestart reports a change to the relay settings the running
+// pushers were made with; allow_targets is read at each API call instead.
+func relayNeedsRestart(old, cfg RelayConfig) bool {
+	return old.MinBackoff != cfg.MinBackoff || old.MaxBackoff != cfg.MaxBackoff ||
+		old.Timeout != cfg.Timeout || old.CAFile != cfg.CAFile
 }
 
 // applyPushes applies the push targets of a reloaded config now, to

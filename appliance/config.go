@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"github.com/tapedeck/tapedeck/appliance/relay"
 	"github.com/tapedeck/tapedeck/recorder"
 )
 
@@ -70,6 +71,8 @@ type TLSConfig struct {
 type HTTPConfig struct {
 	Listen string `mapstructure:"listen"`
 	Token  string `mapstructure:"token"`
+	// MaxConnections bounds the API's open connections; 0 = unlimited.
+	MaxConnections int `mapstructure:"max_connections"`
 	// Pprof serves Go's profiler under /debug/pprof/ (token applies).
 	Pprof bool `mapstructure:"pprof"`
 }
@@ -153,6 +156,16 @@ type RelayConfig struct {
 	// CAFile adds certificates to the system roots for rtmps:// targets
 	// and rtsps:// / rtmps:// pulls.
 	CAFile string `mapstructure:"ca_file"`
+	// AllowTargets limits push targets added through the HTTP API; those
+	// in this file are trusted.
+	AllowTargets AllowTargetsConfig `mapstructure:"allow_targets"`
+}
+
+// AllowTargetsConfig is where targets added at runtime may push to.
+type AllowTargetsConfig struct {
+	Schemes []string `mapstructure:"schemes"` // rtmp, rtmps
+	// Hosts: "public" (any public address), host names, addresses, CIDRs.
+	Hosts []string `mapstructure:"hosts"`
 }
 
 // RecordConfig is an app's recording settings.
@@ -416,6 +429,9 @@ func (c *Config) Validate() []error {
 		checkFile(bad, "rtmp.tls.key_file", t.KeyFile)
 	}
 	checkAddr(bad, "http.listen", c.HTTP.Listen, true)
+	if c.HTTP.MaxConnections < 0 {
+		bad("http.max_connections", "must not be negative")
+	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -477,6 +493,16 @@ func (c *Config) Validate() []error {
 	}
 	if c.Relay.CAFile != "" {
 		checkFile(bad, "relay.ca_file", c.Relay.CAFile)
+	}
+	for i, sc := range c.Relay.AllowTargets.Schemes {
+		if sc != "rtmp" && sc != "rtmps" {
+			bad(fmt.Sprintf("relay.allow_targets.schemes[%d]", i), "%q is not rtmp or rtmps", sc)
+		}
+	}
+	for i, h := range c.Relay.AllowTargets.Hosts {
+		if err := relay.ParsePolicyHost(h); err != nil {
+			bad(fmt.Sprintf("relay.allow_targets.hosts[%d]", i), "%v", err)
+		}
 	}
 	return errs
 }

@@ -137,6 +137,13 @@ func TestConfigProblems(t *testing.T) {
 			[]string{"rtmp.limits.max_connections_per_ip: must not be negative"}},
 		{"max_connections_per_ip above max_connections", "rtmp:\n  limits:\n    max_connections: 100\n    max_connections_per_ip: 101\n",
 			[]string{"rtmp.limits.max_connections_per_ip: 101 is above max_connections (100)"}},
+		{"negative http max_connections", "http:\n  max_connections: -1\n",
+			[]string{"http.max_connections: must not be negative"}},
+		{"push policy with a bad scheme and host", "relay:\n  allow_targets:\n    schemes: [rtmp, http]\n    hosts: [public, \"10.0.0.0/33\"]\n",
+			[]string{
+				`relay.allow_targets.schemes[1]: "http" is not rtmp or rtmps`,
+				`relay.allow_targets.hosts[1]: "10.0.0.0/33" is not "public", a CIDR, an address or a host name`,
+			}},
 		{"zero command_timeout", "rtmp:\n  limits:\n    command_timeout: 0s\n",
 			[]string{"rtmp.limits.command_timeout: must be positive"}},
 		{"command_timeout above idle_timeout", "rtmp:\n  limits:\n    command_timeout: 2m\n",
@@ -209,10 +216,11 @@ func TestConfigEmbeddedDefault(t *testing.T) {
 		r.Limits.MaxConnections != 2000 || r.Limits.MaxMessageBytes != 8<<20 ||
 		r.Limits.HandshakeTimeout != 10*time.Second || r.Limits.IdleTimeout != 60*time.Second ||
 		r.Limits.MaxConnectionsPerIP != 200 || r.Limits.CommandTimeout != 5*time.Second ||
+		!slices.Equal(def.Relay.AllowTargets.Schemes, []string{"rtmp", "rtmps"}) || !slices.Equal(def.Relay.AllowTargets.Hosts, []string{"public"}) ||
 		r.TLS != (appliance.TLSConfig{}) {
 		t.Errorf("rtmp defaults: %+v", r)
 	}
-	if def.HTTP != (appliance.HTTPConfig{Listen: "127.0.0.1:8080"}) || def.Log != (appliance.LogConfig{Level: "info", Format: "text"}) ||
+	if def.HTTP != (appliance.HTTPConfig{Listen: "127.0.0.1:8080", MaxConnections: 64}) || def.Log != (appliance.LogConfig{Level: "info", Format: "text"}) ||
 		def.Storage.Dir != "./recordings" || def.VOD.App != "vod" ||
 		def.Webhooks != (appliance.WebhooksConfig{Timeout: 5 * time.Second}) {
 		t.Errorf("defaults: http %+v log %+v storage %+v vod %+v webhooks %+v", def.HTTP, def.Log, def.Storage, def.VOD, def.Webhooks)
@@ -296,7 +304,7 @@ webhooks:
 		cfg.RTMP.Limits.HandshakeTimeout != 10*time.Second {
 		t.Errorf("rtmp: %+v", cfg.RTMP)
 	}
-	if cfg.HTTP != (appliance.HTTPConfig{Token: "abc"}) || cfg.Log != (appliance.LogConfig{Level: "DEBUG", Format: "json"}) {
+	if cfg.HTTP != (appliance.HTTPConfig{Token: "abc", MaxConnections: 64}) || cfg.Log != (appliance.LogConfig{Level: "DEBUG", Format: "json"}) {
 		t.Errorf("http %+v log %+v", cfg.HTTP, cfg.Log)
 	}
 	if cfg.Webhooks != (appliance.WebhooksConfig{OnPublish: "https://hooks.example/pub", Timeout: 750 * time.Millisecond}) {

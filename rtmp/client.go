@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
@@ -27,6 +28,9 @@ type ClientConfig struct {
 	// ConnectProps are added to the connect command object, e.g. the
 	// Enhanced RTMP fourCcList a publisher of HEVC/AV1 announces.
 	ConnectProps Object
+	// Control, when set, is the net.Dialer Control: it sees the address
+	// about to be dialled and may refuse it (the relay's target policy).
+	Control func(network, address string, c syscall.RawConn) error
 }
 
 // Client is the client side of an RTMP connection: it publishes or plays
@@ -105,7 +109,7 @@ func Dial(ctx context.Context, rawURL string, cfg ClientConfig) (*Client, string
 	if cfg.FlashVer == "" {
 		cfg.FlashVer = "FMLE/3.0 (compatible; tapedeck)"
 	}
-	d := net.Dialer{Timeout: cfg.Timeout}
+	d := net.Dialer{Timeout: cfg.Timeout, Control: cfg.Control}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("rtmp dial %s: %w", addr, err)

@@ -446,7 +446,16 @@ func (p *pusher) connect(ctx context.Context, cancel context.CancelFunc, codecs 
 	}
 	var uc *upConn
 	var incompat *incompatibleError
-	c, name, err := rtmp.Dial(ctx, u, cfg)
+	var c *rtmp.Client
+	var name string
+	var err error
+	if pol := p.target.Policy; pol != nil {
+		// Checked per attempt: a redirect's URL is policed like the target's.
+		cfg.Control, err = pol.dialControl(u)
+	}
+	if err == nil {
+		c, name, err = rtmp.Dial(ctx, u, cfg)
+	}
 	if err == nil {
 		uc = &upConn{c: c, url: u, name: name, enhanced: len(codecs) > 0, props: c.ServerProperties, info: c.ConnectInfo}
 		for _, codec := range codecs {
@@ -468,7 +477,7 @@ func (p *pusher) connect(ctx context.Context, cancel context.CancelFunc, codecs 
 	switch {
 	case p.stopped:
 	case err != nil:
-		p.lastErr = p.scrub(err.Error(), u)
+		p.lastErr = p.scrub(describeDialFailure(err), u)
 		d := p.scheduleLocked(false)
 		if u != p.url {
 			p.log.Warn("relay: push connection to the server the upstream redirected to failed; retrying the configured URL",

@@ -26,6 +26,9 @@ type Target struct {
 	// Streams limits the target to these stream names or path.Match globs
 	// ("cam*"); empty means every stream of the app.
 	Streams []string
+	// Policy, when set, limits where the target may push to (targets
+	// added through the API); nil: trusted (the config file's).
+	Policy *Policy
 }
 
 // Matches reports whether t applies to the stream name.
