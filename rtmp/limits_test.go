@@ -1,7 +1,9 @@
 package rtmp
 
 import (
+	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +133,26 @@ func TestLogName(t *testing.T) {
 	got := logName(long)
 	if len(got) > logNameMax+20 || !strings.HasSuffix(got, "…(10000 bytes)") || !utf8.ValidString(got) {
 		t.Errorf("logName of 10000 bytes = %q", got)
+	}
+}
+
+// One line per address per interval, whatever the flood; a flood from
+// more addresses than are remembered shares one line.
+func TestRefusalLogBounded(t *testing.T) {
+	logs := &syncBuffer{}
+	r := newRefusalLog(slog.New(slog.NewTextHandler(logs, nil)), time.Hour)
+	a := netip.MustParsePrefix("10.0.0.1/32")
+	for range 1000 {
+		r.refused(a, "max_connections_per_ip", 3)
+	}
+	for i := range refusalLogAddrs + 500 {
+		r.refused(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 32), "max_connections", 2000)
+	}
+	if len(r.seen) > refusalLogAddrs {
+		t.Errorf("%d addresses remembered, the bound is %d", len(r.seen), refusalLogAddrs)
+	}
+	lines := strings.Count(logs.String(), "rtmp connections refused")
+	if lines != refusalLogAddrs || strings.Count(logs.String(), `addr="other addresses"`) != 1 {
+		t.Errorf("%d lines for 1 + %d addresses (bound %d), want one per remembered address and one for the rest", lines, refusalLogAddrs+500, refusalLogAddrs)
 	}
 }

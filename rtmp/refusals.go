@@ -36,8 +36,9 @@ func clientKey(a net.Addr) netip.Prefix {
 // logged: a flood must not become a log line per connection.
 const refusalLogEvery = time.Minute
 
-// refusalLogAddrs bounds the addresses remembered between log lines;
-// beyond it, refusals from new addresses share one line.
+// refusalLogAddrs bounds the addresses remembered between log lines,
+// the shared line included: beyond it, refusals from new addresses share
+// that one line.
 const refusalLogAddrs = 1024
 
 // refusalLog logs refused connections once per address per interval,
@@ -66,10 +67,11 @@ func (r *refusalLog) refused(key netip.Prefix, reason string, limit int) {
 	r.mu.Lock()
 	rc := r.seen[key]
 	if rc == nil {
-		if len(r.seen) >= refusalLogAddrs {
+		// One entry stays free for the shared line.
+		if len(r.seen) >= refusalLogAddrs-1 {
 			r.pruneLocked(now)
 		}
-		if len(r.seen) >= refusalLogAddrs {
+		if len(r.seen) >= refusalLogAddrs-1 {
 			key = netip.Prefix{} // too many addresses: one line for the rest
 			rc = r.seen[key]
 		}
