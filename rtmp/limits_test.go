@@ -156,3 +156,36 @@ func TestRefusalLogBounded(t *testing.T) {
 		t.Errorf("%d lines for 1 + %d addresses (bound %d), want one per remembered address and one for the rest", lines, refusalLogAddrs+500, refusalLogAddrs)
 	}
 }
+
+// A connection that played for longer than idle_timeout and stopped gets
+// the whole idle_timeout from the stop, not a deadline long past.
+func TestIdleStartsWhenPlayStops(t *testing.T) {
+	const idle = 800 * time.Millisecond
+	_, addr, _ := startBIServer(t, ServerConfig{HandshakeTimeout: 2 * time.Second, CommandTimeout: idle, IdleTimeout: idle}, newBIHandler())
+	r := newBIRaw(t, addr)
+	r.connect()
+	r.command("createStream", 2.0, nil)
+	id, _ := argAt(r.result(2), 3).(float64)
+	send := func(vals ...any) {
+		body, _ := AppendAMF0(nil, vals...)
+		biWrite(t, r.nc, r.w.appendMessage(nil, csidCommand, Header{Type: typeCommandAMF0, StreamID: uint32(id)}, body))
+	}
+	send("play", 3.0, nil, "cam")
+	// Playing: no read deadline, however long the player stays silent.
+	r.nc.SetReadDeadline(time.Now().Add(2 * idle))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := r.nc.Read(buf); err != nil {
+			if !isTimeout(err) {
+				t.Fatalf("a silent player was dropped: %v", err)
+			}
+			break
+		}
+	}
+	send("closeStream", 4.0, nil)
+	start := time.Now()
+	d := expectClosed(t, r.nc, start, idle+time.Second)
+	if d < idle*3/4 {
+		t.Errorf("closed %v after the play stopped, before the idle timeout of %v", d, idle)
+	}
+}
