@@ -261,7 +261,8 @@ func (e *ConfigError) Error() string {
 
 // LoadConfig reads the embedded defaults, then path (if not empty), then
 // TAPEDECK_* environment overrides, and validates the result. Problems in
-// the file come back as a *ConfigError naming every key at fault.
+// the file come back as a *ConfigError naming every key at fault; a file
+// that is empty or holds only comments is one (readConfigDoc).
 func LoadConfig(path string) (*Config, error) {
 	cfg, _, err := loadConfig(path)
 	return cfg, err
