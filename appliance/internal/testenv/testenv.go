@@ -9,8 +9,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -53,27 +53,14 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// FreeAddr is FreePort as a listen address, "127.0.0.1:port".
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+}
+
 // Tail returns the last lines of s.
 func Tail(s string, lines int) string {
 	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(l[max(0, len(l)-lines):], "\n")
-}
-
-// SyncBuf is a buffer several goroutines write to: a program's output,
-// a test's log.
-type SyncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *SyncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

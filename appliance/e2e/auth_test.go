@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 // Publish and play authorization (keys, allowed networks, webhooks) and
 // reload, with ffmpeg and ffprobe as the RTMP clients.
@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -23,86 +22,23 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/apptest"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
-// authTNeedTool returns the path of an external client; it skips the test
-// when the tool is missing, except under CI, where it fails.
-func authTNeedTool(t testing.TB, name string) string {
+// authTStart starts name with args under a deadline of limit (see
+// startTool).
+func authTStart(t testing.TB, limit time.Duration, name string, args ...string) *toolRun {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
-
-// authTTool is an external process run under a deadline.
-type authTTool struct {
-	name    string
-	args    []string
-	cancel  context.CancelFunc
-	stdout  apiTLog
-	stderr  apiTLog
-	started time.Time
-	done    chan struct{}
-	err     error // valid once done is closed
-	elapsed time.Duration
-}
-
-// authTStart starts name with args; the process gets SIGINT when limit
-// passes or stop is called, and SIGKILL 3 s later.
-func authTStart(t testing.TB, limit time.Duration, name string, args ...string) *authTTool {
-	t.Helper()
-	path := authTNeedTool(t, name)
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 3 * time.Second
-	r := &authTTool{name: name, args: args, cancel: cancel, done: make(chan struct{}), started: time.Now()}
-	cmd.Stdout, cmd.Stderr = &r.stdout, &r.stderr
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() {
-		r.err = cmd.Wait()
-		r.elapsed = time.Since(r.started)
-		cancel()
-		close(r.done)
-	}()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *authTTool) stop() { r.cancel(); <-r.done }
-
-func (r *authTTool) wait() *authTTool { <-r.done; return r }
-
-func (r *authTTool) exited() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (r *authTTool) String() string {
-	status := "running"
-	if r.exited() {
-		status = fmt.Sprintf("exited after %v: %v", r.elapsed.Round(time.Millisecond), r.err)
-	}
-	return fmt.Sprintf("$ %s %s\n%s\nstdout:\n%s\nstderr:\n%s", r.name, strings.Join(r.args, " "), status, r.stdout.String(), r.stderr.String())
+	testenv.NeedTool(t, name)
+	return startTool(t, limit, nil, name, args...)
 }
 
 // authTPublish starts ffmpeg publishing seconds of 320x240 test video at
 // 25 fps (one keyframe a second) to url in real time.
 // Extra output options go before the URL.
-func authTPublish(t testing.TB, url string, seconds int, extra ...string) *authTTool {
+func authTPublish(t testing.TB, url string, seconds int, extra ...string) *toolRun {
 	t.Helper()
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", strconv.Itoa(seconds),
@@ -113,7 +49,7 @@ func authTPublish(t testing.TB, url string, seconds int, extra ...string) *authT
 
 // authTProbe starts ffprobe counting the decoded video frames of url until
 // the stream ends.
-func authTProbe(t testing.TB, url string) *authTTool {
+func authTProbe(t testing.TB, url string) *toolRun {
 	t.Helper()
 	return authTStart(t, 30*time.Second, "ffprobe",
 		"-hide_banner", "-v", "error", "-select_streams", "v:0", "-count_frames",
@@ -121,37 +57,37 @@ func authTProbe(t testing.TB, url string) *authTTool {
 }
 
 // frames returns the frame count of a finished, successful ffprobe run.
-func (r *authTTool) frames(t testing.TB) int {
+func (r *toolRun) frames(t testing.TB) int {
 	t.Helper()
 	r.wait()
 	if r.err != nil {
-		t.Fatalf("ffprobe failed:\n%s", r)
+		t.Fatalf("ffprobe failed:\n%s", r.report())
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(r.stdout.String()))
 	if err != nil {
-		t.Fatalf("ffprobe printed no frame count:\n%s", r)
+		t.Fatalf("ffprobe printed no frame count:\n%s", r.report())
 	}
 	return n
 }
 
 // authTRefused checks that a client run fails on its own, quickly.
-func authTRefused(t testing.TB, what string, r *authTTool) {
+func authTRefused(t testing.TB, what string, r *toolRun) {
 	t.Helper()
 	select {
 	case <-r.done:
 	case <-time.After(5 * time.Second):
 		r.stop()
-		t.Errorf("%s: still running after 5 s, want it refused at once:\n%s", what, r)
+		t.Errorf("%s: still running after 5 s, want it refused at once:\n%s", what, r.report())
 		return
 	}
 	if r.err == nil {
-		t.Errorf("%s: succeeded, want it refused:\n%s", what, r)
+		t.Errorf("%s: succeeded, want it refused:\n%s", what, r.report())
 	}
 }
 
 // authTWaitPublishing waits until app/name publishes video; pub exiting
 // first fails the test.
-func authTWaitPublishing(t testing.TB, a *appliance.Appliance, app, name string, pub *authTTool) time.Time {
+func authTWaitPublishing(t testing.TB, a *appliance.Appliance, app, name string, pub *toolRun) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -161,10 +97,10 @@ func authTWaitPublishing(t testing.TB, a *appliance.Appliance, app, name string,
 			}
 		}
 		if pub.exited() {
-			t.Fatalf("publisher of %s/%s exited before publishing:\n%s", app, name, pub)
+			t.Fatalf("publisher of %s/%s exited before publishing:\n%s", app, name, pub.report())
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s/%s not publishing after 10 s:\n%s", app, name, pub)
+			t.Fatalf("%s/%s not publishing after 10 s:\n%s", app, name, pub.report())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -183,7 +119,7 @@ func authTURL(a *appliance.Appliance, path string) string {
 
 func TestAuthKeys(t *testing.T) {
 	t.Parallel()
-	a, logs := apiTStart(t, func(c *appliance.Config) {
+	a, logs := apptest.Start(t, func(c *appliance.Config) {
 		c.Apps["live"] = appliance.AppConfig{
 			GOPCache: true,
 			Publish:  appliance.AccessConfig{Keys: []string{"pub1"}},
@@ -192,9 +128,9 @@ func TestAuthKeys(t *testing.T) {
 	})
 
 	authTRefused(t, "publish without a key", authTPublish(t, authTURL(a, "live/cam1"), 3))
-	logs.waitLine(t, time.Second, "publish refused", "stream=cam1", "key required")
+	logs.WaitLine(t, time.Second, "publish refused", "stream=cam1", "key required")
 	authTRefused(t, "publish with a wrong key", authTPublish(t, authTURL(a, "live/cam1?key=wrong"), 3))
-	logs.waitLine(t, time.Second, "publish refused", "stream=cam1", "wrong key")
+	logs.WaitLine(t, time.Second, "publish refused", "stream=cam1", "wrong key")
 	authTRefused(t, "publish with the play key", authTPublish(t, authTURL(a, "live/cam1?key=play1"), 3))
 	authTNotPublishing(t, a, "live", "cam1")
 
@@ -203,38 +139,38 @@ func TestAuthKeys(t *testing.T) {
 	good := authTProbe(t, authTURL(a, "live/cam1?key=play1"))
 
 	authTRefused(t, "play without a key", authTProbe(t, authTURL(a, "live/cam1")))
-	logs.waitLine(t, time.Second, "play refused", "stream=cam1", "key required")
+	logs.WaitLine(t, time.Second, "play refused", "stream=cam1", "key required")
 	authTRefused(t, "play with a wrong key", authTProbe(t, authTURL(a, "live/cam1?key=nope")))
-	logs.waitLine(t, time.Second, "play refused", "stream=cam1", "wrong key")
+	logs.WaitLine(t, time.Second, "play refused", "stream=cam1", "wrong key")
 	authTRefused(t, "play with the publish key", authTProbe(t, authTURL(a, "live/cam1?key=pub1")))
 
 	if pub.wait(); pub.err != nil {
-		t.Errorf("publisher with the right key failed:\n%s", pub)
+		t.Errorf("publisher with the right key failed:\n%s", pub.report())
 	}
 	if n := good.frames(t); n < 25 {
-		t.Errorf("player with the play key decoded %d frames, want >= 25 (a second of video)\n%s", n, good)
+		t.Errorf("player with the play key decoded %d frames, want >= 25 (a second of video)\n%s", n, good.report())
 	}
 }
 
 // The key may come with the app (and so the tcUrl) instead of the stream name.
 func TestAuthKeyInTcURL(t *testing.T) {
 	t.Parallel()
-	a, logs := apiTStart(t, func(c *appliance.Config) {
+	a, logs := apptest.Start(t, func(c *appliance.Config) {
 		c.Apps["live"] = appliance.AppConfig{Publish: appliance.AccessConfig{Keys: []string{"pub1"}}}
 	})
 	root := "rtmp://" + a.RTMPAddr().String() + "/"
 	authTRefused(t, "publish with a wrong key in the tcUrl",
 		authTPublish(t, root, 2, "-rtmp_app", "live?key=nope", "-rtmp_playpath", "cam1"))
-	logs.waitLine(t, time.Second, "publish refused", "stream=cam1", "wrong key")
+	logs.WaitLine(t, time.Second, "publish refused", "stream=cam1", "wrong key")
 	pub := authTPublish(t, root, 2, "-rtmp_app", "live?key=pub1", "-rtmp_playpath", "cam1")
 	authTWaitPublishing(t, a, "live", "cam1", pub)
 }
 
 func TestAuthUnconfiguredApp(t *testing.T) {
 	t.Parallel()
-	a, logs := apiTStart(t, nil)
+	a, logs := apptest.Start(t, nil)
 	authTRefused(t, "publish to app other", authTPublish(t, authTURL(a, "other/x"), 3))
-	logs.waitLine(t, time.Second, "rtmp connect rejected", `app \"other\" is not configured`)
+	logs.WaitLine(t, time.Second, "rtmp connect rejected", `app \"other\" is not configured`)
 	authTRefused(t, "play from app other", authTProbe(t, authTURL(a, "other/x")))
 	authTNotPublishing(t, a, "other", "x")
 }
@@ -286,7 +222,7 @@ func authTCheckEvent(t testing.TB, ev map[string]any, action string) {
 func TestAuthWebhook(t *testing.T) {
 	t.Parallel()
 	hook := authTNewHook(t)
-	a, logs := apiTStart(t, func(c *appliance.Config) {
+	a, logs := apptest.Start(t, func(c *appliance.Config) {
 		c.Webhooks.OnPublish = hook.srv.URL + "/hook"
 		c.Webhooks.OnPublishDone = hook.srv.URL + "/hook"
 		c.Webhooks.Timeout = 2 * time.Second
@@ -294,7 +230,7 @@ func TestAuthWebhook(t *testing.T) {
 
 	hook.status.Store(http.StatusForbidden)
 	authTRefused(t, "publish the webhook answers 403 to", authTPublish(t, authTURL(a, "live/cam1?key=hk"), 3))
-	logs.waitLine(t, time.Second, "publish refused", "stream=cam1", "webhook publish answered 403 Forbidden")
+	logs.WaitLine(t, time.Second, "publish refused", "stream=cam1", "webhook publish answered 403 Forbidden")
 	authTNotPublishing(t, a, "live", "cam1")
 	evs := hook.snapshot()
 	if len(evs) != 1 {
@@ -312,7 +248,7 @@ func TestAuthWebhook(t *testing.T) {
 	authTCheckEvent(t, evs[1], "publish")
 
 	pub.stop()
-	apiTEventually(t, 3*time.Second, "the publish_done webhook", func() bool { return len(hook.snapshot()) >= 3 })
+	testenv.Eventually(t, 3*time.Second, "the publish_done webhook", func() bool { return len(hook.snapshot()) >= 3 })
 	evs = hook.snapshot()
 	if len(evs) != 3 {
 		t.Fatalf("webhook calls after the publish ended: %v, want 3", evs)
@@ -332,12 +268,12 @@ func TestAuthWebhookTimeout(t *testing.T) {
 	}))
 	t.Cleanup(slow.Close)
 	t.Cleanup(func() { close(release) })
-	a, logs := apiTStart(t, func(c *appliance.Config) {
+	a, logs := apptest.Start(t, func(c *appliance.Config) {
 		c.Webhooks.OnPublish = slow.URL
 		c.Webhooks.Timeout = 300 * time.Millisecond
 	})
 	authTRefused(t, "publish with a webhook that does not answer", authTPublish(t, authTURL(a, "live/cam1"), 3))
-	logs.waitLine(t, time.Second, "publish refused", "stream=cam1", "context deadline exceeded")
+	logs.WaitLine(t, time.Second, "publish refused", "stream=cam1", "context deadline exceeded")
 }
 
 func TestAuthAllow(t *testing.T) {
@@ -353,7 +289,7 @@ func TestAuthAllow(t *testing.T) {
 	} {
 		t.Run(strings.Join(c.allow, ","), func(t *testing.T) {
 			t.Parallel()
-			a, logs := apiTStart(t, func(cfg *appliance.Config) {
+			a, logs := apptest.Start(t, func(cfg *appliance.Config) {
 				live := cfg.Apps["live"]
 				live.Publish.Allow = c.allow
 				cfg.Apps["live"] = live
@@ -361,7 +297,7 @@ func TestAuthAllow(t *testing.T) {
 			pub := authTPublish(t, authTURL(a, "live/cam1"), 3)
 			if !c.allowed {
 				authTRefused(t, "publish from 127.0.0.1", pub)
-				logs.waitLine(t, time.Second, "publish refused", "address 127.0.0.1 not allowed")
+				logs.WaitLine(t, time.Second, "publish refused", "address 127.0.0.1 not allowed")
 				authTNotPublishing(t, a, "live", "cam1")
 				return
 			}
@@ -370,9 +306,9 @@ func TestAuthAllow(t *testing.T) {
 	}
 }
 
-// BUG (see TestConfigAppsReplaceDefault): a config file that defines only a
-// locked-down app leaves the default, open "live" app in place, so anyone
-// can still publish to rtmp://box/live/anything.
+// A config file that defines only a locked-down app replaces the default,
+// open "live" app (see TestConfigAppsReplaceDefault): nobody can publish
+// to rtmp://box/live/anything, because the connect to live is refused.
 func TestAuthFileAppsCloseLive(t *testing.T) {
 	t.Parallel()
 	p := filepath.Join(t.TempDir(), "tapedeck.yaml")
@@ -383,16 +319,18 @@ func TestAuthFileAppsCloseLive(t *testing.T) {
 	}
 	cfg.RTMP.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Storage.Dir = t.TempDir()
-	a, _ := apiTStartConfig(t, cfg)
+	a, _ := apptest.StartConfig(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, name, err := rtmp.Dial(ctx, authTURL(a, "live/x"), rtmp.ClientConfig{Timeout: 5 * time.Second})
-	if err != nil {
-		return // refused at connect: as it should be
+	// The embedded default apps (live among them) give way to the file's:
+	// the connect to live is refused as that of any unconfigured app.
+	c, _, err := rtmp.Dial(ctx, authTURL(a, "live/x"), rtmp.ClientConfig{Timeout: 5 * time.Second})
+	if err == nil {
+		c.Close()
+		t.Fatalf("connect to app live accepted, though the file's only app is cam (apps in force: %v)", slices.Sorted(maps.Keys(a.Config().Apps)))
 	}
-	defer c.Close()
-	if err := c.Publish(ctx, name); err == nil {
-		t.Errorf("BUG: publish to live/x without a key accepted, though the file's only app is cam (apps in force: %v)", slices.Sorted(maps.Keys(a.Config().Apps)))
+	if !strings.Contains(err.Error(), "NetConnection.Connect.Rejected") || !strings.Contains(err.Error(), `app "live" is not configured`) {
+		t.Fatalf("connect to live/x: %v; want NetConnection.Connect.Rejected for app \"live\" not configured", err)
 	}
 }
 
@@ -417,14 +355,14 @@ func TestAuthReload(t *testing.T) {
 	}
 	cfg1 := conf("one.yaml", "a")
 	cfg2 := conf("two.yaml", "b")
-	a, logs := apiTStartConfig(t, cfg1)
+	a, logs := apptest.StartConfig(t, cfg1)
 
 	const seconds = 6
 	pub := authTPublish(t, authTURL(a, "live/cam1?key=a"), seconds)
 	published := authTWaitPublishing(t, a, "live", "cam1", pub)
 	player := authTProbe(t, authTURL(a, "live/cam1"))
 	joined := time.Now()
-	apiTEventually(t, 5*time.Second, "the player to attach", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the player to attach", func() bool {
 		s := a.Hub().Lookup("live", "cam1")
 		return s != nil && s.Stats().Subscribers >= 1
 	})
@@ -434,30 +372,30 @@ func TestAuthReload(t *testing.T) {
 	if a.Config() != cfg2 {
 		t.Errorf("Config() after Reload is not the new config")
 	}
-	logs.waitLine(t, time.Second, "configuration reloaded", "source="+cfg2.Source)
+	logs.WaitLine(t, time.Second, "configuration reloaded", "source="+cfg2.Source)
 	if strings.Contains(logs.String(), "take effect after a restart") {
 		t.Errorf("reload with the same listeners warned about a restart")
 	}
 
 	authTRefused(t, "publish with the old key after the reload", authTPublish(t, authTURL(a, "live/cam2?key=a"), 2))
-	logs.waitLine(t, time.Second, "publish refused", "stream=cam2", "wrong key")
+	logs.WaitLine(t, time.Second, "publish refused", "stream=cam2", "wrong key")
 	authTNotPublishing(t, a, "live", "cam2")
 	pubB := authTPublish(t, authTURL(a, "live/cam3?key=b"), 2)
 	authTWaitPublishing(t, a, "live", "cam3", pubB)
 
 	// The stream published with the old key was not touched.
 	if s := a.Hub().Lookup("live", "cam1"); s == nil || !s.Stats().Publishing || pub.exited() {
-		t.Errorf("live/cam1 stopped at the reload:\n%s", pub)
+		t.Errorf("live/cam1 stopped at the reload:\n%s", pub.report())
 	}
 	if pub.wait(); pub.err != nil || pub.elapsed < (seconds-1)*time.Second {
-		t.Errorf("publisher from before the reload did not run to the end:\n%s", pub)
+		t.Errorf("publisher from before the reload did not run to the end:\n%s", pub.report())
 	}
 	n := player.frames(t)
 	// The player joined at most a GOP (1 s) before its join time thanks to
 	// the GOP cache; it must see (nearly) everything after.
 	expect := 25 * (float64(seconds) - joined.Sub(published).Seconds())
 	if float64(n) < 0.8*expect {
-		t.Errorf("player decoded %d frames, want >= 80%% of %.0f\n%s", n, expect, player)
+		t.Errorf("player decoded %d frames, want >= 80%% of %.0f\n%s", n, expect, player.report())
 	}
 	t.Logf("player decoded %d frames (expected about %.0f)", n, expect)
 }

@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 )
 
 // startPullingBox starts a second appliance ("box B") on the config yaml,
@@ -28,8 +29,8 @@ func startPullingBox(t *testing.T, path, yaml string) *appliance.Appliance {
 // publish: box B pulls live/cam1 from box A (where ffmpeg publishes), and
 // B's players and B's recording both get it.
 func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	a, err := newTestServer()
 	if err != nil {
 		t.Fatal(err)
@@ -69,8 +70,8 @@ func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
 // B's pull of box A's stream, the player gets the stream, and when it
 // leaves B lets go of A after close_after.
 func TestE2EOnDemandPull(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	a, err := newTestServer()
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 // HEVC recordings played back over Enhanced RTMP (issue #8).
 //
@@ -293,8 +293,8 @@ func hevcTCheck(t *testing.T, label string, got []hevcTMsg, headers, frames int)
 // play to a player that announced hvc1 (by fourCcList or
 // videoFourCcInfoMap) as Enhanced RTMP that decodes.
 func TestE2EVODHEVCEnhanced(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	srv, err := newTestServer()
 	if err != nil {
 		t.Fatal(err)
@@ -351,7 +351,7 @@ func TestE2EVODHEVCEnhanced(t *testing.T) {
 // being sent what it cannot decode; a live H.264 play on the same server
 // works afterwards.
 func TestE2EVODHEVCRefused(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffmpeg")
 	srv, err := newTestServer()
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -136,7 +137,7 @@ func TestE2EVODSeekPauseOverRTMP(t *testing.T) {
 // the duration; at the end StreamEOF and NetStream.Play.Complete.
 func TestE2EVODStatusSequence(t *testing.T) {
 	f := vodTSetup(t)
-	needTool(t, "rtmpdump")
+	testenv.NeedTool(t, "rtmpdump")
 	out := filepath.Join(t.TempDir(), "out.flv")
 	r := runTool(t, 40*time.Second, nil, "rtmpdump", "-V", "-r", f.srv.url("vod", "live/cam1/clip.flv"), "-o", out)
 	if r.err != nil {
@@ -175,7 +176,7 @@ func TestE2EVODStatusSequence(t *testing.T) {
 // keys on app "live", a recording of live/cam1 plays only with the key,
 // and a wrong key is refused like none.
 func TestE2EVODPlayAuth(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffmpeg")
 	dir := t.TempDir()
 	clipDir := filepath.Join(dir, "rec", "live", "cam1")
 	if err := os.MkdirAll(clipDir, 0o755); err != nil {

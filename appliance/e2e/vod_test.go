@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
@@ -39,8 +40,8 @@ func vodTSourceArgs(seconds string) []string {
 
 func vodTSetup(t *testing.T) *vodTFixture {
 	t.Helper()
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	vodTOnce.Do(func() {
 		f := &vodTFix
 		srv, err := newTestServer()
@@ -118,7 +119,7 @@ func vodTWithin(t *testing.T, label string, got, want int) {
 // fMP4 segment of our recorder.
 func TestE2EVODPlayFiles(t *testing.T) {
 	f := vodTSetup(t)
-	needTool(t, "rtmpdump")
+	testenv.NeedTool(t, "rtmpdump")
 	if len(f.segs) < 1 {
 		t.Fatalf("no recorded segments")
 	}

@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/appliance/vod"
 )
 
@@ -17,7 +18,7 @@ func newRecordingServer(t *testing.T, format string) *testServer {
 	dir := t.TempDir()
 	cfg := loadYAML(t, filepath.Join(dir, "t.yaml"),
 		fmt.Sprintf("storage:\n  dir: %s\napps:\n  live:\n    record:\n      format: %s\n", filepath.Join(dir, "rec"), format))
-	logs := newCapBuffer(32 << 20)
+	logs := &testenv.SyncBuf{Max: 32 << 20}
 	a := appliance.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
@@ -34,8 +35,8 @@ func newRecordingServer(t *testing.T, format string) *testServer {
 // played as the open file, fMP4 as the stream directory (the timeline
 // whose newest segment is the open one).
 func TestE2EVODFollowOpenSegment(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	for _, c := range []struct{ format, play string }{{"flv", "file"}, {"fmp4", "directory"}} {
 		t.Run(c.format+"/"+c.play, func(t *testing.T) {
 			t.Parallel()

@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 // Acceptance tests for recording (issue 4, "Must show" 1-4): segments of
 // every format checked packet by packet against what the publisher sent,
@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 )
 
 // ---- helpers ----
@@ -68,7 +69,7 @@ func recANewServer(t *testing.T, yaml string) *testServer {
 	if cfg.RTMP.Listen != "127.0.0.1:0" || !cfg.Apps["live"].Record.Enabled {
 		t.Fatalf("config not applied: rtmp.listen %q, live.record %+v", cfg.RTMP.Listen, cfg.Apps["live"].Record)
 	}
-	logs := newCapBuffer(32 << 20)
+	logs := &testenv.SyncBuf{Max: 32 << 20}
 	a := appliance.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
@@ -515,8 +516,8 @@ func TestRecordAcceptSegments(t *testing.T) {
 	if testing.Short() {
 		t.Skip("25 s publishes; skipped with -short")
 	}
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	// The three formats publish at the same time (each to its own
 	// appliance), then are checked one by one: 25 s of wall time for all,
 	// whatever -parallel says.
@@ -604,22 +605,10 @@ func recASegCheck(t *testing.T, r *recASegRun) {
 
 // ---- 3: kill -9 ----
 
-// recABuild builds the tapedeck binary.
-func recABuild(t *testing.T) string {
-	t.Helper()
-	goBin := needTool(t, "go") // go test puts its own GOROOT/bin first in PATH
-	bin := filepath.Join(t.TempDir(), "tapedeck")
-	out, errOut, err := recACmd(t, 5*time.Minute, goBin, "build", "-o", bin, "github.com/tapedeck/tapedeck")
-	if err != nil {
-		t.Fatalf("go build: %v\n%s%s", err, out, errOut)
-	}
-	return bin
-}
-
 // recAProc is the appliance binary run as a subprocess.
 type recAProc struct {
 	cmd  *exec.Cmd
-	log  *capBuffer
+	log  *testenv.SyncBuf
 	done chan struct{}
 	addr string
 }
@@ -631,7 +620,7 @@ var recAListening = regexp.MustCompile(`msg="rtmp listening" addr=(\S+)`)
 // the test if still running; its log is shown when the test failed.
 func recAStart(t *testing.T, bin, cfg, label string) *recAProc {
 	t.Helper()
-	p := &recAProc{cmd: exec.Command(bin, "run", "-c", cfg), log: newCapBuffer(8 << 20), done: make(chan struct{})}
+	p := &recAProc{cmd: exec.Command(bin, "run", "-c", cfg), log: &testenv.SyncBuf{Max: 8 << 20}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -669,9 +658,9 @@ func TestRecordAcceptKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 s publishes; skipped with -short")
 	}
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
-	bin := recABuild(t)
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
+	bin := tapedeckBinary(t)
 	// All three formats record at once, each its own server process;
 	// each server is killed 12 s into its segment, then each is restarted
 	// and checked in turn.
@@ -853,8 +842,8 @@ func TestRecordAcceptDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("18 s publish; skipped with -short")
 	}
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	storage := recAMountTmpfs(t, "1m")
 	// Retention off (no min_free, no sweep during the test): only the
 	// disk decides.

@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 import (
 	"fmt"
@@ -14,8 +14,8 @@ import (
 // ffmpeg publishing to it — is live on tapedeck for ffprobe and lands in
 // a recording that decodes, like a camera or a publish.
 func TestE2EPullFromNginxRTMP(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	ngx := testenv.StartNginx(t, false)
 	pub := startTool(t, 40*time.Second, nil, "ffmpeg", publisherArgs(ngx.URL("cam"), 10)...)
 
@@ -56,8 +56,8 @@ func TestE2EPullFromNginxRTMP(t *testing.T) {
 // CA (nginx's stream module terminating TLS in front of nginx-rtmp) works
 // with that CA in relay.ca_file, the CA file push targets use too.
 func TestE2EPullFromNginxRTMPS(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	ngx := testenv.StartNginx(t, true)
 	pub := startTool(t, 40*time.Second, nil, "ffmpeg", publisherArgs(ngx.URL("cam"), 10)...)
 
