@@ -101,10 +101,9 @@ func TestCLIHelp(t *testing.T) {
 	cliTCheckHelp(t, "help")
 }
 
-// BUG: Main lists "-h" and "--help" with "help", but any first argument
-// starting with '-' is taken as a flag of the default run verb, so
-// `tapedeck -h` prints run's flag usage ("Usage of run: -c string") on
-// stderr and exits 2 instead of printing the command list.
+// "-h" and "--help" print the command list like "help" (exit 0, on
+// stdout), although other first arguments starting with '-' are flags of
+// the default run verb.
 func TestCLIHelpFlag(t *testing.T) {
 	cliTCheckHelp(t, "-h")
 	cliTCheckHelp(t, "--help")
@@ -192,10 +191,10 @@ func TestCLISystemdUnitQuoting(t *testing.T) {
 	}
 }
 
-// BUG: systemdQuote escapes blanks, quotes and backslashes but not "%"
-// (a unit specifier everywhere, literal "%%") nor "$" (variable
-// expansion in ExecStart, literal "$$"), so an install path such as
-// /opt/50%off/tapedeck yields a unit systemd refuses or runs wrongly.
+// The unit escapes "%" (a unit specifier everywhere, literal "%%") and
+// "$" (variable expansion in ExecStart, literal "$$") besides blanks,
+// quotes and backslashes, so that an install path such as
+// /opt/50%off/tapedeck yields a unit systemd runs as written.
 func TestCLISystemdUnitSpecifiers(t *testing.T) {
 	unit := appliance.SystemdUnit("/opt/50%off/tapedeck", "/etc/td/$HOME.yaml", "", "/srv/100%")
 	lines := cliTLines(unit)
@@ -204,7 +203,7 @@ func TestCLISystemdUnitSpecifiers(t *testing.T) {
 		"ReadWritePaths=/srv/100%%",
 	} {
 		if !slices.Contains(lines, want) {
-			t.Errorf("BUG: unit lacks the escaped line %s:\n%s", want, unit)
+			t.Errorf("unit lacks the escaped line %s:\n%s", want, unit)
 		}
 	}
 }

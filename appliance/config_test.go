@@ -165,10 +165,10 @@ func TestConfigProblems(t *testing.T) {
 	}
 }
 
-// BUG: a value inside an app that fails to decode is reported with
-// mapstructure's path syntax, "apps[live].republish_grace", instead of the
-// "apps.live.republish_grace" key path every other problem (and the
-// documented "FILE: key.path: problem" format) uses.
+// A value inside an app that fails to decode is reported under its key
+// path, "apps.live.republish_grace", like every other problem (the
+// documented "FILE: key.path: problem" format), not in mapstructure's
+// path syntax "apps[live].republish_grace".
 func TestConfigProblemPathInApp(t *testing.T) {
 	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  live:\n    republish_grace: soon\n    webhooks:\n      timeout: never\n")
 	cfgTExpectProblems(t, p, p, []string{
@@ -337,10 +337,9 @@ func TestConfigAppDefaults(t *testing.T) {
 	}
 }
 
-// BUG: the file's apps are documented (config.go: "The file's apps replace
-// the default ones rather than merge") to replace the default "live" app,
-// which anyone may publish to. They are merged instead, so a box
-// configured with only a locked-down app still has an open "live".
+// The file's apps replace the default ones rather than merge (as
+// config.go documents): a box configured with only a locked-down app has
+// no open "live" app, which anyone could publish to.
 func TestConfigAppsReplaceDefault(t *testing.T) {
 	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  cam:\n    publish:\n      keys: [k]\n")
 	cfg, err := appliance.LoadConfig(p)
@@ -351,12 +350,12 @@ func TestConfigAppsReplaceDefault(t *testing.T) {
 		t.Errorf("apps.cam missing")
 	}
 	if live, ok := cfg.Apps["live"]; ok {
-		t.Errorf("BUG: the default app \"live\" (open: %+v) survives a file that lists its own apps: apps = %v", live, slices.Sorted(maps.Keys(cfg.Apps)))
+		t.Errorf("the default app \"live\" (open: %+v) survives a file that lists its own apps: apps = %v", live, slices.Sorted(maps.Keys(cfg.Apps)))
 	}
 }
 
-// BUG: an app given with no settings ("cam: {}") should exist with the app
-// defaults; it silently disappears.
+// An app given with no settings ("cam: {}") exists, with the app
+// defaults, rather than disappearing.
 func TestConfigAppWithoutSettings(t *testing.T) {
 	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  live:\n    gop_cache: true\n  cam: {}\n")
 	cfg, err := appliance.LoadConfig(p)
@@ -365,14 +364,14 @@ func TestConfigAppWithoutSettings(t *testing.T) {
 	}
 	cam, ok := cfg.Apps["cam"]
 	if !ok || !cam.GOPCache || cam.RepublishGrace != 10*time.Second {
-		t.Errorf("BUG: apps.cam given as {} loads as %+v (present %v); apps = %v", cam, ok, slices.Sorted(maps.Keys(cfg.Apps)))
+		t.Errorf("apps.cam given as {} loads as %+v (present %v); apps = %v", cam, ok, slices.Sorted(maps.Keys(cfg.Apps)))
 	}
 }
 
-// BUG: app names are the first element of rtmp://box/<app>/..., which is
+// App names are the first element of rtmp://box/<app>/..., which is
 // case-sensitive on the wire (OnConnect looks the client's app up as
-// sent), but the config lower-cases them, so an app "Studio" refuses
-// rtmp://box/Studio/cam.
+// sent): an app "Studio" is found under its own name, not lower-cased as
+// viper would have it.
 func TestConfigAppNameCase(t *testing.T) {
 	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  Studio:\n    gop_cache: false\n")
 	cfg, err := appliance.LoadConfig(p)
@@ -380,18 +379,17 @@ func TestConfigAppNameCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, ok := cfg.App("Studio"); !ok {
-		t.Errorf("BUG: app \"Studio\" is not found under its own name; apps = %v", slices.Sorted(maps.Keys(cfg.Apps)))
+		t.Errorf("app \"Studio\" is not found under its own name; apps = %v", slices.Sorted(maps.Keys(cfg.Apps)))
 	}
 }
 
-// BUG: a duration written as a bare number ("idle_timeout: 10") is taken
-// as nanoseconds without a word, and 10ns passes validation; it should be
-// reported like any other value that is not a duration.
+// A duration written as a bare number ("idle_timeout: 10") is reported
+// like any other value that is not a duration, rather than taken as 10ns.
 func TestConfigBareNumberDuration(t *testing.T) {
 	p := cfgTWrite(t, "tapedeck.yaml", "rtmp:\n  limits:\n    idle_timeout: 10\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err == nil {
-		t.Fatalf("BUG: idle_timeout: 10 loads without a problem as %v", cfg.RTMP.Limits.IdleTimeout)
+		t.Fatalf("idle_timeout: 10 loads without a problem as %v", cfg.RTMP.Limits.IdleTimeout)
 	}
 	ce := cfgTProblems(t, p)
 	if len(ce.Problems) != 1 || !strings.HasPrefix(ce.Problems[0], "rtmp.limits.idle_timeout: ") {
