@@ -180,15 +180,7 @@ func recAProbe(t *testing.T, path string) (codecs map[string]string, duration fl
 	if strings.TrimSpace(errOut) != "" {
 		t.Errorf("ffprobe %s reported errors:\n%s", filepath.Base(path), errOut)
 	}
-	var r struct {
-		Streams []struct {
-			CodecType string `json:"codec_type"`
-			CodecName string `json:"codec_name"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
+	var r testenv.Probe
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("ffprobe %s: %v\n%s", path, err, out)
 	}

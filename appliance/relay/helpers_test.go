@@ -5,7 +5,6 @@ package relay
 // synthetic publisher feeding the hub, and a black-hole listener.
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -34,18 +33,6 @@ func testLogger(t testing.TB) (*slog.Logger, *syncBuf) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // ---- in-process upstream ----
 
@@ -108,18 +95,7 @@ type upstream struct {
 func startUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{}
-	srv := rtmp.NewServer(rtmp.ServerConfig{Logger: discardLogger()}, u)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.addr = ln.Addr().String()
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	u.addr = testenv.ServeRTMP(t, u, nil)
 	return u
 }
 
