@@ -127,16 +127,7 @@ func apiTMetrics(t testing.TB, text string) map[string]float64 {
 // sequence headers and one GOP of fake frames with audio.
 func apiTPublisher(t testing.TB, url string) *rtmp.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, name, err := rtmp.Dial(ctx, url, rtmp.ClientConfig{Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Publish(ctx, name); err != nil {
-		t.Fatalf("publish %s: %v", url, err)
-	}
+	c := testenv.PublishRTMP(t, url)
 	apiTSendGOP(t, c, 0)
 	return c
 }
@@ -179,16 +170,7 @@ type apiTPlayer struct {
 
 func apiTPlay(t testing.TB, url string) *apiTPlayer {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, name, err := rtmp.Dial(ctx, url, rtmp.ClientConfig{Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Play(ctx, name); err != nil {
-		t.Fatalf("play %s: %v", url, err)
-	}
+	c := testenv.PlayRTMP(t, url)
 	p := &apiTPlayer{c: c, ended: make(chan error, 1)}
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	go func() {

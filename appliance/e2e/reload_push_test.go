@@ -5,7 +5,6 @@ package e2e
 // of Config.App: an app's own entry replaces "*" whole.
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"github.com/tapedeck/tapedeck/appliance/internal/apptest"
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
-	"github.com/tapedeck/tapedeck/rtmp"
 )
 
 // reloadTPublisher publishes url with the Go client at 25 fps (a keyframe
@@ -30,20 +28,10 @@ type reloadTPublisher struct {
 
 func reloadTPublish(t *testing.T, url string) *reloadTPublisher {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, name, err := rtmp.Dial(ctx, url, rtmp.ClientConfig{Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	if err := c.Publish(ctx, name); err != nil {
-		c.Close()
-		t.Fatalf("publish %s: %v", url, err)
-	}
+	c := testenv.PublishRTMP(t, url) // closed at the end, after p.end (registered later, run first)
 	p := &reloadTPublisher{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		defer c.Close()
 		write := func(k remux.Kind, ts uint32, b []byte) bool {
 			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			if err := c.WriteMedia(remux.NewMessage(k, ts, b)); err != nil {
