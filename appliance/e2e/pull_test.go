@@ -31,11 +31,7 @@ func startPullingBox(t *testing.T, path, yaml string) *appliance.Appliance {
 func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
 	testenv.NeedTool(t, "ffmpeg")
 	testenv.NeedTool(t, "ffprobe")
-	a, err := newTestServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
+	a := startTestServer(t)
 	pub := startTool(t, 30*time.Second, nil, "ffmpeg", publisherArgs(a.url("live", "cam1"), 12)...)
 	a.waitPublishing(t, "live", "cam1", pub, 10*time.Second)
 
@@ -72,11 +68,7 @@ func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
 func TestE2EOnDemandPull(t *testing.T) {
 	testenv.NeedTool(t, "ffmpeg")
 	testenv.NeedTool(t, "ffprobe")
-	a, err := newTestServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
+	a := startTestServer(t)
 	pub := startTool(t, 40*time.Second, nil, "ffmpeg", publisherArgs(a.url("live", "cam1"), 30)...)
 	a.waitPublishing(t, "live", "cam1", pub, 10*time.Second)
 	upstreamPlayers := func() int { st, _ := a.stats("live", "cam1"); return st.Players }

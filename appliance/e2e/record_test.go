@@ -33,11 +33,7 @@ func findSegments(t testing.TB, dir string) []string {
 func TestE2ERecording(t *testing.T) {
 	testenv.NeedTool(t, "ffmpeg")
 	testenv.NeedTool(t, "ffprobe")
-	srv, err := newTestServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.close()
+	srv := startTestServer(t)
 	logs := srv.watch(t)
 
 	pub := startTool(t, 30*time.Second, nil, "ffmpeg", publisherArgs(srv.url("live", "rec1"), 6)...)

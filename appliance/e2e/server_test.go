@@ -46,6 +46,18 @@ func newTestServer() (*testServer, error) {
 	return &testServer{a: a, addr: a.RTMPAddr().String(), log: logs, storage: storage}, nil
 }
 
+// startTestServer is newTestServer for one test: a failed start fails
+// the test, and the appliance is closed when the test ends.
+func startTestServer(t testing.TB) *testServer {
+	t.Helper()
+	s, err := newTestServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.close() })
+	return s
+}
+
 // close shuts the appliance down and removes its storage.
 func (s *testServer) close() error {
 	err := s.a.Shutdown(5 * time.Second)

@@ -295,11 +295,7 @@ func hevcTCheck(t *testing.T, label string, got []hevcTMsg, headers, frames int)
 func TestE2EVODHEVCEnhanced(t *testing.T) {
 	testenv.NeedTool(t, "ffmpeg")
 	testenv.NeedTool(t, "ffprobe")
-	srv, err := newTestServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.close() })
+	srv := startTestServer(t)
 	srv.watch(t)
 	dir := filepath.Join(srv.storage, "live", "hevc")
 	os.MkdirAll(dir, 0o755)
@@ -352,11 +348,7 @@ func TestE2EVODHEVCEnhanced(t *testing.T) {
 // works afterwards.
 func TestE2EVODHEVCRefused(t *testing.T) {
 	testenv.NeedTool(t, "ffmpeg")
-	srv, err := newTestServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.close() })
+	srv := startTestServer(t)
 	log := srv.watch(t)
 	dir := filepath.Join(srv.storage, "live", "hevc")
 	os.MkdirAll(dir, 0o755)
