@@ -1,8 +1,8 @@
 package appliance_test
 
 // Black-box tests of the HTTP API, /metrics and /healthz, driven by the Go
-// RTMP client publishing a synthetic stream. The helpers prefixed apiT are
-// shared with cli_test.go and auth_test.go.
+// RTMP client publishing a synthetic stream (testenv's), on appliances
+// started by apptest.
 
 import (
 	"bufio"
@@ -24,8 +24,8 @@ import (
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
-// apiTStream mirrors the JSON of one stream in the API.
-type apiTStream struct {
+// apiStream mirrors the JSON of one stream in the API.
+type apiStream struct {
 	App         string    `json:"app"`
 	Name        string    `json:"name"`
 	Publishing  bool      `json:"publishing"`
@@ -43,7 +43,7 @@ type apiTStream struct {
 	Skips       uint64    `json:"skips"`
 }
 
-func apiTStreams(t testing.TB, a *appliance.Appliance, token string) []apiTStream {
+func listStreams(t testing.TB, a *appliance.Appliance, token string) []apiStream {
 	t.Helper()
 	code, hdr, body := apptest.Do(t, a, "GET", "/api/v1/streams", token)
 	if code != http.StatusOK {
@@ -52,26 +52,26 @@ func apiTStreams(t testing.TB, a *appliance.Appliance, token string) []apiTStrea
 	if ct := hdr.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("GET /api/v1/streams: Content-Type %q, want application/json", ct)
 	}
-	var list []apiTStream
+	var list []apiStream
 	if err := json.Unmarshal([]byte(body), &list); err != nil {
 		t.Fatalf("GET /api/v1/streams: %v in %s", err, body)
 	}
 	return list
 }
 
-func apiTFind(list []apiTStream, app, name string) (apiTStream, bool) {
+func findStream(list []apiStream, app, name string) (apiStream, bool) {
 	for _, s := range list {
 		if s.App == app && s.Name == name {
 			return s, true
 		}
 	}
-	return apiTStream{}, false
+	return apiStream{}, false
 }
 
-// apiTMetrics parses the Prometheus text format: series (name plus label
+// parseMetrics parses the Prometheus text format: series (name plus label
 // set, as written) to value. It checks that every sample's family has
 // HELP and TYPE lines before it.
-func apiTMetrics(t testing.TB, text string) map[string]float64 {
+func parseMetrics(t testing.TB, text string) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
 	typed := map[string]bool{}
@@ -123,18 +123,18 @@ func apiTMetrics(t testing.TB, text string) map[string]float64 {
 
 // ---- synthetic RTMP stream ----
 
-// apiTPublisher publishes url with the Go client and sends metadata,
+// startPublisher publishes url with the Go client and sends metadata,
 // sequence headers and one GOP of fake frames with audio.
-func apiTPublisher(t testing.TB, url string) *rtmp.Client {
+func startPublisher(t testing.TB, url string) *rtmp.Client {
 	t.Helper()
 	c := testenv.PublishRTMP(t, url)
-	apiTSendGOP(t, c, 0)
+	sendGOP(t, c, 0)
 	return c
 }
 
-// apiTSendGOP writes metadata, headers (at ts 0) and a keyframe, three
+// sendGOP writes metadata, headers (at ts 0) and a keyframe, three
 // inter frames and audio starting at ts.
-func apiTSendGOP(t testing.TB, c *rtmp.Client, ts uint32) {
+func sendGOP(t testing.TB, c *rtmp.Client, ts uint32) {
 	t.Helper()
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	defer c.SetWriteDeadline(time.Time{})
@@ -159,19 +159,19 @@ func apiTSendGOP(t testing.TB, c *rtmp.Client, ts uint32) {
 	}
 }
 
-// apiTPlayer plays url with the Go client; it counts video messages and
+// testPlayer plays url with the Go client; it counts video messages and
 // delivers the error that ended the reads.
-type apiTPlayer struct {
+type testPlayer struct {
 	c      *rtmp.Client
 	video  atomic.Int64
 	ended  chan error
 	cancel context.CancelFunc
 }
 
-func apiTPlay(t testing.TB, url string) *apiTPlayer {
+func startPlayer(t testing.TB, url string) *testPlayer {
 	t.Helper()
 	c := testenv.PlayRTMP(t, url)
-	p := &apiTPlayer{c: c, ended: make(chan error, 1)}
+	p := &testPlayer{c: c, ended: make(chan error, 1)}
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	go func() {
 		for {
@@ -197,11 +197,11 @@ func TestAPIStreamsMetricsKick(t *testing.T) {
 	a, logs := apptest.Start(t, func(c *appliance.Config) { c.HTTP.Token = token })
 	base := "rtmp://" + a.RTMPAddr().String() + "/live/"
 
-	pub := apiTPublisher(t, base+"cam1")
-	player := apiTPlay(t, base+"cam1")
+	pub := startPublisher(t, base+"cam1")
+	player := startPlayer(t, base+"cam1")
 	testenv.Eventually(t, 3*time.Second, "the player to receive video", func() bool { return player.video.Load() >= 1 })
 	// More media after the player joined, so it is live and not only cached.
-	apiTSendGOP(t, pub, 200)
+	sendGOP(t, pub, 200)
 
 	// Authentication.
 	for _, path := range []string{"/api/v1/streams", "/api/v1/streams/live/cam1", "/metrics"} {
@@ -226,10 +226,10 @@ func TestAPIStreamsMetricsKick(t *testing.T) {
 	}
 
 	// The stream list.
-	var st apiTStream
+	var st apiStream
 	testenv.Eventually(t, 3*time.Second, "stream stats with codecs and a subscriber", func() bool {
 		var ok bool
-		st, ok = apiTFind(apiTStreams(t, a, token), "live", "cam1")
+		st, ok = findStream(listStreams(t, a, token), "live", "cam1")
 		return ok && st.VideoCodec != "" && st.AudioCodec != "" && st.Subscribers >= 1
 	})
 	if !st.Publishing || st.VideoCodec != "avc1" || st.AudioCodec != "mp4a" ||
@@ -243,7 +243,7 @@ func TestAPIStreamsMetricsKick(t *testing.T) {
 		t.Errorf("live/cam1 since %v, bitrate_in_bps %v: want a recent time and a positive rate", st.Since, st.BitrateIn)
 	}
 	code, _, body := apptest.Do(t, a, "GET", "/api/v1/streams/live/cam1", token)
-	var one apiTStream
+	var one apiStream
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &one) != nil || one.Name != "cam1" || one.App != "live" || !one.Publishing {
 		t.Errorf("GET /api/v1/streams/live/cam1: %d %s", code, body)
 	}
@@ -260,7 +260,7 @@ func TestAPIStreamsMetricsKick(t *testing.T) {
 	if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
 		t.Errorf("GET /metrics: Content-Type %q", ct)
 	}
-	m := apiTMetrics(t, text)
+	m := parseMetrics(t, text)
 	checks := []struct {
 		series string
 		ok     func(float64) bool
@@ -324,7 +324,7 @@ func TestAPIStreamsMetricsKick(t *testing.T) {
 	// The stream no longer publishes; the player (kept for the republish
 	// grace) is told the publisher went away.
 	testenv.Eventually(t, 2*time.Second, "live/cam1 to stop publishing", func() bool {
-		s, ok := apiTFind(apiTStreams(t, a, token), "live", "cam1")
+		s, ok := findStream(listStreams(t, a, token), "live", "cam1")
 		return !ok || !s.Publishing
 	})
 	select {
@@ -336,7 +336,7 @@ func TestAPIStreamsMetricsKick(t *testing.T) {
 		t.Errorf("player not told of the unpublish within 2 s of the kick")
 	}
 	_, _, text = apptest.Do(t, a, "GET", "/metrics", token)
-	if v := apiTMetrics(t, text)["tapedeck_streams"]; v != 0 {
+	if v := parseMetrics(t, text)["tapedeck_streams"]; v != 0 {
 		t.Errorf("metrics after kick: tapedeck_streams %v, want 0", v)
 	}
 	if code, _, body := apptest.Do(t, a, "POST", "/api/v1/streams/live/cam1/kick", token); code != http.StatusNotFound {
@@ -347,11 +347,11 @@ func TestAPIStreamsMetricsKick(t *testing.T) {
 func TestAPISourceHidesKey(t *testing.T) {
 	t.Parallel()
 	a, _ := apptest.Start(t, nil)
-	apiTPublisher(t, "rtmp://"+a.RTMPAddr().String()+"/live/cam2?key=secret&x=1")
-	var st apiTStream
+	startPublisher(t, "rtmp://"+a.RTMPAddr().String()+"/live/cam2?key=secret&x=1")
+	var st apiStream
 	testenv.Eventually(t, 3*time.Second, "live/cam2 publishing", func() bool {
 		var ok bool
-		st, ok = apiTFind(apiTStreams(t, a, ""), "live", "cam2")
+		st, ok = findStream(listStreams(t, a, ""), "live", "cam2")
 		return ok && st.Publishing
 	})
 	if st.Source == "" {
@@ -384,13 +384,13 @@ func TestAPIMetricsLabelEscaping(t *testing.T) {
 	t.Parallel()
 	a, _ := apptest.Start(t, nil)
 	// A stream name with a quote and a backslash must not break the format.
-	apiTPublisher(t, "rtmp://"+a.RTMPAddr().String()+`/live/we"ird\name`)
+	startPublisher(t, "rtmp://"+a.RTMPAddr().String()+`/live/we"ird\name`)
 	testenv.Eventually(t, 3*time.Second, "the odd stream to publish", func() bool {
-		_, ok := apiTFind(apiTStreams(t, a, ""), "live", `we"ird\name`)
+		_, ok := findStream(listStreams(t, a, ""), "live", `we"ird\name`)
 		return ok
 	})
 	_, _, text := apptest.Do(t, a, "GET", "/metrics", "")
-	m := apiTMetrics(t, text)
+	m := parseMetrics(t, text)
 	if v, ok := m[`tapedeck_stream_players{app="live",stream="we\"ird\\name"}`]; !ok || v != 0 {
 		t.Errorf("escaped series missing or wrong (%v, %v) in\n%s", v, ok, text)
 	}

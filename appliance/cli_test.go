@@ -12,26 +12,26 @@ import (
 	"github.com/tapedeck/tapedeck/appliance"
 )
 
-// cliTMain runs appliance.Main and returns the exit code, stdout and stderr.
-func cliTMain(t testing.TB, args ...string) (int, string, string) {
+// runMain runs appliance.Main and returns the exit code, stdout and stderr.
+func runMain(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := appliance.Main(args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
-const cliTGood = "rtmp:\n  listen: \"127.0.0.1:1940\"\nlog:\n  level: warn\n"
+const goodConfig = "rtmp:\n  listen: \"127.0.0.1:1940\"\nlog:\n  level: warn\n"
 
-const cliTBad = "rtmp:\n  chunk_sise: 4096\n  listen: nonsense\nlog:\n  level: loud\n"
+const badConfig = "rtmp:\n  chunk_sise: 4096\n  listen: nonsense\nlog:\n  level: loud\n"
 
-func cliTBadProblems(path string) string {
+func badConfigProblems(path string) string {
 	return path + ": log.level: \"loud\" is not one of debug, info, warn, error\n" +
 		path + ": rtmp.chunk_sise: unknown key (did you mean chunk_size?)\n" +
 		path + ": rtmp.listen: \"nonsense\" is not host:port (e.g. \":1935\" or \"127.0.0.1:8080\")\n"
 }
 
 func TestCLIVersion(t *testing.T) {
-	code, out, errOut := cliTMain(t, "version")
+	code, out, errOut := runMain(t, "version")
 	if code != 0 || errOut != "" {
 		t.Fatalf("version: exit %d, stderr %q", code, errOut)
 	}
@@ -46,7 +46,7 @@ func TestCLIVersion(t *testing.T) {
 }
 
 func TestCLIConfigPrintsDefault(t *testing.T) {
-	code, out, errOut := cliTMain(t, "config")
+	code, out, errOut := runMain(t, "config")
 	if code != 0 || errOut != "" {
 		t.Fatalf("config: exit %d, stderr %q", code, errOut)
 	}
@@ -59,20 +59,20 @@ func TestCLICheck(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(good, []byte(cliTGood), 0o644)
-	os.WriteFile(bad, []byte(cliTBad), 0o644)
+	os.WriteFile(good, []byte(goodConfig), 0o644)
+	os.WriteFile(bad, []byte(badConfig), 0o644)
 
-	if code, out, errOut := cliTMain(t, "check", "-c", good); code != 0 || out != "ok\n" || errOut != "" {
+	if code, out, errOut := runMain(t, "check", "-c", good); code != 0 || out != "ok\n" || errOut != "" {
 		t.Errorf("check -c good.yaml: exit %d, stdout %q, stderr %q; want 0, \"ok\\n\"", code, out, errOut)
 	}
-	if code, out, errOut := cliTMain(t, "check", "-c", bad); code != 1 || out != "" || errOut != cliTBadProblems(bad) {
-		t.Errorf("check -c bad.yaml: exit %d, stdout %q, stderr:\n%s\nwant exit 1 and:\n%s", code, out, errOut, cliTBadProblems(bad))
+	if code, out, errOut := runMain(t, "check", "-c", bad); code != 1 || out != "" || errOut != badConfigProblems(bad) {
+		t.Errorf("check -c bad.yaml: exit %d, stdout %q, stderr:\n%s\nwant exit 1 and:\n%s", code, out, errOut, badConfigProblems(bad))
 	}
 	missing := filepath.Join(dir, "missing.yaml")
-	if code, _, errOut := cliTMain(t, "check", "-c", missing); code != 1 || errOut != "config: open "+missing+": no such file or directory\n" {
+	if code, _, errOut := runMain(t, "check", "-c", missing); code != 1 || errOut != "config: open "+missing+": no such file or directory\n" {
 		t.Errorf("check -c missing.yaml: exit %d, stderr %q", code, errOut)
 	}
-	if code, _, errOut := cliTMain(t, "check", "-x"); code != 2 || !strings.Contains(errOut, "flag provided but not defined: -x") {
+	if code, _, errOut := runMain(t, "check", "-x"); code != 2 || !strings.Contains(errOut, "flag provided but not defined: -x") {
 		t.Errorf("check -x: exit %d, stderr %q; want 2 with the flag error", code, errOut)
 	}
 }
@@ -80,15 +80,15 @@ func TestCLICheck(t *testing.T) {
 // Without -c, check uses ./tapedeck.yaml.
 func TestCLICheckFindsConfigInWorkingDir(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "tapedeck.yaml"), []byte(cliTBad), 0o644)
+	os.WriteFile(filepath.Join(dir, "tapedeck.yaml"), []byte(badConfig), 0o644)
 	t.Chdir(dir)
-	if code, _, errOut := cliTMain(t, "check"); code != 1 || errOut != cliTBadProblems("tapedeck.yaml") {
+	if code, _, errOut := runMain(t, "check"); code != 1 || errOut != badConfigProblems("tapedeck.yaml") {
 		t.Errorf("check in a directory with a bad tapedeck.yaml: exit %d, stderr:\n%s", code, errOut)
 	}
 }
 
 func TestCLIUnknownVerb(t *testing.T) {
-	code, out, errOut := cliTMain(t, "frobnicate")
+	code, out, errOut := runMain(t, "frobnicate")
 	if code != 2 || out != "" {
 		t.Errorf("frobnicate: exit %d, stdout %q; want 2 and nothing on stdout", code, out)
 	}
@@ -98,20 +98,20 @@ func TestCLIUnknownVerb(t *testing.T) {
 }
 
 func TestCLIHelp(t *testing.T) {
-	cliTCheckHelp(t, "help")
+	checkHelp(t, "help")
 }
 
 // "-h" and "--help" print the command list like "help" (exit 0, on
 // stdout), although other first arguments starting with '-' are flags of
 // the default run verb.
 func TestCLIHelpFlag(t *testing.T) {
-	cliTCheckHelp(t, "-h")
-	cliTCheckHelp(t, "--help")
+	checkHelp(t, "-h")
+	checkHelp(t, "--help")
 }
 
-func cliTCheckHelp(t *testing.T, verb string) {
+func checkHelp(t *testing.T, verb string) {
 	t.Helper()
-	code, out, errOut := cliTMain(t, verb)
+	code, out, errOut := runMain(t, verb)
 	if code != 0 || errOut != "" || !strings.HasPrefix(out, "usage: tapedeck [command] [-c file]\n") {
 		t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", verb, code, out, errOut)
 		return
@@ -126,25 +126,25 @@ func cliTCheckHelp(t *testing.T, verb string) {
 // The run verb stops at a config that does not load, before it serves.
 func TestCLIRunBadConfig(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(bad, []byte(cliTBad), 0o644)
+	os.WriteFile(bad, []byte(badConfig), 0o644)
 	for _, args := range [][]string{{"run", "-c", bad}, {"-c", bad}} {
-		if code, _, errOut := cliTMain(t, args...); code != 1 || errOut != cliTBadProblems(bad) {
+		if code, _, errOut := runMain(t, args...); code != 1 || errOut != badConfigProblems(bad) {
 			t.Errorf("%q: exit %d, stderr:\n%s\nwant 1 and every problem", args, code, errOut)
 		}
 	}
-	if code, _, errOut := cliTMain(t, "run", "-nope"); code != 2 || !strings.Contains(errOut, "-nope") {
+	if code, _, errOut := runMain(t, "run", "-nope"); code != 2 || !strings.Contains(errOut, "-nope") {
 		t.Errorf("run -nope: exit %d, stderr %q; want 2", code, errOut)
 	}
 }
 
-func cliTLines(s string) []string { return strings.Split(s, "\n") }
+func splitLines(s string) []string { return strings.Split(s, "\n") }
 
 func TestCLIUnit(t *testing.T) {
-	code, out, errOut := cliTMain(t, "unit")
+	code, out, errOut := runMain(t, "unit")
 	if code != 0 || errOut != "" {
 		t.Fatalf("unit: exit %d, stderr %q", code, errOut)
 	}
-	lines := cliTLines(out)
+	lines := splitLines(out)
 	for _, want := range []string{
 		"[Unit]",
 		"[Service]",
@@ -169,8 +169,8 @@ func TestCLIUnit(t *testing.T) {
 		t.Errorf("unit output differs from SystemdUnit with the defaults")
 	}
 
-	code, out, _ = cliTMain(t, "unit", "-exe", "/opt/td/tapedeck", "-c", "/srv/td.yaml", "-user", "", "-storage", "/srv/rec")
-	lines = cliTLines(out)
+	code, out, _ = runMain(t, "unit", "-exe", "/opt/td/tapedeck", "-c", "/srv/td.yaml", "-user", "", "-storage", "/srv/rec")
+	lines = splitLines(out)
 	if code != 0 || !slices.Contains(lines, "ExecStart=/opt/td/tapedeck run -c /srv/td.yaml") ||
 		!slices.Contains(lines, "ReadWritePaths=/srv/rec") || strings.Contains(out, "User=") || strings.Contains(out, "Group=") {
 		t.Errorf("unit with flags (root, custom paths): exit %d\n%s", code, out)
@@ -179,7 +179,7 @@ func TestCLIUnit(t *testing.T) {
 
 func TestCLISystemdUnitQuoting(t *testing.T) {
 	unit := appliance.SystemdUnit("/opt/tape deck/tapedeck", "/etc/my conf/tape\"deck\\.yaml", "svc", "/var/lib/tape deck")
-	lines := cliTLines(unit)
+	lines := splitLines(unit)
 	for _, want := range []string{
 		`ExecStart="/opt/tape deck/tapedeck" run -c "/etc/my conf/tape\"deck\\.yaml"`,
 		`ReadWritePaths="/var/lib/tape deck"`,
@@ -197,7 +197,7 @@ func TestCLISystemdUnitQuoting(t *testing.T) {
 // /opt/50%off/tapedeck yields a unit systemd runs as written.
 func TestCLISystemdUnitSpecifiers(t *testing.T) {
 	unit := appliance.SystemdUnit("/opt/50%off/tapedeck", "/etc/td/$HOME.yaml", "", "/srv/100%")
-	lines := cliTLines(unit)
+	lines := splitLines(unit)
 	for _, want := range []string{
 		"ExecStart=/opt/50%%off/tapedeck run -c /etc/td/$$HOME.yaml",
 		"ReadWritePaths=/srv/100%%",
@@ -212,18 +212,18 @@ func TestCLIInstall(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(good, []byte(cliTGood), 0o644)
-	os.WriteFile(bad, []byte(cliTBad), 0o644)
+	os.WriteFile(good, []byte(goodConfig), 0o644)
+	os.WriteFile(bad, []byte(badConfig), 0o644)
 
 	// A config that does not load is refused before anything is installed,
 	// whoever runs it.
-	code, out, errOut := cliTMain(t, "install", "-c", bad)
-	want := "tapedeck install: the config does not load:\n" + cliTBadProblems(bad)
+	code, out, errOut := runMain(t, "install", "-c", bad)
+	want := "tapedeck install: the config does not load:\n" + badConfigProblems(bad)
 	if code != 1 || out != "" || errOut != want {
 		t.Errorf("install -c bad.yaml: exit %d, stdout %q, stderr:\n%s\nwant 1 and:\n%s", code, out, errOut, want)
 	}
 	missing := filepath.Join(dir, "missing.yaml")
-	if code, _, errOut := cliTMain(t, "install", "-c", missing); code != 1 ||
+	if code, _, errOut := runMain(t, "install", "-c", missing); code != 1 ||
 		!strings.HasPrefix(errOut, "tapedeck install: the config does not load:\n") {
 		t.Errorf("install -c missing.yaml: exit %d, stderr %q", code, errOut)
 	}
@@ -235,7 +235,7 @@ func TestCLIInstall(t *testing.T) {
 		return
 	}
 	for _, verb := range []string{"install", "uninstall", "start", "stop", "restart"} {
-		code, out, errOut := cliTMain(t, verb, "-c", good)
+		code, out, errOut := runMain(t, verb, "-c", good)
 		want := "tapedeck " + verb + ": needs administrator rights (run it with sudo, or as Administrator on Windows)\n"
 		if code != 1 || out != "" || errOut != want {
 			t.Errorf("%s as a user: exit %d, stdout %q, stderr %q; want 1 and %q", verb, code, out, errOut, want)
@@ -245,8 +245,8 @@ func TestCLIInstall(t *testing.T) {
 
 func TestCLIStatus(t *testing.T) {
 	good := filepath.Join(t.TempDir(), "good.yaml")
-	os.WriteFile(good, []byte(cliTGood), 0o644)
-	code, out, errOut := cliTMain(t, "status", "-c", good)
+	os.WriteFile(good, []byte(goodConfig), 0o644)
+	code, out, errOut := runMain(t, "status", "-c", good)
 	if code != 0 || errOut != "" || !slices.Contains([]string{"running\n", "stopped\n", "not installed\n"}, out) {
 		t.Errorf("status: exit %d, stdout %q, stderr %q; want 0 and one of running, stopped, not installed", code, out, errOut)
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/tapedeck/tapedeck/appliance"
 )
 
-// cfgTWrite writes a config file into a fresh temporary directory.
-func cfgTWrite(t testing.TB, name, text string) string {
+// writeConfig writes a config file into a fresh temporary directory.
+func writeConfig(t testing.TB, name, text string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
@@ -24,9 +24,9 @@ func cfgTWrite(t testing.TB, name, text string) string {
 	return p
 }
 
-// cfgTProblems loads path and returns its *ConfigError; it fails the test
+// loadProblems loads path and returns its *ConfigError; it fails the test
 // when the file loads or fails some other way.
-func cfgTProblems(t testing.TB, path string) *appliance.ConfigError {
+func loadProblems(t testing.TB, path string) *appliance.ConfigError {
 	t.Helper()
 	cfg, err := appliance.LoadConfig(path)
 	if err == nil {
@@ -42,12 +42,12 @@ func cfgTProblems(t testing.TB, path string) *appliance.ConfigError {
 	return ce
 }
 
-// cfgTExpectProblems checks that path fails with exactly want (problems
+// expectProblems checks that path fails with exactly want (problems
 // without the file name, in any order) and that Error() prints each as
 // "FILE: key.path: problem".
-func cfgTExpectProblems(t testing.TB, path, source string, want []string) {
+func expectProblems(t testing.TB, path, source string, want []string) {
 	t.Helper()
-	ce := cfgTProblems(t, path)
+	ce := loadProblems(t, path)
 	if ce.Source != source {
 		t.Errorf("ConfigError.Source = %q, want %q", ce.Source, source)
 	}
@@ -67,7 +67,7 @@ func cfgTExpectProblems(t testing.TB, path, source string, want []string) {
 }
 
 func TestConfigProblems(t *testing.T) {
-	keyFile := cfgTWrite(t, "key.pem", "not really a key")
+	keyFile := writeConfig(t, "key.pem", "not really a key")
 	cases := []struct {
 		name string
 		yaml string
@@ -159,8 +159,8 @@ func TestConfigProblems(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := cfgTWrite(t, "tapedeck.yaml", c.yaml)
-			cfgTExpectProblems(t, p, p, c.want)
+			p := writeConfig(t, "tapedeck.yaml", c.yaml)
+			expectProblems(t, p, p, c.want)
 		})
 	}
 }
@@ -170,8 +170,8 @@ func TestConfigProblems(t *testing.T) {
 // documented "FILE: key.path: problem" format), not in mapstructure's
 // path syntax "apps[live].republish_grace".
 func TestConfigProblemPathInApp(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  live:\n    republish_grace: soon\n    webhooks:\n      timeout: never\n")
-	cfgTExpectProblems(t, p, p, []string{
+	p := writeConfig(t, "tapedeck.yaml", "apps:\n  live:\n    republish_grace: soon\n    webhooks:\n      timeout: never\n")
+	expectProblems(t, p, p, []string{
 		`apps.live.republish_grace: "soon" is not a duration (e.g. 500ms, 10s, 1m30s)`,
 		`apps.live.webhooks.timeout: "never" is not a duration (e.g. 500ms, 10s, 1m30s)`,
 	})
@@ -221,7 +221,7 @@ func TestConfigEmbeddedDefault(t *testing.T) {
 	}
 
 	// The printed default, saved to a file, is the same configuration.
-	p := cfgTWrite(t, "tapedeck.yaml", string(appliance.DefaultConfigYAML()))
+	p := writeConfig(t, "tapedeck.yaml", string(appliance.DefaultConfigYAML()))
 	fromFile, err := appliance.LoadConfig(p)
 	if err != nil {
 		t.Fatalf("LoadConfig of the printed default: %v", err)
@@ -243,7 +243,7 @@ func TestConfigEmbeddedDefault(t *testing.T) {
 }
 
 func TestConfigEmptyFileIsDefault(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "# nothing set\n")
+	p := writeConfig(t, "tapedeck.yaml", "# nothing set\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +256,7 @@ func TestConfigEmptyFileIsDefault(t *testing.T) {
 }
 
 func TestConfigValues(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", `
+	p := writeConfig(t, "tapedeck.yaml", `
 rtmp:
   listen: "0.0.0.0:1940"
   chunk_size: 60000
@@ -294,7 +294,7 @@ webhooks:
 func TestConfigEnvOverrides(t *testing.T) {
 	t.Setenv("TAPEDECK_RTMP_LISTEN", "127.0.0.1:1999")
 	t.Setenv("TAPEDECK_STORAGE_DIR", "/srv/tapedeck")
-	p := cfgTWrite(t, "tapedeck.yaml", "rtmp:\n  listen: \":1940\"\nstorage:\n  dir: /data\n")
+	p := writeConfig(t, "tapedeck.yaml", "rtmp:\n  listen: \":1940\"\nstorage:\n  dir: /data\n")
 	for _, path := range []string{p, ""} {
 		cfg, err := appliance.LoadConfig(path)
 		if err != nil {
@@ -309,11 +309,11 @@ func TestConfigEnvOverrides(t *testing.T) {
 	// Invalid values from the environment are reported like the file's.
 	t.Setenv("TAPEDECK_RTMP_LISTEN", "nope")
 	t.Setenv("TAPEDECK_RTMP_CHUNK_SIZE", "huge")
-	cfgTExpectProblems(t, p, p, []string{
+	expectProblems(t, p, p, []string{
 		`rtmp.listen: "nope" is not host:port (e.g. ":1935" or "127.0.0.1:8080")`,
 		"rtmp.chunk_size: cannot parse value as 'int'",
 	})
-	ce := cfgTProblems(t, "")
+	ce := loadProblems(t, "")
 	if ce.Source != "embedded default" || len(ce.Problems) != 2 {
 		t.Errorf("env problems over the embedded default: %v", ce)
 	}
@@ -321,7 +321,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 
 // An app's missing keys get the app defaults, not Go zero values.
 func TestConfigAppDefaults(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  cam:\n    publish:\n      keys: [k]\n  slow:\n    gop_cache: false\n    republish_grace: 0s\n")
+	p := writeConfig(t, "tapedeck.yaml", "apps:\n  cam:\n    publish:\n      keys: [k]\n  slow:\n    gop_cache: false\n    republish_grace: 0s\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
@@ -341,7 +341,7 @@ func TestConfigAppDefaults(t *testing.T) {
 // config.go documents): a box configured with only a locked-down app has
 // no open "live" app, which anyone could publish to.
 func TestConfigAppsReplaceDefault(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  cam:\n    publish:\n      keys: [k]\n")
+	p := writeConfig(t, "tapedeck.yaml", "apps:\n  cam:\n    publish:\n      keys: [k]\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +357,7 @@ func TestConfigAppsReplaceDefault(t *testing.T) {
 // An app given with no settings ("cam: {}") exists, with the app
 // defaults, rather than disappearing.
 func TestConfigAppWithoutSettings(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  live:\n    gop_cache: true\n  cam: {}\n")
+	p := writeConfig(t, "tapedeck.yaml", "apps:\n  live:\n    gop_cache: true\n  cam: {}\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
@@ -373,7 +373,7 @@ func TestConfigAppWithoutSettings(t *testing.T) {
 // sent): an app "Studio" is found under its own name, not lower-cased as
 // viper would have it.
 func TestConfigAppNameCase(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  Studio:\n    gop_cache: false\n")
+	p := writeConfig(t, "tapedeck.yaml", "apps:\n  Studio:\n    gop_cache: false\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
@@ -386,12 +386,12 @@ func TestConfigAppNameCase(t *testing.T) {
 // A duration written as a bare number ("idle_timeout: 10") is reported
 // like any other value that is not a duration, rather than taken as 10ns.
 func TestConfigBareNumberDuration(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "rtmp:\n  limits:\n    idle_timeout: 10\n")
+	p := writeConfig(t, "tapedeck.yaml", "rtmp:\n  limits:\n    idle_timeout: 10\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err == nil {
 		t.Fatalf("idle_timeout: 10 loads without a problem as %v", cfg.RTMP.Limits.IdleTimeout)
 	}
-	ce := cfgTProblems(t, p)
+	ce := loadProblems(t, p)
 	if len(ce.Problems) != 1 || !strings.HasPrefix(ce.Problems[0], "rtmp.limits.idle_timeout: ") {
 		t.Errorf("problems %q, want one about rtmp.limits.idle_timeout", ce.Problems)
 	}

@@ -27,31 +27,31 @@ import (
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
-// authTStart starts name with args under a deadline of limit (see
+// startClient starts name with args under a deadline of limit (see
 // startTool).
-func authTStart(t testing.TB, limit time.Duration, name string, args ...string) *toolRun {
+func startClient(t testing.TB, limit time.Duration, name string, args ...string) *toolRun {
 	t.Helper()
 	testenv.NeedTool(t, name)
 	return startTool(t, limit, nil, name, args...)
 }
 
-// authTPublish starts ffmpeg publishing seconds of 320x240 test video at
+// publishPattern starts ffmpeg publishing seconds of 320x240 test video at
 // 25 fps (one keyframe a second) to url in real time.
 // Extra output options go before the URL.
-func authTPublish(t testing.TB, url string, seconds int, extra ...string) *toolRun {
+func publishPattern(t testing.TB, url string, seconds int, extra ...string) *toolRun {
 	t.Helper()
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", strconv.Itoa(seconds),
 		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p"}
 	args = append(append(args, extra...), "-f", "flv", url)
-	return authTStart(t, time.Duration(seconds+20)*time.Second, "ffmpeg", args...)
+	return startClient(t, time.Duration(seconds+20)*time.Second, "ffmpeg", args...)
 }
 
-// authTProbe starts ffprobe counting the decoded video frames of url until
+// startFrameCount starts ffprobe counting the decoded video frames of url until
 // the stream ends.
-func authTProbe(t testing.TB, url string) *toolRun {
+func startFrameCount(t testing.TB, url string) *toolRun {
 	t.Helper()
-	return authTStart(t, 30*time.Second, "ffprobe",
+	return startClient(t, 30*time.Second, "ffprobe",
 		"-hide_banner", "-v", "error", "-select_streams", "v:0", "-count_frames",
 		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", url)
 }
@@ -70,8 +70,8 @@ func (r *toolRun) frames(t testing.TB) int {
 	return n
 }
 
-// authTRefused checks that a client run fails on its own, quickly.
-func authTRefused(t testing.TB, what string, r *toolRun) {
+// checkRefused checks that a client run fails on its own, quickly.
+func checkRefused(t testing.TB, what string, r *toolRun) {
 	t.Helper()
 	select {
 	case <-r.done:
@@ -85,9 +85,9 @@ func authTRefused(t testing.TB, what string, r *toolRun) {
 	}
 }
 
-// authTWaitPublishing waits until app/name publishes video; pub exiting
+// waitPublished waits until app/name publishes video; pub exiting
 // first fails the test.
-func authTWaitPublishing(t testing.TB, a *appliance.Appliance, app, name string, pub *toolRun) time.Time {
+func waitPublished(t testing.TB, a *appliance.Appliance, app, name string, pub *toolRun) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -106,14 +106,14 @@ func authTWaitPublishing(t testing.TB, a *appliance.Appliance, app, name string,
 	}
 }
 
-func authTNotPublishing(t testing.TB, a *appliance.Appliance, app, name string) {
+func checkNotPublishing(t testing.TB, a *appliance.Appliance, app, name string) {
 	t.Helper()
 	if s := a.Hub().Lookup(app, name); s != nil && s.Stats().Publishing {
 		t.Errorf("%s/%s is publishing, want it refused", app, name)
 	}
 }
 
-func authTURL(a *appliance.Appliance, path string) string {
+func streamURL(a *appliance.Appliance, path string) string {
 	return "rtmp://" + a.RTMPAddr().String() + "/" + path
 }
 
@@ -127,22 +127,22 @@ func TestAuthKeys(t *testing.T) {
 		}
 	})
 
-	authTRefused(t, "publish without a key", authTPublish(t, authTURL(a, "live/cam1"), 3))
+	checkRefused(t, "publish without a key", publishPattern(t, streamURL(a, "live/cam1"), 3))
 	logs.WaitLine(t, time.Second, "publish refused", "stream=cam1", "key required")
-	authTRefused(t, "publish with a wrong key", authTPublish(t, authTURL(a, "live/cam1?key=wrong"), 3))
+	checkRefused(t, "publish with a wrong key", publishPattern(t, streamURL(a, "live/cam1?key=wrong"), 3))
 	logs.WaitLine(t, time.Second, "publish refused", "stream=cam1", "wrong key")
-	authTRefused(t, "publish with the play key", authTPublish(t, authTURL(a, "live/cam1?key=play1"), 3))
-	authTNotPublishing(t, a, "live", "cam1")
+	checkRefused(t, "publish with the play key", publishPattern(t, streamURL(a, "live/cam1?key=play1"), 3))
+	checkNotPublishing(t, a, "live", "cam1")
 
-	pub := authTPublish(t, authTURL(a, "live/cam1?key=pub1"), 3)
-	authTWaitPublishing(t, a, "live", "cam1", pub)
-	good := authTProbe(t, authTURL(a, "live/cam1?key=play1"))
+	pub := publishPattern(t, streamURL(a, "live/cam1?key=pub1"), 3)
+	waitPublished(t, a, "live", "cam1", pub)
+	good := startFrameCount(t, streamURL(a, "live/cam1?key=play1"))
 
-	authTRefused(t, "play without a key", authTProbe(t, authTURL(a, "live/cam1")))
+	checkRefused(t, "play without a key", startFrameCount(t, streamURL(a, "live/cam1")))
 	logs.WaitLine(t, time.Second, "play refused", "stream=cam1", "key required")
-	authTRefused(t, "play with a wrong key", authTProbe(t, authTURL(a, "live/cam1?key=nope")))
+	checkRefused(t, "play with a wrong key", startFrameCount(t, streamURL(a, "live/cam1?key=nope")))
 	logs.WaitLine(t, time.Second, "play refused", "stream=cam1", "wrong key")
-	authTRefused(t, "play with the publish key", authTProbe(t, authTURL(a, "live/cam1?key=pub1")))
+	checkRefused(t, "play with the publish key", startFrameCount(t, streamURL(a, "live/cam1?key=pub1")))
 
 	if pub.wait(); pub.err != nil {
 		t.Errorf("publisher with the right key failed:\n%s", pub.report())
@@ -159,32 +159,32 @@ func TestAuthKeyInTcURL(t *testing.T) {
 		c.Apps["live"] = appliance.AppConfig{Publish: appliance.AccessConfig{Keys: []string{"pub1"}}}
 	})
 	root := "rtmp://" + a.RTMPAddr().String() + "/"
-	authTRefused(t, "publish with a wrong key in the tcUrl",
-		authTPublish(t, root, 2, "-rtmp_app", "live?key=nope", "-rtmp_playpath", "cam1"))
+	checkRefused(t, "publish with a wrong key in the tcUrl",
+		publishPattern(t, root, 2, "-rtmp_app", "live?key=nope", "-rtmp_playpath", "cam1"))
 	logs.WaitLine(t, time.Second, "publish refused", "stream=cam1", "wrong key")
-	pub := authTPublish(t, root, 2, "-rtmp_app", "live?key=pub1", "-rtmp_playpath", "cam1")
-	authTWaitPublishing(t, a, "live", "cam1", pub)
+	pub := publishPattern(t, root, 2, "-rtmp_app", "live?key=pub1", "-rtmp_playpath", "cam1")
+	waitPublished(t, a, "live", "cam1", pub)
 }
 
 func TestAuthUnconfiguredApp(t *testing.T) {
 	t.Parallel()
 	a, logs := apptest.Start(t, nil)
-	authTRefused(t, "publish to app other", authTPublish(t, authTURL(a, "other/x"), 3))
+	checkRefused(t, "publish to app other", publishPattern(t, streamURL(a, "other/x"), 3))
 	logs.WaitLine(t, time.Second, "rtmp connect rejected", `app \"other\" is not configured`)
-	authTRefused(t, "play from app other", authTProbe(t, authTURL(a, "other/x")))
-	authTNotPublishing(t, a, "other", "x")
+	checkRefused(t, "play from app other", startFrameCount(t, streamURL(a, "other/x")))
+	checkNotPublishing(t, a, "other", "x")
 }
 
-// authTHook is a webhook receiver answering with a settable status.
-type authTHook struct {
+// hookReceiver is a webhook receiver answering with a settable status.
+type hookReceiver struct {
 	srv    *httptest.Server
 	status atomic.Int32
 	mu     sync.Mutex
 	events []map[string]any
 }
 
-func authTNewHook(t testing.TB) *authTHook {
-	h := &authTHook{}
+func newHookReceiver(t testing.TB) *hookReceiver {
+	h := &hookReceiver{}
 	h.status.Store(http.StatusOK)
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -202,14 +202,14 @@ func authTNewHook(t testing.TB) *authTHook {
 	return h
 }
 
-func (h *authTHook) snapshot() []map[string]any {
+func (h *hookReceiver) snapshot() []map[string]any {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]map[string]any(nil), h.events...)
 }
 
 // checkEvent checks one webhook call.
-func authTCheckEvent(t testing.TB, ev map[string]any, action string) {
+func checkHookEvent(t testing.TB, ev map[string]any, action string) {
 	t.Helper()
 	q, _ := ev["query"].(map[string]any)
 	addr, _ := ev["addr"].(string)
@@ -221,7 +221,7 @@ func authTCheckEvent(t testing.TB, ev map[string]any, action string) {
 
 func TestAuthWebhook(t *testing.T) {
 	t.Parallel()
-	hook := authTNewHook(t)
+	hook := newHookReceiver(t)
 	a, logs := apptest.Start(t, func(c *appliance.Config) {
 		c.Webhooks.OnPublish = hook.srv.URL + "/hook"
 		c.Webhooks.OnPublishDone = hook.srv.URL + "/hook"
@@ -229,23 +229,23 @@ func TestAuthWebhook(t *testing.T) {
 	})
 
 	hook.status.Store(http.StatusForbidden)
-	authTRefused(t, "publish the webhook answers 403 to", authTPublish(t, authTURL(a, "live/cam1?key=hk"), 3))
+	checkRefused(t, "publish the webhook answers 403 to", publishPattern(t, streamURL(a, "live/cam1?key=hk"), 3))
 	logs.WaitLine(t, time.Second, "publish refused", "stream=cam1", "webhook publish answered 403 Forbidden")
-	authTNotPublishing(t, a, "live", "cam1")
+	checkNotPublishing(t, a, "live", "cam1")
 	evs := hook.snapshot()
 	if len(evs) != 1 {
 		t.Fatalf("webhook calls after a refused publish: %v, want 1", evs)
 	}
-	authTCheckEvent(t, evs[0], "publish")
+	checkHookEvent(t, evs[0], "publish")
 
 	hook.status.Store(http.StatusOK)
-	pub := authTPublish(t, authTURL(a, "live/cam1?key=hk"), 3)
-	authTWaitPublishing(t, a, "live", "cam1", pub)
+	pub := publishPattern(t, streamURL(a, "live/cam1?key=hk"), 3)
+	waitPublished(t, a, "live", "cam1", pub)
 	evs = hook.snapshot()
 	if len(evs) != 2 {
 		t.Fatalf("webhook calls after an accepted publish: %v, want 2", evs)
 	}
-	authTCheckEvent(t, evs[1], "publish")
+	checkHookEvent(t, evs[1], "publish")
 
 	pub.stop()
 	testenv.Eventually(t, 3*time.Second, "the publish_done webhook", func() bool { return len(hook.snapshot()) >= 3 })
@@ -253,7 +253,7 @@ func TestAuthWebhook(t *testing.T) {
 	if len(evs) != 3 {
 		t.Fatalf("webhook calls after the publish ended: %v, want 3", evs)
 	}
-	authTCheckEvent(t, evs[2], "publish_done")
+	checkHookEvent(t, evs[2], "publish_done")
 }
 
 // A webhook that does not answer in time refuses the publish.
@@ -272,7 +272,7 @@ func TestAuthWebhookTimeout(t *testing.T) {
 		c.Webhooks.OnPublish = slow.URL
 		c.Webhooks.Timeout = 300 * time.Millisecond
 	})
-	authTRefused(t, "publish with a webhook that does not answer", authTPublish(t, authTURL(a, "live/cam1"), 3))
+	checkRefused(t, "publish with a webhook that does not answer", publishPattern(t, streamURL(a, "live/cam1"), 3))
 	logs.WaitLine(t, time.Second, "publish refused", "stream=cam1", "context deadline exceeded")
 }
 
@@ -294,14 +294,14 @@ func TestAuthAllow(t *testing.T) {
 				live.Publish.Allow = c.allow
 				cfg.Apps["live"] = live
 			})
-			pub := authTPublish(t, authTURL(a, "live/cam1"), 3)
+			pub := publishPattern(t, streamURL(a, "live/cam1"), 3)
 			if !c.allowed {
-				authTRefused(t, "publish from 127.0.0.1", pub)
+				checkRefused(t, "publish from 127.0.0.1", pub)
 				logs.WaitLine(t, time.Second, "publish refused", "address 127.0.0.1 not allowed")
-				authTNotPublishing(t, a, "live", "cam1")
+				checkNotPublishing(t, a, "live", "cam1")
 				return
 			}
-			authTWaitPublishing(t, a, "live", "cam1", pub)
+			waitPublished(t, a, "live", "cam1", pub)
 		})
 	}
 }
@@ -324,7 +324,7 @@ func TestAuthFileAppsCloseLive(t *testing.T) {
 	defer cancel()
 	// The embedded default apps (live among them) give way to the file's:
 	// the connect to live is refused as that of any unconfigured app.
-	c, _, err := rtmp.Dial(ctx, authTURL(a, "live/x"), rtmp.ClientConfig{Timeout: 5 * time.Second})
+	c, _, err := rtmp.Dial(ctx, streamURL(a, "live/x"), rtmp.ClientConfig{Timeout: 5 * time.Second})
 	if err == nil {
 		c.Close()
 		t.Fatalf("connect to app live accepted, though the file's only app is cam (apps in force: %v)", slices.Sorted(maps.Keys(a.Config().Apps)))
@@ -358,9 +358,9 @@ func TestAuthReload(t *testing.T) {
 	a, logs := apptest.StartConfig(t, cfg1)
 
 	const seconds = 6
-	pub := authTPublish(t, authTURL(a, "live/cam1?key=a"), seconds)
-	published := authTWaitPublishing(t, a, "live", "cam1", pub)
-	player := authTProbe(t, authTURL(a, "live/cam1"))
+	pub := publishPattern(t, streamURL(a, "live/cam1?key=a"), seconds)
+	published := waitPublished(t, a, "live", "cam1", pub)
+	player := startFrameCount(t, streamURL(a, "live/cam1"))
 	joined := time.Now()
 	testenv.Eventually(t, 5*time.Second, "the player to attach", func() bool {
 		s := a.Hub().Lookup("live", "cam1")
@@ -377,11 +377,11 @@ func TestAuthReload(t *testing.T) {
 		t.Errorf("reload with the same listeners warned about a restart")
 	}
 
-	authTRefused(t, "publish with the old key after the reload", authTPublish(t, authTURL(a, "live/cam2?key=a"), 2))
+	checkRefused(t, "publish with the old key after the reload", publishPattern(t, streamURL(a, "live/cam2?key=a"), 2))
 	logs.WaitLine(t, time.Second, "publish refused", "stream=cam2", "wrong key")
-	authTNotPublishing(t, a, "live", "cam2")
-	pubB := authTPublish(t, authTURL(a, "live/cam3?key=b"), 2)
-	authTWaitPublishing(t, a, "live", "cam3", pubB)
+	checkNotPublishing(t, a, "live", "cam2")
+	pubB := publishPattern(t, streamURL(a, "live/cam3?key=b"), 2)
+	waitPublished(t, a, "live", "cam3", pubB)
 
 	// The stream published with the old key was not touched.
 	if s := a.Hub().Lookup("live", "cam1"); s == nil || !s.Stats().Publishing || pub.exited() {

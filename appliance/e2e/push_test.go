@@ -57,7 +57,7 @@ func TestE2EReloadAddsPushAndKey(t *testing.T) {
 	// The stream arrives at nginx and decodes there.
 	fromNginx := parseProbe(t, runTool(t, 30*time.Second, nil, "ffprobe", probeArgs(fmt.Sprintf("rtmp://127.0.0.1:%d/live/cam1", port), 5)...))
 	// nginx makes a joiner wait up to one GOP (2 s) for a keyframe.
-	pushTCheckNginx(t, "pushed to nginx by reload", fromNginx, 50)
+	checkNginxPlay(t, "pushed to nginx by reload", fromNginx, 50)
 
 	// The old key no longer publishes; the new one does.
 	if r := runTool(t, 20*time.Second, nil, "ffmpeg", publisherArgs(rtmpURL+"other?key=a", 2)...); r.err == nil {
@@ -73,7 +73,7 @@ func TestE2EReloadAddsPushAndKey(t *testing.T) {
 		t.Fatalf("POST push = %d %s", code, out)
 	}
 	extra := parseProbe(t, runTool(t, 30*time.Second, nil, "ffprobe", probeArgs(fmt.Sprintf("rtmp://127.0.0.1:%d/live/extra", port), 5)...))
-	pushTCheckNginx(t, "pushed via API", extra, 50)
+	checkNginxPlay(t, "pushed via API", extra, 50)
 	if code, _, out := apptest.Do(t, a, "DELETE", "/api/v1/streams/live/cam1/push/extra", ""); code != 200 {
 		t.Errorf("DELETE push = %d %s", code, out)
 	}
@@ -91,10 +91,10 @@ func TestE2EReloadAddsPushAndKey(t *testing.T) {
 	_ = logs
 }
 
-// pushTCheckNginx checks what ffprobe read back from nginx. nginx-rtmp has
+// checkNginxPlay checks what ffprobe read back from nginx. nginx-rtmp has
 // no GOP cache (its players wait for the next keyframe), so only the
 // decodable start, monotonic video and a frame count are asserted.
-func pushTCheckNginx(t testing.TB, label string, p *probeResult, minFrames int) {
+func checkNginxPlay(t testing.TB, label string, p *probeResult, minFrames int) {
 	t.Helper()
 	video := p.entries("frame", "video")
 	if len(video) < minFrames {

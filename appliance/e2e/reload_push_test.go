@@ -16,20 +16,20 @@ import (
 	"github.com/tapedeck/tapedeck/remux"
 )
 
-// reloadTPublisher publishes url with the Go client at 25 fps (a keyframe
+// pacedPublisher publishes url with the Go client at 25 fps (a keyframe
 // a second, audio with every frame) until the test ends; failed reports
 // a write that failed.
-type reloadTPublisher struct {
+type pacedPublisher struct {
 	stop chan struct{}
 	done chan struct{}
 	mu   sync.Mutex
 	err  error
 }
 
-func reloadTPublish(t *testing.T, url string) *reloadTPublisher {
+func startPacedPublisher(t *testing.T, url string) *pacedPublisher {
 	t.Helper()
 	c := testenv.PublishRTMP(t, url) // closed at the end, after p.end (registered later, run first)
-	p := &reloadTPublisher{stop: make(chan struct{}), done: make(chan struct{})}
+	p := &pacedPublisher{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		write := func(k remux.Kind, ts uint32, b []byte) bool {
@@ -67,7 +67,7 @@ func reloadTPublish(t *testing.T, url string) *reloadTPublisher {
 	return p
 }
 
-func (p *reloadTPublisher) end() {
+func (p *pacedPublisher) end() {
 	select {
 	case <-p.stop:
 	default:
@@ -76,7 +76,7 @@ func (p *reloadTPublisher) end() {
 	<-p.done
 }
 
-func (p *reloadTPublisher) failed() error {
+func (p *pacedPublisher) failed() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.err
@@ -110,8 +110,8 @@ func TestReloadWildcardPush(t *testing.T) {
 		a.Reload(cfg)
 	}
 
-	pub := reloadTPublish(t, rtmpURL+"live/cam")
-	studio := reloadTPublish(t, rtmpURL+"studio/cam2")
+	pub := startPacedPublisher(t, rtmpURL+"live/cam")
+	studio := startPacedPublisher(t, rtmpURL+"studio/cam2")
 	testenv.Eventually(t, 5*time.Second, "both publishes live", func() bool {
 		for _, k := range [][2]string{{"live", "cam"}, {"studio", "cam2"}} {
 			s := a.Hub().Lookup(k[0], k[1])
@@ -151,7 +151,7 @@ func TestReloadWildcardPush(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "the push stopped for live's own entry", func() bool { return !upPublishing("cam") })
 
 	// The publishers were never touched.
-	for _, p := range []*reloadTPublisher{pub, studio} {
+	for _, p := range []*pacedPublisher{pub, studio} {
 		if err := p.failed(); err != nil {
 			t.Errorf("publisher write failed: %v", err)
 		}

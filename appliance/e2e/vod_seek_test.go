@@ -25,7 +25,7 @@ import (
 // (rtmpdump's --start is the real-client check of the same code; it is in
 // TestE2EVODPlayFiles.)
 func TestE2EVODSeekPauseOverRTMP(t *testing.T) {
-	f := vodTSetup(t)
+	f := setupVOD(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, name, err := rtmp.Dial(ctx, f.srv.url("vod", "live/cam1/clip.flv"), rtmp.ClientConfig{})
@@ -136,7 +136,7 @@ func TestE2EVODSeekPauseOverRTMP(t *testing.T) {
 // StreamBegin, NetStream.Play.Reset, NetStream.Play.Start, onMetaData with
 // the duration; at the end StreamEOF and NetStream.Play.Complete.
 func TestE2EVODStatusSequence(t *testing.T) {
-	f := vodTSetup(t)
+	f := setupVOD(t)
 	testenv.NeedTool(t, "rtmpdump")
 	out := filepath.Join(t.TempDir(), "out.flv")
 	r := runTool(t, 40*time.Second, nil, "rtmpdump", "-V", "-r", f.srv.url("vod", "live/cam1/clip.flv"), "-o", out)
@@ -182,7 +182,7 @@ func TestE2EVODPlayAuth(t *testing.T) {
 	if err := os.MkdirAll(clipDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if r := runTool(t, 30*time.Second, nil, "ffmpeg", append(vodTSourceArgs("2"), filepath.Join(clipDir, "clip.flv"))...); r.err != nil {
+	if r := runTool(t, 30*time.Second, nil, "ffmpeg", append(vodSourceArgs("2"), filepath.Join(clipDir, "clip.flv"))...); r.err != nil {
 		t.Fatal(r.report())
 	}
 	cfg := loadYAML(t, filepath.Join(dir, "t.yaml"), "storage:\n  dir: "+filepath.Join(dir, "rec")+"\napps:\n  live:\n    play:\n      keys: [s3cret]\n")
