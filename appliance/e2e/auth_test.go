@@ -85,27 +85,6 @@ func checkRefused(t testing.TB, what string, r *toolRun) {
 	}
 }
 
-// waitPublished waits until app/name publishes video; pub exiting
-// first fails the test.
-func waitPublished(t testing.TB, a *appliance.Appliance, app, name string, pub *toolRun) time.Time {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if s := a.Hub().Lookup(app, name); s != nil {
-			if st := s.Stats(); st.Publishing && st.VideoCodec != 0 {
-				return time.Now()
-			}
-		}
-		if pub.exited() {
-			t.Fatalf("publisher of %s/%s exited before publishing:\n%s", app, name, pub.report())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s/%s not publishing after 10 s:\n%s", app, name, pub.report())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func checkNotPublishing(t testing.TB, a *appliance.Appliance, app, name string) {
 	t.Helper()
 	if s := a.Hub().Lookup(app, name); s != nil && s.Stats().Publishing {
@@ -135,7 +114,7 @@ func TestAuthKeys(t *testing.T) {
 	checkNotPublishing(t, a, "live", "cam1")
 
 	pub := publishPattern(t, streamURL(a, "live/cam1?key=pub1"), 3)
-	waitPublished(t, a, "live", "cam1", pub)
+	waitVideo(t, a, "live", "cam1", pub, 10*time.Second)
 	good := startFrameCount(t, streamURL(a, "live/cam1?key=play1"))
 
 	checkRefused(t, "play without a key", startFrameCount(t, streamURL(a, "live/cam1")))
@@ -163,7 +142,7 @@ func TestAuthKeyInTcURL(t *testing.T) {
 		publishPattern(t, root, 2, "-rtmp_app", "live?key=nope", "-rtmp_playpath", "cam1"))
 	logs.WaitLine(t, time.Second, "publish refused", "stream=cam1", "wrong key")
 	pub := publishPattern(t, root, 2, "-rtmp_app", "live?key=pub1", "-rtmp_playpath", "cam1")
-	waitPublished(t, a, "live", "cam1", pub)
+	waitVideo(t, a, "live", "cam1", pub, 10*time.Second)
 }
 
 func TestAuthUnconfiguredApp(t *testing.T) {
@@ -240,7 +219,7 @@ func TestAuthWebhook(t *testing.T) {
 
 	hook.status.Store(http.StatusOK)
 	pub := publishPattern(t, streamURL(a, "live/cam1?key=hk"), 3)
-	waitPublished(t, a, "live", "cam1", pub)
+	waitVideo(t, a, "live", "cam1", pub, 10*time.Second)
 	evs = hook.snapshot()
 	if len(evs) != 2 {
 		t.Fatalf("webhook calls after an accepted publish: %v, want 2", evs)
@@ -301,7 +280,7 @@ func TestAuthAllow(t *testing.T) {
 				checkNotPublishing(t, a, "live", "cam1")
 				return
 			}
-			waitPublished(t, a, "live", "cam1", pub)
+			waitVideo(t, a, "live", "cam1", pub, 10*time.Second)
 		})
 	}
 }
@@ -359,7 +338,8 @@ func TestAuthReload(t *testing.T) {
 
 	const seconds = 6
 	pub := publishPattern(t, streamURL(a, "live/cam1?key=a"), seconds)
-	published := waitPublished(t, a, "live", "cam1", pub)
+	waitVideo(t, a, "live", "cam1", pub, 10*time.Second)
+	published := time.Now()
 	player := startFrameCount(t, streamURL(a, "live/cam1"))
 	joined := time.Now()
 	testenv.Eventually(t, 5*time.Second, "the player to attach", func() bool {
@@ -381,7 +361,7 @@ func TestAuthReload(t *testing.T) {
 	logs.WaitLine(t, time.Second, "publish refused", "stream=cam2", "wrong key")
 	checkNotPublishing(t, a, "live", "cam2")
 	pubB := publishPattern(t, streamURL(a, "live/cam3?key=b"), 2)
-	waitPublished(t, a, "live", "cam3", pubB)
+	waitVideo(t, a, "live", "cam3", pubB, 10*time.Second)
 
 	// The stream published with the old key was not touched.
 	if s := a.Hub().Lookup("live", "cam1"); s == nil || !s.Stats().Publishing || pub.exited() {

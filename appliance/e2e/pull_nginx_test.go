@@ -25,18 +25,8 @@ func TestE2EPullFromNginxRTMP(t *testing.T) {
 		rec, ngx.URL("cam?token=hidden"))
 	b := startPullingBox(t, filepath.Join(dir, "b.yaml"), yaml)
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if s := b.Hub().Lookup("cams", "gate"); s != nil && s.Stats().Publishing && s.Stats().VideoCodec != 0 {
-			if src := s.Stats().Source; strings.Contains(src, "hidden") {
-				t.Errorf("the pull's source %q shows the token", src)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tapedeck never pulled cams/gate from nginx-rtmp (publisher: %s)", pub.status())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if src := waitVideo(t, b, "cams", "gate", pub, 15*time.Second).Source; strings.Contains(src, "hidden") {
+		t.Errorf("the pull's source %q shows the token", src)
 	}
 	played := parseProbe(t, startProbe(t, "rtmp://"+b.RTMPAddr().String()+"/cams/gate", 4))
 	checkMedia(t, "pulled from nginx-rtmp, played from tapedeck", played, mediaExpect{minVideoFrames: 80, minSpan: 3.5})
@@ -66,16 +56,7 @@ func TestE2EPullFromNginxRTMPS(t *testing.T) {
 		filepath.Join(dir, "rec"), ngx.CAFile, ngx.TLSPort)
 	b := startPullingBox(t, filepath.Join(dir, "b.yaml"), yaml)
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if s := b.Hub().Lookup("cams", "gate"); s != nil && s.Stats().Publishing && s.Stats().VideoCodec != 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tapedeck never pulled cams/gate from nginx over rtmps (publisher: %s)", pub.status())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitVideo(t, b, "cams", "gate", pub, 15*time.Second)
 	played := parseProbe(t, startProbe(t, "rtmp://"+b.RTMPAddr().String()+"/cams/gate", 3))
 	checkMedia(t, "pulled from nginx over rtmps, played from tapedeck", played, mediaExpect{minVideoFrames: 60, minSpan: 2.5})
 }

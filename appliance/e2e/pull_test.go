@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,18 +41,8 @@ func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
 		filepath.Join(dir, "rec"), a.url("live", "cam1"))
 	b := startPullingBox(t, filepath.Join(dir, "b.yaml"), yaml)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if s := b.Hub().Lookup("cams", "Door"); s != nil && s.Stats().Publishing && s.Stats().VideoCodec != 0 {
-			if got := s.Stats().Source; got[:5] != "rtmp " {
-				t.Errorf("pulled stream's source = %q, want rtmp ...", got)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("box B never pulled cams/Door")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if got := waitVideo(t, b, "cams", "Door", pub, 10*time.Second).Source; !strings.HasPrefix(got, "rtmp ") {
+		t.Errorf("pulled stream's source = %q, want rtmp ...", got)
 	}
 	played := parseProbe(t, startProbe(t, "rtmp://"+b.RTMPAddr().String()+"/cams/Door", 4))
 	checkMedia(t, "played from the pulling box", played, mediaExpect{minVideoFrames: 80, minSpan: 3.5})

@@ -90,21 +90,38 @@ func (s *testServer) stats(app, name string) (hub.Stats, bool) {
 	return st.Stats(), true
 }
 
-// waitPublishing polls the hub until app/name is published and carries
-// video. pub, if not nil, is the publisher: its early exit fails at once.
+// waitPublishing is waitVideo on this appliance.
 func (s *testServer) waitPublishing(t testing.TB, app, name string, pub *toolRun, timeout time.Duration) hub.Stats {
 	t.Helper()
+	return waitVideo(t, s.a, app, name, pub, timeout)
+}
+
+// waitVideo polls a's hub until app/name is published and carries video
+// (a publish, or a pull). pub, if not nil, is the publisher upstream: its
+// early exit fails at once, and its state is told on a timeout.
+func waitVideo(t testing.TB, a *appliance.Appliance, app, name string, pub *toolRun, timeout time.Duration) hub.Stats {
+	t.Helper()
+	stats := func() (hub.Stats, bool) {
+		if st := a.Hub().Lookup(app, name); st != nil {
+			return st.Stats(), true
+		}
+		return hub.Stats{}, false
+	}
 	deadline := time.Now().Add(timeout)
 	for {
-		if st, ok := s.stats(app, name); ok && st.Publishing && st.MessagesIn >= 10 && st.VideoCodec != 0 {
+		if st, ok := stats(); ok && st.Publishing && st.MessagesIn >= 10 && st.VideoCodec != 0 {
 			return st
 		}
 		if pub != nil && pub.exited() {
 			t.Fatalf("publisher exited before %s/%s was published:\n%s", app, name, pub.report())
 		}
 		if time.Now().After(deadline) {
-			st, ok := s.stats(app, name)
-			t.Fatalf("%s/%s not published with video after %v (exists=%v stats=%+v)", app, name, timeout, ok, st)
+			st, ok := stats()
+			publisher := "none"
+			if pub != nil {
+				publisher = pub.status()
+			}
+			t.Fatalf("%s/%s not published with video after %v (exists=%v stats=%+v; publisher %s)", app, name, timeout, ok, st, publisher)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
