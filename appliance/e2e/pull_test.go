@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,13 +15,7 @@ import (
 // written to path; it is shut down when the test ends.
 func startPullingBox(t *testing.T, path, yaml string) *appliance.Appliance {
 	t.Helper()
-	cfg := loadYAML(t, path, yaml)
-	b := appliance.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Shutdown(5 * time.Second) })
-	return b
+	return startServer(t, loadYAML(t, path, yaml)).a
 }
 
 // A stream pulled from another RTMP server is recorded and played like a

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"os"
@@ -69,17 +68,7 @@ func startYAMLServer(t *testing.T, yaml string) *testServer {
 	if cfg.RTMP.Listen != "127.0.0.1:0" || !cfg.Apps["live"].Record.Enabled {
 		t.Fatalf("config not applied: rtmp.listen %q, live.record %+v", cfg.RTMP.Listen, cfg.Apps["live"].Record)
 	}
-	logs := &testenv.SyncBuf{Max: 32 << 20}
-	a := appliance.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := a.Shutdown(10 * time.Second); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return &testServer{a: a, addr: a.RTMPAddr().String(), log: logs, storage: cfg.Storage.Dir}
+	return startServer(t, cfg)
 }
 
 // teePublisherArgs is publisherArgs, also writing what is sent to copyPath

@@ -18,7 +18,7 @@ type testServer struct {
 	a       *appliance.Appliance
 	addr    string
 	log     *testenv.SyncBuf // the appliance's slog output (text, debug level)
-	storage string           // temporary storage.dir, removed by close
+	storage string           // storage.dir; removed by close
 }
 
 // newTestServer starts an appliance with the default configuration (app
@@ -36,14 +36,40 @@ func newTestServer() (*testServer, error) {
 		return nil, err
 	}
 	cfg.Storage.Dir = storage
-	logs := &testenv.SyncBuf{Max: 32 << 20}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := appliance.New(cfg, logger)
-	if err := a.Start(); err != nil {
+	srv, err := serve(cfg)
+	if err != nil {
 		os.RemoveAll(storage)
 		return nil, err
 	}
-	return &testServer{a: a, addr: a.RTMPAddr().String(), log: logs, storage: storage}, nil
+	return srv, nil
+}
+
+// serve starts an appliance on cfg, keeping the first 32 MB of its log
+// (text, debug level).
+func serve(cfg *appliance.Config) (*testServer, error) {
+	logs := &testenv.SyncBuf{Max: 32 << 20}
+	a := appliance.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err := a.Start(); err != nil {
+		return nil, err
+	}
+	return &testServer{a: a, addr: a.RTMPAddr().String(), log: logs, storage: cfg.Storage.Dir}, nil
+}
+
+// startServer is serve for one test: a failed start fails the test, and
+// the appliance must shut down cleanly when the test ends. Its storage,
+// chosen by cfg, is left to whoever chose it.
+func startServer(t testing.TB, cfg *appliance.Config) *testServer {
+	t.Helper()
+	srv, err := serve(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.a.Shutdown(10 * time.Second); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv
 }
 
 // startTestServer is newTestServer for one test: a failed start fails
