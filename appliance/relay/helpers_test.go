@@ -18,12 +18,9 @@ import (
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
-// syncBuf is a goroutine-safe buffer.
-type syncBuf = testenv.SyncBuf
-
 // testLogger logs to a buffer that is printed if the test fails.
-func testLogger(t testing.TB) (*slog.Logger, *syncBuf) {
-	buf := &syncBuf{}
+func testLogger(t testing.TB) (*slog.Logger, *testenv.SyncBuf) {
+	buf := &testenv.SyncBuf{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", buf.String())

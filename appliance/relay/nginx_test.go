@@ -34,8 +34,8 @@ const testFPS = 25
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuf // stdout
-	errb *syncBuf // stderr
+	out  *testenv.SyncBuf // stdout
+	errb *testenv.SyncBuf // stderr
 	done chan struct{}
 	err  error
 }
@@ -43,7 +43,7 @@ type proc struct {
 func startProc(t testing.TB, timeout time.Duration, name string, args ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	p := &proc{name: name, out: &syncBuf{}, errb: &syncBuf{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &testenv.SyncBuf{}, errb: &testenv.SyncBuf{}, done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, name, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errb
 	if err := p.cmd.Start(); err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/tapedeck/tapedeck/remux"
 )
 
-func fastOptions(t testing.TB) (Options, *syncBuf) {
+func fastOptions(t testing.TB) (Options, *testenv.SyncBuf) {
 	log, buf := testLogger(t)
 	return Options{
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
