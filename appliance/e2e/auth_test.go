@@ -286,8 +286,9 @@ func TestAuthAllow(t *testing.T) {
 }
 
 // A config file that defines only a locked-down app replaces the default,
-// open "live" app (see TestConfigAppsReplaceDefault): nobody can publish
-// to rtmp://box/live/anything, because the connect to live is refused.
+// open "live" app (see TestConfigAppsReplaceDefault in appliance): nobody
+// can publish to rtmp://box/live/anything, because the connect to live is
+// refused.
 func TestAuthFileAppsCloseLive(t *testing.T) {
 	t.Parallel()
 	p := filepath.Join(t.TempDir(), "tapedeck.yaml")
