@@ -258,6 +258,12 @@ func serveTCP(t testing.TB, serve func(c net.Conn, n int)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveListener(t, ln, serve)
+}
+
+// serveListener is serveTCP on a listener of the caller's.
+func serveListener(t testing.TB, ln net.Listener, serve func(c net.Conn, n int)) string {
+	t.Helper()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn

@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -198,59 +197,29 @@ func slowProxy(t testing.TB, target string, bytesPerSec int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	track := func(c net.Conn) {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-	}
-	go func() {
+	return serveListener(t, ln, func(c net.Conn, _ int) {
+		c.(*net.TCPConn).SetReadBuffer(16 << 10)
+		u, err := net.Dial("tcp", target)
+		if err != nil {
+			return
+		}
+		back := make(chan struct{})
+		go func() { defer close(back); io.Copy(c, u); c.Close() }()
+		defer func() { u.Close(); <-back }()
+		buf := make([]byte, 1024)
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf)
+			if n > 0 {
+				if _, err := u.Write(buf[:n]); err != nil {
+					return
+				}
+				time.Sleep(time.Duration(n) * time.Second / time.Duration(bytesPerSec))
+			}
 			if err != nil {
 				return
 			}
-			c.(*net.TCPConn).SetReadBuffer(16 << 10)
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			track(c)
-			track(u)
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(c, u); c.Close() }()
-			go func() {
-				defer wg.Done()
-				defer u.Close()
-				buf := make([]byte, 1024)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						if _, err := u.Write(buf[:n]); err != nil {
-							return
-						}
-						time.Sleep(time.Duration(n) * time.Second / time.Duration(bytesPerSec))
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
-	return ln.Addr().String()
 }
 
 // ---- the must-show cases ----
