@@ -3,6 +3,14 @@
 // RTSP server as a camera — and decides whether a missing program skips
 // a test (a developer laptop) or fails it (CI=true, where the tools are
 // part of the contract). It is imported by tests only.
+//
+// It also holds what the tests of several of appliance's packages would
+// otherwise each write again: a buffer for a process's output or a log
+// (SyncBuf), polling (Eventually), ffprobe's JSON (Probe), a synthetic
+// H.264/AAC stream (stream.go), our RTMP server and client on loopback
+// (ServeRTMP, PublishRTMP, PlayRTMP), and hand-made media (media.go).
+// It must not import appliance: the tests of appliance's sub-packages use
+// it, and appliance imports them (see apptest for an appliance in tests).
 package testenv
 
 import (
