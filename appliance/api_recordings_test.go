@@ -1,23 +1,27 @@
 package appliance_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/apptest"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 )
 
 // Files under storage.dir are listed, served with range requests (so a
 // browser <video> can seek), and deleted; nothing outside can be reached.
 func TestAPIRecordings(t *testing.T) {
 	storage := t.TempDir()
-	a, _ := apiTStart(t, func(c *appliance.Config) { c.Storage.Dir = storage })
+	a, _ := apptest.Start(t, func(c *appliance.Config) { c.Storage.Dir = storage })
 	dir := filepath.Join(storage, "live", "cam1")
 	os.MkdirAll(dir, 0o755)
 	body := []byte("0123456789abcdefghij")
@@ -28,7 +32,7 @@ func TestAPIRecordings(t *testing.T) {
 	os.WriteFile(outside, []byte("secret"), 0o644)
 	os.Symlink(outside, filepath.Join(dir, "escape.mp4"))
 
-	code, _, out := apiTDo(t, a, "GET", "/api/v1/recordings?app=live&stream=cam1", "")
+	code, _, out := apptest.Do(t, a, "GET", "/api/v1/recordings?app=live&stream=cam1", "")
 	if code != 200 {
 		t.Fatalf("list: %d %s", code, out)
 	}
@@ -57,7 +61,7 @@ func TestAPIRecordings(t *testing.T) {
 	if !found {
 		t.Fatalf("recording not listed: %s", out)
 	}
-	if code, _, out := apiTDo(t, a, "GET", "/api/v1/recordings?app=other", ""); code != 200 || strings.TrimSpace(out) != "[]" {
+	if code, _, out := apptest.Do(t, a, "GET", "/api/v1/recordings?app=other", ""); code != 200 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("filtered list: %d %s", code, out)
 	}
 
@@ -79,17 +83,17 @@ func TestAPIRecordings(t *testing.T) {
 		"/api/v1/recordings/live/%2e%2e/%2e%2e/x.mp4", // encoded ..
 		"/api/v1/recordings/" + strings.TrimPrefix(outside, "/"),
 	} {
-		if code, _, out := apiTDo(t, a, "GET", p, ""); code == 200 || strings.Contains(out, "secret") {
+		if code, _, out := apptest.Do(t, a, "GET", p, ""); code == 200 || strings.Contains(out, "secret") {
 			t.Errorf("GET %s = %d %q, want refused", p, code, out)
 		}
 	}
 
-	if code, _, _ := apiTDo(t, a, "DELETE", "/api/v1/recordings/live/cam1/2026-11-24_10-00-00.mp4", ""); code != http.StatusConflict {
+	if code, _, _ := apptest.Do(t, a, "DELETE", "/api/v1/recordings/live/cam1/2026-11-24_10-00-00.mp4", ""); code != http.StatusConflict {
 		t.Errorf("delete of a just-written file = %d, want 409", code)
 	}
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(file, old, old)
-	if code, _, out := apiTDo(t, a, "DELETE", "/api/v1/recordings/live/cam1/2026-11-24_10-00-00.mp4", ""); code != 200 {
+	if code, _, out := apptest.Do(t, a, "DELETE", "/api/v1/recordings/live/cam1/2026-11-24_10-00-00.mp4", ""); code != 200 {
 		t.Errorf("delete = %d %s", code, out)
 	}
 	if _, err := os.Stat(file); !os.IsNotExist(err) {
@@ -105,7 +109,7 @@ func TestAPIRecordings(t *testing.T) {
 // duration is remembered while the file keeps its size and modification
 // time; a truncated or corrupt file lists without one.
 func TestAPIRecordingDurationsFromFiles(t *testing.T) {
-	needTool(t, "ffmpeg")
+	ffmpeg := testenv.NeedTool(t, "ffmpeg")
 	src := t.TempDir()
 	encode := func(name string, extra ...string) string {
 		out := filepath.Join(src, name)
@@ -114,9 +118,10 @@ func TestAPIRecordingDurationsFromFiles(t *testing.T) {
 			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
 			"-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p",
 			"-c:a", "aac", "-b:a", "64k"}, extra...)
-		r := runTool(t, 30*time.Second, nil, "ffmpeg", append(args, out)...)
-		if r.err != nil {
-			t.Fatalf("ffmpeg: %s", r.report())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if b, err := exec.CommandContext(ctx, ffmpeg, append(args, out)...).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg: %v\n%s", err, b)
 		}
 		return out
 	}
@@ -147,7 +152,7 @@ func TestAPIRecordingDurationsFromFiles(t *testing.T) {
 	place("2026-01-01_10-00-00.flv", read(flv))
 	mp4Path := place("2026-01-01_10-00-02.mp4", read(mp4))
 	place("2026-01-01_10-00-04.mp4", read(fmp4))
-	a, _ := apiTStart(t, func(c *appliance.Config) { c.Storage.Dir = storage })
+	a, _ := apptest.Start(t, func(c *appliance.Config) { c.Storage.Dir = storage })
 	// Put by hand after the start: damaged ones (start-up recovery would
 	// have repaired some of them).
 	mp4Body := read(mp4)
@@ -157,7 +162,7 @@ func TestAPIRecordingDurationsFromFiles(t *testing.T) {
 
 	list := func() map[string]*float64 {
 		t.Helper()
-		code, _, out := apiTDo(t, a, "GET", "/api/v1/recordings", "")
+		code, _, out := apptest.Do(t, a, "GET", "/api/v1/recordings", "")
 		if code != 200 {
 			t.Fatalf("list: %d %s", code, out)
 		}

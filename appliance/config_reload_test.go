@@ -24,7 +24,7 @@ apps:
 
 func reloadTLoad(t *testing.T, text string) *appliance.Config {
 	t.Helper()
-	cfg, err := appliance.LoadConfig(cfgTWrite(t, "running.yaml", text))
+	cfg, err := appliance.LoadConfig(writeConfig(t, "running.yaml", text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestReloadGuard(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := cfgTWrite(t, "tapedeck.yaml", c.yaml)
+			p := writeConfig(t, "tapedeck.yaml", c.yaml)
 			next, err := appliance.ReloadConfig(p, running)
 			if c.want == nil {
 				if err != nil || next == nil {
@@ -90,7 +90,7 @@ func TestReloadGuard(t *testing.T) {
 // guard never sees it.
 func TestReloadEmptyFileRefused(t *testing.T) {
 	running := reloadTLoad(t, reloadTRunning)
-	p := cfgTWrite(t, "tapedeck.yaml", "")
+	p := writeConfig(t, "tapedeck.yaml", "")
 	if next, err := appliance.ReloadConfig(p, running); next != nil || err == nil || !strings.Contains(err.Error(), "the file is empty: refused") {
 		t.Fatalf("ReloadConfig of an empty file: %v, %v", next, err)
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/tapedeck/tapedeck/appliance"
 )
 
-// cfgTWrite writes a config file into a fresh temporary directory.
-func cfgTWrite(t testing.TB, name, text string) string {
+// writeConfig writes a config file into a fresh temporary directory.
+func writeConfig(t testing.TB, name, text string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
@@ -24,9 +24,9 @@ func cfgTWrite(t testing.TB, name, text string) string {
 	return p
 }
 
-// cfgTProblems loads path and returns its *ConfigError; it fails the test
+// loadProblems loads path and returns its *ConfigError; it fails the test
 // when the file loads or fails some other way.
-func cfgTProblems(t testing.TB, path string) *appliance.ConfigError {
+func loadProblems(t testing.TB, path string) *appliance.ConfigError {
 	t.Helper()
 	cfg, err := appliance.LoadConfig(path)
 	if err == nil {
@@ -42,12 +42,12 @@ func cfgTProblems(t testing.TB, path string) *appliance.ConfigError {
 	return ce
 }
 
-// cfgTExpectProblems checks that path fails with exactly want (problems
+// expectProblems checks that path fails with exactly want (problems
 // without the file name, in any order) and that Error() prints each as
 // "FILE: key.path: problem".
-func cfgTExpectProblems(t testing.TB, path, source string, want []string) {
+func expectProblems(t testing.TB, path, source string, want []string) {
 	t.Helper()
-	ce := cfgTProblems(t, path)
+	ce := loadProblems(t, path)
 	if ce.Source != source {
 		t.Errorf("ConfigError.Source = %q, want %q", ce.Source, source)
 	}
@@ -67,7 +67,7 @@ func cfgTExpectProblems(t testing.TB, path, source string, want []string) {
 }
 
 func TestConfigProblems(t *testing.T) {
-	keyFile := cfgTWrite(t, "key.pem", "not really a key")
+	keyFile := writeConfig(t, "key.pem", "not really a key")
 	cases := []struct {
 		name string
 		yaml string
@@ -174,19 +174,19 @@ func TestConfigProblems(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := cfgTWrite(t, "tapedeck.yaml", c.yaml)
-			cfgTExpectProblems(t, p, p, c.want)
+			p := writeConfig(t, "tapedeck.yaml", c.yaml)
+			expectProblems(t, p, p, c.want)
 		})
 	}
 }
 
-// BUG: a value inside an app that fails to decode is reported with
-// mapstructure's path syntax, "apps[live].republish_grace", instead of the
-// "apps.live.republish_grace" key path every other problem (and the
-// documented "FILE: key.path: problem" format) uses.
+// A value inside an app that fails to decode is reported under its key
+// path, "apps.live.republish_grace", like every other problem (the
+// documented "FILE: key.path: problem" format), not in mapstructure's
+// path syntax "apps[live].republish_grace".
 func TestConfigProblemPathInApp(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  live:\n    republish_grace: soon\n    webhooks:\n      timeout: never\n")
-	cfgTExpectProblems(t, p, p, []string{
+	p := writeConfig(t, "tapedeck.yaml", "apps:\n  live:\n    republish_grace: soon\n    webhooks:\n      timeout: never\n")
+	expectProblems(t, p, p, []string{
 		`apps.live.republish_grace: "soon" is not a duration (e.g. 500ms, 10s, 1m30s)`,
 		`apps.live.webhooks.timeout: "never" is not a duration (e.g. 500ms, 10s, 1m30s)`,
 	})
@@ -238,7 +238,7 @@ func TestConfigEmbeddedDefault(t *testing.T) {
 	}
 
 	// The printed default, saved to a file, is the same configuration.
-	p := cfgTWrite(t, "tapedeck.yaml", string(appliance.DefaultConfigYAML()))
+	p := writeConfig(t, "tapedeck.yaml", string(appliance.DefaultConfigYAML()))
 	fromFile, err := appliance.LoadConfig(p)
 	if err != nil {
 		t.Fatalf("LoadConfig of the printed default: %v", err)
@@ -268,8 +268,8 @@ func TestConfigEmptyFileRefused(t *testing.T) {
 		{"comments", "# nothing set\n", "holds only comments"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := cfgTWrite(t, "tapedeck.yaml", c.text)
-			cfgTExpectProblems(t, p, p, []string{
+			p := writeConfig(t, "tapedeck.yaml", c.text)
+			expectProblems(t, p, p, []string{
 				"the file " + c.what + ": refused, as a cut-off save would drop every setting (start from `tapedeck config`, or run without a file for the defaults)",
 			})
 		})
@@ -277,7 +277,7 @@ func TestConfigEmptyFileRefused(t *testing.T) {
 }
 
 func TestConfigValues(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", `
+	p := writeConfig(t, "tapedeck.yaml", `
 rtmp:
   listen: "0.0.0.0:1940"
   chunk_size: 60000
@@ -315,7 +315,7 @@ webhooks:
 func TestConfigEnvOverrides(t *testing.T) {
 	t.Setenv("TAPEDECK_RTMP_LISTEN", "127.0.0.1:1999")
 	t.Setenv("TAPEDECK_STORAGE_DIR", "/srv/tapedeck")
-	p := cfgTWrite(t, "tapedeck.yaml", "rtmp:\n  listen: \":1940\"\nstorage:\n  dir: /data\n")
+	p := writeConfig(t, "tapedeck.yaml", "rtmp:\n  listen: \":1940\"\nstorage:\n  dir: /data\n")
 	for _, path := range []string{p, ""} {
 		cfg, err := appliance.LoadConfig(path)
 		if err != nil {
@@ -330,11 +330,11 @@ func TestConfigEnvOverrides(t *testing.T) {
 	// Invalid values from the environment are reported like the file's.
 	t.Setenv("TAPEDECK_RTMP_LISTEN", "nope")
 	t.Setenv("TAPEDECK_RTMP_CHUNK_SIZE", "huge")
-	cfgTExpectProblems(t, p, p, []string{
+	expectProblems(t, p, p, []string{
 		`rtmp.listen: "nope" is not host:port (e.g. ":1935" or "127.0.0.1:8080")`,
 		"rtmp.chunk_size: cannot parse value as 'int'",
 	})
-	ce := cfgTProblems(t, "")
+	ce := loadProblems(t, "")
 	if ce.Source != "embedded default" || len(ce.Problems) != 2 {
 		t.Errorf("env problems over the embedded default: %v", ce)
 	}
@@ -342,7 +342,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 
 // An app's missing keys get the app defaults, not Go zero values.
 func TestConfigAppDefaults(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  cam:\n    publish:\n      keys: [k]\n  slow:\n    gop_cache: false\n    republish_grace: 0s\n")
+	p := writeConfig(t, "tapedeck.yaml", "apps:\n  cam:\n    publish:\n      keys: [k]\n  slow:\n    gop_cache: false\n    republish_grace: 0s\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
@@ -358,12 +358,11 @@ func TestConfigAppDefaults(t *testing.T) {
 	}
 }
 
-// BUG: the file's apps are documented (config.go: "The file's apps replace
-// the default ones rather than merge") to replace the default "live" app,
-// which anyone may publish to. They are merged instead, so a box
-// configured with only a locked-down app still has an open "live".
+// The file's apps replace the default ones rather than merge (as
+// config.go documents): a box configured with only a locked-down app has
+// no open "live" app, which anyone could publish to.
 func TestConfigAppsReplaceDefault(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  cam:\n    publish:\n      keys: [k]\n")
+	p := writeConfig(t, "tapedeck.yaml", "apps:\n  cam:\n    publish:\n      keys: [k]\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
@@ -372,49 +371,48 @@ func TestConfigAppsReplaceDefault(t *testing.T) {
 		t.Errorf("apps.cam missing")
 	}
 	if live, ok := cfg.Apps["live"]; ok {
-		t.Errorf("BUG: the default app \"live\" (open: %+v) survives a file that lists its own apps: apps = %v", live, slices.Sorted(maps.Keys(cfg.Apps)))
+		t.Errorf("the default app \"live\" (open: %+v) survives a file that lists its own apps: apps = %v", live, slices.Sorted(maps.Keys(cfg.Apps)))
 	}
 }
 
-// BUG: an app given with no settings ("cam: {}") should exist with the app
-// defaults; it silently disappears.
+// An app given with no settings ("cam: {}") exists, with the app
+// defaults, rather than disappearing.
 func TestConfigAppWithoutSettings(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  live:\n    gop_cache: true\n  cam: {}\n")
+	p := writeConfig(t, "tapedeck.yaml", "apps:\n  live:\n    gop_cache: true\n  cam: {}\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cam, ok := cfg.Apps["cam"]
 	if !ok || !cam.GOPCache || cam.RepublishGrace != 10*time.Second {
-		t.Errorf("BUG: apps.cam given as {} loads as %+v (present %v); apps = %v", cam, ok, slices.Sorted(maps.Keys(cfg.Apps)))
+		t.Errorf("apps.cam given as {} loads as %+v (present %v); apps = %v", cam, ok, slices.Sorted(maps.Keys(cfg.Apps)))
 	}
 }
 
-// BUG: app names are the first element of rtmp://box/<app>/..., which is
+// App names are the first element of rtmp://box/<app>/..., which is
 // case-sensitive on the wire (OnConnect looks the client's app up as
-// sent), but the config lower-cases them, so an app "Studio" refuses
-// rtmp://box/Studio/cam.
+// sent): an app "Studio" is found under its own name, not lower-cased as
+// viper would have it.
 func TestConfigAppNameCase(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "apps:\n  Studio:\n    gop_cache: false\n")
+	p := writeConfig(t, "tapedeck.yaml", "apps:\n  Studio:\n    gop_cache: false\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := cfg.App("Studio"); !ok {
-		t.Errorf("BUG: app \"Studio\" is not found under its own name; apps = %v", slices.Sorted(maps.Keys(cfg.Apps)))
+		t.Errorf("app \"Studio\" is not found under its own name; apps = %v", slices.Sorted(maps.Keys(cfg.Apps)))
 	}
 }
 
-// BUG: a duration written as a bare number ("idle_timeout: 10") is taken
-// as nanoseconds without a word, and 10ns passes validation; it should be
-// reported like any other value that is not a duration.
+// A duration written as a bare number ("idle_timeout: 10") is reported
+// like any other value that is not a duration, rather than taken as 10ns.
 func TestConfigBareNumberDuration(t *testing.T) {
-	p := cfgTWrite(t, "tapedeck.yaml", "rtmp:\n  limits:\n    idle_timeout: 10\n")
+	p := writeConfig(t, "tapedeck.yaml", "rtmp:\n  limits:\n    idle_timeout: 10\n")
 	cfg, err := appliance.LoadConfig(p)
 	if err == nil {
-		t.Fatalf("BUG: idle_timeout: 10 loads without a problem as %v", cfg.RTMP.Limits.IdleTimeout)
+		t.Fatalf("idle_timeout: 10 loads without a problem as %v", cfg.RTMP.Limits.IdleTimeout)
 	}
-	ce := cfgTProblems(t, p)
+	ce := loadProblems(t, p)
 	if len(ce.Problems) != 1 || !strings.HasPrefix(ce.Problems[0], "rtmp.limits.idle_timeout: ") {
 		t.Errorf("problems %q, want one about rtmp.limits.idle_timeout", ce.Problems)
 	}

@@ -4,28 +4,10 @@ import (
 	"bufio"
 	"io"
 	"math/rand/v2"
-	"runtime/debug"
-	"sync"
 	"testing"
 
 	"github.com/tapedeck/tapedeck/remux"
 )
-
-// raceEnabled reports whether the test binary was built with -race; the race
-// detector makes sync.Pool drop items at random, so allocation counts are
-// meaningless then.
-var raceEnabled = sync.OnceValue(func() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-})
 
 // benchMsg is one message of a generated chunk stream.
 type benchMsg struct {
@@ -176,7 +158,7 @@ func TestBenchStreamRoundTrip(t *testing.T) {
 // TestChunkReaderSteadyStateAllocs asserts what BenchmarkChunkReader reports:
 // once the pool is warm, reading and releasing messages allocates nothing.
 func TestChunkReaderSteadyStateAllocs(t *testing.T) {
-	if raceEnabled() {
+	if raceEnabled {
 		t.Skip("sync.Pool drops items at random under -race")
 	}
 	wire, msgs := benchStream(200, DefaultChunkSize, 2)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,21 +11,6 @@ import (
 
 	"github.com/tapedeck/tapedeck/remux"
 )
-
-// raceEnabled reports whether the test binary was built with -race, under
-// which sync.Pool drops items at random and allocation counts mean nothing.
-var raceEnabled = sync.OnceValue(func() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-})
 
 // fanoutFeed produces the publisher side of the fan-out benchmarks: 25 fps
 // AVC video from a pool, 1-4 KB inter frames and a 5 KB keyframe every 50
@@ -144,7 +128,7 @@ func BenchmarkFanout(b *testing.B) {
 
 // TestFanoutSteadyStateAllocs asserts BenchmarkFanout's 0 allocs/op.
 func TestFanoutSteadyStateAllocs(t *testing.T) {
-	if raceEnabled() {
+	if raceEnabled {
 		t.Skip("sync.Pool drops items at random under -race")
 	}
 	for _, n := range []int{1, 100} {

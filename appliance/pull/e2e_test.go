@@ -151,22 +151,7 @@ func (hh hubHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.Su
 
 func serveRTMP(t *testing.T, h *hub.Hub) string {
 	t.Helper()
-	srv := rtmp.NewServer(rtmp.ServerConfig{Logger: slog.New(slog.DiscardHandler)}, hubHandler{h})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-served; !errors.Is(err, rtmp.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return testenv.ServeRTMP(t, hubHandler{h}, nil)
 }
 
 // ffprobeDecodes plays url with ffmpeg for a few seconds, decoding

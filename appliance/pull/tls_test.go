@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/tapedeck/tapedeck/appliance/hub"
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
-	"github.com/tapedeck/tapedeck/rtmp"
 )
 
 // testTLS returns a server TLS config with a certificate for localhost and
@@ -32,22 +30,7 @@ func testTLS(t *testing.T) (*tls.Config, *x509.CertPool) {
 // serveRTMPS serves the hub over RTMPS (TLS on every connection).
 func serveRTMPS(t *testing.T, h *hub.Hub, tc *tls.Config) string {
 	t.Helper()
-	srv := rtmp.NewServer(rtmp.ServerConfig{Logger: slog.New(slog.DiscardHandler)}, hubHandler{h})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(tls.NewListener(ln, tc)) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-served; !errors.Is(err, rtmp.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return testenv.ServeRTMP(t, hubHandler{h}, tc)
 }
 
 // videoFrames counts the video frames (not sequence headers) in got.

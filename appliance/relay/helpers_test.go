@@ -5,7 +5,6 @@ package relay
 // synthetic publisher feeding the hub, and a black-hole listener.
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -19,12 +18,9 @@ import (
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
-// syncBuf is a goroutine-safe buffer.
-type syncBuf = testenv.SyncBuf
-
 // testLogger logs to a buffer that is printed if the test fails.
-func testLogger(t testing.TB) (*slog.Logger, *syncBuf) {
-	buf := &syncBuf{}
+func testLogger(t testing.TB) (*slog.Logger, *testenv.SyncBuf) {
+	buf := &testenv.SyncBuf{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", buf.String())
@@ -34,18 +30,6 @@ func testLogger(t testing.TB) (*slog.Logger, *syncBuf) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // ---- in-process upstream ----
 
@@ -108,18 +92,7 @@ type upstream struct {
 func startUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{}
-	srv := rtmp.NewServer(rtmp.ServerConfig{Logger: discardLogger()}, u)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.addr = ln.Addr().String()
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	u.addr = testenv.ServeRTMP(t, u, nil)
 	return u
 }
 
@@ -285,6 +258,12 @@ func serveTCP(t testing.TB, serve func(c net.Conn, n int)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveListener(t, ln, serve)
+}
+
+// serveListener is serveTCP on a listener of the caller's.
+func serveListener(t testing.TB, ln net.Listener, serve func(c net.Conn, n int)) string {
+	t.Helper()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn

@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,8 +33,8 @@ const testFPS = 25
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuf // stdout
-	errb *syncBuf // stderr
+	out  *testenv.SyncBuf // stdout
+	errb *testenv.SyncBuf // stderr
 	done chan struct{}
 	err  error
 }
@@ -43,7 +42,7 @@ type proc struct {
 func startProc(t testing.TB, timeout time.Duration, name string, args ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	p := &proc{name: name, out: &syncBuf{}, errb: &syncBuf{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &testenv.SyncBuf{}, errb: &testenv.SyncBuf{}, done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, name, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errb
 	if err := p.cmd.Start(); err != nil {
@@ -82,17 +81,6 @@ func publishTestStream(t testing.TB, url string, seconds int) *proc {
 
 // ---- ffprobe ----
 
-type probeOut struct {
-	Streams []struct {
-		CodecType string `json:"codec_type"`
-		CodecName string `json:"codec_name"`
-	} `json:"streams"`
-	Frames []struct {
-		MediaType string `json:"media_type"`
-		PtsTime   string `json:"pts_time"`
-	} `json:"frames"`
-}
-
 // startProbe runs ffprobe on url, decoding readFor seconds of media.
 func startProbe(t testing.TB, url string, readFor float64) *proc {
 	testenv.NeedTool(t, "ffprobe")
@@ -113,7 +101,7 @@ func checkProbe(t *testing.T, label string, p *proc, readFor float64) {
 	if e := strings.TrimSpace(p.errb.String()); e != "" {
 		t.Logf("%s: ffprobe said:\n%s", label, e)
 	}
-	var out probeOut
+	var out testenv.Probe
 	if err := json.Unmarshal([]byte(p.out.String()), &out); err != nil {
 		t.Fatalf("%s: ffprobe JSON: %v", label, err)
 	}
@@ -174,18 +162,7 @@ type front struct {
 func startFront(t testing.TB, h *hub.Hub, onPublish func(app, stream string)) *front {
 	t.Helper()
 	f := &front{hub: h, cfg: hub.StreamConfig{GOPCache: true, RepublishGrace: time.Second}, onPublish: onPublish}
-	srv := rtmp.NewServer(rtmp.ServerConfig{Logger: discardLogger()}, f)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.addr = ln.Addr().String()
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	f.addr = testenv.ServeRTMP(t, f, nil)
 	return f
 }
 
@@ -220,59 +197,29 @@ func slowProxy(t testing.TB, target string, bytesPerSec int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	track := func(c net.Conn) {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-	}
-	go func() {
+	return serveListener(t, ln, func(c net.Conn, _ int) {
+		c.(*net.TCPConn).SetReadBuffer(16 << 10)
+		u, err := net.Dial("tcp", target)
+		if err != nil {
+			return
+		}
+		back := make(chan struct{})
+		go func() { defer close(back); io.Copy(c, u); c.Close() }()
+		defer func() { u.Close(); <-back }()
+		buf := make([]byte, 1024)
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf)
+			if n > 0 {
+				if _, err := u.Write(buf[:n]); err != nil {
+					return
+				}
+				time.Sleep(time.Duration(n) * time.Second / time.Duration(bytesPerSec))
+			}
 			if err != nil {
 				return
 			}
-			c.(*net.TCPConn).SetReadBuffer(16 << 10)
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			track(c)
-			track(u)
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(c, u); c.Close() }()
-			go func() {
-				defer wg.Done()
-				defer u.Close()
-				buf := make([]byte, 1024)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						if _, err := u.Write(buf[:n]); err != nil {
-							return
-						}
-						time.Sleep(time.Duration(n) * time.Second / time.Duration(bytesPerSec))
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
-	return ln.Addr().String()
 }
 
 // ---- the must-show cases ----
@@ -291,7 +238,7 @@ func TestNginxPush(t *testing.T) {
 	})
 	defer m.Close()
 	pub := publishTestStream(t, f.url("x"), 9)
-	waitFor(t, 10*time.Second, "the push live", func() bool { return statusOf(t, m, "live", "x", "nginx").State == StateLive })
+	testenv.Eventually(t, 10*time.Second, "the push live", func() bool { return statusOf(t, m, "live", "x", "nginx").State == StateLive })
 	const readFor = 4
 	checkProbe(t, "nginx", startProbe(t, ng.URL("x"), readFor), readFor)
 	st := statusOf(t, m, "live", "x", "nginx")
@@ -301,7 +248,7 @@ func TestNginxPush(t *testing.T) {
 	if err := pub.wait(); err != nil {
 		t.Fatalf("ffmpeg publisher: %v\n%s", err, pub.errb.String())
 	}
-	waitFor(t, 5*time.Second, "the push to stop with the stream", func() bool { return len(m.Status("live", "x")) == 0 })
+	testenv.Eventually(t, 5*time.Second, "the push to stop with the stream", func() bool { return len(m.Status("live", "x")) == 0 })
 }
 
 // TestNginxRestart: nginx is killed mid-stream and started again on the same
@@ -321,11 +268,11 @@ func TestNginxRestart(t *testing.T) {
 	defer m.Close()
 	local := startCounter(t, f.hub, "live", "x")
 	publishTestStream(t, f.url("x"), 14)
-	waitFor(t, 10*time.Second, "the push live", func() bool { return statusOf(t, m, "live", "x", "nginx").State == StateLive })
+	testenv.Eventually(t, 10*time.Second, "the push live", func() bool { return statusOf(t, m, "live", "x", "nginx").State == StateLive })
 	time.Sleep(time.Second)
 
 	ng.Kill()
-	waitFor(t, 5*time.Second, "the push to notice", func() bool { return statusOf(t, m, "live", "x", "nginx").State != StateLive })
+	testenv.Eventually(t, 5*time.Second, "the push to notice", func() bool { return statusOf(t, m, "live", "x", "nginx").State != StateLive })
 	time.Sleep(1500 * time.Millisecond)
 	down := statusOf(t, m, "live", "x", "nginx")
 	t.Logf("while nginx is down: %+v", down)
@@ -334,7 +281,7 @@ func TestNginxRestart(t *testing.T) {
 	}
 	ng.Start()
 	bound := opts.MaxBackoff + time.Second
-	waitFor(t, bound, "the push back within the backoff bound", func() bool {
+	testenv.Eventually(t, bound, "the push back within the backoff bound", func() bool {
 		st := statusOf(t, m, "live", "x", "nginx")
 		return st.State == StateLive && st.Retries >= 1
 	})
@@ -374,7 +321,7 @@ func TestNginxBlackHole(t *testing.T) {
 	})
 	defer m.Close()
 	publishTestStream(t, f.url("x"), 10)
-	waitFor(t, 10*time.Second, "the nginx push live", func() bool { return statusOf(t, m, "live", "x", "nginx").State == StateLive })
+	testenv.Eventually(t, 10*time.Second, "the nginx push live", func() bool { return statusOf(t, m, "live", "x", "nginx").State == StateLive })
 	const readFor = 5
 	upstream := startProbe(t, ng.URL("x"), readFor)
 	player := startProbe(t, f.url("x"), readFor)
@@ -415,7 +362,7 @@ func TestNginxRTMPS(t *testing.T) {
 	defer trusted.Close()
 	defer untrusted.Close()
 	publishTestStream(t, f.url("x"), 8)
-	waitFor(t, 10*time.Second, "the RTMPS push live", func() bool { return statusOf(t, trusted, "live", "x", "tls").State == StateLive })
+	testenv.Eventually(t, 10*time.Second, "the RTMPS push live", func() bool { return statusOf(t, trusted, "live", "x", "tls").State == StateLive })
 	const readFor = 3
 	checkProbe(t, "nginx via rtmps", startProbe(t, ng.URL("x"), readFor), readFor)
 

@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
 )
 
-func fastOptions(t testing.TB) (Options, *syncBuf) {
+func fastOptions(t testing.TB) (Options, *testenv.SyncBuf) {
 	log, buf := testLogger(t)
 	return Options{
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
@@ -83,12 +84,12 @@ func TestPushReconnectsAndKeepsTimeline(t *testing.T) {
 	targets := []Target{{Name: "up", URL: "rtmp://" + up.addr + "/live/{stream}"}}
 	m.StreamStarted("live", "s", targets)
 
-	waitFor(t, 5*time.Second, "video on the upstream", func() bool { return up.videoOf("s", 0) >= 30 })
+	testenv.Eventually(t, 5*time.Second, "video on the upstream", func() bool { return up.videoOf("s", 0) >= 30 })
 	if st := statusOf(t, m, "live", "s", "up"); st.State != StateLive || st.Retries != 0 || st.BytesOut == 0 {
 		t.Fatalf("status while pushing: %+v", st)
 	}
 	up.named("s")[0].ci.Disconnect()
-	waitFor(t, 5*time.Second, "the push back after the upstream dropped", func() bool { return up.videoOf("s", 1) >= 30 })
+	testenv.Eventually(t, 5*time.Second, "the push back after the upstream dropped", func() bool { return up.videoOf("s", 1) >= 30 })
 	st := statusOf(t, m, "live", "s", "up")
 	if st.State != StateLive || st.Retries < 1 || st.LastError == "" {
 		t.Fatalf("status after the reconnect: %+v", st)
@@ -101,7 +102,7 @@ func TestPushReconnectsAndKeepsTimeline(t *testing.T) {
 	n := up.videoOf("s", 1)
 	m.StreamStarted("live", "s", targets) // no-op: the pusher runs
 	startFeeder(t, h, "live", "s", cfg, false)
-	waitFor(t, 5*time.Second, "the new publisher's video on the upstream", func() bool { return up.videoOf("s", 1) >= n+30 })
+	testenv.Eventually(t, 5*time.Second, "the new publisher's video on the upstream", func() bool { return up.videoOf("s", 1) >= n+30 })
 	if got := len(up.named("s")); got != 2 {
 		t.Errorf("%d upstream sessions, want 2 (the publisher restart must not reconnect)", got)
 	}
@@ -119,14 +120,14 @@ func TestPushStopsWhenStreamEnds(t *testing.T) {
 	defer m.Close()
 	f := startFeeder(t, h, "live", "s", hub.StreamConfig{GOPCache: true, RepublishGrace: 800 * time.Millisecond}, false)
 	m.StreamStarted("live", "s", []Target{{URL: "rtmp://" + up.addr + "/live/s"}})
-	waitFor(t, 5*time.Second, "video upstream", func() bool { return up.videoOf("s", 0) >= 10 })
+	testenv.Eventually(t, 5*time.Second, "video upstream", func() bool { return up.videoOf("s", 0) >= 10 })
 	f.end()
 	time.Sleep(300 * time.Millisecond)
 	if st := m.Status("live", "s"); len(st) != 1 || st[0].State != StateLive {
 		t.Fatalf("pusher did not wait through the grace period: %+v", st)
 	}
-	waitFor(t, 3*time.Second, "the pusher to stop", func() bool { return len(m.Status("live", "s")) == 0 })
-	waitFor(t, 3*time.Second, "the upstream publish to end", func() bool { _, closed := up.named("s")[0].snapshot(); return closed })
+	testenv.Eventually(t, 3*time.Second, "the pusher to stop", func() bool { return len(m.Status("live", "s")) == 0 })
+	testenv.Eventually(t, 3*time.Second, "the upstream publish to end", func() bool { _, closed := up.named("s")[0].snapshot(); return closed })
 }
 
 // TestPushEnhancedNeedsUpstreamSupport: an Enhanced RTMP (HEVC) stream is
@@ -142,7 +143,7 @@ func TestPushEnhancedNeedsUpstreamSupport(t *testing.T) {
 	cfg := hub.StreamConfig{GOPCache: true, RepublishGrace: 2 * time.Second}
 	f := startFeeder(t, h, "live", "s", cfg, true)
 	m.StreamStarted("live", "s", []Target{{Name: "up", URL: "rtmp://" + up.addr + "/live/s"}})
-	waitFor(t, 5*time.Second, "incompatible", func() bool { return statusOf(t, m, "live", "s", "up").State == StateIncompatible })
+	testenv.Eventually(t, 5*time.Second, "incompatible", func() bool { return statusOf(t, m, "live", "s", "up").State == StateIncompatible })
 	st := statusOf(t, m, "live", "s", "up")
 	if !strings.Contains(st.LastError, "hvc1") || !strings.Contains(st.LastError, "Enhanced RTMP") {
 		t.Errorf("LastError = %q", st.LastError)
@@ -156,7 +157,7 @@ func TestPushEnhancedNeedsUpstreamSupport(t *testing.T) {
 	}
 	f.end()
 	startFeeder(t, h, "live", "s", cfg, false)
-	waitFor(t, 5*time.Second, "AVC pushed after the publisher switched", func() bool { return up.videoOf("s", 0) >= 10 })
+	testenv.Eventually(t, 5*time.Second, "AVC pushed after the publisher switched", func() bool { return up.videoOf("s", 0) >= 10 })
 	recs, _ := up.named("s")[0].snapshot()
 	for _, r := range recs {
 		if r.enh {
@@ -182,7 +183,7 @@ func TestPushBlackHoleIsolated(t *testing.T) {
 		{Name: "hole", URL: "rtmp://" + hole + "/live/s"},
 		{Name: "good", URL: "rtmp://" + up.addr + "/live/s"},
 	})
-	waitFor(t, 5*time.Second, "the healthy target live", func() bool { return up.videoOf("s", 0) > 0 })
+	testenv.Eventually(t, 5*time.Second, "the healthy target live", func() bool { return up.videoOf("s", 0) > 0 })
 	start, startFed := up.videoOf("s", 0), f.count()
 	time.Sleep(1500 * time.Millisecond)
 	got, fed := up.videoOf("s", 0)-start, f.count()-startFed
@@ -217,9 +218,9 @@ func TestPushSlowTargetSkips(t *testing.T) {
 		{Name: "slow", URL: "rtmp://" + slow + "/live/slow"},
 		{Name: "good", URL: "rtmp://" + up.addr + "/live/good"},
 	})
-	waitFor(t, 5*time.Second, "both targets live", func() bool { return up.videoOf("good", 0) > 0 && up.videoOf("slow", 0) > 0 })
+	testenv.Eventually(t, 5*time.Second, "both targets live", func() bool { return up.videoOf("good", 0) > 0 && up.videoOf("slow", 0) > 0 })
 	start, startFed := up.videoOf("good", 0), f.count()
-	waitFor(t, 10*time.Second, "the slow target to skip", func() bool { return statusOf(t, m, "live", "s", "slow").Skips > 0 })
+	testenv.Eventually(t, 10*time.Second, "the slow target to skip", func() bool { return statusOf(t, m, "live", "s", "slow").Skips > 0 })
 	got, fed := up.videoOf("good", 0)-start, f.count()-startFed
 	if float64(got) < 0.9*float64(fed) {
 		t.Errorf("healthy target got %d of %d frames while the slow one lagged", got, fed)
@@ -259,7 +260,7 @@ func TestAddRemoveAndReload(t *testing.T) {
 		{Name: "a", URL: u + "a-{stream}"},
 		{Name: "other", URL: u + "other", Streams: []string{"cam*"}},
 	})
-	waitFor(t, 5*time.Second, "target a", func() bool { return up.videoOf("a-s", 0) >= 5 })
+	testenv.Eventually(t, 5*time.Second, "target a", func() bool { return up.videoOf("a-s", 0) >= 5 })
 	if names := statusNames(m); names != "a" {
 		t.Fatalf("targets %q, want a (other does not match)", names)
 	}
@@ -279,15 +280,15 @@ func TestAddRemoveAndReload(t *testing.T) {
 	if err := m.Add("live", "s", Target{URL: u + "anon"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "runtime targets", func() bool { return up.videoOf("rt", 0) >= 5 && up.videoOf("anon", 0) >= 5 })
+	testenv.Eventually(t, 5*time.Second, "runtime targets", func() bool { return up.videoOf("rt", 0) >= 5 && up.videoOf("anon", 0) >= 5 })
 	if names := statusNames(m); names != fmt.Sprintf("%s,a,rt", up.addr) {
 		t.Errorf("targets %q", names)
 	}
 
 	// Reload: a goes, b comes; the runtime targets stay.
 	m.SetAppTargets("live", []Target{{Name: "b", URL: u + "b"}})
-	waitFor(t, 5*time.Second, "target b", func() bool { return up.videoOf("b", 0) >= 5 })
-	waitFor(t, 3*time.Second, "target a unpublished", func() bool { _, c := up.named("a-s")[0].snapshot(); return c })
+	testenv.Eventually(t, 5*time.Second, "target b", func() bool { return up.videoOf("b", 0) >= 5 })
+	testenv.Eventually(t, 3*time.Second, "target a unpublished", func() bool { _, c := up.named("a-s")[0].snapshot(); return c })
 	if names := statusNames(m); names != fmt.Sprintf("%s,b,rt", up.addr) {
 		t.Errorf("after reload: targets %q", names)
 	}
@@ -298,7 +299,7 @@ func TestAddRemoveAndReload(t *testing.T) {
 		t.Errorf("unchanged target restarted: %d sessions", n)
 	}
 	m.SetAppTargets("live", []Target{{Name: "b", URL: u + "b2"}})
-	waitFor(t, 5*time.Second, "target b moved", func() bool { return up.videoOf("b2", 0) >= 5 })
+	testenv.Eventually(t, 5*time.Second, "target b moved", func() bool { return up.videoOf("b2", 0) >= 5 })
 
 	if err := m.Remove("live", "s", "rt"); err != nil {
 		t.Fatal(err)
@@ -306,7 +307,7 @@ func TestAddRemoveAndReload(t *testing.T) {
 	if err := m.Remove("live", "s", "rt"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second Remove: %v", err)
 	}
-	waitFor(t, 3*time.Second, "rt unpublished", func() bool { _, c := up.named("rt")[0].snapshot(); return c })
+	testenv.Eventually(t, 3*time.Second, "rt unpublished", func() bool { _, c := up.named("rt")[0].snapshot(); return c })
 
 	// The publisher and the local player were never disturbed.
 	if _, _, starts := player.stats(); starts != 0 || !h.Lookup("live", "s").Stats().Publishing {
@@ -338,7 +339,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	startFeeder(t, h, "live", "s", hub.StreamConfig{GOPCache: true}, false)
 	const key, token = "deny-0123456789abcdef", "tok-secret-987"
 	m.StreamStarted("live", "s", []Target{{Name: "yt", URL: "rtmp://" + up.addr + "/live/" + key + "?token=" + token}})
-	waitFor(t, 5*time.Second, "the refused publish retried", func() bool { return statusOf(t, m, "live", "s", "yt").Retries >= 2 })
+	testenv.Eventually(t, 5*time.Second, "the refused publish retried", func() bool { return statusOf(t, m, "live", "s", "yt").Retries >= 2 })
 	st := statusOf(t, m, "live", "s", "yt")
 	t.Logf("status: %+v", st)
 	if st.LastError == "" || st.State == StateLive {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -202,8 +203,8 @@ func TestPushFollowsReconnectRequest(t *testing.T) {
 	const key = "key-0123456789abcdef"
 	m.StreamStarted("live", "s", []Target{{Name: "up", URL: "rtmp://" + first.addr + "/live/" + key}})
 
-	waitFor(t, 5*time.Second, "the reconnect request sent", first.requestSent)
-	waitFor(t, 5*time.Second, "video on the second server", func() bool { return second.videoOf(key, 0) >= 30 })
+	testenv.Eventually(t, 5*time.Second, "the reconnect request sent", first.requestSent)
+	testenv.Eventually(t, 5*time.Second, "video on the second server", func() bool { return second.videoOf(key, 0) >= 30 })
 	s := second.named(key)[0]
 	if s.ci.App != "other" || !strings.HasSuffix(s.ci.TcURL, second.addr+"/other") {
 		t.Errorf("second server got app %q tcUrl %q, want app other", s.ci.App, s.ci.TcURL)
@@ -247,9 +248,9 @@ func TestPushReconnectRequestFallsBack(t *testing.T) {
 	startFeeder(t, h, "live", "s", hub.StreamConfig{GOPCache: true}, false)
 	m.StreamStarted("live", "s", []Target{{Name: "up", URL: "rtmp://" + first.addr + "/live/{stream}"}})
 
-	waitFor(t, 5*time.Second, "the reconnect request sent", first.requestSent)
-	waitFor(t, 5*time.Second, "the publish back on the configured server", func() bool { return len(first.published()) >= 2 })
-	waitFor(t, 5*time.Second, "the push live again", func() bool { return statusOf(t, m, "live", "s", "up").State == StateLive })
+	testenv.Eventually(t, 5*time.Second, "the reconnect request sent", first.requestSent)
+	testenv.Eventually(t, 5*time.Second, "the publish back on the configured server", func() bool { return len(first.published()) >= 2 })
+	testenv.Eventually(t, 5*time.Second, "the push live again", func() bool { return statusOf(t, m, "live", "s", "up").State == StateLive })
 	logs := logBuf.String()
 	if !strings.Contains(logs, "redirected to failed") || !strings.Contains(logs, closed+"/other/") {
 		t.Errorf("the failed redirect is not logged:\n%s", logs)
@@ -271,8 +272,8 @@ func TestPushReconnectRequestSameServer(t *testing.T) {
 			defer m.Close()
 			startFeeder(t, h, "live", "s", hub.StreamConfig{GOPCache: true}, false)
 			m.StreamStarted("live", "s", []Target{{Name: "up", URL: "rtmp://" + first.addr + "/live/{stream}"}})
-			waitFor(t, 5*time.Second, "the reconnect request sent", first.requestSent)
-			waitFor(t, 5*time.Second, "the publish again on the same server", func() bool { return len(first.published()) >= 2 })
+			testenv.Eventually(t, 5*time.Second, "the reconnect request sent", first.requestSent)
+			testenv.Eventually(t, 5*time.Second, "the publish again on the same server", func() bool { return len(first.published()) >= 2 })
 			if tc != "" && !strings.Contains(logBuf.String(), "ignoring the tcUrl") {
 				t.Errorf("the ignored tcUrl is not logged:\n%s", logBuf.String())
 			}

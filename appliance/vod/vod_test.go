@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -80,12 +81,7 @@ func TestResolveSafety(t *testing.T) {
 // vodTMedia makes an 8 s H.264/AAC file (GOP 25 at 25 fps) with ffmpeg.
 func vodTMedia(t testing.TB, dir, name string) string {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ffmpeg required under CI: %v", err)
-		}
-		t.Skipf("ffmpeg not installed: %v", err)
-	}
+	testenv.NeedTool(t, "ffmpeg")
 	p := filepath.Join(dir, name)
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",

@@ -3,14 +3,22 @@
 // RTSP server as a camera — and decides whether a missing program skips
 // a test (a developer laptop) or fails it (CI=true, where the tools are
 // part of the contract). It is imported by tests only.
+//
+// It also holds what the tests of several of appliance's packages would
+// otherwise each write again: a buffer for a process's output or a log
+// (SyncBuf), polling (Eventually), ffprobe's JSON (Probe), a synthetic
+// H.264/AAC stream (stream.go), our RTMP server and client on loopback
+// (ServeRTMP, PublishRTMP, PlayRTMP), and hand-made media (media.go).
+// It must not import appliance: the tests of appliance's sub-packages use
+// it, and appliance imports them (see apptest for an appliance in tests).
 package testenv
 
 import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -53,27 +61,14 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// FreeAddr is FreePort as a listen address, "127.0.0.1:port".
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+}
+
 // Tail returns the last lines of s.
 func Tail(s string, lines int) string {
 	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(l[max(0, len(l)-lines):], "\n")
-}
-
-// SyncBuf is a buffer several goroutines write to: a program's output,
-// a test's log.
-type SyncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *SyncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

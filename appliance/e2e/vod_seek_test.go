@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -24,7 +25,7 @@ import (
 // (rtmpdump's --start is the real-client check of the same code; it is in
 // TestE2EVODPlayFiles.)
 func TestE2EVODSeekPauseOverRTMP(t *testing.T) {
-	f := vodTSetup(t)
+	f := setupVOD(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, name, err := rtmp.Dial(ctx, f.srv.url("vod", "live/cam1/clip.flv"), rtmp.ClientConfig{})
@@ -135,8 +136,8 @@ func TestE2EVODSeekPauseOverRTMP(t *testing.T) {
 // StreamBegin, NetStream.Play.Reset, NetStream.Play.Start, onMetaData with
 // the duration; at the end StreamEOF and NetStream.Play.Complete.
 func TestE2EVODStatusSequence(t *testing.T) {
-	f := vodTSetup(t)
-	needTool(t, "rtmpdump")
+	f := setupVOD(t)
+	testenv.NeedTool(t, "rtmpdump")
 	out := filepath.Join(t.TempDir(), "out.flv")
 	r := runTool(t, 40*time.Second, nil, "rtmpdump", "-V", "-r", f.srv.url("vod", "live/cam1/clip.flv"), "-o", out)
 	if r.err != nil {
@@ -175,13 +176,13 @@ func TestE2EVODStatusSequence(t *testing.T) {
 // keys on app "live", a recording of live/cam1 plays only with the key,
 // and a wrong key is refused like none.
 func TestE2EVODPlayAuth(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffmpeg")
 	dir := t.TempDir()
 	clipDir := filepath.Join(dir, "rec", "live", "cam1")
 	if err := os.MkdirAll(clipDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if r := runTool(t, 30*time.Second, nil, "ffmpeg", append(vodTSourceArgs("2"), filepath.Join(clipDir, "clip.flv"))...); r.err != nil {
+	if r := runTool(t, 30*time.Second, nil, "ffmpeg", append(vodSourceArgs("2"), filepath.Join(clipDir, "clip.flv"))...); r.err != nil {
 		t.Fatal(r.report())
 	}
 	cfg := loadYAML(t, filepath.Join(dir, "t.yaml"), "storage:\n  dir: "+filepath.Join(dir, "rec")+"\napps:\n  live:\n    play:\n      keys: [s3cret]\n")

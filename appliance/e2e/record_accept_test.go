@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 // Acceptance tests for recording (issue 4, "Must show" 1-4): segments of
 // every format checked packet by packet against what the publisher sent,
@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"os"
@@ -28,14 +27,15 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 )
 
 // ---- helpers ----
 
-// recAConfig is a YAML config recording app "live" in format with
+// recordingConfig is a YAML config recording app "live" in format with
 // segments of segDur under storage, the HTTP API on httpListen ("" for
 // none); storageExtra holds more storage keys (indented by two spaces).
-func recAConfig(storage, format, segDur, httpListen, storageExtra string) string {
+func recordingConfig(storage, format, segDur, httpListen, storageExtra string) string {
 	return fmt.Sprintf(`rtmp:
   listen: "127.0.0.1:0"
 http:
@@ -53,9 +53,9 @@ storage:
 `, httpListen, storage, storageExtra, format, segDur)
 }
 
-// recANewServer starts an in-process appliance from a YAML file and stops
+// startYAMLServer starts an in-process appliance from a YAML file and stops
 // it at the end of the test.
-func recANewServer(t *testing.T, yaml string) *testServer {
+func startYAMLServer(t *testing.T, yaml string) *testServer {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tapedeck.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
@@ -68,27 +68,17 @@ func recANewServer(t *testing.T, yaml string) *testServer {
 	if cfg.RTMP.Listen != "127.0.0.1:0" || !cfg.Apps["live"].Record.Enabled {
 		t.Fatalf("config not applied: rtmp.listen %q, live.record %+v", cfg.RTMP.Listen, cfg.Apps["live"].Record)
 	}
-	logs := newCapBuffer(32 << 20)
-	a := appliance.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := a.Shutdown(10 * time.Second); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return &testServer{a: a, addr: a.RTMPAddr().String(), log: logs, storage: cfg.Storage.Dir}
+	return startServer(t, cfg)
 }
 
-// recAPublishArgs is publisherArgs, also writing what is sent to copyPath
+// teePublisherArgs is publisherArgs, also writing what is sent to copyPath
 // (the tee muxer: the same packets to both), so that recordings can be
 // compared packet by packet with what was published. A failing RTMP
 // output does not stop the local copy. The tee muxer does not ask the
 // encoders for global headers as the flv muxer does: without
 // +global_header, x264 puts SPS/PPS in-band and the FLV outputs start with
 // an empty AVC sequence header, which is not what publishers send.
-func recAPublishArgs(url string, seconds int, copyPath string) []string {
+func teePublisherArgs(url string, seconds int, copyPath string) []string {
 	args := publisherArgs(url, seconds)
 	args = args[:len(args)-3] // "-f", "flv", url
 	return append(args, "-flags:v", "+global_header", "-flags:a", "+global_header",
@@ -96,8 +86,8 @@ func recAPublishArgs(url string, seconds int, copyPath string) []string {
 		"[f=flv:onfail=ignore]"+url+"|[f=flv]"+copyPath)
 }
 
-// recACmd runs a command under a deadline and returns stdout and stderr.
-func recACmd(t *testing.T, limit time.Duration, name string, args ...string) (string, string, error) {
+// runCommand runs a command under a deadline and returns stdout and stderr.
+func runCommand(t *testing.T, limit time.Duration, name string, args ...string) (string, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -108,18 +98,18 @@ func recACmd(t *testing.T, limit time.Duration, name string, args ...string) (st
 	return stdout.String(), stderr.String(), err
 }
 
-// recAPacket is one packet as ffmpeg's framemd5 muxer lists it (stream
+// framePacket is one packet as ffmpeg's framemd5 muxer lists it (stream
 // copy: the bytes as stored, not decoded).
-type recAPacket struct {
+type framePacket struct {
 	pts, dur float64 // seconds
 	size     int
 	hash     string
 }
 
-// recAPackets lists the video and audio packets of a file.
-func recAPackets(t *testing.T, path string) (video, audio []recAPacket) {
+// listPackets lists the video and audio packets of a file.
+func listPackets(t *testing.T, path string) (video, audio []framePacket) {
 	t.Helper()
-	out, errOut, err := recACmd(t, time.Minute, "ffmpeg", "-hide_banner", "-v", "error", "-i", path,
+	out, errOut, err := runCommand(t, time.Minute, "ffmpeg", "-hide_banner", "-v", "error", "-i", path,
 		"-map", "0", "-c", "copy", "-f", "framemd5", "-")
 	if err != nil {
 		t.Fatalf("framemd5 of %s: %v\n%s", path, err, errOut)
@@ -156,7 +146,7 @@ func recAPackets(t *testing.T, path string) (video, audio []recAPacket) {
 		pts, _ := strconv.ParseInt(f[2], 10, 64)
 		dur, _ := strconv.ParseInt(f[3], 10, 64)
 		size, _ := strconv.Atoi(f[4])
-		p := recAPacket{pts: float64(pts) * tb[idx], dur: float64(dur) * tb[idx], size: size, hash: f[5]}
+		p := framePacket{pts: float64(pts) * tb[idx], dur: float64(dur) * tb[idx], size: size, hash: f[5]}
 		switch media[idx] {
 		case "video":
 			video = append(video, p)
@@ -167,11 +157,11 @@ func recAPackets(t *testing.T, path string) (video, audio []recAPacket) {
 	return video, audio
 }
 
-// recAProbe returns a file's codecs by type and its duration as ffprobe
+// probeFile returns a file's codecs by type and its duration as ffprobe
 // reports them.
-func recAProbe(t *testing.T, path string) (codecs map[string]string, duration float64) {
+func probeFile(t *testing.T, path string) (codecs map[string]string, duration float64) {
 	t.Helper()
-	out, errOut, err := recACmd(t, time.Minute, "ffprobe", "-v", "error",
+	out, errOut, err := runCommand(t, time.Minute, "ffprobe", "-v", "error",
 		"-show_entries", "stream=codec_type,codec_name:format=duration", "-of", "json", path)
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v\n%s", path, err, errOut)
@@ -179,15 +169,7 @@ func recAProbe(t *testing.T, path string) (codecs map[string]string, duration fl
 	if strings.TrimSpace(errOut) != "" {
 		t.Errorf("ffprobe %s reported errors:\n%s", filepath.Base(path), errOut)
 	}
-	var r struct {
-		Streams []struct {
-			CodecType string `json:"codec_type"`
-			CodecName string `json:"codec_name"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
+	var r testenv.Probe
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("ffprobe %s: %v\n%s", path, err, out)
 	}
@@ -202,25 +184,25 @@ func recAProbe(t *testing.T, path string) (codecs map[string]string, duration fl
 	return codecs, duration
 }
 
-// recACheckFile asserts what every recorded segment must be: one h264 and
+// checkSegmentFile asserts what every recorded segment must be: one h264 and
 // one aac stream, and a decode (`ffmpeg -v error -i SEG -f null -`) that
 // prints nothing. It returns ffprobe's duration.
-func recACheckFile(t *testing.T, path string) float64 {
+func checkSegmentFile(t *testing.T, path string) float64 {
 	t.Helper()
-	codecs, dur := recAProbe(t, path)
+	codecs, dur := probeFile(t, path)
 	if len(codecs) != 2 || codecs["video"] != "h264" || codecs["audio"] != "aac" {
 		t.Errorf("%s: streams %v, want one h264 video and one aac audio", filepath.Base(path), codecs)
 	}
-	_, errOut, err := recACmd(t, time.Minute, "ffmpeg", "-hide_banner", "-v", "error", "-i", path, "-f", "null", "-")
+	_, errOut, err := runCommand(t, time.Minute, "ffmpeg", "-hide_banner", "-v", "error", "-i", path, "-f", "null", "-")
 	if err != nil || errOut != "" {
 		t.Errorf("%s: `ffmpeg -v error -i SEG -f null -` failed or printed (err %v):\n%s", filepath.Base(path), err, excerpt(errOut, 20, nil))
 	}
 	return dur
 }
 
-// recASpan is the time a run of packets covers: last pts - first pts + the
+// packetSpan is the time a run of packets covers: last pts - first pts + the
 // duration of one packet.
-func recASpan(ps []recAPacket, frame float64) float64 {
+func packetSpan(ps []framePacket, frame float64) float64 {
 	if len(ps) == 0 {
 		return 0
 	}
@@ -231,8 +213,8 @@ func recASpan(ps []recAPacket, frame float64) float64 {
 	return hi - lo + frame
 }
 
-// recAFind returns where seg occurs as a contiguous run in src, or -1.
-func recAFind(src, seg []recAPacket) int {
+// findPackets returns where seg occurs as a contiguous run in src, or -1.
+func findPackets(src, seg []framePacket) int {
 	if len(seg) == 0 {
 		return -1
 	}
@@ -254,7 +236,7 @@ func recAFind(src, seg []recAPacket) int {
 	return -1
 }
 
-// recAContinuity checks the segments' packets of one track against the
+// checkContinuity checks the segments' packets of one track against the
 // published ones: each segment is a contiguous run of published packets
 // (nothing altered, lost or duplicated inside it), and from one segment to
 // the next nothing is recorded twice (overlap) and at most maxGap packets
@@ -263,11 +245,11 @@ func recAFind(src, seg []recAPacket) int {
 // rebased timestamps: last pts - first pts + one frame) say, give or take
 // maxGap frames. It returns where the first segment starts in src and how
 // many packets the segments hold.
-func recAContinuity(t *testing.T, track string, src []recAPacket, segs [][]recAPacket, names []string, frame float64, maxGap int) (first, recorded int) {
+func checkContinuity(t *testing.T, track string, src []framePacket, segs [][]framePacket, names []string, frame float64, maxGap int) (first, recorded int) {
 	t.Helper()
 	offs := make([]int, len(segs))
 	for i, seg := range segs {
-		offs[i] = recAFind(src, seg)
+		offs[i] = findPackets(src, seg)
 		recorded += len(seg)
 		if offs[i] < 0 {
 			srcSet := map[string]bool{}
@@ -287,7 +269,7 @@ func recAContinuity(t *testing.T, track string, src []recAPacket, segs [][]recAP
 	}
 	cum := 0.0
 	for i := range segs {
-		cum += recASpan(segs[i], frame)
+		cum += packetSpan(segs[i], frame)
 		if i+1 == len(segs) {
 			break
 		}
@@ -314,11 +296,11 @@ func recAContinuity(t *testing.T, track string, src []recAPacket, segs [][]recAP
 	return offs[0], recorded
 }
 
-// recAWaitClosed waits until the stream is no longer published and every
+// waitSegmentsClosed waits until the stream is no longer published and every
 // segment file under dir has been reported done ("segment done" logged
 // once per file, no .tmp left), twice in a row, and returns the files in
 // recording order.
-func recAWaitClosed(t *testing.T, srv *testServer, app, stream, dir string, timeout time.Duration) []string {
+func waitSegmentsClosed(t *testing.T, srv *testServer, app, stream, dir string, timeout time.Duration) []string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	stable := 0
@@ -345,14 +327,14 @@ func recAWaitClosed(t *testing.T, srv *testServer, app, stream, dir string, time
 
 // ---- FLV onMetaData ----
 
-// recAAMF reads AMF0 values.
-type recAAMF struct {
+// amfReader reads AMF0 values.
+type amfReader struct {
 	b   []byte
 	p   int
 	bad bool
 }
 
-func (r *recAAMF) take(n int) []byte {
+func (r *amfReader) take(n int) []byte {
 	if r.bad || n < 0 || r.p+n > len(r.b) {
 		r.bad = true
 		return make([]byte, max(n, 0))
@@ -362,9 +344,9 @@ func (r *recAAMF) take(n int) []byte {
 	return v
 }
 
-func (r *recAAMF) str(n int) string { return string(r.take(n)) }
+func (r *amfReader) str(n int) string { return string(r.take(n)) }
 
-func (r *recAAMF) props(depth int) map[string]any {
+func (r *amfReader) props(depth int) map[string]any {
 	m := map[string]any{}
 	for !r.bad {
 		k := r.str(int(binary.BigEndian.Uint16(r.take(2))))
@@ -377,7 +359,7 @@ func (r *recAAMF) props(depth int) map[string]any {
 	return m
 }
 
-func (r *recAAMF) value(depth int) any {
+func (r *amfReader) value(depth int) any {
 	if depth > 16 {
 		r.bad = true
 		return nil
@@ -414,16 +396,16 @@ func (r *recAAMF) value(depth int) any {
 	}
 }
 
-// recAFLVTag is one tag of an FLV file.
-type recAFLVTag struct {
+// flvTag is one tag of an FLV file.
+type flvTag struct {
 	typ  byte
 	ts   int64 // ms
 	pos  int64
 	body []byte
 }
 
-// recAFLV parses an FLV file: its onMetaData (the first tag) and tags.
-func recAFLV(data []byte) (meta map[string]any, tags []recAFLVTag, err error) {
+// parseFLV parses an FLV file: its onMetaData (the first tag) and tags.
+func parseFLV(data []byte) (meta map[string]any, tags []flvTag, err error) {
 	if len(data) < 13 || string(data[:3]) != "FLV" {
 		return nil, nil, fmt.Errorf("not an FLV file")
 	}
@@ -434,13 +416,13 @@ func recAFLV(data []byte) (meta map[string]any, tags []recAFLVTag, err error) {
 		if p+11+size+4 > len(data) {
 			return nil, nil, fmt.Errorf("tag at %d (size %d) runs past the end (%d bytes)", p, size, len(data))
 		}
-		tags = append(tags, recAFLVTag{typ: data[p] & 0x1F, ts: ts, pos: int64(p), body: data[p+11 : p+11+size]})
+		tags = append(tags, flvTag{typ: data[p] & 0x1F, ts: ts, pos: int64(p), body: data[p+11 : p+11+size]})
 		p += 11 + size + 4
 	}
 	if len(tags) == 0 || tags[0].typ != 18 {
 		return nil, tags, fmt.Errorf("first tag is not script data")
 	}
-	r := &recAAMF{b: tags[0].body}
+	r := &amfReader{b: tags[0].body}
 	if name := r.value(0); name != "onMetaData" {
 		return nil, tags, fmt.Errorf("first script tag is %v, not onMetaData", name)
 	}
@@ -451,17 +433,17 @@ func recAFLV(data []byte) (meta map[string]any, tags []recAFLVTag, err error) {
 	return m, tags, nil
 }
 
-// recACheckFLVMeta asserts an FLV segment's onMetaData: a duration that
+// checkFLVMetadata asserts an FLV segment's onMetaData: a duration that
 // matches its media and a keyframes index {times, filepositions} listing
 // every video keyframe, each position the start of that keyframe's tag.
-func recACheckFLVMeta(t *testing.T, path string, mediaSpan float64) {
+func checkFLVMetadata(t *testing.T, path string, mediaSpan float64) {
 	t.Helper()
 	name := filepath.Base(path)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, tags, err := recAFLV(data)
+	meta, tags, err := parseFLV(data)
 	if err != nil {
 		t.Errorf("%s: %v", name, err)
 		return
@@ -473,8 +455,8 @@ func recACheckFLVMeta(t *testing.T, path string, mediaSpan float64) {
 	kf, _ := meta["keyframes"].(map[string]any)
 	times, _ := kf["times"].([]any)
 	pos, _ := kf["filepositions"].([]any)
-	byPos := map[int64]recAFLVTag{}
-	var keyTags []recAFLVTag
+	byPos := map[int64]flvTag{}
+	var keyTags []flvTag
 	for _, tg := range tags {
 		byPos[tg.pos] = tg
 		// A video keyframe that is not a sequence header (AVC packet type 0).
@@ -515,46 +497,46 @@ func TestRecordAcceptSegments(t *testing.T) {
 	if testing.Short() {
 		t.Skip("25 s publishes; skipped with -short")
 	}
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	// The three formats publish at the same time (each to its own
 	// appliance), then are checked one by one: 25 s of wall time for all,
 	// whatever -parallel says.
-	var runs []*recASegRun
+	var runs []*segmentRun
 	for _, format := range []string{"fmp4", "mp4", "flv"} {
-		runs = append(runs, recASegStart(t, format))
+		runs = append(runs, startSegmentRun(t, format))
 	}
 	for _, r := range runs {
-		t.Run(r.format, func(t *testing.T) { recASegCheck(t, r) })
+		t.Run(r.format, func(t *testing.T) { checkSegmentRun(t, r) })
 	}
 }
 
-const recASegSeconds = 25
+const segmentSeconds = 25
 
-// recASegRun is one format's appliance and publisher.
-type recASegRun struct {
+// segmentRun is one format's appliance and publisher.
+type segmentRun struct {
 	format, storage, published string
 	srv                        *testServer
 	pub                        *toolRun
 }
 
-func recASegStart(t *testing.T, format string) *recASegRun {
-	r := &recASegRun{format: format, storage: filepath.Join(t.TempDir(), "rec"), published: filepath.Join(t.TempDir(), "published.flv")}
-	r.srv = recANewServer(t, recAConfig(r.storage, format, "10s", "", ""))
+func startSegmentRun(t *testing.T, format string) *segmentRun {
+	r := &segmentRun{format: format, storage: filepath.Join(t.TempDir(), "rec"), published: filepath.Join(t.TempDir(), "published.flv")}
+	r.srv = startYAMLServer(t, recordingConfig(r.storage, format, "10s", "", ""))
 	r.srv.watch(t)
-	r.pub = startTool(t, maxToolTime, nil, "ffmpeg", recAPublishArgs(r.srv.url("live", "cam1"), recASegSeconds, r.published)...)
+	r.pub = startTool(t, maxToolTime, nil, "ffmpeg", teePublisherArgs(r.srv.url("live", "cam1"), segmentSeconds, r.published)...)
 	r.srv.waitPublishing(t, "live", "cam1", r.pub, 15*time.Second)
 	return r
 }
 
-func recASegCheck(t *testing.T, r *recASegRun) {
-	const seconds = recASegSeconds
+func checkSegmentRun(t *testing.T, r *segmentRun) {
+	const seconds = segmentSeconds
 	format, storage, published, srv, pub := r.format, r.storage, r.published, r.srv, r.pub
 	pub.wait()
 	if pub.err != nil || pub.interrupted {
 		t.Fatalf("publisher failed: %s", pub.report())
 	}
-	segs := recAWaitClosed(t, srv, "live", "cam1", filepath.Join(storage, "live", "cam1"), 20*time.Second)
+	segs := waitSegmentsClosed(t, srv, "live", "cam1", filepath.Join(storage, "live", "cam1"), 20*time.Second)
 	ext := map[string]string{"fmp4": ".mp4", "mp4": ".mp4", "flv": ".flv"}[format]
 	for _, s := range segs {
 		if filepath.Ext(s) != ext {
@@ -565,38 +547,38 @@ func recASegCheck(t *testing.T, r *recASegRun) {
 		t.Fatalf("%d segments for a %d s publish with 10 s segments, want at least 2: %v", len(segs), seconds, segs)
 	}
 
-	srcV, srcA := recAPackets(t, published)
-	pubDur := recASpan(srcV, 0.040)
+	srcV, srcA := listPackets(t, published)
+	pubDur := packetSpan(srcV, 0.040)
 	t.Logf("published: %d video packets (%.3f s), %d audio packets", len(srcV), pubDur, len(srcA))
 	if math.Abs(pubDur-seconds) > 0.5 {
 		t.Fatalf("the publisher's copy holds %.3f s of video, want %d s", pubDur, seconds)
 	}
 	var total float64
-	var vsegs, asegs [][]recAPacket
+	var vsegs, asegs [][]framePacket
 	for _, s := range segs {
-		d := recACheckFile(t, s)
+		d := checkSegmentFile(t, s)
 		total += d
-		v, a := recAPackets(t, s)
+		v, a := listPackets(t, s)
 		if len(v) == 0 || len(a) == 0 {
 			t.Errorf("%s: %d video and %d audio packets", filepath.Base(s), len(v), len(a))
 		}
 		vsegs, asegs = append(vsegs, v), append(asegs, a)
-		t.Logf("%s: %.3f s (ffprobe), video %d packets over %.3f s, audio %d packets", filepath.Base(s), d, len(v), recASpan(v, 0.040), len(a))
+		t.Logf("%s: %.3f s (ffprobe), video %d packets over %.3f s, audio %d packets", filepath.Base(s), d, len(v), packetSpan(v, 0.040), len(a))
 		if format == "flv" {
-			recACheckFLVMeta(t, s, max(recASpan(v, 0.040), recASpan(a, 1024.0/44100)))
+			checkFLVMetadata(t, s, max(packetSpan(v, 0.040), packetSpan(a, 1024.0/44100)))
 		}
 	}
 	if math.Abs(total-pubDur) > 1 {
 		t.Errorf("segment durations sum to %.3f s, published %.3f s: want within 1 s", total, pubDur)
 	}
-	first, n := recAContinuity(t, "video", srcV, vsegs, segs, 0.040, 1)
+	first, n := checkContinuity(t, "video", srcV, vsegs, segs, 0.040, 1)
 	if first >= 0 {
 		t.Logf("video: recording starts at published frame %d; %d of %d frames recorded", first, n, len(srcV))
 		if missed := len(srcV) - n; missed > first+len(segs)-1 {
 			t.Errorf("video: %d of %d published frames not recorded", missed, len(srcV))
 		}
 	}
-	firstA, nA := recAContinuity(t, "audio", srcA, asegs, segs, 1024.0/44100, 1)
+	firstA, nA := checkContinuity(t, "audio", srcA, asegs, segs, 1024.0/44100, 1)
 	if firstA >= 0 {
 		t.Logf("audio: recording starts at published packet %d; %d of %d packets recorded", firstA, nA, len(srcA))
 	}
@@ -604,34 +586,22 @@ func recASegCheck(t *testing.T, r *recASegRun) {
 
 // ---- 3: kill -9 ----
 
-// recABuild builds the tapedeck binary.
-func recABuild(t *testing.T) string {
-	t.Helper()
-	goBin := needTool(t, "go") // go test puts its own GOROOT/bin first in PATH
-	bin := filepath.Join(t.TempDir(), "tapedeck")
-	out, errOut, err := recACmd(t, 5*time.Minute, goBin, "build", "-o", bin, "github.com/tapedeck/tapedeck")
-	if err != nil {
-		t.Fatalf("go build: %v\n%s%s", err, out, errOut)
-	}
-	return bin
-}
-
-// recAProc is the appliance binary run as a subprocess.
-type recAProc struct {
+// serverProc is the appliance binary run as a subprocess.
+type serverProc struct {
 	cmd  *exec.Cmd
-	log  *capBuffer
+	log  *testenv.SyncBuf
 	done chan struct{}
 	addr string
 }
 
-var recAListening = regexp.MustCompile(`msg="rtmp listening" addr=(\S+)`)
+var listeningLine = regexp.MustCompile(`msg="rtmp listening" addr=(\S+)`)
 
-// recAStart runs `tapedeck run -c cfg` and waits until its RTMP listener
+// startServerProc runs `tapedeck run -c cfg` and waits until its RTMP listener
 // is up (recovery runs before that). The process is killed at the end of
 // the test if still running; its log is shown when the test failed.
-func recAStart(t *testing.T, bin, cfg, label string) *recAProc {
+func startServerProc(t *testing.T, bin, cfg, label string) *serverProc {
 	t.Helper()
-	p := &recAProc{cmd: exec.Command(bin, "run", "-c", cfg), log: newCapBuffer(8 << 20), done: make(chan struct{})}
+	p := &serverProc{cmd: exec.Command(bin, "run", "-c", cfg), log: &testenv.SyncBuf{Max: 8 << 20}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -646,7 +616,7 @@ func recAStart(t *testing.T, bin, cfg, label string) *recAProc {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if m := recAListening.FindStringSubmatch(p.log.String()); m != nil {
+		if m := listeningLine.FindStringSubmatch(p.log.String()); m != nil {
 			p.addr = m[1]
 			return p
 		}
@@ -669,15 +639,15 @@ func TestRecordAcceptKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 s publishes; skipped with -short")
 	}
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
-	bin := recABuild(t)
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
+	bin := tapedeckBinary(t)
 	// All three formats record at once, each its own server process;
 	// each server is killed 12 s into its segment, then each is restarted
 	// and checked in turn.
-	var runs []*recAKillRun
+	var runs []*killRun
 	for _, format := range []string{"fmp4", "mp4", "flv"} {
-		runs = append(runs, recAKillStart(t, bin, format))
+		runs = append(runs, startKillRun(t, bin, format))
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for _, r := range runs {
@@ -692,7 +662,7 @@ func TestRecordAcceptKill9(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	slices.SortFunc(runs, func(a, b *recAKillRun) int { return a.opened.Compare(b.opened) })
+	slices.SortFunc(runs, func(a, b *killRun) int { return a.opened.Compare(b.opened) })
 	for _, r := range runs {
 		// The moment is the point of the test: 12 s of wall time into the
 		// segment, whatever the writer has flushed by then.
@@ -713,14 +683,14 @@ func TestRecordAcceptKill9(t *testing.T) {
 		r.pub.stop() // finishes the publisher's local copy
 	}
 	for _, r := range runs {
-		t.Run(r.format, func(t *testing.T) { recAKillCheck(t, bin, r) })
+		t.Run(r.format, func(t *testing.T) { checkKilled(t, bin, r) })
 	}
 }
 
-// recAKillRun is one format's server process and publisher.
-type recAKillRun struct {
+// killRun is one format's server process and publisher.
+type killRun struct {
 	format, cfg, published, segDir string
-	p1                             *recAProc
+	p1                             *serverProc
 	pub                            *toolRun
 	seg                            string
 	opened                         time.Time
@@ -728,25 +698,25 @@ type recAKillRun struct {
 	sizeAtKill                     int64
 }
 
-func recAKillStart(t *testing.T, bin, format string) *recAKillRun {
+func startKillRun(t *testing.T, bin, format string) *killRun {
 	dir := t.TempDir()
 	storage := filepath.Join(dir, "rec")
-	r := &recAKillRun{format: format, cfg: filepath.Join(dir, "tapedeck.yaml"), published: filepath.Join(dir, "published.flv"),
+	r := &killRun{format: format, cfg: filepath.Join(dir, "tapedeck.yaml"), published: filepath.Join(dir, "published.flv"),
 		segDir: filepath.Join(storage, "live", "cam1")}
-	if err := os.WriteFile(r.cfg, []byte(recAConfig(storage, format, "10m", "", "")), 0o644); err != nil {
+	if err := os.WriteFile(r.cfg, []byte(recordingConfig(storage, format, "10m", "", "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.p1 = recAStart(t, bin, r.cfg, format+" (killed)")
-	r.pub = startTool(t, maxToolTime, nil, "ffmpeg", recAPublishArgs("rtmp://"+r.p1.addr+"/live/cam1", 20, r.published)...)
+	r.p1 = startServerProc(t, bin, r.cfg, format+" (killed)")
+	r.pub = startTool(t, maxToolTime, nil, "ffmpeg", teePublisherArgs("rtmp://"+r.p1.addr+"/live/cam1", 20, r.published)...)
 	return r
 }
 
-func recAKillCheck(t *testing.T, bin string, r *recAKillRun) {
+func checkKilled(t *testing.T, bin string, r *killRun) {
 	format, segDir := r.format, r.segDir
 	if segs := findSegments(t, segDir); len(segs) != 1 {
 		t.Fatalf("after the kill: segments %v, want one", segs)
 	}
-	p2 := recAStart(t, bin, r.cfg, format+" (restarted)")
+	p2 := startServerProc(t, bin, r.cfg, format+" (restarted)")
 	recovered := regexp.MustCompile(`msg="recording recovered after a crash".*`).FindAllString(p2.log.String(), -1)
 	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -772,42 +742,39 @@ func recAKillCheck(t *testing.T, bin string, r *recAKillRun) {
 		t.Errorf("FLV segment cut by the kill: no 'recording recovered' at restart (its onMetaData placeholder needs repairing)")
 	}
 
-	dur := recACheckFile(t, r.seg)
-	v, a := recAPackets(t, r.seg)
-	t.Logf("cut segment: %.3f s (ffprobe), %d video packets over %.3f s, %d audio packets", dur, len(v), recASpan(v, 0.040), len(a))
+	dur := checkSegmentFile(t, r.seg)
+	v, a := listPackets(t, r.seg)
+	t.Logf("cut segment: %.3f s (ffprobe), %d video packets over %.3f s, %d audio packets", dur, len(v), packetSpan(v, 0.040), len(a))
 	if dur < 10-0.001 {
 		t.Errorf("cut segment lasts %.3f s, want at least 10 s (killed 12 s in)", dur)
 	}
 	if format == "flv" {
-		recACheckFLVMeta(t, r.seg, max(recASpan(v, 0.040), recASpan(a, 1024.0/44100)))
+		checkFLVMetadata(t, r.seg, max(packetSpan(v, 0.040), packetSpan(a, 1024.0/44100)))
 	}
-	srcV, srcA := recAPackets(t, r.published)
+	srcV, srcA := listPackets(t, r.published)
 	names := []string{r.seg}
-	if first, _ := recAContinuity(t, "video", srcV, [][]recAPacket{v}, names, 0.040, 0); first != 0 {
+	if first, _ := checkContinuity(t, "video", srcV, [][]framePacket{v}, names, 0.040, 0); first != 0 {
 		t.Errorf("video: the cut segment starts at published frame %d, want 0", first)
 	}
-	if first, _ := recAContinuity(t, "audio", srcA, [][]recAPacket{a}, names, 1024.0/44100, 0); first > 1 {
+	if first, _ := checkContinuity(t, "audio", srcA, [][]framePacket{a}, names, 1024.0/44100, 0); first > 1 {
 		t.Errorf("audio: the cut segment starts at published packet %d", first)
 	}
 }
 
 // ---- 4: disk full ----
 
-// recAMountTmpfs mounts a tmpfs of size (e.g. "1m") on a new directory and
+// mountTmpfs mounts a tmpfs of size (e.g. "1m") on a new directory and
 // unmounts it at the end of the test (after the cleanups registered later,
 // such as the appliance's shutdown, have run). Without the right to mount
 // the test is skipped, unless CI=true.
-func recAMountTmpfs(t *testing.T, size string) string {
+func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "tiny")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount tmpfs (required under CI): %v %s", err, out)
-		}
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+		testenv.Need(t, "mounting a tmpfs", fmt.Errorf("%v %s", err, out))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
@@ -818,8 +785,8 @@ func recAMountTmpfs(t *testing.T, size string) string {
 	return dir
 }
 
-// recAGet fetches an API URL.
-func recAGet(t *testing.T, url string) string {
+// httpGet fetches an API URL.
+func httpGet(t *testing.T, url string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -836,7 +803,7 @@ func recAGet(t *testing.T, url string) string {
 	return string(b)
 }
 
-func recAMetric(text, name string) float64 {
+func metricValue(text, name string) float64 {
 	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(text)
 	if m == nil {
 		return math.NaN()
@@ -853,12 +820,12 @@ func TestRecordAcceptDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("18 s publish; skipped with -short")
 	}
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
-	storage := recAMountTmpfs(t, "1m")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
+	storage := mountTmpfs(t, "1m")
 	// Retention off (no min_free, no sweep during the test): only the
 	// disk decides.
-	srv := recANewServer(t, recAConfig(storage, "fmp4", "10m", "127.0.0.1:0", "  min_free: \"\"\n  sweep_every: 1h\n"))
+	srv := startYAMLServer(t, recordingConfig(storage, "fmp4", "10m", "127.0.0.1:0", "  min_free: \"\"\n  sweep_every: 1h\n"))
 	logs := srv.watch(t)
 	api := "http://" + srv.a.HTTPAddr().String()
 	if mf := srv.a.Config().Storage.MinFree; mf != "" {
@@ -875,8 +842,8 @@ func TestRecordAcceptDiskFull(t *testing.T) {
 	deadline := time.Now().Add(14 * time.Second)
 	var metrics string
 	for {
-		metrics = recAGet(t, api+"/metrics")
-		if recAMetric(metrics, "tapedeck_recording_write_errors") > 0 && recAMetric(metrics, "tapedeck_recording_paused") == 1 {
+		metrics = httpGet(t, api+"/metrics")
+		if metricValue(metrics, "tapedeck_recording_write_errors") > 0 && metricValue(metrics, "tapedeck_recording_paused") == 1 {
 			break
 		}
 		if time.Now().After(deadline) || pub.exited() {
@@ -892,11 +859,11 @@ func TestRecordAcceptDiskFull(t *testing.T) {
 			Paused      bool  `json:"paused"`
 		} `json:"recording"`
 	}
-	if err := json.Unmarshal([]byte(recAGet(t, api+"/api/v1/streams/live/cam1")), &sj); err != nil {
+	if err := json.Unmarshal([]byte(httpGet(t, api+"/api/v1/streams/live/cam1")), &sj); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%.1f s into the publish: write_errors %v, paused %v; stream API recording %+v", pausedAt.Seconds(),
-		recAMetric(metrics, "tapedeck_recording_write_errors"), recAMetric(metrics, "tapedeck_recording_paused"), sj.Recording)
+		metricValue(metrics, "tapedeck_recording_write_errors"), metricValue(metrics, "tapedeck_recording_paused"), sj.Recording)
 	if sj.Recording == nil || sj.Recording.WriteErrors == 0 {
 		t.Errorf("stream API: recording %+v, want write errors", sj.Recording)
 	}

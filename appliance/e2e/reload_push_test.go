@@ -1,47 +1,37 @@
-package appliance_test
+package e2e
 
 // A reload applies the push targets of the wildcard app "*" to the live
 // streams they match, like those of a named app, keeping the precedence
 // of Config.App: an app's own entry replaces "*" whole.
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tapedeck/tapedeck/appliance/internal/apptest"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
-	"github.com/tapedeck/tapedeck/rtmp"
 )
 
-// reloadTPublisher publishes url with the Go client at 25 fps (a keyframe
+// pacedPublisher publishes url with the Go client at 25 fps (a keyframe
 // a second, audio with every frame) until the test ends; failed reports
 // a write that failed.
-type reloadTPublisher struct {
+type pacedPublisher struct {
 	stop chan struct{}
 	done chan struct{}
 	mu   sync.Mutex
 	err  error
 }
 
-func reloadTPublish(t *testing.T, url string) *reloadTPublisher {
+func startPacedPublisher(t *testing.T, url string) *pacedPublisher {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, name, err := rtmp.Dial(ctx, url, rtmp.ClientConfig{Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	if err := c.Publish(ctx, name); err != nil {
-		c.Close()
-		t.Fatalf("publish %s: %v", url, err)
-	}
-	p := &reloadTPublisher{stop: make(chan struct{}), done: make(chan struct{})}
+	c := testenv.PublishRTMP(t, url) // closed at the end, after p.end (registered later, run first)
+	p := &pacedPublisher{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		defer c.Close()
 		write := func(k remux.Kind, ts uint32, b []byte) bool {
 			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			if err := c.WriteMedia(remux.NewMessage(k, ts, b)); err != nil {
@@ -52,18 +42,18 @@ func reloadTPublish(t *testing.T, url string) *reloadTPublisher {
 			}
 			return true
 		}
-		if !write(remux.KindData, 0, apiTMetadata(t)) || !write(remux.KindVideo, 0, apiTAVCHeader) || !write(remux.KindAudio, 0, apiTAACHeader) {
+		if !write(remux.KindData, 0, testenv.Metadata(t)) || !write(remux.KindVideo, 0, testenv.AVCHeader) || !write(remux.KindAudio, 0, testenv.AACHeader) {
 			return
 		}
 		tick := time.NewTicker(40 * time.Millisecond)
 		defer tick.Stop()
 		for i := 0; ; i++ {
 			ts := uint32(i * 40)
-			frame := apiTInterframe
+			frame := testenv.AVCInterframe
 			if i%25 == 0 {
-				frame = apiTKeyframe
+				frame = testenv.AVCKeyframe
 			}
-			if !write(remux.KindVideo, ts, frame) || !write(remux.KindAudio, ts+20, apiTAACFrame) {
+			if !write(remux.KindVideo, ts, frame) || !write(remux.KindAudio, ts+20, testenv.AACFrame) {
 				return
 			}
 			select {
@@ -77,7 +67,7 @@ func reloadTPublish(t *testing.T, url string) *reloadTPublisher {
 	return p
 }
 
-func (p *reloadTPublisher) end() {
+func (p *pacedPublisher) end() {
 	select {
 	case <-p.stop:
 	default:
@@ -86,7 +76,7 @@ func (p *reloadTPublisher) end() {
 	<-p.done
 }
 
-func (p *reloadTPublisher) failed() error {
+func (p *pacedPublisher) failed() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.err
@@ -97,7 +87,7 @@ func TestReloadWildcardPush(t *testing.T) {
 
 	// The upstream: another appliance.
 	upCfg := loadYAML(t, filepath.Join(dir, "up.yaml"), "storage:\n  dir: "+filepath.Join(dir, "up-rec")+"\napps:\n  live:\n    gop_cache: true\n")
-	up, _ := apiTStartConfig(t, upCfg)
+	up, _ := apptest.StartConfig(t, upCfg)
 	upURL := "rtmp://" + up.RTMPAddr().String() + "/live/"
 	upPublishing := func(name string) bool {
 		s := up.Hub().Lookup("live", name)
@@ -111,7 +101,7 @@ func TestReloadWildcardPush(t *testing.T) {
 		return base + "  \"*\":\n    gop_cache: true\n" + push
 	}
 	cfg1 := loadYAML(t, filepath.Join(dir, "one.yaml"), wildcard(""))
-	a, _ := apiTStartConfig(t, cfg1)
+	a, _ := apptest.StartConfig(t, cfg1)
 	rtmpURL := "rtmp://" + a.RTMPAddr().String() + "/"
 	reload := func(name, yaml string) {
 		t.Helper()
@@ -120,9 +110,9 @@ func TestReloadWildcardPush(t *testing.T) {
 		a.Reload(cfg)
 	}
 
-	pub := reloadTPublish(t, rtmpURL+"live/cam")
-	studio := reloadTPublish(t, rtmpURL+"studio/cam2")
-	apiTEventually(t, 5*time.Second, "both publishes live", func() bool {
+	pub := startPacedPublisher(t, rtmpURL+"live/cam")
+	studio := startPacedPublisher(t, rtmpURL+"studio/cam2")
+	testenv.Eventually(t, 5*time.Second, "both publishes live", func() bool {
 		for _, k := range [][2]string{{"live", "cam"}, {"studio", "cam2"}} {
 			s := a.Hub().Lookup(k[0], k[1])
 			if s == nil || !s.Stats().Publishing || s.Stats().MessagesIn < 10 {
@@ -135,8 +125,8 @@ func TestReloadWildcardPush(t *testing.T) {
 
 	// Adding a "*" target pushes the running live/cam.
 	reload("two.yaml", wildcard(fmt.Sprintf("    push:\n      - name: up\n        url: %s{stream}\n", upURL)))
-	apiTEventually(t, 5*time.Second, "live/cam pushed to the upstream", func() bool { return upPublishing("cam") })
-	apiTEventually(t, 5*time.Second, "video on the upstream", func() bool {
+	testenv.Eventually(t, 5*time.Second, "live/cam pushed to the upstream", func() bool { return upPublishing("cam") })
+	testenv.Eventually(t, 5*time.Second, "video on the upstream", func() bool {
 		return up.Hub().Lookup("live", "cam").Stats().MessagesIn >= 20
 	})
 	// studio has its own entry: "*" targets are not its own.
@@ -147,21 +137,21 @@ func TestReloadWildcardPush(t *testing.T) {
 
 	// Changing the target's URL moves the push.
 	reload("three.yaml", wildcard(fmt.Sprintf("    push:\n      - name: up\n        url: %salt-{stream}\n", upURL)))
-	apiTEventually(t, 5*time.Second, "live/cam pushed to the changed URL", func() bool { return upPublishing("alt-cam") })
-	apiTEventually(t, 5*time.Second, "the push to the old URL stopped", func() bool { return !upPublishing("cam") })
+	testenv.Eventually(t, 5*time.Second, "live/cam pushed to the changed URL", func() bool { return upPublishing("alt-cam") })
+	testenv.Eventually(t, 5*time.Second, "the push to the old URL stopped", func() bool { return !upPublishing("cam") })
 
 	// Removing it stops the push.
 	reload("four.yaml", wildcard(""))
-	apiTEventually(t, 5*time.Second, "the push stopped", func() bool { return !upPublishing("alt-cam") })
+	testenv.Eventually(t, 5*time.Second, "the push stopped", func() bool { return !upPublishing("alt-cam") })
 
 	// A "*" target does not apply once the app has an entry of its own.
 	reload("five.yaml", wildcard(fmt.Sprintf("    push:\n      - name: up\n        url: %s{stream}\n", upURL)))
-	apiTEventually(t, 5*time.Second, "live/cam pushed again", func() bool { return upPublishing("cam") })
+	testenv.Eventually(t, 5*time.Second, "live/cam pushed again", func() bool { return upPublishing("cam") })
 	reload("six.yaml", wildcard(fmt.Sprintf("    push:\n      - name: up\n        url: %s{stream}\n", upURL))+"  live:\n    gop_cache: true\n")
-	apiTEventually(t, 5*time.Second, "the push stopped for live's own entry", func() bool { return !upPublishing("cam") })
+	testenv.Eventually(t, 5*time.Second, "the push stopped for live's own entry", func() bool { return !upPublishing("cam") })
 
 	// The publishers were never touched.
-	for _, p := range []*reloadTPublisher{pub, studio} {
+	for _, p := range []*pacedPublisher{pub, studio} {
 		if err := p.failed(); err != nil {
 			t.Errorf("publisher write failed: %v", err)
 		}

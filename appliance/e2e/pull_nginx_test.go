@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 import (
 	"fmt"
@@ -14,8 +14,8 @@ import (
 // ffmpeg publishing to it — is live on tapedeck for ffprobe and lands in
 // a recording that decodes, like a camera or a publish.
 func TestE2EPullFromNginxRTMP(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	ngx := testenv.StartNginx(t, false)
 	pub := startTool(t, 40*time.Second, nil, "ffmpeg", publisherArgs(ngx.URL("cam"), 10)...)
 
@@ -25,18 +25,8 @@ func TestE2EPullFromNginxRTMP(t *testing.T) {
 		rec, ngx.URL("cam?token=hidden"))
 	b := startPullingBox(t, filepath.Join(dir, "b.yaml"), yaml)
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if s := b.Hub().Lookup("cams", "gate"); s != nil && s.Stats().Publishing && s.Stats().VideoCodec != 0 {
-			if src := s.Stats().Source; strings.Contains(src, "hidden") {
-				t.Errorf("the pull's source %q shows the token", src)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tapedeck never pulled cams/gate from nginx-rtmp (publisher: %s)", pub.status())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if src := waitVideo(t, b, "cams", "gate", pub, 15*time.Second).Source; strings.Contains(src, "hidden") {
+		t.Errorf("the pull's source %q shows the token", src)
 	}
 	played := parseProbe(t, startProbe(t, "rtmp://"+b.RTMPAddr().String()+"/cams/gate", 4))
 	checkMedia(t, "pulled from nginx-rtmp, played from tapedeck", played, mediaExpect{minVideoFrames: 80, minSpan: 3.5})
@@ -56,8 +46,8 @@ func TestE2EPullFromNginxRTMP(t *testing.T) {
 // CA (nginx's stream module terminating TLS in front of nginx-rtmp) works
 // with that CA in relay.ca_file, the CA file push targets use too.
 func TestE2EPullFromNginxRTMPS(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	ngx := testenv.StartNginx(t, true)
 	pub := startTool(t, 40*time.Second, nil, "ffmpeg", publisherArgs(ngx.URL("cam"), 10)...)
 
@@ -66,16 +56,7 @@ func TestE2EPullFromNginxRTMPS(t *testing.T) {
 		filepath.Join(dir, "rec"), ngx.CAFile, ngx.TLSPort)
 	b := startPullingBox(t, filepath.Join(dir, "b.yaml"), yaml)
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if s := b.Hub().Lookup("cams", "gate"); s != nil && s.Stats().Publishing && s.Stats().VideoCodec != 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tapedeck never pulled cams/gate from nginx over rtmps (publisher: %s)", pub.status())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitVideo(t, b, "cams", "gate", pub, 15*time.Second)
 	played := parseProbe(t, startProbe(t, "rtmp://"+b.RTMPAddr().String()+"/cams/gate", 3))
 	checkMedia(t, "pulled from nginx over rtmps, played from tapedeck", played, mediaExpect{minVideoFrames: 60, minSpan: 2.5})
 }

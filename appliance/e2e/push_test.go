@@ -1,78 +1,28 @@
-package appliance_test
+package e2e
 
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/apptest"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 )
-
-// pushTNginx starts nginx with the RTMP module on a free loopback port and
-// returns that port; nginx is stopped when the test ends.
-func pushTNginx(t *testing.T) int {
-	t.Helper()
-	nginx := needTool(t, "nginx")
-	const module = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
-	if _, err := os.Stat(module); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("libnginx-mod-rtmp required under CI: %v", err)
-		}
-		t.Skip("libnginx-mod-rtmp not installed")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`load_module %s;
-worker_processes 1;
-daemon off;
-master_process off;
-error_log %s/error.log info;
-pid %s/nginx.pid;
-events { worker_connections 256; }
-rtmp { server { listen 127.0.0.1:%d; chunk_size 4096; application live { live on; } } }
-`, module, dir, dir, port)
-	path := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(path, []byte(conf), 0o644)
-	cmd := exec.Command(nginx, "-c", path, "-p", dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return port
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not listen: %v\n%s", err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // A reload adds a push target and changes the publish key while a stream
 // runs: the stream reaches nginx, the running publish and its player never
 // drop, and the new key governs new publishes. A push added through the
 // API reaches nginx too and is removed again.
 func TestE2EReloadAddsPushAndKey(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
-	port := pushTNginx(t)
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
+	port := testenv.StartNginx(t, false).RTMPPort
 	dir := t.TempDir()
 	write := func(name, yaml string) string {
 		p := filepath.Join(dir, name)
@@ -85,11 +35,11 @@ func TestE2EReloadAddsPushAndKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg1.RTMP.Listen, cfg1.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	a, logs := apiTStartConfig(t, cfg1)
+	a, logs := apptest.StartConfig(t, cfg1)
 	rtmpURL := "rtmp://" + a.RTMPAddr().String() + "/live/"
 
 	pub := startTool(t, 40*time.Second, nil, "ffmpeg", publisherArgs(rtmpURL+"cam1?key=a", 22)...)
-	apiTEventually(t, 10*time.Second, "the publish to start", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the publish to start", func() bool {
 		s := a.Hub().Lookup("live", "cam1")
 		return s != nil && s.Stats().Publishing
 	})
@@ -97,7 +47,10 @@ func TestE2EReloadAddsPushAndKey(t *testing.T) {
 
 	time.Sleep(1500 * time.Millisecond)
 	cfg2, err := appliance.LoadConfig(write("two.yaml", base+fmt.Sprintf(
-		"apps:\n  live:\n    publish:\n      keys: [b]\n    push:\n      - name: nginx\n        url: rtmp://127.0.0.1:%d/live/{stream}\n", port)))
+		"apps:\n  live:\n    publish:\n      keys: [b]\n    push:\n      - name: nginx\n        url: rtmp://127.0.0.1:%d/live/{stream}\n"+
+			// The API-added push below goes to nginx on loopback, which
+			// relay.allow_targets refuses unless the owner lists it.
+			"relay:\n  allow_targets:\n    hosts: [public, 127.0.0.1]\n", port)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +60,7 @@ func TestE2EReloadAddsPushAndKey(t *testing.T) {
 	// The stream arrives at nginx and decodes there.
 	fromNginx := parseProbe(t, runTool(t, 30*time.Second, nil, "ffprobe", probeArgs(fmt.Sprintf("rtmp://127.0.0.1:%d/live/cam1", port), 5)...))
 	// nginx makes a joiner wait up to one GOP (2 s) for a keyframe.
-	pushTCheckNginx(t, "pushed to nginx by reload", fromNginx, 50)
+	checkNginxPlay(t, "pushed to nginx by reload", fromNginx, 50)
 
 	// The old key no longer publishes; the new one does.
 	if r := runTool(t, 20*time.Second, nil, "ffmpeg", publisherArgs(rtmpURL+"other?key=a", 2)...); r.err == nil {
@@ -119,15 +72,15 @@ func TestE2EReloadAddsPushAndKey(t *testing.T) {
 
 	// A push added through the API for this stream only.
 	body := fmt.Sprintf(`{"name":"extra","url":"rtmp://127.0.0.1:%d/live/extra"}`, port)
-	if code, out := apiTPost(t, a, "/api/v1/streams/live/cam1/push", body); code != 201 {
+	if code, out := postJSON(t, a, "/api/v1/streams/live/cam1/push", body); code != 201 {
 		t.Fatalf("POST push = %d %s", code, out)
 	}
 	extra := parseProbe(t, runTool(t, 30*time.Second, nil, "ffprobe", probeArgs(fmt.Sprintf("rtmp://127.0.0.1:%d/live/extra", port), 5)...))
-	pushTCheckNginx(t, "pushed via API", extra, 50)
-	if code, _, out := apiTDo(t, a, "DELETE", "/api/v1/streams/live/cam1/push/extra", ""); code != 200 {
+	checkNginxPlay(t, "pushed via API", extra, 50)
+	if code, _, out := apptest.Do(t, a, "DELETE", "/api/v1/streams/live/cam1/push/extra", ""); code != 200 {
 		t.Errorf("DELETE push = %d %s", code, out)
 	}
-	if _, _, out := apiTDo(t, a, "GET", "/api/v1/streams/live/cam1", ""); strings.Contains(out, `"extra"`) || !strings.Contains(out, `"nginx"`) {
+	if _, _, out := apptest.Do(t, a, "GET", "/api/v1/streams/live/cam1", ""); strings.Contains(out, `"extra"`) || !strings.Contains(out, `"nginx"`) {
 		t.Errorf("after DELETE the stream's relays are wrong:\n%s", out)
 	}
 
@@ -141,10 +94,10 @@ func TestE2EReloadAddsPushAndKey(t *testing.T) {
 	_ = logs
 }
 
-// pushTCheckNginx checks what ffprobe read back from nginx. nginx-rtmp has
+// checkNginxPlay checks what ffprobe read back from nginx. nginx-rtmp has
 // no GOP cache (its players wait for the next keyframe), so only the
 // decodable start, monotonic video and a frame count are asserted.
-func pushTCheckNginx(t testing.TB, label string, p *probeResult, minFrames int) {
+func checkNginxPlay(t testing.TB, label string, p *probeResult, minFrames int) {
 	t.Helper()
 	video := p.entries("frame", "video")
 	if len(video) < minFrames {
@@ -160,8 +113,8 @@ func pushTCheckNginx(t testing.TB, label string, p *probeResult, minFrames int) 
 	}
 }
 
-// apiTPost POSTs a JSON body and returns the status and body.
-func apiTPost(t testing.TB, a *appliance.Appliance, path, body string) (int, string) {
+// postJSON POSTs a JSON body and returns the status and body.
+func postJSON(t testing.TB, a *appliance.Appliance, path, body string) (int, string) {
 	t.Helper()
 	resp, err := http.Post("http://"+a.HTTPAddr().String()+path, "application/json", strings.NewReader(body))
 	if err != nil {

@@ -1,6 +1,6 @@
-package appliance_test
+package e2e
 
-// End-to-end interoperability tests: an in-process appliance on 127.0.0.1
+// Interoperability tests: an in-process appliance on 127.0.0.1
 // with real RTMP clients (ffmpeg/ffprobe, rtmpdump, GStreamer) publishing
 // and playing. The clients are required under CI (CI=true) and skipped
 // elsewhere when missing. The tests that only watch a stream share one
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
 )
 
@@ -31,7 +32,7 @@ import (
 // 3 s after the publisher, must start at a keyframe served from the GOP
 // cache and decode 4 s of h264 640x360 + AAC with monotonic timestamps.
 func TestE2EFfmpegPlay(t *testing.T) {
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffprobe")
 	srv, name, since := sharedStream(t)
 	logs := srv.watch(t)
 
@@ -66,8 +67,8 @@ func TestE2EFfmpegPlay(t *testing.T) {
 // stream for ~4.5 s to an FLV file that ffprobe must find complete and
 // decodable: h264 + AAC, first video frame a keyframe, monotonic video.
 func TestE2ERtmpdumpPlay(t *testing.T) {
-	needTool(t, "rtmpdump")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "rtmpdump")
+	testenv.NeedTool(t, "ffprobe")
 	srv, name, _ := sharedStream(t)
 	logs := srv.watch(t)
 
@@ -98,8 +99,8 @@ func TestE2ERtmpdumpPlay(t *testing.T) {
 // the RTMP specification says a positive duration plays a live stream for
 // that long. rtmpdump must therefore end on its own with about 3 s of media.
 func TestE2ERtmpdumpStopOffset(t *testing.T) {
-	needTool(t, "rtmpdump")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "rtmpdump")
+	testenv.NeedTool(t, "ffprobe")
 	srv, name, _ := sharedStream(t)
 	srv.watch(t)
 
@@ -125,8 +126,8 @@ func TestE2ERtmpdumpStopOffset(t *testing.T) {
 // SWF from our HTTP server, validate the server's S1 digest and S2
 // signature ("Genuine Adobe Flash Media Server") and then receive media.
 func TestE2ERtmpdumpFP9Handshake(t *testing.T) {
-	needTool(t, "rtmpdump")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "rtmpdump")
+	testenv.NeedTool(t, "ffprobe")
 	srv, name, _ := sharedStream(t)
 	logs := srv.watch(t)
 
@@ -210,7 +211,7 @@ var (
 // keyframe, at least 50 frames must be decoded at 640x360 with strictly
 // increasing timestamps, and audio must arrive.
 func TestE2EGStreamerPlay(t *testing.T) {
-	needTool(t, "gst-launch-1.0")
+	testenv.NeedTool(t, "gst-launch-1.0")
 	srv, name, _ := sharedStream(t)
 	srv.watch(t)
 
@@ -272,7 +273,7 @@ func TestE2EGStreamerPlay(t *testing.T) {
 // publishing to the same name is refused quickly with a clear error, and the
 // first publisher and its players carry on undisturbed.
 func TestE2EPublishBusy(t *testing.T) {
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffprobe")
 	srv, name, _ := sharedStream(t)
 	logs := srv.watch(t)
 	before, _ := srv.stats("live", name)
@@ -313,7 +314,7 @@ func TestE2EPublishBusy(t *testing.T) {
 // configured fails at once, for players and publishers, with the server's
 // reason, and leaves nothing in the hub.
 func TestE2EUnknownAppRejected(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffmpeg")
 	srv := sharedServer(t)
 	logs := srv.watch(t)
 
@@ -349,8 +350,8 @@ func TestE2EUnknownAppRejected(t *testing.T) {
 // across the gap and follows the new session from a keyframe, the hub shows
 // the new publisher, and a fresh player plays it.
 func TestE2ERepublish(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	srv := sharedServer(t)
 	srv.watch(t)
 	const name = "cam2"

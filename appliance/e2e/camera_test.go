@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 import (
 	"fmt"
@@ -20,7 +20,7 @@ import (
 // back within the backoff bound (max_backoff 1s) and the recording goes on
 // in a second segment. Both segments decode with ffprobe.
 func TestE2ECameraRestartResumesRecording(t *testing.T) {
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffprobe")
 	port := testenv.FreePort(t)
 	cam := testenv.StartCamera(t, port, "h264")
 

@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 // HEVC recordings played back over Enhanced RTMP (issue #8).
 //
@@ -34,8 +34,8 @@ import (
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
-// hevcTEncode makes a 4 s HEVC (libx265, GOP 25, B-frames) + AAC file.
-func hevcTEncode(t *testing.T, out string, extra ...string) {
+// encodeHEVC makes a 4 s HEVC (libx265, GOP 25, B-frames) + AAC file.
+func encodeHEVC(t *testing.T, out string, extra ...string) {
 	t.Helper()
 	args := []string{"-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
@@ -48,8 +48,8 @@ func hevcTEncode(t *testing.T, out string, extra ...string) {
 	}
 }
 
-// hevcTCount is the number of video frames ffprobe decodes from file.
-func hevcTCount(t *testing.T, file string, format ...string) int {
+// decodedFrames is the number of video frames ffprobe decodes from file.
+func decodedFrames(t *testing.T, file string, format ...string) int {
 	t.Helper()
 	args := append(format, "-v", "error", "-select_streams", "v:0", "-count_frames",
 		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file)
@@ -61,9 +61,9 @@ func hevcTCount(t *testing.T, file string, format ...string) int {
 	return n
 }
 
-// hevcTMessages reads an MP4 with remux's reader: the messages a publisher
+// fileMessages reads an MP4 with remux's reader: the messages a publisher
 // of it would send (Enhanced RTMP HEVC, AAC).
-func hevcTMessages(t *testing.T, p string) []*remux.Message {
+func fileMessages(t *testing.T, p string) []*remux.Message {
 	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {
@@ -96,13 +96,13 @@ func hevcTMessages(t *testing.T, p string) []*remux.Message {
 	}
 }
 
-// hevcTSource hands the recorder a whole clip, then ends the stream.
-type hevcTSource struct {
+// messageSource hands the recorder a whole clip, then ends the stream.
+type messageSource struct {
 	msgs []*remux.Message
 	sent bool
 }
 
-func (s *hevcTSource) Next(dst []*remux.Message) ([]*remux.Message, error) {
+func (s *messageSource) Next(dst []*remux.Message) ([]*remux.Message, error) {
 	if s.sent {
 		return dst, io.EOF
 	}
@@ -113,12 +113,12 @@ func (s *hevcTSource) Next(dst []*remux.Message) ([]*remux.Message, error) {
 	return dst, nil
 }
 
-// hevcTRecordFLV records msgs as FLV at dir/rel(.flv) with our recorder.
-func hevcTRecordFLV(t *testing.T, dir, rel string, msgs []*remux.Message) {
+// recordFLV records msgs as FLV at dir/rel(.flv) with our recorder.
+func recordFLV(t *testing.T, dir, rel string, msgs []*remux.Message) {
 	t.Helper()
 	var done []recorder.Segment
 	var mu sync.Mutex
-	err := recorder.Record(context.Background(), &hevcTSource{msgs: msgs}, "live", "hevc", recorder.Config{
+	err := recorder.Record(context.Background(), &messageSource{msgs: msgs}, "live", "hevc", recorder.Config{
 		Dir: dir, PathTemplate: rel, Format: recorder.FormatFLV, Logger: slog.New(slog.DiscardHandler),
 		OnSegmentDone: func(s recorder.Segment) { mu.Lock(); done = append(done, s); mu.Unlock() },
 	})
@@ -130,9 +130,9 @@ func hevcTRecordFLV(t *testing.T, dir, rel string, msgs []*remux.Message) {
 	}
 }
 
-// hevcTLegacyFLV writes msgs as an FLV with the pre-standard HEVC tag
+// writeLegacyHEVCFLV writes msgs as an FLV with the pre-standard HEVC tag
 // header (CodecID 12, laid out like AVC) some Chinese encoders send.
-func hevcTLegacyFLV(t *testing.T, p string, msgs []*remux.Message) {
+func writeLegacyHEVCFLV(t *testing.T, p string, msgs []*remux.Message) {
 	t.Helper()
 	var tags []testenv.FLVTag
 	for _, m := range msgs {
@@ -156,15 +156,15 @@ func hevcTLegacyFLV(t *testing.T, p string, msgs []*remux.Message) {
 	}
 }
 
-type hevcTMsg struct {
+type playedMessage struct {
 	kind    remux.Kind
 	ts      uint32
 	payload []byte
 }
 
-// hevcTPlay plays url with our client, which announces props in connect,
+// playUntil plays url with our client, which announces props in connect,
 // until the server ends the play.
-func hevcTPlay(t *testing.T, url string, props rtmp.Object, until func([]hevcTMsg) bool) ([]hevcTMsg, error) {
+func playUntil(t *testing.T, url string, props rtmp.Object, until func([]playedMessage) bool) ([]playedMessage, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -177,7 +177,7 @@ func hevcTPlay(t *testing.T, url string, props rtmp.Object, until func([]hevcTMs
 		return nil, err
 	}
 	c.SetReadDeadline(time.Now().Add(15 * time.Second))
-	var got []hevcTMsg
+	var got []playedMessage
 	for until == nil || !until(got) {
 		m, err := c.ReadMedia()
 		if errors.Is(err, rtmp.ErrStreamEnded) {
@@ -187,21 +187,21 @@ func hevcTPlay(t *testing.T, url string, props rtmp.Object, until func([]hevcTMs
 			t.Fatalf("play %s: %v after %d messages", url, err, len(got))
 		}
 		if m.Kind.IsMedia() {
-			got = append(got, hevcTMsg{m.Kind, m.Timestamp, slices.Clone(m.Payload)})
+			got = append(got, playedMessage{m.Kind, m.Timestamp, slices.Clone(m.Payload)})
 		}
 		m.Release()
 	}
 	return got, nil
 }
 
-// hevcTCheck checks a played HEVC stream: every video message in Enhanced
+// checkHEVCPlay checks a played HEVC stream: every video message in Enhanced
 // RTMP form with FourCC hvc1; headers sequence headers (HEVC
 // configuration records with VPS, SPS and PPS) of which the first comes
 // before any frame; frames (their count within 2%) starting with a
 // keyframe, some with a composition time (the files have B-frames);
 // timestamps monotonic per kind; AAC along. The frames, decoded as Annex
 // B by ffmpeg, give no error and as many pictures.
-func hevcTCheck(t *testing.T, label string, got []hevcTMsg, headers, frames int) {
+func checkHEVCPlay(t *testing.T, label string, got []playedMessage, headers, frames int) {
 	t.Helper()
 	var annexB testenv.HEVCAnnexB
 	nHdr, nFrames, withCTS, aacHdr, aacFrames := 0, 0, 0, 0, 0
@@ -266,7 +266,7 @@ func hevcTCheck(t *testing.T, label string, got []hevcTMsg, headers, frames int)
 	if nHdr != headers {
 		t.Errorf("%s: %d sequence headers, want %d", label, nHdr, headers)
 	}
-	vodTWithin(t, label, nFrames, frames)
+	checkWithin(t, label, nFrames, frames)
 	if withCTS == 0 {
 		t.Errorf("%s: no frame with a composition time offset, the file has B-frames", label)
 	}
@@ -281,7 +281,7 @@ func hevcTCheck(t *testing.T, label string, got []hevcTMsg, headers, frames int)
 	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Fatalf("%s: ffmpeg decode of the received HEVC: %v\n%s", label, err, out)
 	}
-	decoded := hevcTCount(t, f, "-f", "hevc")
+	decoded := decodedFrames(t, f, "-f", "hevc")
 	if decoded != nFrames {
 		t.Errorf("%s: ffmpeg decodes %d pictures of the %d frames received", label, decoded, nFrames)
 	}
@@ -293,22 +293,18 @@ func hevcTCheck(t *testing.T, label string, got []hevcTMsg, headers, frames int)
 // play to a player that announced hvc1 (by fourCcList or
 // videoFourCcInfoMap) as Enhanced RTMP that decodes.
 func TestE2EVODHEVCEnhanced(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
-	srv, err := newTestServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.close() })
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
+	srv := startTestServer(t)
 	srv.watch(t)
 	dir := filepath.Join(srv.storage, "live", "hevc")
 	os.MkdirAll(dir, 0o755)
-	hevcTEncode(t, filepath.Join(dir, "a.mp4"), "-tag:v", "hvc1")
-	hevcTEncode(t, filepath.Join(dir, "b.mp4"), "-movflags", "frag_keyframe+empty_moov")
-	msgs := hevcTMessages(t, filepath.Join(dir, "a.mp4"))
-	hevcTRecordFLV(t, srv.storage, "live/hevc/c", msgs)
-	hevcTLegacyFLV(t, filepath.Join(srv.storage, "live", "legacy", "d.flv"), msgs)
-	nA, nB := hevcTCount(t, filepath.Join(dir, "a.mp4")), hevcTCount(t, filepath.Join(dir, "b.mp4"))
+	encodeHEVC(t, filepath.Join(dir, "a.mp4"), "-tag:v", "hvc1")
+	encodeHEVC(t, filepath.Join(dir, "b.mp4"), "-movflags", "frag_keyframe+empty_moov")
+	msgs := fileMessages(t, filepath.Join(dir, "a.mp4"))
+	recordFLV(t, srv.storage, "live/hevc/c", msgs)
+	writeLegacyHEVCFLV(t, filepath.Join(srv.storage, "live", "legacy", "d.flv"), msgs)
+	nA, nB := decodedFrames(t, filepath.Join(dir, "a.mp4")), decodedFrames(t, filepath.Join(dir, "b.mp4"))
 	fed := 0
 	for _, m := range msgs {
 		if m.Kind == remux.KindVideo && !m.Frame.SequenceHeader {
@@ -336,11 +332,11 @@ func TestE2EVODHEVCEnhanced(t *testing.T) {
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
-				got, err := hevcTPlay(t, base+c.path, c.props, nil)
+				got, err := playUntil(t, base+c.path, c.props, nil)
 				if err != nil {
 					t.Fatalf("play %s: %v", c.path, err)
 				}
-				hevcTCheck(t, c.name, got, c.headers, c.frames)
+				checkHEVCPlay(t, c.name, got, c.headers, c.frames)
 			})
 		}
 	})
@@ -351,21 +347,17 @@ func TestE2EVODHEVCEnhanced(t *testing.T) {
 // being sent what it cannot decode; a live H.264 play on the same server
 // works afterwards.
 func TestE2EVODHEVCRefused(t *testing.T) {
-	needTool(t, "ffmpeg")
-	srv, err := newTestServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.close() })
+	testenv.NeedTool(t, "ffmpeg")
+	srv := startTestServer(t)
 	log := srv.watch(t)
 	dir := filepath.Join(srv.storage, "live", "hevc")
 	os.MkdirAll(dir, 0o755)
-	hevcTEncode(t, filepath.Join(dir, "a.mp4"))
+	encodeHEVC(t, filepath.Join(dir, "a.mp4"))
 	pub := startTool(t, 30*time.Second, nil, "ffmpeg", publisherArgs(srv.url("live", "cam1"), 8)...)
 
 	for _, props := range []rtmp.Object{nil, {{Key: "fourCcList", Value: []any{"av01", "vp09"}}}} {
 		label := fmt.Sprintf("announcing %v", props)
-		got, err := hevcTPlay(t, "rtmp://"+srv.addr+"/vod/live/hevc/a.mp4", props, nil)
+		got, err := playUntil(t, "rtmp://"+srv.addr+"/vod/live/hevc/a.mp4", props, nil)
 		if err == nil {
 			t.Fatalf("%s: HEVC played (%d messages)", label, len(got))
 		}
@@ -380,7 +372,7 @@ func TestE2EVODHEVCRefused(t *testing.T) {
 	}
 
 	srv.waitPublishing(t, "live", "cam1", pub, 15*time.Second)
-	frames := func(got []hevcTMsg) (n int) {
+	frames := func(got []playedMessage) (n int) {
 		for _, m := range got {
 			if m.kind == remux.KindVideo && !remux.ParseVideo(m.payload).SequenceHeader {
 				n++
@@ -388,7 +380,7 @@ func TestE2EVODHEVCRefused(t *testing.T) {
 		}
 		return n
 	}
-	got, err := hevcTPlay(t, srv.url("live", "cam1"), nil, func(got []hevcTMsg) bool { return frames(got) >= 25 })
+	got, err := playUntil(t, srv.url("live", "cam1"), nil, func(got []playedMessage) bool { return frames(got) >= 25 })
 	if err != nil {
 		t.Fatalf("live H.264 play after the refusals: %v", err)
 	}

@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 import (
 	"fmt"
@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 )
 
 // findSegments lists the recorded files under dir.
@@ -31,13 +31,9 @@ func findSegments(t testing.TB, dir string) []string {
 // whole; a copy taken mid-recording (what a power cut leaves) decodes too,
 // up to its last fragment.
 func TestE2ERecording(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
-	srv, err := newTestServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.close()
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
+	srv := startTestServer(t)
 	logs := srv.watch(t)
 
 	pub := startTool(t, 30*time.Second, nil, "ffmpeg", publisherArgs(srv.url("live", "rec1"), 6)...)
@@ -95,8 +91,8 @@ func TestE2ERecording(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.RTMP.Listen, cfg.HTTP.Listen, cfg.Storage.Dir = "127.0.0.1:0", "", recoverDir
-	var logBuf strings.Builder
-	b := appliance.New(cfg, slog.New(slog.NewTextHandler(&lockedWriter{w: &logBuf}, nil)))
+	var logBuf testenv.SyncBuf
+	b := appliance.New(cfg, slog.New(slog.NewTextHandler(&logBuf, nil)))
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -112,22 +108,11 @@ func TestE2ERecording(t *testing.T) {
 	checkMedia(t, "recovered segment", recovered, mediaExpect{minVideoFrames: 95, minSpan: 3.5})
 }
 
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 // Segments of 2 s each run the on_segment_done command, and retention
 // (an app max_bytes of 1 byte) deletes closed segments but never the one
 // being written.
 func TestE2ESegmentHookAndRetention(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffmpeg")
 	dir := t.TempDir()
 	hookLog := filepath.Join(dir, "hooks.txt")
 	yaml := fmt.Sprintf(`storage:

@@ -1,4 +1,4 @@
-package appliance_test
+package e2e
 
 import (
 	"context"
@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
-// vodTFixture is one appliance whose storage holds ffmpeg-made MP4 and FLV
+// vodFixture is one appliance whose storage holds ffmpeg-made MP4 and FLV
 // files (8 s, 25 fps, GOP 25) under live/cam1, and two consecutive fMP4
 // segments recorded by the appliance itself under live/rec.
-type vodTFixture struct {
+type vodFixture struct {
 	srv      *testServer
 	segs     []string // live/rec segments, in order
 	fileVid  map[string]int
@@ -24,12 +25,12 @@ type vodTFixture struct {
 }
 
 var (
-	vodTOnce sync.Once
-	vodTFix  vodTFixture
+	vodOnce   sync.Once
+	vodShared vodFixture
 )
 
-// vodTSourceArgs: 8 s of testsrc2 + sine, H.264 (GOP 25) and AAC.
-func vodTSourceArgs(seconds string) []string {
+// vodSourceArgs: 8 s of testsrc2 + sine, H.264 (GOP 25) and AAC.
+func vodSourceArgs(seconds string) []string {
 	return []string{"-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
@@ -37,12 +38,12 @@ func vodTSourceArgs(seconds string) []string {
 		"-c:a", "aac", "-b:a", "96k"}
 }
 
-func vodTSetup(t *testing.T) *vodTFixture {
+func setupVOD(t *testing.T) *vodFixture {
 	t.Helper()
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
-	vodTOnce.Do(func() {
-		f := &vodTFix
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
+	vodOnce.Do(func() {
+		f := &vodShared
 		srv, err := newTestServer()
 		if err != nil {
 			f.setupErr = err.Error()
@@ -58,7 +59,7 @@ func vodTSetup(t *testing.T) *vodTFixture {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r, err := launchTool(30*time.Second, nil, "ffmpeg", append(vodTSourceArgs("8"), filepath.Join(dir, name))...)
+				r, err := launchTool(30*time.Second, nil, "ffmpeg", append(vodSourceArgs("8"), filepath.Join(dir, name))...)
 				if err != nil {
 					fail(err.Error())
 					return
@@ -71,7 +72,7 @@ func vodTSetup(t *testing.T) *vodTFixture {
 		// Two consecutive recordings of live/rec (fMP4), published faster
 		// than real time, more than a second apart (distinct names).
 		for i := 0; i < 2; i++ {
-			args := append([]string{"-readrate", "4"}, vodTSourceArgs("4")...)
+			args := append([]string{"-readrate", "4"}, vodSourceArgs("4")...)
 			args = append(args, "-f", "flv", srv.url("live", "rec"))
 			r, err := launchTool(30*time.Second, nil, "ffmpeg", args...)
 			if err != nil {
@@ -91,21 +92,21 @@ func vodTSetup(t *testing.T) *vodTFixture {
 		f.segs = findSegments(t, filepath.Join(srv.storage, "live", "rec"))
 		sort.Strings(f.segs)
 	})
-	f := &vodTFix
+	f := &vodShared
 	if f.setupErr != "" {
 		t.Fatalf("vod fixture: %s", f.setupErr)
 	}
 	return f
 }
 
-// vodTFrames decodes input with ffprobe and returns its video frame pts.
-func vodTFrames(t *testing.T, input string) []mediaEntry {
+// videoFrames decodes input with ffprobe and returns its video frame pts.
+func videoFrames(t *testing.T, input string) []mediaEntry {
 	t.Helper()
 	p := parseProbe(t, startProbe(t, input, 0))
 	return p.entries("frame", "video")
 }
 
-func vodTWithin(t *testing.T, label string, got, want int) {
+func checkWithin(t *testing.T, label string, got, want int) {
 	t.Helper()
 	if d := float64(got-want) / float64(want); d < -0.02 || d > 0.02 {
 		t.Errorf("%s: %d video frames decoded, the file has %d (more than 2%% apart)", label, got, want)
@@ -117,8 +118,8 @@ func vodTWithin(t *testing.T, label string, got, want int) {
 // ffprobe and rtmpdump play whole files: ffmpeg-made MP4 and FLV, and an
 // fMP4 segment of our recorder.
 func TestE2EVODPlayFiles(t *testing.T) {
-	f := vodTSetup(t)
-	needTool(t, "rtmpdump")
+	f := setupVOD(t)
+	testenv.NeedTool(t, "rtmpdump")
 	if len(f.segs) < 1 {
 		t.Fatalf("no recorded segments")
 	}
@@ -130,13 +131,13 @@ func TestE2EVODPlayFiles(t *testing.T) {
 		{"fmp4", seg, "vod/" + filepath.ToSlash(segRel)},
 	}
 	for _, fl := range files {
-		want := len(vodTFrames(t, fl.path))
+		want := len(videoFrames(t, fl.path))
 		u := "rtmp://" + f.srv.addr + "/" + fl.url
 		t.Run(fl.label+"/ffprobe", func(t *testing.T) {
 			t.Parallel()
 			p := parseProbe(t, startProbe(t, u, 0))
 			v := p.entries("frame", "video")
-			vodTWithin(t, "ffprobe "+u, len(v), want)
+			checkWithin(t, "ffprobe "+u, len(v), want)
 			checkIncreasing(t, "ffprobe video pts", v, true, 0.5)
 		})
 		t.Run(fl.label+"/rtmpdump", func(t *testing.T) {
@@ -146,8 +147,8 @@ func TestE2EVODPlayFiles(t *testing.T) {
 			if r.exitCode != 0 {
 				t.Errorf("rtmpdump: %s\n%s", r.status(), excerpt(r.stderr.String(), 20, nil))
 			}
-			v := vodTFrames(t, out)
-			vodTWithin(t, "rtmpdump "+u, len(v), want)
+			v := videoFrames(t, out)
+			checkWithin(t, "rtmpdump "+u, len(v), want)
 			checkIncreasing(t, "rtmpdump video pts", v, true, 0.5)
 		})
 	}
@@ -156,7 +157,7 @@ func TestE2EVODPlayFiles(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "out.flv")
 		u := "rtmp://" + f.srv.addr + "/vod/live/cam1/clip.mp4"
 		runTool(t, 40*time.Second, nil, "rtmpdump", "-q", "--start", "5", "-r", u, "-o", out)
-		v := vodTFrames(t, out)
+		v := videoFrames(t, out)
 		if len(v) == 0 {
 			t.Fatal("no video")
 		}
@@ -169,24 +170,24 @@ func TestE2EVODPlayFiles(t *testing.T) {
 
 // The timeline of a stream directory plays its segments back to back.
 func TestE2EVODTimeline(t *testing.T) {
-	f := vodTSetup(t)
+	f := setupVOD(t)
 	if len(f.segs) < 2 {
 		t.Fatalf("want two recorded segments, have %v", f.segs)
 	}
 	want := 0
 	for _, s := range f.segs {
-		want += len(vodTFrames(t, s))
+		want += len(videoFrames(t, s))
 	}
 	u := "rtmp://" + f.srv.addr + "/vod/live/rec"
 	p := parseProbe(t, startProbe(t, u, 0))
 	v := p.entries("frame", "video")
-	vodTWithin(t, "timeline "+u, len(v), want)
+	checkWithin(t, "timeline "+u, len(v), want)
 	checkIncreasing(t, "timeline video pts", v, true, 0.5)
 }
 
 // Names that would leave storage.dir are refused; a live play still works.
 func TestE2EVODEscapes(t *testing.T) {
-	f := vodTSetup(t)
+	f := setupVOD(t)
 	outside := t.TempDir()
 	os.WriteFile(filepath.Join(outside, "secret.flv"), []byte("FLV"), 0o644)
 	if err := os.Symlink(outside, filepath.Join(f.srv.storage, "live", "out")); err != nil {

@@ -1,30 +1,22 @@
-package appliance_test
+package e2e
 
 import (
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/appliance/vod"
 )
 
-// newRecordingServer is newTestServer recording app "live" in format.
+// newRecordingServer is startServer recording app "live" in format.
 func newRecordingServer(t *testing.T, format string) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := loadYAML(t, filepath.Join(dir, "t.yaml"),
 		fmt.Sprintf("storage:\n  dir: %s\napps:\n  live:\n    record:\n      format: %s\n", filepath.Join(dir, "rec"), format))
-	logs := newCapBuffer(32 << 20)
-	a := appliance.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{a: a, addr: a.RTMPAddr().String(), log: logs, storage: cfg.Storage.Dir}
-	t.Cleanup(func() { s.close() })
-	return s
+	return startServer(t, cfg)
 }
 
 // A segment still being recorded plays over RTMP and is followed up to the
@@ -34,8 +26,8 @@ func newRecordingServer(t *testing.T, format string) *testServer {
 // played as the open file, fMP4 as the stream directory (the timeline
 // whose newest segment is the open one).
 func TestE2EVODFollowOpenSegment(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
 	for _, c := range []struct{ format, play string }{{"flv", "file"}, {"fmp4", "directory"}} {
 		t.Run(c.format+"/"+c.play, func(t *testing.T) {
 			t.Parallel()

@@ -1,40 +1,30 @@
-package appliance_test
+package e2e
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 )
 
 // startPullingBox starts a second appliance ("box B") on the config yaml,
 // written to path; it is shut down when the test ends.
 func startPullingBox(t *testing.T, path, yaml string) *appliance.Appliance {
 	t.Helper()
-	cfg := loadYAML(t, path, yaml)
-	b := appliance.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Shutdown(5 * time.Second) })
-	return b
+	return startServer(t, loadYAML(t, path, yaml)).a
 }
 
 // A stream pulled from another RTMP server is recorded and played like a
 // publish: box B pulls live/cam1 from box A (where ffmpeg publishes), and
 // B's players and B's recording both get it.
 func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
-	a, err := newTestServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
+	a := startTestServer(t)
 	pub := startTool(t, 30*time.Second, nil, "ffmpeg", publisherArgs(a.url("live", "cam1"), 12)...)
 	a.waitPublishing(t, "live", "cam1", pub, 10*time.Second)
 
@@ -43,18 +33,8 @@ func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
 		filepath.Join(dir, "rec"), a.url("live", "cam1"))
 	b := startPullingBox(t, filepath.Join(dir, "b.yaml"), yaml)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if s := b.Hub().Lookup("cams", "Door"); s != nil && s.Stats().Publishing && s.Stats().VideoCodec != 0 {
-			if got := s.Stats().Source; got[:5] != "rtmp " {
-				t.Errorf("pulled stream's source = %q, want rtmp ...", got)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("box B never pulled cams/Door")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if got := waitVideo(t, b, "cams", "Door", pub, 10*time.Second).Source; !strings.HasPrefix(got, "rtmp ") {
+		t.Errorf("pulled stream's source = %q, want rtmp ...", got)
 	}
 	played := parseProbe(t, startProbe(t, "rtmp://"+b.RTMPAddr().String()+"/cams/Door", 4))
 	checkMedia(t, "played from the pulling box", played, mediaExpect{minVideoFrames: 80, minSpan: 3.5})
@@ -69,13 +49,9 @@ func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
 // B's pull of box A's stream, the player gets the stream, and when it
 // leaves B lets go of A after close_after.
 func TestE2EOnDemandPull(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
-	a, err := newTestServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
+	a := startTestServer(t)
 	pub := startTool(t, 40*time.Second, nil, "ffmpeg", publisherArgs(a.url("live", "cam1"), 30)...)
 	a.waitPublishing(t, "live", "cam1", pub, 10*time.Second)
 	upstreamPlayers := func() int { st, _ := a.stats("live", "cam1"); return st.Players }
