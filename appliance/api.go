@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/internal/redact"
 	"github.com/tapedeck/tapedeck/appliance/relay"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -61,7 +62,7 @@ func (a *Appliance) describeStream(s *hub.Stream) streamJSON {
 func describeStream(s *hub.Stream) streamJSON {
 	st := s.Stats()
 	j := streamJSON{
-		App: st.App, Name: st.Name, Publishing: st.Publishing, Source: redact(st.Source),
+		App: st.App, Name: st.Name, Publishing: st.Publishing, Source: hideKeyParam(st.Source),
 		BytesIn: st.BytesIn, BytesOut: st.BytesOut, Subscribers: st.Subscribers, Players: st.Players, Skips: st.Skips,
 	}
 	if st.Publishing {
@@ -103,8 +104,9 @@ func describeStream(s *hub.Stream) streamJSON {
 	return j
 }
 
-// redact hides secrets in URLs and query strings (key=..., passwords).
-func redact(s string) string {
+// hideKeyParam hides the value of a key= parameter in a stream source text
+// (a publisher's tcUrl may carry its publish key).
+func hideKeyParam(s string) string {
 	if i := strings.Index(s, "key="); i >= 0 {
 		end := strings.IndexAny(s[i:], "&# ")
 		if end < 0 {
@@ -248,7 +250,7 @@ func (a *Appliance) addPush(w http.ResponseWriter, r *http.Request, app, stream 
 	case err != nil:
 		writeError(w, http.StatusBadRequest, err.Error())
 	default:
-		a.log.Info("push target added via API", "app", app, "stream", stream, "url", relay.RedactURL(req.URL))
+		a.log.Info("push target added via API", "app", app, "stream", stream, "url", redact.URL(req.URL))
 		writeJSON(w, http.StatusCreated, map[string]string{"result": "added"})
 	}
 }
