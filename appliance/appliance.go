@@ -223,7 +223,7 @@ func alwaysWanted(ac AppConfig, stream string) bool {
 	if ac.Record.Enabled {
 		return true
 	}
-	for _, t := range pushTargets(ac.Push) {
+	for _, t := range ac.Push {
 		if t.Matches(stream) {
 			return true
 		}
@@ -280,7 +280,7 @@ func (a *Appliance) applyPushes(old, cfg *Config) {
 	for name := range apps {
 		var targets []relay.Target
 		if ac, ok := cfg.App(name); ok {
-			targets = pushTargets(ac.Push)
+			targets = ac.Push
 		}
 		a.push.SetAppTargets(name, targets)
 	}
@@ -291,16 +291,8 @@ func (a *Appliance) applyPushes(old, cfg *Config) {
 func (a *Appliance) published(app, stream string, ac AppConfig) {
 	a.rec.start(app, stream, ac, a.config().Storage.Dir)
 	if len(ac.Push) > 0 {
-		a.push.StreamStarted(app, stream, pushTargets(ac.Push))
+		a.push.StreamStarted(app, stream, ac.Push)
 	}
-}
-
-func pushTargets(list []PushTarget) []relay.Target {
-	out := make([]relay.Target, len(list))
-	for i, t := range list {
-		out[i] = relay.Target{Name: t.Name, URL: t.URL, Streams: t.Streams}
-	}
-	return out
 }
 
 // relayOptions builds the push settings; a CA file that no longer loads

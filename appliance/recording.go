@@ -200,8 +200,7 @@ func (r *recordings) sweep(cfg *Config) {
 			run(filepath.Join(dir, name), recorder.Policy{MaxAge: ac.Record.MaxAge, MaxBytes: int64(ac.Record.MaxBytes)})
 		}
 	}
-	minFree, _ := recorder.ParseFreeSpace(cfg.Storage.MinFree)
-	run(dir, recorder.Policy{MaxAge: cfg.Storage.MaxAge, MaxBytes: int64(cfg.Storage.MaxBytes), MinFree: minFree})
+	run(dir, recorder.Policy{MaxAge: cfg.Storage.MaxAge, MaxBytes: int64(cfg.Storage.MaxBytes), MinFree: cfg.Storage.MinFree})
 }
 
 func (r *recordings) segmentDone(s recorder.Segment) {

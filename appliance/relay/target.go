@@ -17,16 +17,19 @@ import (
 )
 
 // Target is one upstream a stream is pushed to.
+//
+// The mapstructure tags are the keys of an apps.<app>.push entry in the
+// configuration, which decodes straight into this type.
 type Target struct {
 	// Name identifies the target within a stream (API, logs, metrics).
 	// Empty: the URL's host, with -2, -3... for repeats.
-	Name string
+	Name string `mapstructure:"name"`
 	// URL is rtmp:// or rtmps://host[:port]/app/key, where {app} and
 	// {stream} are replaced by the pushed stream's app and name.
-	URL string
+	URL string `mapstructure:"url"`
 	// Streams limits the target to these stream names or path.Match globs
 	// ("cam*"); empty means every stream of the app.
-	Streams []string
+	Streams []string `mapstructure:"streams"`
 }
 
 // Matches reports whether t applies to the stream name.
