@@ -31,8 +31,6 @@ type Appliance struct {
 	rec  *recordings
 	push *relay.Manager
 	pull *pull.Manager
-	// durations caches what the recordings API reads from files.
-	durations *durationCache
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -57,7 +55,7 @@ func NewLogger(c LogConfig) *slog.Logger {
 
 // New prepares an appliance for cfg; Start opens its listeners.
 func New(cfg *Config, log *slog.Logger) *Appliance {
-	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log), durations: newDurationCache()}
+	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log)}
 	a.rec = newRecordings(a.hub, log)
 	ro := relayOptions(cfg, log)
 	a.push = relay.NewManager(a.hub, ro)
