@@ -12,22 +12,12 @@ import (
 )
 
 // indexTree lays out files under a fresh storage directory, each written
-// an hour ago (so none is "recently written"), and returns the directory.
+// long ago (so none is "recently written"), and returns the directory.
 func indexTree(t *testing.T, files map[string][]byte) string {
 	t.Helper()
 	dir := t.TempDir()
-	old := time.Now().Add(-time.Hour)
 	for rel, body := range files {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, body, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, old, old); err != nil {
-			t.Fatal(err)
-		}
+		writeOld(t, dir, rel, body)
 	}
 	return dir
 }
