@@ -77,7 +77,9 @@ func maskKey(k string) string {
 
 // Secrets lists what must not appear in error texts about raw: for RTMP
 // the stream key with and without its query; for every scheme the query
-// values and the password. Pieces shorter than 4 bytes are left out.
+// values and the password. Keys and query values shorter than 4 bytes are
+// left out (hiding them would garble the text); a password is listed
+// whatever its length, as it unlocks a camera.
 func Secrets(raw string) []string {
 	var out []string
 	add := func(s string) {
@@ -92,8 +94,8 @@ func Secrets(raw string) []string {
 	}
 	if u, err := url.Parse(raw); err == nil {
 		if u.User != nil {
-			if pw, ok := u.User.Password(); ok {
-				add(pw)
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				out = append(out, pw)
 			}
 		}
 		for _, vs := range u.Query() {

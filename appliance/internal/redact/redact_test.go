@@ -42,6 +42,7 @@ func TestScrubHidesSecrets(t *testing.T) {
 			[]string{"sup3r-s3cret", "abcdef", "hunter22"}, "NetStream.Publish.BadName"},
 		{"rtsp password and token", "rtsp://admin:pa55word@cam/ch1?auth=tok3n",
 			"401 for admin:pa55word at /ch1?auth=tok3n", []string{"pa55word", "tok3n"}, "/ch1"},
+		{"a short password hidden all the same", "rtsp://admin:123@cam/ch1", "401 for admin:123", []string{"123"}, "401 for admin:"},
 		{"short pieces kept", "rtmp://h/live/abc", "publish abc refused", nil, "publish abc refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
