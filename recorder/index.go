@@ -193,9 +193,16 @@ func (x *Index) All(from, to time.Time) ([]SegmentInfo, error) {
 	var out []SegmentInfo
 	var errs []error
 	seen := map[string]struct{}{}
-	walkErr := filepath.WalkDir(x.dir, func(p string, d fs.DirEntry, err error) error {
+	// The trailing separator makes a storage directory that is a symbolic
+	// link (to a USB disk, say) walked like a directory; links below it
+	// are not followed.
+	root := x.dir
+	if !strings.HasSuffix(root, string(filepath.Separator)) {
+		root += string(filepath.Separator)
+	}
+	walkErr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if p == x.dir {
+			if p == root {
 				return err
 			}
 			errs = append(errs, err)

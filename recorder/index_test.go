@@ -141,6 +141,16 @@ func TestIndexLists(t *testing.T) {
 		t.Errorf("RelPath outside: %v", err)
 	}
 
+	// A storage directory that is a symbolic link is listed all the same.
+	link := filepath.Join(t.TempDir(), "storage")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	viaLink, err := NewIndex(link, nil).All(time.Time{}, time.Time{})
+	if err != nil || !slices.Equal(rels(viaLink), want) || viaLink[0].Path != filepath.Join(link, "loose.mp4") {
+		t.Errorf("All through a linked storage dir = %q, %v; want %q", rels(viaLink), err, want)
+	}
+
 	// A storage directory not made yet has no recordings.
 	if got, err := NewIndex(filepath.Join(dir, "absent"), nil).All(time.Time{}, time.Time{}); err != nil || len(got) != 0 {
 		t.Errorf("All of a missing directory = %v, %v", got, err)
