@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/internal/redact"
 	"github.com/tapedeck/tapedeck/appliance/relay"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -59,7 +60,7 @@ func (a *Appliance) describeStream(s *hub.Stream) streamJSON {
 func describeStream(s *hub.Stream) streamJSON {
 	st := s.Stats()
 	j := streamJSON{
-		App: st.App, Name: st.Name, Publishing: st.Publishing, Source: redact(st.Source),
+		App: st.App, Name: st.Name, Publishing: st.Publishing, Source: hideKeyParam(st.Source),
 		BytesIn: st.BytesIn, BytesOut: st.BytesOut, Subscribers: st.Subscribers, Players: st.Players, Skips: st.Skips,
 	}
 	if st.Publishing {
@@ -101,8 +102,9 @@ func describeStream(s *hub.Stream) streamJSON {
 	return j
 }
 
-// redact hides secrets in URLs and query strings (key=..., passwords).
-func redact(s string) string {
+// hideKeyParam hides the value of a key= parameter in a stream source text
+// (a publisher's tcUrl may carry its publish key).
+func hideKeyParam(s string) string {
 	if i := strings.Index(s, "key="); i >= 0 {
 		end := strings.IndexAny(s[i:], "&# ")
 		if end < 0 {
@@ -224,7 +226,7 @@ func (a *Appliance) addPush(w http.ResponseWriter, r *http.Request, app, stream 
 		return
 	}
 	if err := t.Policy.Check(relay.ExpandURL(t.URL, app, stream)); err != nil {
-		a.log.Warn("push target refused", "app", app, "stream", stream, "url", relay.RedactURL(req.URL), "client", r.RemoteAddr, "err", err)
+		a.log.Warn("push target refused", "app", app, "stream", stream, "url", redact.URL(req.URL), "client", r.RemoteAddr, "err", err)
 		writeError(w, http.StatusForbidden, err.Error())
 		return
 	}
@@ -236,7 +238,7 @@ func (a *Appliance) addPush(w http.ResponseWriter, r *http.Request, app, stream 
 	case err != nil:
 		writeError(w, http.StatusBadRequest, err.Error())
 	default:
-		a.log.Info("push target added via API", "app", app, "stream", stream, "url", relay.RedactURL(req.URL))
+		a.log.Info("push target added via API", "app", app, "stream", stream, "url", redact.URL(req.URL))
 		writeJSON(w, http.StatusCreated, map[string]string{"result": "added"})
 	}
 }

@@ -160,6 +160,7 @@ func TestAPIRecordingDurationsFromFiles(t *testing.T) {
 	place("2026-01-01_10-00-08.flv", read(flv)[:13])           // the FLV header alone
 	place("2026-01-01_10-00-10.mp4", []byte(strings.Repeat("garbage!", 1000)))
 
+	formats := map[string]string{}
 	list := func() map[string]*float64 {
 		t.Helper()
 		code, _, out := apptest.Do(t, a, "GET", "/api/v1/recordings", "")
@@ -167,8 +168,8 @@ func TestAPIRecordingDurationsFromFiles(t *testing.T) {
 			t.Fatalf("list: %d %s", code, out)
 		}
 		var l []struct {
-			Path     string
-			Duration *float64 `json:"duration_seconds"`
+			Path, Format string
+			Duration     *float64 `json:"duration_seconds"`
 		}
 		if err := json.Unmarshal([]byte(out), &l); err != nil {
 			t.Fatal(err)
@@ -176,6 +177,7 @@ func TestAPIRecordingDurationsFromFiles(t *testing.T) {
 		m := map[string]*float64{}
 		for _, r := range l {
 			m[r.Path] = r.Duration
+			formats[r.Path] = r.Format
 		}
 		if len(m) != 6 {
 			t.Fatalf("listed %d files, want 6: %s", len(m), out)
@@ -202,6 +204,17 @@ func TestAPIRecordingDurationsFromFiles(t *testing.T) {
 		"live/cam1/2026-01-01_10-00-04.mp4": 2,
 	}
 	check("first listing", list(), want)
+	// The format as the file is: ffmpeg's fragmented MP4 is fmp4, as the
+	// config calls what the recorder writes so.
+	for p, f := range map[string]string{
+		"live/cam1/2026-01-01_10-00-00.flv": "flv",
+		"live/cam1/2026-01-01_10-00-02.mp4": "mp4",
+		"live/cam1/2026-01-01_10-00-04.mp4": "fmp4",
+	} {
+		if formats[p] != f {
+			t.Errorf("%s: format %q, want %q", p, formats[p], f)
+		}
+	}
 
 	// Same size and mtime, different content: a listing that reopened the
 	// file would find no duration in it; the cached one is listed.

@@ -32,8 +32,6 @@ type Appliance struct {
 	rec  *recordings
 	push *relay.Manager
 	pull *pull.Manager
-	// durations caches what the recordings API reads from files.
-	durations *durationCache
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -58,7 +56,7 @@ func NewLogger(c LogConfig) *slog.Logger {
 
 // New prepares an appliance for cfg; Start opens its listeners.
 func New(cfg *Config, log *slog.Logger) *Appliance {
-	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log), durations: newDurationCache()}
+	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log)}
 	a.rec = newRecordings(a.hub, log)
 	ro := relayOptions(cfg, log)
 	a.push = relay.NewManager(a.hub, ro)
@@ -229,7 +227,7 @@ func alwaysWanted(ac AppConfig, stream string) bool {
 	if ac.Record.Enabled {
 		return true
 	}
-	for _, t := range pushTargets(ac.Push) {
+	for _, t := range ac.Push {
 		if t.Matches(stream) {
 			return true
 		}
@@ -293,7 +291,7 @@ func (a *Appliance) applyPushes(old, cfg *Config) {
 	for name := range apps {
 		var targets []relay.Target
 		if ac, ok := cfg.App(name); ok {
-			targets = pushTargets(ac.Push)
+			targets = ac.Push
 		}
 		a.push.SetAppTargets(name, targets)
 	}
@@ -304,16 +302,8 @@ func (a *Appliance) applyPushes(old, cfg *Config) {
 func (a *Appliance) published(app, stream string, ac AppConfig) {
 	a.rec.start(app, stream, ac, a.config().Storage.Dir)
 	if len(ac.Push) > 0 {
-		a.push.StreamStarted(app, stream, pushTargets(ac.Push))
+		a.push.StreamStarted(app, stream, ac.Push)
 	}
-}
-
-func pushTargets(list []PushTarget) []relay.Target {
-	out := make([]relay.Target, len(list))
-	for i, t := range list {
-		out[i] = relay.Target{Name: t.Name, URL: t.URL, Streams: t.Streams}
-	}
-	return out
 }
 
 // relayOptions builds the push settings; a CA file that no longer loads

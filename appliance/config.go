@@ -87,10 +87,10 @@ type LogConfig struct {
 type StorageConfig struct {
 	Dir string `mapstructure:"dir"`
 	// Retention over all recordings; 0 / "" is off.
-	MaxAge     time.Duration `mapstructure:"max_age"`
-	MaxBytes   ByteSize      `mapstructure:"max_bytes"`
-	MinFree    string        `mapstructure:"min_free"` // "2GB" or "10%"
-	SweepEvery time.Duration `mapstructure:"sweep_every"`
+	MaxAge     time.Duration      `mapstructure:"max_age"`
+	MaxBytes   ByteSize           `mapstructure:"max_bytes"`
+	MinFree    recorder.FreeSpace `mapstructure:"min_free"` // "2GB" or "10%", decoded by textHook
+	SweepEvery time.Duration      `mapstructure:"sweep_every"`
 }
 
 // VODConfig configures playback of recordings.
@@ -127,7 +127,8 @@ type AppConfig struct {
 	Play           AccessConfig   `mapstructure:"play"`
 	Webhooks       WebhooksConfig `mapstructure:"webhooks"`
 	Record         RecordConfig   `mapstructure:"record"`
-	Push           []PushTarget   `mapstructure:"push"`
+	// Push targets decode straight into the relay's own type.
+	Push []relay.Target `mapstructure:"push"`
 	// Pull maps a stream name to a source this app pulls in (cameras).
 	Pull map[string]PullSource `mapstructure:"pull"`
 }
@@ -139,13 +140,6 @@ type PullSource struct {
 	OnDemand  bool   `mapstructure:"on_demand"` // pull only while players want it
 	// CloseAfter is how long an on-demand pull outlives its last player.
 	CloseAfter time.Duration `mapstructure:"close_after"`
-}
-
-// PushTarget is an upstream a stream is restreamed to.
-type PushTarget struct {
-	Name    string   `mapstructure:"name"`
-	URL     string   `mapstructure:"url"`     // rtmp:// or rtmps://, with {app} and {stream}
-	Streams []string `mapstructure:"streams"` // names or globs; empty = every stream of the app
 }
 
 // RelayConfig tunes every push target.
@@ -354,6 +348,7 @@ func decodeConfig(raw map[string]any, cfg *Config) error {
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			byteSizeHook,
 			durationHook,
+			textHook,
 		),
 		WeaklyTypedInput: true,
 		Result:           cfg,
@@ -451,9 +446,6 @@ func (c *Config) Validate() []error {
 	}
 	if c.Storage.MaxBytes < 0 {
 		bad("storage.max_bytes", "must not be negative")
-	}
-	if _, err := recorder.ParseFreeSpace(c.Storage.MinFree); err != nil {
-		bad("storage.min_free", "%v", err)
 	}
 	if c.Storage.SweepEvery <= 0 {
 		bad("storage.sweep_every", "must be positive")

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"encoding"
 	"fmt"
 	"github.com/tapedeck/tapedeck/appliance/pull"
 	"github.com/tapedeck/tapedeck/appliance/relay"
@@ -48,8 +49,9 @@ func ParseByteSize(s string) (ByteSize, error) {
 }
 
 var (
-	byteSizeType = reflect.TypeOf(ByteSize(0))
-	durationType = reflect.TypeOf(time.Duration(0))
+	byteSizeType      = reflect.TypeOf(ByteSize(0))
+	durationType      = reflect.TypeOf(time.Duration(0))
+	textUnmarshalType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 )
 
 // durationHook decodes "10s"-style strings into time.Duration with an
@@ -82,6 +84,25 @@ func byteSizeHook(from, to reflect.Type, data any) (any, error) {
 		return data, nil
 	}
 	return ParseByteSize(data.(string))
+}
+
+// textHook decodes scalars (a YAML string, or a bare number such as 0)
+// into types that parse their own text (recorder.FreeSpace), once, at
+// load; their error becomes the key's problem.
+func textHook(from, to reflect.Type, data any) (any, error) {
+	if !reflect.PointerTo(to).Implements(textUnmarshalType) {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.String, reflect.Int, reflect.Int64, reflect.Int32, reflect.Float64, reflect.Float32, reflect.Uint, reflect.Uint64:
+	default:
+		return data, nil
+	}
+	v := reflect.New(to)
+	if err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(fmt.Sprint(data))); err != nil {
+		return nil, err
+	}
+	return v.Elem().Interface(), nil
 }
 
 // unknownKeys walks the settings against the struct's mapstructure tags and
@@ -301,11 +322,11 @@ func checkRecord(bad badFunc, key string, r RecordConfig) {
 	}
 }
 
-func checkPush(bad badFunc, key string, targets []PushTarget) {
+func checkPush(bad badFunc, key string, targets []relay.Target) {
 	names := map[string]bool{}
 	for i, t := range targets {
 		k := fmt.Sprintf("%s[%d]", key, i)
-		if err := (relay.Target{Name: t.Name, URL: t.URL, Streams: t.Streams}).Validate(); err != nil {
+		if err := t.Validate(); err != nil {
 			bad(k, "%v", err)
 		}
 		if t.Name != "" {

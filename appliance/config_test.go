@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/relay"
+	"github.com/tapedeck/tapedeck/recorder"
 )
 
 // writeConfig writes a config file into a fresh temporary directory.
@@ -154,6 +156,14 @@ func TestConfigProblems(t *testing.T) {
 			[]string{`apps.cams.pull.door: transport "sctp": want tcp or udp`}},
 		{"rtsps pull over udp", "apps:\n  cams:\n    pull:\n      door:\n        url: rtsps://cam/x\n        transport: udp\n",
 			[]string{`apps.cams.pull.door: transport "udp": rtsps works over tcp only (rtsps with udp needs SRTP, which is not supported)`}},
+		{"min_free not a size", "storage:\n  min_free: lots\n",
+			[]string{`storage.min_free: free space "lots": no number (want a size like 2GB or 512MB, or a percentage like 10%)`}},
+		{"min_free percentage too large", "storage:\n  min_free: 100%\n",
+			[]string{`storage.min_free: free space "100%": a percentage must be below 100 (want a size like 2GB or 512MB, or a percentage like 10%)`}},
+		{"push target with a bad URL", "apps:\n  live:\n    push:\n      - url: ftp://host/live/key\n",
+			[]string{`apps.live.push[0]: rtmp url "ftp://host/live/****": scheme must be rtmp or rtmps`}},
+		{"push target with an unknown key", "apps:\n  live:\n    push:\n      - url: rtmp://host/live/key\n        stream: [a]\n",
+			[]string{"apps.live.push[0].stream: unknown key (did you mean streams?)"}},
 		{"invalid YAML", "rtmp: [\n",
 			[]string{"not valid YAML: yaml: line 1: did not find expected node content"}},
 		{"many problems at once",
@@ -190,6 +200,40 @@ func TestConfigProblemPathInApp(t *testing.T) {
 		`apps.live.republish_grace: "soon" is not a duration (e.g. 500ms, 10s, 1m30s)`,
 		`apps.live.webhooks.timeout: "never" is not a duration (e.g. 500ms, 10s, 1m30s)`,
 	})
+}
+
+// storage.min_free and push targets are decoded into their runtime types
+// (recorder.FreeSpace, relay.Target) at load, once.
+func TestConfigTypedValues(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		want        recorder.FreeSpace
+	}{
+		{"size", `"2GB"`, recorder.FreeSpace{Bytes: 2 << 30}},
+		{"percentage", `"10%"`, recorder.FreeSpace{Percent: 10}},
+		{"bare number", "1048576", recorder.FreeSpace{Bytes: 1 << 20}},
+		{"zero", "0", recorder.FreeSpace{}},
+		{"empty: off", `""`, recorder.FreeSpace{}},
+	} {
+		t.Run("min_free "+tc.name, func(t *testing.T) {
+			cfg, err := appliance.LoadConfig(writeConfig(t, "tapedeck.yaml", "storage:\n  min_free: "+tc.value+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Storage.MinFree != tc.want {
+				t.Errorf("min_free %s = %+v, want %+v", tc.value, cfg.Storage.MinFree, tc.want)
+			}
+		})
+	}
+	cfg, err := appliance.LoadConfig(writeConfig(t, "tapedeck.yaml",
+		"apps:\n  live:\n    push:\n      - name: yt\n        url: rtmp://a.example/live2/{stream}\n        streams: [cam*]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []relay.Target{{Name: "yt", URL: "rtmp://a.example/live2/{stream}", Streams: []string{"cam*"}}}
+	if got := cfg.Apps["live"].Push; !reflect.DeepEqual(got, want) {
+		t.Errorf("push = %+v, want %+v", got, want)
+	}
 }
 
 func TestConfigMissingFile(t *testing.T) {

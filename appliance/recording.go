@@ -17,7 +17,7 @@ import (
 )
 
 // recordings runs one recorder per recorded live stream, as a hub
-// subscriber, and remembers the segments finished in this run.
+// subscriber, and keeps the recordings index of the storage directory.
 type recordings struct {
 	log    *slog.Logger
 	hub    *hub.Hub
@@ -25,11 +25,13 @@ type recordings struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	active   map[string]*activeRecording // by app/stream
-	finished []recorder.Segment          // newest last, bounded
-	hooks    map[string]*recorder.Hook   // by app, built on first use
-	open     recorder.OpenSegments       // files being written: retention skips them
+	mu     sync.Mutex
+	active map[string]*activeRecording // by app/stream
+	hooks  map[string]*recorder.Hook   // by app, built on first use
+	open   recorder.OpenSegments       // files being written: retention skips them
+	// idx is the recordings index of the storage directory in force;
+	// segments closed in this run tell it their durations.
+	idx *recorder.Index
 
 	swept     int64 // segments deleted by retention
 	recovered []recorder.Recovered
@@ -39,8 +41,6 @@ type activeRecording struct {
 	stats *recorder.Stats
 	sub   *hub.Subscriber
 }
-
-const maxFinishedSegments = 10000
 
 func newRecordings(h *hub.Hub, log *slog.Logger) *recordings {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -99,7 +99,7 @@ func (r *recordings) start(app, stream string, ac AppConfig, storageDir string) 
 		OnSegmentOpen:   r.open.Opened,
 		OnSegmentDone: func(s recorder.Segment) {
 			r.open.Done(s.Path)
-			r.segmentDone(s)
+			r.segmentDone(storageDir, s)
 			if h := r.hook(app, ac.Record.OnSegmentDone); h != nil {
 				h.Run(s)
 			}
@@ -200,21 +200,26 @@ func (r *recordings) sweep(cfg *Config) {
 			run(filepath.Join(dir, name), recorder.Policy{MaxAge: ac.Record.MaxAge, MaxBytes: int64(ac.Record.MaxBytes)})
 		}
 	}
-	minFree, _ := recorder.ParseFreeSpace(cfg.Storage.MinFree)
-	run(dir, recorder.Policy{MaxAge: cfg.Storage.MaxAge, MaxBytes: int64(cfg.Storage.MaxBytes), MinFree: minFree})
+	run(dir, recorder.Policy{MaxAge: cfg.Storage.MaxAge, MaxBytes: int64(cfg.Storage.MaxBytes), MinFree: cfg.Storage.MinFree})
 }
 
-func (r *recordings) segmentDone(s recorder.Segment) {
+func (r *recordings) segmentDone(storageDir string, s recorder.Segment) {
 	if s.Bytes == 0 {
 		return // the file could not even be started; nothing to index
 	}
 	r.log.Info("segment done", "path", s.Path, "duration", s.Duration.Round(time.Millisecond), "bytes", s.Bytes)
+	r.index(storageDir).Closed(s)
+}
+
+// index returns the recordings index of dir (storage.dir), made anew when
+// a reload changed the directory.
+func (r *recordings) index(dir string) *recorder.Index {
 	r.mu.Lock()
-	r.finished = append(r.finished, s)
-	if len(r.finished) > maxFinishedSegments {
-		r.finished = append(r.finished[:0], r.finished[len(r.finished)-maxFinishedSegments:]...)
+	defer r.mu.Unlock()
+	if r.idx == nil || r.idx.Dir() != dir {
+		r.idx = recorder.NewIndex(dir, r.open.InUse)
 	}
-	r.mu.Unlock()
+	return r.idx
 }
 
 // stats returns the counters of app/stream's recorder, if it records.
@@ -245,13 +250,6 @@ func (r *recordings) totals() (recorder.StatsSnapshot, int) {
 		}
 	}
 	return t, len(r.active)
-}
-
-// finishedSegments returns a copy of the segments closed in this run.
-func (r *recordings) finishedSegments() []recorder.Segment {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]recorder.Segment(nil), r.finished...)
 }
 
 // stop ends every recorder, closing their segments, lets queued hooks

@@ -55,4 +55,12 @@
 //   - Hook runs an HTTP POST and/or a command for each closed segment (call
 //     Run from OnSegmentDone), off the recording path, bounded in number
 //     and time.
+//   - Index is the recordings index of a storage directory: it lists the
+//     streams and their segments in play order (CompareSegmentNames),
+//     optionally between two times, looks one up by its path under the
+//     directory, and tells each file's start (ParseSegmentName), format
+//     as it is on disk (fmp4, mp4 or flv), size, whether it is still being
+//     written, and its duration (the recorder's via Index.Closed, else read
+//     from the file within a time budget, cached by size and mtime).
+//     Playback, the HTTP API, the console and the uploader read through it.
 package recorder

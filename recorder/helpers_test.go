@@ -243,14 +243,8 @@ func record(t testing.TB, msgs []*remux.Message, cfg Config) ([]Segment, error) 
 
 // segNum is the uniqueness suffix of a segment path (0 for none).
 func segNum(p string) int {
-	base := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
-	const stamp = len("2025-03-04_05-06-07")
-	if len(base) > stamp+1 && base[stamp] == '-' {
-		if n, err := strconv.Atoi(base[stamp+1:]); err == nil {
-			return n
-		}
-	}
-	return 0
+	n, _ := ParseSegmentName(p)
+	return n.Seq
 }
 
 // ---- ffprobe ----

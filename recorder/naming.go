@@ -63,14 +63,15 @@ func expandTemplate(tmpl, app, stream string, t time.Time) string {
 // formatExt is the file extension of a format.
 func formatExt(format string) string {
 	if format == FormatFLV {
-		return ".flv"
+		return extFLV
 	}
-	return ".mp4"
+	return extMP4
 }
 
 // createSegmentFile creates the file for a new segment: the expanded
 // template plus the extension, with -1, -2, ... appended when the name is
-// taken (a stream republished within the same second). Directories are
+// taken (a stream republished within the same second; see segname.go,
+// which reads such names back). Directories are
 // created as needed.
 func createSegmentFile(cfg *Config, app, stream string, start time.Time) (string, file, error) {
 	rel := filepath.FromSlash(expandTemplate(cfg.PathTemplate, app, stream, start))
@@ -84,10 +85,7 @@ func createSegmentFile(cfg *Config, app, stream string, start time.Time) (string
 	ext := formatExt(cfg.Format)
 	recreated := false
 	for i := 0; i < 10000; i++ {
-		p := base + ext
-		if i > 0 {
-			p = fmt.Sprintf("%s-%d%s", base, i, ext)
-		}
+		p := seqName(base, i, ext)
 		f, err := cfg.openFile(p)
 		if errors.Is(err, fs.ErrNotExist) && !recreated {
 			// Retention (Sweep) pruned the directory, empty for a moment,

@@ -136,13 +136,7 @@ func ParseFreeSpace(s string) (FreeSpace, error) {
 type DiskUsage func(dir string) (avail, total uint64, err error)
 
 // isRecording reports whether path is a segment file Sweep may delete.
-func isRecording(path string) bool {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".mp4", ".flv":
-		return true
-	}
-	return false
-}
+func isRecording(path string) bool { return IsSegmentFile(path) }
 
 type recording struct {
 	path string

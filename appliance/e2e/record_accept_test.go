@@ -828,7 +828,7 @@ func TestRecordAcceptDiskFull(t *testing.T) {
 	srv := startYAMLServer(t, recordingConfig(storage, "fmp4", "10m", "127.0.0.1:0", "  min_free: \"\"\n  sweep_every: 1h\n"))
 	logs := srv.watch(t)
 	api := "http://" + srv.a.HTTPAddr().String()
-	if mf := srv.a.Config().Storage.MinFree; mf != "" {
+	if mf := srv.a.Config().Storage.MinFree; !mf.IsZero() {
 		t.Logf("storage.min_free is %q (wanted off)", mf)
 	}
 

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"sort"
 	"strings"
@@ -21,7 +20,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
-	"github.com/tapedeck/tapedeck/appliance/relay"
+	"github.com/tapedeck/tapedeck/appliance/internal/redact"
+	"github.com/tapedeck/tapedeck/appliance/internal/retry"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -74,22 +74,10 @@ func (o Options) withDefaults() Options {
 	if o.StreamConfig == nil {
 		o.StreamConfig = func(string) hub.StreamConfig { return hub.StreamConfig{GOPCache: true} }
 	}
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = time.Second
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 30 * time.Second
-	}
-	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
-	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Second
-	}
-	if o.IdleAfter <= 0 {
-		o.IdleAfter = 10 * time.Second
-	}
-	if o.RTCPInterval <= 0 {
-		o.RTCPInterval = 5 * time.Second
-	}
+	o.MinBackoff, o.MaxBackoff = retry.Bounds(o.MinBackoff, o.MaxBackoff)
+	o.Timeout = retry.Or(o.Timeout, retry.DefaultTimeout)
+	o.IdleAfter = retry.Or(o.IdleAfter, 10*time.Second)
+	o.RTCPInterval = retry.Or(o.RTCPInterval, 5*time.Second)
 	return o
 }
 
@@ -164,19 +152,12 @@ func Validate(src Source) error {
 			return err
 		}
 	default:
-		return fmt.Errorf("url %s: scheme must be rtsp, rtsps, rtmp or rtmps", RedactURL(src.URL))
+		return fmt.Errorf("url %s: scheme must be rtsp, rtsps, rtmp or rtmps", redact.URL(src.URL))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("url %s: no host", RedactURL(src.URL))
+		return fmt.Errorf("url %s: no host", redact.URL(src.URL))
 	}
 	return nil
-}
-
-func redact(src Source) string {
-	if strings.HasPrefix(src.URL, "rtmp") {
-		return relay.RedactURL(src.URL)
-	}
-	return RedactURL(src.URL)
 }
 
 // Start pulls src into app/name. A pull of app/name with another source
@@ -206,7 +187,7 @@ func (m *Manager) Start(app, name string, src Source) error {
 	kind, _, _ := strings.Cut(src.URL, ":")
 	kind = strings.TrimSuffix(kind, "s")
 	p := &puller{
-		m: m, app: app, name: name, src: src, kind: kind, redacted: redact(src),
+		m: m, app: app, name: name, src: src, kind: kind, redacted: redact.URL(src.URL),
 		done: make(chan struct{}), want: make(chan struct{}, 1), state: StateConnecting, since: time.Now(),
 	}
 	if kind == "rtsp" {
@@ -297,20 +278,6 @@ func (m *Manager) Close() {
 // restart the backoff at MinBackoff.
 const stableAfter = 10 * time.Second
 
-// backoff returns the wait after n failures in a row: MinBackoff doubled
-// n times with up to 50% jitter, capped at MaxBackoff.
-func backoff(n int, minD, maxD time.Duration, r float64) time.Duration {
-	base := minD
-	for i := 0; i < n && base < maxD; i++ {
-		base *= 2
-	}
-	d := base + time.Duration(r*float64(base)/2)
-	if d > maxD {
-		d = maxD - time.Duration(r*float64(maxD)/4)
-	}
-	return max(d, minD)
-}
-
 // puller is the worker of one pulled stream.
 type puller struct {
 	m         *Manager
@@ -356,15 +323,9 @@ func (p *puller) setState(s string, err error) {
 	}
 }
 
-// scrub removes the password of the URL from an error text.
-func (p *puller) scrub(s string) string {
-	if u, err := url.Parse(p.src.URL); err == nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			s = strings.ReplaceAll(s, pw, "xxxxx")
-		}
-	}
-	return s
-}
+// scrub removes the secrets of the URL (password, query tokens, an RTMP
+// stream key) from an error text.
+func (p *puller) scrub(s string) string { return redact.Scrub(s, redact.Secrets(p.src.URL)) }
 
 func (p *puller) run(ctx context.Context) {
 	defer func() {
@@ -471,7 +432,7 @@ func (p *puller) pullLoop(ctx context.Context) {
 		if time.Since(start) > stableAfter {
 			fails = 0
 		}
-		wait := backoff(fails, p.m.opts.MinBackoff, p.m.opts.MaxBackoff, rand.Float64())
+		wait := retry.Backoff(fails, p.m.opts.MinBackoff, p.m.opts.MaxBackoff, retry.Jitter())
 		fails++
 		p.mu.Lock()
 		p.retries++

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/internal/retry"
 )
 
 // Options tune every pusher of a Manager. Zero values mean the defaults
@@ -35,19 +36,9 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = time.Second
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 30 * time.Second
-	}
-	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
-	if o.DialTimeout <= 0 {
-		o.DialTimeout = 10 * time.Second
-	}
-	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = 10 * time.Second
-	}
+	o.MinBackoff, o.MaxBackoff = retry.Bounds(o.MinBackoff, o.MaxBackoff)
+	o.DialTimeout = retry.Or(o.DialTimeout, retry.DefaultTimeout)
+	o.WriteTimeout = retry.Or(o.WriteTimeout, retry.DefaultTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

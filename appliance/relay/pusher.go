@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/internal/redact"
+	"github.com/tapedeck/tapedeck/appliance/internal/retry"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -134,7 +136,7 @@ func newPusher(m *Manager, app, stream string, t Target, u string, runtime bool)
 	}
 	p := &pusher{
 		m: m, app: app, stream: stream, target: t, url: u,
-		redacted: RedactURL(u), secrets: secrets(u), runtime: runtime,
+		redacted: redact.URL(u), secrets: redact.Secrets(u), runtime: runtime,
 		sub: sub, done: make(chan struct{}),
 		state: StateConnecting, since: time.Now(),
 	}
@@ -481,7 +483,7 @@ func (p *pusher) connect(ctx context.Context, cancel context.CancelFunc, codecs 
 		d := p.scheduleLocked(false)
 		if u != p.url {
 			p.log.Warn("relay: push connection to the server the upstream redirected to failed; retrying the configured URL",
-				"to", RedactURL(u), "err", p.lastErr, "retry_in", d.Round(time.Millisecond))
+				"to", redact.URL(u), "err", p.lastErr, "retry_in", d.Round(time.Millisecond))
 		} else {
 			p.log.Warn("relay: push connection failed", "err", p.lastErr, "retry_in", d.Round(time.Millisecond))
 		}
@@ -547,8 +549,8 @@ func (p *pusher) reconnectRequested(uc *upConn, tcURL string) {
 		p.failTo(uc, errors.New("upstream asked to reconnect"), true, uc.url)
 		return
 	}
-	p.log.Info("relay: upstream asked to reconnect elsewhere", "to", RedactURL(to))
-	p.failTo(uc, fmt.Errorf("upstream asked to reconnect to %s", RedactURL(to)), true, to)
+	p.log.Info("relay: upstream asked to reconnect elsewhere", "to", redact.URL(to))
+	p.failTo(uc, fmt.Errorf("upstream asked to reconnect to %s", redact.URL(to)), true, to)
 }
 
 // redirectURL is the push URL for a ReconnectRequest's tcUrl: tcUrl
@@ -590,9 +592,9 @@ func redirectURL(cur, tcURL string) (string, error) {
 // scrub hides in s the secrets of the target's URL and of u (a redirect
 // may bring its own).
 func (p *pusher) scrub(s, u string) string {
-	s = scrub(s, p.secrets)
+	s = redact.Scrub(s, p.secrets)
 	if u != p.url {
-		s = scrub(s, secrets(u))
+		s = redact.Scrub(s, redact.Secrets(u))
 	}
 	return s
 }
@@ -632,7 +634,7 @@ func (p *pusher) failTo(uc *upConn, err error, immediate bool, next string) {
 func (p *pusher) scheduleLocked(immediate bool) time.Duration {
 	var d time.Duration
 	if !immediate {
-		d = backoff(p.attempts, p.m.opts.MinBackoff, p.m.opts.MaxBackoff, jitter())
+		d = retry.Backoff(p.attempts, p.m.opts.MinBackoff, p.m.opts.MaxBackoff, retry.Jitter())
 		p.attempts++
 	}
 	p.setStateLocked(StateBackoff)

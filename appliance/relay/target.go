@@ -12,23 +12,28 @@ import (
 	"path"
 	"strings"
 
+	"github.com/tapedeck/tapedeck/appliance/internal/redact"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
 // Target is one upstream a stream is pushed to.
+//
+// The mapstructure tags are the keys of an apps.<app>.push entry in the
+// configuration, which decodes straight into this type.
 type Target struct {
 	// Name identifies the target within a stream (API, logs, metrics).
 	// Empty: the URL's host, with -2, -3... for repeats.
-	Name string
+	Name string `mapstructure:"name"`
 	// URL is rtmp:// or rtmps://host[:port]/app/key, where {app} and
 	// {stream} are replaced by the pushed stream's app and name.
-	URL string
+	URL string `mapstructure:"url"`
 	// Streams limits the target to these stream names or path.Match globs
 	// ("cam*"); empty means every stream of the app.
-	Streams []string
+	Streams []string `mapstructure:"streams"`
 	// Policy, when set, limits where the target may push to (targets
-	// added through the API); nil: trusted (the config file's).
-	Policy *Policy
+	// added through the API); nil: trusted (the config file's). Never
+	// read from the file.
+	Policy *Policy `mapstructure:"-"`
 }
 
 // Matches reports whether t applies to the stream name.
@@ -51,7 +56,7 @@ func (t Target) Matches(stream string) bool {
 // API use it so a bad target is refused before anything connects.
 func (t Target) Validate() error {
 	if _, _, _, _, err := rtmp.ParseURL(ExpandURL(t.URL, "app", "stream")); err != nil {
-		return errors.New(strings.ReplaceAll(err.Error(), t.URL, RedactURL(t.URL)))
+		return errors.New(strings.ReplaceAll(err.Error(), t.URL, redact.URL(t.URL)))
 	}
 	for _, p := range t.Streams {
 		if _, err := path.Match(p, ""); err != nil {
@@ -99,95 +104,4 @@ func uniqueName(name string, taken map[string]bool) string {
 			return n
 		}
 	}
-}
-
-const mask = "****"
-
-// RedactURL hides the secrets of an RTMP URL for logs and the API: the
-// stream key (the last path element; keys of 16 characters or more keep
-// their first 4 so targets stay tellable apart), every query value and a
-// password. What cannot be parsed is hidden whole.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return "[unparseable url]"
-	}
-	var b strings.Builder
-	b.WriteString(u.Scheme + "://")
-	if u.User != nil {
-		b.WriteString(u.User.Username())
-		if _, ok := u.User.Password(); ok {
-			b.WriteString(":" + mask)
-		}
-		b.WriteString("@")
-	}
-	b.WriteString(u.Host)
-	p := u.Path // for reading, not for dialling: unescaped is fine
-	if i := strings.LastIndex(p, "/"); i >= 0 && i < len(p)-1 {
-		p = p[:i+1] + maskKey(p[i+1:])
-	}
-	b.WriteString(p)
-	if u.RawQuery != "" || u.ForceQuery {
-		b.WriteString("?")
-		for i, kv := range strings.Split(u.RawQuery, "&") {
-			if i > 0 {
-				b.WriteString("&")
-			}
-			k, _, hasValue := strings.Cut(kv, "=")
-			b.WriteString(k)
-			if hasValue {
-				b.WriteString("=" + mask)
-			}
-		}
-	}
-	return b.String()
-}
-
-func maskKey(k string) string {
-	switch {
-	case k == "{stream}" || k == "{app}":
-		return k
-	case len(k) >= 16:
-		return k[:4] + mask
-	}
-	return mask
-}
-
-// secrets lists what must not appear in error messages of a push to raw:
-// the stream key with and without its query, query values, the password.
-// Pieces shorter than 4 bytes are not worth hiding (and would garble the
-// message).
-func secrets(raw string) []string {
-	var out []string
-	add := func(s string) {
-		if len(s) >= 4 {
-			out = append(out, s)
-		}
-	}
-	if _, _, _, stream, err := rtmp.ParseURL(raw); err == nil {
-		add(stream)
-		name, _, _ := strings.Cut(stream, "?")
-		add(name)
-	}
-	if u, err := url.Parse(raw); err == nil {
-		if u.User != nil {
-			if pw, ok := u.User.Password(); ok {
-				add(pw)
-			}
-		}
-		for _, vs := range u.Query() {
-			for _, v := range vs {
-				add(v)
-			}
-		}
-	}
-	return out
-}
-
-// scrub replaces the secrets in s.
-func scrub(s string, secrets []string) string {
-	for _, sec := range secrets { // a key with its query goes before the key alone
-		s = strings.ReplaceAll(s, sec, mask)
-	}
-	return s
 }

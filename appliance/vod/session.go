@@ -6,13 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tapedeck/tapedeck/recorder"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -237,26 +235,19 @@ func Open(t Target, o Options) (*Session, error) {
 	return s, nil
 }
 
-// listSegments returns the recordings in dir in play order. Names carry the
-// start time; "X-1.mp4" (same second) comes after "X.mp4".
+// listSegments returns the recordings in dir in play order, as the
+// recordings index orders them (recorder.CompareSegmentNames: by the time
+// in the name, "X-1.mp4" after "X.mp4").
 func listSegments(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
+	segs, err := recorder.ListDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	var paths []string
-	for _, e := range ents {
-		n := e.Name()
-		if e.Type().IsRegular() && (strings.HasSuffix(n, ".mp4") || strings.HasSuffix(n, ".flv")) {
-			paths = append(paths, filepath.Join(dir, n))
-		}
+	paths := make([]string, len(segs))
+	for i, s := range segs {
+		paths[i] = s.Path
 	}
-	sort.Slice(paths, func(i, j int) bool { return segLess(paths[i], paths[j]) })
 	return paths, nil
-}
-
-func segLess(a, b string) bool {
-	return strings.TrimSuffix(a, filepath.Ext(a)) < strings.TrimSuffix(b, filepath.Ext(b))
 }
 
 // relayout places segments from..end on the timeline after their
@@ -291,18 +282,10 @@ func openFile(p string) (*os.File, remux.FileReader, int64, error) {
 	return f, rd, fi.Size(), nil
 }
 
-// nameTime parses the start time out of a segment name made by the
-// recorder's default template (YYYY-MM-DD_hh-mm-ss, local time).
+// nameTime is the start time a segment's name encodes (zero if none).
 func nameTime(p string) time.Time {
-	base := filepath.Base(p)
-	if len(base) < 19 {
-		return time.Time{}
-	}
-	t, err := time.ParseInLocation("2006-01-02_15-04-05", base[:19], time.Local)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
+	n, _ := recorder.ParseSegmentName(p)
+	return n.Start
 }
 
 // fromQuery turns ?start= (RFC 3339, or a negative duration from now) into
@@ -495,7 +478,7 @@ func (s *Session) rescan() bool {
 	}
 	n := len(s.segs)
 	for _, p := range paths {
-		if segLess(s.listed, p) {
+		if recorder.CompareSegmentNames(s.listed, p) < 0 {
 			s.segs = append(s.segs, segment{path: p, start: nameTime(p)})
 			s.listed = p
 		}

@@ -1,30 +1,8 @@
 package relay
 
 import (
-	"math/rand/v2"
-	"time"
-
 	"github.com/tapedeck/tapedeck/remux"
 )
-
-// backoff returns the wait before connection attempt n+1 after n failures
-// in a row: MinBackoff doubled n times with up to 50% jitter on top,
-// never more than MaxBackoff (at the cap the jitter goes downwards, so a
-// fleet of pushers that lost the same uplink does not come back in step).
-// r is a uniform random number in [0, 1).
-func backoff(n int, minD, maxD time.Duration, r float64) time.Duration {
-	base := minD
-	for i := 0; i < n && base < maxD; i++ {
-		base *= 2
-	}
-	d := base + time.Duration(r*float64(base)/2)
-	if d > maxD {
-		d = maxD - time.Duration(r*float64(maxD)/4)
-	}
-	return max(d, minD)
-}
-
-func jitter() float64 { return rand.Float64() }
 
 // rebaseGap is how far after the last timestamp sent the first media
 // message of a new upstream connection or publisher session is placed.
