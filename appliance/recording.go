@@ -98,7 +98,7 @@ func (r *recordings) start(app, stream string, ac AppConfig, storageDir string) 
 		Stats:           rec.stats,
 		OnSegmentOpen:   r.open.Opened,
 		OnSegmentDone: func(s recorder.Segment) {
-			r.open.Done(s.Path)
+			r.open.Done(s.OpenPath)
 			r.segmentDone(s)
 			if h := r.hook(app, ac.Record.OnSegmentDone); h != nil {
 				h.Run(s)
@@ -163,7 +163,7 @@ func (r *recordings) recover(dir string) {
 		r.log.Error("recovery of recordings failed", "dir", dir, "err", err)
 	}
 	for _, f := range found {
-		r.log.Warn("recording recovered after a crash", "path", f.Path, "action", f.Action, "detail", f.Detail)
+		r.log.Warn(f.Message(), "path", f.Path, "action", f.Action, "detail", f.Detail)
 	}
 	r.mu.Lock()
 	r.recovered = found
