@@ -7,10 +7,12 @@ import (
 )
 
 // fakeClock is a Clock for tests: the steady clock is read from elapsed
-// (nil: always 0), and the wall clock is base + elapsed + the steps made.
+// (nil: always 0), and the wall clock is base + elapsed + the steps made
+// (Step, and those of schedule due by the steady clock).
 type fakeClock struct {
-	base    time.Time
-	elapsed func() time.Duration
+	base     time.Time
+	elapsed  func() time.Duration
+	schedule []clockStep
 
 	mu   sync.Mutex
 	step time.Duration
@@ -26,8 +28,18 @@ func (c *fakeClock) Elapsed() time.Duration {
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.base.Add(c.step + c.Elapsed())
+	e := c.Elapsed()
+	w := c.base.Add(c.step + e)
+	for _, s := range c.schedule {
+		if e >= s.at {
+			w = w.Add(s.by)
+		}
+	}
+	return w
 }
+
+// clockStep steps the wall clock by by once the steady clock reaches at.
+type clockStep struct{ at, by time.Duration }
 
 // Step moves the wall clock by d, as NTP setting it does.
 func (c *fakeClock) Step(d time.Duration) {
