@@ -140,6 +140,13 @@ func (s *ClockSteps) observe() (time.Time, time.Duration) {
 // times wins, i.e. the youngest reading: retention keeps rather than
 // deletes when it cannot tell.
 func (s *ClockSteps) Correct(t time.Time) time.Time {
+	c, _ := s.correct(t)
+	return c
+}
+
+// correct is Correct, and whether t was read during this run at all (a
+// time of one of its frames).
+func (s *ClockSteps) correct(t time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.observe()
@@ -154,7 +161,7 @@ func (s *ClockSteps) Correct(t time.Time) time.Time {
 			best, found = d, true
 		}
 	}
-	return t.Add(best)
+	return t.Add(best), found
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -252,3 +252,33 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 		t.Errorf("renames: second %s -> %s, third %s -> %s", second.OpenPath, second.Path, third.OpenPath, third.Path)
 	}
 }
+
+// A box that booted in 1970 (no real-time clock, no saved time) and has
+// not synchronised yet: its new recordings carry 1970 modification times,
+// older than those of the recordings of earlier runs. Freeing space
+// deletes the earlier run's recording first, and ages are sane once NTP
+// sets the clock.
+func TestSweepBootedIn1970(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	e := new(time.Duration)
+	fc := &fakeClock{base: time.Unix(0, 0).UTC(), elapsed: func() time.Duration { return *e }}
+	cs := NewClockSteps(fc)
+	writeAt(t, dir, "earlier-run.mp4", clockBase)
+	*e = 5 * time.Minute
+	writeAt(t, dir, "this-run.mp4", cs.Now())
+	// Room for one of the two 1-byte files.
+	deleted, _, err := Sweep(dir, Policy{MaxBytes: 1, MaxAge: time.Hour, Clock: cs}, nil, cs.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deleted) != 1 || filepath.Base(deleted[0]) != "earlier-run.mp4" {
+		t.Fatalf("deleted %v, want the earlier run's recording", deleted)
+	}
+	fc.Step(clockBase.Sub(fc.base)) // NTP: the real date
+	*e = 10 * time.Minute
+	deleted, _, err = Sweep(dir, Policy{MaxAge: time.Hour, Clock: cs}, nil, cs.Now(), nil)
+	if err != nil || len(deleted) != 0 {
+		t.Errorf("after NTP set the clock 56 years forward: deleted %v (%v)", deleted, err)
+	}
+}

@@ -152,9 +152,10 @@ func isRecording(path string) bool {
 }
 
 type recording struct {
-	path string
-	size int64
-	mod  time.Time
+	path    string
+	size    int64
+	mod     time.Time
+	thisRun bool // modified during this run (Policy.Clock knows)
 }
 
 // Sweep applies p to the recordings (.mp4, .flv) under dir (recursively),
@@ -162,7 +163,8 @@ type recording struct {
 // deleted, nor are non-recording files. It removes directories left empty
 // (but never dir itself). Returns the deleted paths and their total bytes.
 //
-// Oldest means oldest modification time (corrected by p.Clock). One pass, oldest first, deletes a
+// Oldest means oldest modification time (corrected by p.Clock; with it,
+// files of earlier runs go before the files of this run). One pass, oldest first, deletes a
 // file when any rule wants it: older than MaxAge; the total of all
 // recordings (files in use included: they occupy space too) above
 // MaxBytes; or the free-space floor not yet reached. For the floor, usage
@@ -193,15 +195,21 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 			}
 			return
 		}
-		mod := info.ModTime()
+		r := recording{path: path, size: info.Size(), mod: info.ModTime()}
 		if p.Clock != nil {
-			mod = p.Clock.Correct(mod)
+			r.mod, r.thisRun = p.Clock.correct(r.mod)
 		}
-		files = append(files, recording{path, info.Size(), mod})
+		files = append(files, r)
 	}, &errs); werr != nil {
 		return nil, 0, werr
 	}
 	sort.Slice(files, func(i, j int) bool {
+		// Whatever the clocks said, a file of an earlier run is older
+		// than one written in this run: a box that booted in 1970 must
+		// not free space by deleting what it recorded since.
+		if files[i].thisRun != files[j].thisRun {
+			return files[j].thisRun
+		}
 		if !files[i].mod.Equal(files[j].mod) {
 			return files[i].mod.Before(files[j].mod)
 		}
