@@ -282,3 +282,37 @@ func TestSweepBootedIn1970(t *testing.T) {
 		t.Errorf("after NTP set the clock 56 years forward: deleted %v (%v)", deleted, err)
 	}
 }
+
+// Renaming after a step takes the template's name for the true start,
+// with -N when that is taken (by a file, or by a segment being created),
+// in another directory when the template puts dates in directories.
+func TestRenameSegment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, Format: FormatFLV, PathTemplate: "{app}/{stream}/{YYYY}/{MM}-{DD}_{hh}-{mm}-{ss}"}
+	cfg.setDefaults()
+	start := clockBase.Add(365 * 24 * time.Hour)
+	old, f, err := createSegmentFile(&cfg, "live", "cam1", clockBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	want := filepath.Join(dir, "live", "cam1", "2026", "03-04_05-06-07")
+	os.MkdirAll(filepath.Dir(want), 0o755)
+	os.WriteFile(want+".flv", nil, 0o644)
+	os.WriteFile(markerPath(want+"-1.flv"), nil, 0o644)
+	got, err := renameSegment(&cfg, "live", "cam1", old, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want+"-2.flv" {
+		t.Errorf("renamed to %s, want %s-2.flv", got, want)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("old name still there: %v", err)
+	}
+	// Already named by its start: left as is.
+	if again, err := renameSegment(&cfg, "live", "cam1", got, start); err != nil || again != got {
+		t.Errorf("second rename: %s, %v", again, err)
+	}
+}
