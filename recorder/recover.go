@@ -66,7 +66,8 @@ func (r Recovered) Message() string {
 // Recover repairs the segments an earlier run left open, and reports the
 // closed recordings that are damaged without changing them.
 //
-// A segment is left open when its marker (NAME.open, see OpenMarkerSuffix)
+// A segment is left open when its marker (NAME.flv.open beside NAME.flv,
+// see OpenMarkerSuffix)
 // is still beside it: the recorder creates the marker durably when it
 // creates the segment and removes it after the segment is closed and
 // fsynced. Only such segments are repaired, once: for fMP4/MP4 files,
@@ -83,8 +84,9 @@ func (r Recovered) Message() string {
 // full walk only when that does not match), an MP4 must end with its last
 // complete top-level box. A recording that does not is reported
 // RecoveredDamaged and never rewritten: it may be a hand-placed file, or
-// damage the user wants to see rather than have cut away. A zero-length
-// closed FLV segment (no media) is complete and not reported.
+// damage the user wants to see rather than have cut away. A closed FLV
+// segment of zero duration (no media) is complete and not reported; damage
+// inside an otherwise complete file is not looked for (see checkClosed).
 //
 // Details:
 //   - A box or tag header that cannot be one (a non-printable box type, an
