@@ -25,18 +25,35 @@ type Clock interface {
 // slewing, and readings a few seconds apart, well below it.
 const clockStepTolerance = 2 * time.Second
 
-// SystemClock is the system's wall and monotonic clocks.
-type SystemClock struct{ origin time.Time }
+// SystemClock is the system's wall clock, and its steady clock: on Linux
+// CLOCK_BOOTTIME (which counts suspended time, as the wall clock does),
+// elsewhere Go's monotonic clock.
+type SystemClock struct {
+	origin time.Time
+	boot0  time.Duration
+	boot   bool
+}
 
 // NewSystemClock returns the system clock, its steady time counted from now.
-func NewSystemClock() *SystemClock { return &SystemClock{origin: time.Now()} }
+func NewSystemClock() *SystemClock {
+	c := &SystemClock{origin: time.Now()}
+	c.boot0, c.boot = bootClock()
+	return c
+}
 
 // Now is time.Now without its monotonic reading, so that differences of
 // wall times stay differences of wall times.
 func (c *SystemClock) Now() time.Time { return time.Now().Round(0) }
 
-// Elapsed is the monotonic time since NewSystemClock.
-func (c *SystemClock) Elapsed() time.Duration { return time.Since(c.origin) }
+// Elapsed is the steady time since NewSystemClock.
+func (c *SystemClock) Elapsed() time.Duration {
+	if c.boot {
+		if b, ok := bootClock(); ok {
+			return b - c.boot0
+		}
+	}
+	return time.Since(c.origin)
+}
 
 // readClock reads both clocks, and the wall time of the steady origin as
 // the wall clock says now: origin moves only when the wall clock steps (or

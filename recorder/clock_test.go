@@ -316,3 +316,18 @@ func TestRenameSegment(t *testing.T) {
 		t.Errorf("second rename: %s, %v", again, err)
 	}
 }
+
+// The system clock's two readings agree while nobody sets the clock.
+func TestSystemClock(t *testing.T) {
+	t.Parallel()
+	c := NewSystemClock()
+	_, e0, o0 := readClock(c)
+	time.Sleep(20 * time.Millisecond)
+	_, e1, o1 := readClock(c)
+	if e1-e0 < 20*time.Millisecond || e1-e0 > time.Second {
+		t.Errorf("steady clock advanced %v over a 20 ms sleep", e1-e0)
+	}
+	if d := o1.Sub(o0); d < -100*time.Millisecond || d > 100*time.Millisecond {
+		t.Errorf("origin moved %v without a step", d)
+	}
+}
