@@ -29,6 +29,7 @@ type recordings struct {
 	active map[string]*activeRecording // by app/stream
 	hooks  map[string]*recorder.Hook   // by app, built on first use
 	open   recorder.OpenSegments       // files being written: retention skips them
+	clock  *recorder.ClockSteps        // shared by recorders and retention: wall clock steps
 	// idx is the recordings index of the storage directory in force;
 	// segments closed in this run tell it their durations.
 	idx *recorder.Index
@@ -44,7 +45,8 @@ type activeRecording struct {
 
 func newRecordings(h *hub.Hub, log *slog.Logger) *recordings {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &recordings{log: log, hub: h, ctx: ctx, cancel: cancel, active: make(map[string]*activeRecording)}
+	return &recordings{log: log, hub: h, ctx: ctx, cancel: cancel, active: make(map[string]*activeRecording),
+		clock: recorder.NewClockSteps(nil)}
 }
 
 // openSegments is vod.Options.Open for a play of t: whether a file is a
@@ -96,9 +98,10 @@ func (r *recordings) start(app, stream string, ac AppConfig, storageDir string) 
 		SyncEvery:       ac.Record.SyncEvery,
 		Logger:          r.log.With("app", app, "stream", stream),
 		Stats:           rec.stats,
+		Clock:           r.clock,
 		OnSegmentOpen:   r.open.Opened,
 		OnSegmentDone: func(s recorder.Segment) {
-			r.open.Done(s.Path)
+			r.open.Done(s.OpenPath)
 			r.segmentDone(storageDir, s)
 			if h := r.hook(app, ac.Record.OnSegmentDone); h != nil {
 				h.Run(s)
@@ -163,7 +166,7 @@ func (r *recordings) recover(dir string) {
 		r.log.Error("recovery of recordings failed", "dir", dir, "err", err)
 	}
 	for _, f := range found {
-		r.log.Warn("recording recovered after a crash", "path", f.Path, "action", f.Action, "detail", f.Detail)
+		r.log.Warn(f.Message(), "path", f.Path, "action", f.Action, "detail", f.Detail)
 	}
 	r.mu.Lock()
 	r.recovered = found
@@ -176,11 +179,12 @@ func (r *recordings) sweep(cfg *Config) {
 	if _, err := os.Stat(dir); err != nil {
 		return
 	}
-	now := time.Now()
+	now := r.clock.Now()
 	run := func(where string, p recorder.Policy) {
 		if p.MaxAge <= 0 && p.MaxBytes <= 0 && p.MinFree.IsZero() {
 			return
 		}
+		p.Clock = r.clock
 		deleted, freed, err := recorder.Sweep(where, p, r.open.InUse, now, nil)
 		if err != nil {
 			r.log.Warn("retention sweep", "dir", where, "err", err)

@@ -44,14 +44,20 @@
 // Around the recorder:
 //   - Config.OnSegmentOpen and Config.OnSegmentDone bracket every segment
 //     file (each open gets exactly one done); OpenSegments keeps the set of
-//     files being written from them, for Sweep's inUse.
+//     files being written from them, for Sweep's inUse (feed Done with
+//     Segment.OpenPath: a clock step may rename a segment at close).
 //   - Sweep applies a retention Policy (MaxAge, MaxBytes, a MinFree floor
 //     from ParseFreeSpace and a DiskUsage such as StatfsUsage) to a storage
 //     tree, oldest first, never deleting a file in use or anything that is
 //     not an .mp4/.flv recording.
-//   - Recover, run at start before recording resumes, makes segments cut by
-//     a crash playable (truncates torn fragments and tags, rewrites an FLV's
-//     placeholder onMetaData, removes NAME.mp4.tmp leftovers).
+//   - Recover, run at start before recording resumes, makes the segments
+//     an earlier run left open playable (each has a NAME.open marker while
+//     it is written: truncates torn fragments and tags, rewrites an FLV's
+//     placeholder onMetaData, removes NAME.mp4.tmp leftovers), once; closed
+//     and hand-placed recordings are only checked, and reported if damaged.
+//   - Config.Clock and Policy.Clock (one ClockSteps shared by both) keep
+//     names truthful and retention by age right when the wall clock steps,
+//     as on boxes without a real-time clock: see clockstep.go.
 //   - Hook runs an HTTP POST and/or a command for each closed segment (call
 //     Run from OnSegmentDone), off the recording path, bounded in number
 //     and time.

@@ -187,12 +187,6 @@ func checkReleased(t testing.TB, msgs []*remux.Message) {
 	}
 }
 
-// fixedClock returns a Now that always says the same second.
-func fixedClock() func() time.Time {
-	t0 := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
-	return func() time.Time { return t0 }
-}
-
 // record runs Record over msgs and returns the segments reported done, in
 // the order they were opened.
 func record(t testing.TB, msgs []*remux.Message, cfg Config) ([]Segment, error) {
@@ -211,8 +205,8 @@ func record(t testing.TB, msgs []*remux.Message, cfg Config) ([]Segment, error) 
 	if cfg.Stats == nil {
 		cfg.Stats = new(Stats)
 	}
-	if cfg.Now == nil {
-		cfg.Now = fixedClock()
+	if cfg.Clock == nil {
+		cfg.Clock = fixedClock()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)

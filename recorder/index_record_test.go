@@ -20,7 +20,7 @@ func TestIndexOfRecordedSegments(t *testing.T) {
 			x := NewIndex(dir, nil)
 			start := time.Date(2026, 3, 4, 5, 6, 7, 0, time.Local)
 			segs, err := record(t, msgs, Config{Dir: dir, Format: format, SegmentDuration: 2 * time.Second,
-				Now: func() time.Time { return start }, OnSegmentDone: x.Closed})
+				Clock: &fakeClock{base: start}, OnSegmentDone: x.Closed})
 			if !errors.Is(err, io.EOF) {
 				t.Fatalf("Record: %v", err)
 			}

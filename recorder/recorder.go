@@ -76,12 +76,18 @@ type Config struct {
 	OnSegmentOpen func(path string)
 	// OnSegmentDone is called in its own goroutine when a segment is closed
 	// (after the progressive rewrite of FormatMP4). Every OnSegmentOpen is
-	// followed by exactly one OnSegmentDone with the same Path, including
-	// when the segment's header could not be written: the file was then
-	// removed, Bytes is 0 and Err is set. Record returns only after every
-	// OnSegmentDone call it started has returned.
+	// followed by exactly one OnSegmentDone whose OpenPath is the same path
+	// (Path is too, unless a step of the wall clock renamed the segment),
+	// including when the segment's header could not be written: the file
+	// was then removed, Bytes is 0 and Err is set. Record returns only
+	// after every OnSegmentDone call it started has returned.
 	OnSegmentDone func(Segment)
-	Now           func() time.Time
+	// Clock names segments (wall clock) and schedules fsyncs and retries
+	// (steady clock); default a SystemClock. A step of the wall clock
+	// (NTP setting the clock of a box without a real-time clock) cuts the
+	// open segment at the next keyframe and renames it, once closed, to
+	// its true start: see renameAfterStep.
+	Clock Clock
 	// Stats, when set, receives the recorder's counters (share one Stats
 	// per stream, or one for the whole box: the counters are atomic).
 	Stats *Stats
@@ -91,9 +97,13 @@ type Config struct {
 
 // Segment describes a closed segment.
 type Segment struct {
-	Path        string
+	Path string
+	// OpenPath is the path OnSegmentOpen reported. It differs from Path
+	// when the wall clock stepped while the segment was open and the
+	// closed file was renamed to its true start.
+	OpenPath    string
 	App, Stream string
-	Start       time.Time // wall clock when the segment was opened
+	Start       time.Time // wall clock when the segment was opened (corrected when it was renamed)
 	Duration    time.Duration
 	Bytes       int64
 	Format      string
@@ -113,14 +123,15 @@ type Stats struct {
 	Dropped         atomic.Int64 // media messages not recorded (waiting for a keyframe, paused, unsupported codec)
 	WriteErrors     atomic.Int64 // failed creates, writes, flushes or fsyncs
 	Discontinuities atomic.Int64 // timestamp jumps that started a new segment
+	ClockSteps      atomic.Int64 // steps of the wall clock that cut and renamed a segment
 	SlowSyncs       atomic.Int64 // flush+fsync calls slower than 1 s: the disk is slower than the stream
 	Paused          atomic.Bool  // recording paused after a write error
 }
 
 // StatsSnapshot is a copy of Stats' values.
 type StatsSnapshot struct {
-	Segments, Bytes, Messages, Dropped, WriteErrors, Discontinuities, SlowSyncs int64
-	Paused                                                                      bool
+	Segments, Bytes, Messages, Dropped, WriteErrors, Discontinuities, SlowSyncs, ClockSteps int64
+	Paused                                                                                  bool
 }
 
 // Snapshot returns the current values.
@@ -129,7 +140,8 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Segments: s.Segments.Load(), Bytes: s.Bytes.Load(), Messages: s.Messages.Load(),
 		Dropped: s.Dropped.Load(), WriteErrors: s.WriteErrors.Load(),
 		Discontinuities: s.Discontinuities.Load(), SlowSyncs: s.SlowSyncs.Load(),
-		Paused: s.Paused.Load(),
+		ClockSteps: s.ClockSteps.Load(),
+		Paused:     s.Paused.Load(),
 	}
 }
 
@@ -159,8 +171,8 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = NewSystemClock()
 	}
 	if c.Stats == nil {
 		c.Stats = new(Stats)
@@ -187,7 +199,7 @@ func Record(ctx context.Context, src Source, app, stream string, cfg Config) err
 		bw:     bufio.NewWriterSize(io.Discard, bufSize),
 		warned: make(map[string]bool),
 	}
-	r.lastSync = r.cfg.Now()
+	r.lastSync = r.cfg.Clock.Elapsed()
 	defer r.callbacks.Wait() // runs last: after the final segment is reported
 	defer r.shutdown()
 
@@ -343,9 +355,14 @@ type recorder struct {
 
 	inbandRec, inbandRBSP []byte // scratch of inbandVideo
 
+	// Wall clock steps during the open segment (see checkClock).
+	segOpened  time.Duration // steady time of the segment's opening
+	segOrigin  time.Time     // the clock's origin by the wall clock, last checked
+	segStepped bool          // the wall clock stepped: cut, then rename
+
 	paused     bool
-	pauseUntil time.Time
-	lastSync   time.Time
+	pauseUntil time.Duration // steady time
+	lastSync   time.Duration // steady time
 	warned     map[string]bool
 	callbacks  sync.WaitGroup // OnSegmentDone calls in flight
 }
@@ -595,7 +612,7 @@ func (r *recorder) frame(t int, m *remux.Message, p payload, ext int64) {
 	}
 	if r.seg != nil && r.boundary(t, p) {
 		rel := ext - r.base
-		if rel >= r.cfg.SegmentDuration.Milliseconds() ||
+		if r.segStepped || rel >= r.cfg.SegmentDuration.Milliseconds() ||
 			(r.cfg.SegmentMaxBytes > 0 && r.seg.size() >= r.cfg.SegmentMaxBytes) {
 			r.closeSegment()
 		}
@@ -755,7 +772,7 @@ func (r *recorder) boundary(t int, p payload) bool {
 
 func (r *recorder) canOpen(t int, p payload, ext int64) bool {
 	if r.paused {
-		if r.cfg.Now().Before(r.pauseUntil) {
+		if r.cfg.Clock.Elapsed() < r.pauseUntil {
 			return false
 		}
 	}
@@ -780,9 +797,17 @@ func (r *recorder) canOpen(t int, p payload, ext int64) bool {
 }
 
 func (r *recorder) openSegment(ext int64) (opened bool) {
-	now := r.cfg.Now()
+	now, elapsed, origin := readClock(r.cfg.Clock)
 	path, f, err := createSegmentFile(&r.cfg, r.app, r.stream, now)
 	if err != nil {
+		r.fail(fmt.Errorf("create segment: %w", err))
+		return false
+	}
+	// The marker says "left open" to the next start's Recover until the
+	// segment is closed; it is durable before any media is written.
+	if err = createMarker(path, now); err != nil {
+		f.Close()
+		os.Remove(path)
 		r.fail(fmt.Errorf("create segment: %w", err))
 		return false
 	}
@@ -796,11 +821,12 @@ func (r *recorder) openSegment(ext int64) (opened bool) {
 		}
 		f.Close()
 		os.Remove(path)
+		removeMarker(path)
 		cause := err
 		if cause == nil {
 			cause = errors.New("segment not opened")
 		}
-		r.report(Segment{Path: path, App: r.app, Stream: r.stream, Start: now, Format: r.cfg.Format,
+		r.report(Segment{Path: path, OpenPath: path, App: r.app, Stream: r.stream, Start: now, Format: r.cfg.Format,
 			Err: fmt.Errorf("write segment header: %w", cause)})
 	}()
 	if cb := r.cfg.OnSegmentOpen; cb != nil {
@@ -831,14 +857,15 @@ func (r *recorder) openSegment(ext int64) (opened bool) {
 	r.base = ext
 	r.lastRel = 0
 	r.reported = 0
-	r.segInfo = Segment{Path: path, App: r.app, Stream: r.stream, Start: now, Format: r.cfg.Format}
+	r.segInfo = Segment{Path: path, OpenPath: path, App: r.app, Stream: r.stream, Start: now, Format: r.cfg.Format}
+	r.segOpened, r.segOrigin, r.segStepped = elapsed, origin, false
 	if r.paused {
 		r.log.Info("recording resumed")
 	}
 	r.paused = false
 	r.stats.Paused.Store(false)
 	r.stats.Segments.Add(1)
-	r.lastSync = now
+	r.lastSync = elapsed
 	r.log.Debug("segment opened", "path", path)
 	return true
 }
@@ -853,16 +880,27 @@ func (r *recorder) fail(err error) {
 	}
 	r.paused = true
 	r.stats.Paused.Store(true)
-	r.pauseUntil = r.cfg.Now().Add(retryInterval)
+	r.pauseUntil = r.cfg.Clock.Elapsed() + retryInterval
 }
 
+// closeSegment closes the open segment cleanly: the file complete and
+// fsynced, renamed if the wall clock stepped while it was open, then its
+// open marker removed. A segment that fails to close keeps its marker:
+// the next start's Recover repairs it.
 func (r *recorder) closeSegment() {
 	if r.seg == nil {
 		return
 	}
+	r.checkClock()
 	if err := r.seg.close(false); err != nil {
 		r.fail(fmt.Errorf("close segment: %w", err))
 		return
+	}
+	if r.segStepped {
+		r.renameAfterStep()
+	}
+	if err := removeMarker(r.segInfo.OpenPath); err != nil {
+		r.log.Warn("segment closed but its open marker stays; the next start will check it", "path", r.segInfo.Path, "err", err)
 	}
 	r.finish(nil)
 }
@@ -898,11 +936,12 @@ func (r *recorder) maybeSync(force bool) {
 	if r.seg == nil {
 		return
 	}
-	now := r.cfg.Now()
-	if !force && now.Sub(r.lastSync) < r.cfg.SyncEvery {
+	now := r.cfg.Clock.Elapsed()
+	if !force && now-r.lastSync < r.cfg.SyncEvery {
 		return
 	}
 	r.lastSync = now
+	r.checkClock()
 	if err := r.seg.sync(); err != nil {
 		r.fail(fmt.Errorf("sync segment: %w", err))
 		return

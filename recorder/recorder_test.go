@@ -427,7 +427,7 @@ func TestUniqueNames(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{Dir: dir, Format: FormatFLV}
 	cfg.setDefaults()
-	now := fixedClock()()
+	now := fixedClock().Now()
 	var paths []string
 	for range 3 {
 		p, f, err := createSegmentFile(&cfg, "live", "../../etc", now)
@@ -465,7 +465,7 @@ func TestWriteErrorDirIsFile(t *testing.T) {
 	src.clock = &clock
 	err := Record(context.Background(), src, "live", "cam1", Config{
 		Dir: notDir, Stats: stats, Logger: testLogger(t),
-		Now: func() time.Time { return t0.Add(time.Duration(clock.Load()) * time.Millisecond) },
+		Clock: mediaClock(t0, &clock, 1),
 	})
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("Record: %v", err)
@@ -509,7 +509,7 @@ func TestWriteErrorMidSegment(t *testing.T) {
 			cfg := Config{
 				Dir: t.TempDir(), Format: format, Stats: stats, Logger: testLogger(t),
 				// Wall clock at twice the media rate: the 3 s retry is 1.5 s of media.
-				Now: func() time.Time { return t0.Add(2 * time.Duration(clock.Load()) * time.Millisecond) },
+				Clock: mediaClock(t0, &clock, 2),
 				openFile: func(path string) (file, error) {
 					f, err := openFileDefault(path)
 					if err != nil {
@@ -567,7 +567,7 @@ func TestContextCancel(t *testing.T) {
 	done := make(chan Segment, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- Record(ctx, src, "live", "cam1", Config{Dir: t.TempDir(), Now: fixedClock(), Logger: testLogger(t),
+		errc <- Record(ctx, src, "live", "cam1", Config{Dir: t.TempDir(), Clock: fixedClock(), Logger: testLogger(t),
 			OnSegmentDone: func(s Segment) { done <- s }})
 	}()
 	<-src.drained // everything handed out is processed once Next is called again

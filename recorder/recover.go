@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,41 +13,80 @@ import (
 	"time"
 )
 
-// Recovered is one file Recover touched or could not read.
+// Recovered is one file Recover repaired, removed, found damaged or could
+// not read.
 type Recovered struct {
 	Path   string
-	Action string // RecoveredTruncated, RecoveredRepaired, RecoveredRemovedTemp or RecoveredUnreadable
+	Action string // one of the Recovered* actions
 	Detail string
 }
 
 // Recover's actions. Complete files are not reported ("ok" is never
-// returned): only what was changed or could not be checked is.
+// returned): only what was changed, is damaged or could not be checked is.
 const (
-	// The file ended in an incomplete box or tag and was cut after the
-	// last complete fragment (moof+mdat) or FLV tag. For FLV, the
-	// onMetaData is also repaired as below when it is ours.
+	// A segment left open by a crash ended in an incomplete box or tag and
+	// was cut after the last complete fragment (moof+mdat) or FLV tag. For
+	// FLV, the onMetaData is also rewritten as below, so that its duration
+	// is the one of what is left.
 	RecoveredTruncated = "truncated"
-	// An FLV segment of ours whose tags were all complete but whose
-	// onMetaData still held the placeholder written at open (duration 0,
-	// no keyframes): it was rewritten in place with the duration, the
-	// file size and the keyframes index, as a clean close does.
+	// An FLV segment left open by a crash whose tags were all complete: its
+	// placeholder onMetaData (duration 0, no keyframes) was rewritten in
+	// place with the duration, the file size and the keyframes index, as a
+	// clean close does.
 	RecoveredRepaired = "repaired"
-	// A NAME.mp4.tmp left by an interrupted progressive rewrite was
-	// removed; the fragmented NAME.mp4 holds the same media and stays.
+	// A NAME.mp4.tmp left by an interrupted progressive rewrite of a
+	// segment left open was removed; the fragmented NAME.mp4 holds the
+	// same media and stays.
 	RecoveredRemovedTemp = "removed-temp"
-	// The file could not be read, is not an MP4/FLV file, holds nothing
-	// playable (no complete moov), or could not be cut. It is left alone.
+	// A segment left open by a crash held nothing playable (empty, no FLV
+	// tag, no complete moov): the crash came before its first media reached
+	// the disk. It was removed.
+	RecoveredRemovedEmpty = "removed-empty"
+	// A closed recording (one tapedeck finished, or a file placed there by
+	// hand) does not end where its structure says: it is reported and
+	// left exactly as it is.
+	RecoveredDamaged = "damaged"
+	// A segment left open could not be read or repaired (an I/O error). It
+	// is left alone with its marker, and tried again at the next start.
 	RecoveredUnreadable = "unreadable"
 )
 
-// Recover makes segments cut by a crash playable: for fMP4/MP4 files, walk
-// top-level boxes (read only box headers, seeking) and truncate at the
-// first incomplete box (a half-written moof/mdat); for FLV, walk tags
-// (11-byte headers + PreviousTagSize) and truncate after the last complete
-// tag; leftover NAME.tmp files from an interrupted mp4 finalisation are
-// removed (the fragmented NAME stays). Files modified within skipNewerThan
-// of now are skipped (could be open by another process). Reports every
-// file it touched or could not read.
+// Message is the log message for r: what happened to the file, in words
+// (the appliance logs one line per report with it).
+func (r Recovered) Message() string {
+	switch r.Action {
+	case RecoveredDamaged:
+		return "damaged recording left as is"
+	case RecoveredUnreadable:
+		return "recording left open by a crash could not be repaired"
+	}
+	return "recording recovered after a crash"
+}
+
+// Recover repairs the segments an earlier run left open, and reports the
+// closed recordings that are damaged without changing them.
+//
+// A segment is left open when its marker (NAME.flv.open beside NAME.flv,
+// see OpenMarkerSuffix)
+// is still beside it: the recorder creates the marker durably when it
+// creates the segment and removes it after the segment is closed and
+// fsynced. Only such segments are repaired, once: for fMP4/MP4 files,
+// walk top-level boxes (read only box headers, seeking) and truncate at
+// the first incomplete box (a half-written moof/mdat); for FLV, walk tags
+// (11-byte headers + PreviousTagSize), truncate after the last complete tag
+// and rewrite the placeholder onMetaData with the duration of what is
+// left; a NAME.tmp left by an interrupted mp4 finalisation is removed (the
+// fragmented NAME stays); a segment holding nothing playable is removed.
+// The marker is then removed, so the next start reports nothing.
+//
+// Every other recording is only checked, read-only and cheaply: an FLV
+// must end in a complete tag (found through its last PreviousTagSize; a
+// full walk only when that does not match), an MP4 must end with its last
+// complete top-level box. A recording that does not is reported
+// RecoveredDamaged and never rewritten: it may be a hand-placed file, or
+// damage the user wants to see rather than have cut away. A closed FLV
+// segment of zero duration (no media) is complete and not reported; damage
+// inside an otherwise complete file is not looked for (see checkClosed).
 //
 // Details:
 //   - A box or tag header that cannot be one (a non-printable box type, an
@@ -55,52 +95,90 @@ const (
 //     the first incomplete one.
 //   - A complete moof whose mdat is missing or incomplete is cut too: the
 //     file ends after the last complete moof+mdat pair.
-//   - An MP4 without a complete moov before the cut point is reported
-//     unreadable and left alone (nothing in it can be played).
-//   - FLV segments written by this package keep a placeholder onMetaData
-//     until they are closed; Recover rewrites it in place (same size, like
-//     the writer's close) with duration, filesize and the keyframes index,
-//     so players show the duration and can seek.
 //   - Truncated and repaired files keep their modification time, so
 //     retention still sees their real age.
+//   - Segments left open that were modified within skipNewerThan of now
+//     are skipped, marker kept (another process may be writing them).
+//   - A marker whose segment is gone (retention, a user) is removed
+//     silently.
 //
 // Walks dir recursively, not following symbolic links below it. The error
 // is only for dir itself being unreadable; per-file problems are reported
-// as RecoveredUnreadable and the walk goes on.
+// as RecoveredUnreadable (segments left open) or RecoveredDamaged (closed
+// recordings) and the walk goes on.
 func Recover(dir string, now time.Time, skipNewerThan time.Duration) ([]Recovered, error) {
-	var out []Recovered
-	var errs []error
+	type entry struct {
+		path string
+		d    fs.DirEntry
+	}
+	var (
+		out        []Recovered
+		errs       []error
+		recordings []entry
+		temps      []string
+		open       = map[string]bool{} // segments with a marker
+	)
 	err := walkFiles(dir, func(path string, d fs.DirEntry) {
-		lower := strings.ToLower(path)
-		isTmp := strings.HasSuffix(lower, ".mp4.tmp")
-		if !isTmp && !isRecording(path) {
-			return
-		}
-		info, err := d.Info()
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				out = append(out, Recovered{path, RecoveredUnreadable, err.Error()})
-			}
-			return
-		}
-		if now.Sub(info.ModTime()) < skipNewerThan {
-			return
-		}
-		if isTmp {
-			if err := os.Remove(path); err != nil {
-				out = append(out, Recovered{path, RecoveredUnreadable, "remove: " + err.Error()})
-				return
-			}
-			out = append(out, Recovered{path, RecoveredRemovedTemp,
-				"leftover of an interrupted progressive MP4 rewrite; " + filepath.Base(path[:len(path)-4]) + " keeps the fragmented recording"})
-			return
-		}
-		if r, touched := recoverFile(path, info); touched {
-			out = append(out, r)
+		switch {
+		case isMarker(path):
+			open[strings.TrimSuffix(path, OpenMarkerSuffix)] = true
+		case strings.HasSuffix(strings.ToLower(path), ".mp4.tmp"):
+			temps = append(temps, path)
+		case isRecording(path):
+			recordings = append(recordings, entry{path, d})
 		}
 	}, &errs)
 	if err != nil {
 		return nil, err
+	}
+	skipped := map[string]bool{}
+	for _, e := range recordings {
+		info, err := e.d.Info()
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				out = append(out, Recovered{e.path, RecoveredUnreadable, err.Error()})
+				skipped[e.path] = open[e.path]
+			}
+			continue
+		}
+		if !open[e.path] {
+			if why, damaged := checkClosed(e.path, info); damaged {
+				out = append(out, Recovered{e.path, RecoveredDamaged, why})
+			}
+			continue
+		}
+		if now.Sub(info.ModTime()) < skipNewerThan {
+			skipped[e.path] = true
+			continue
+		}
+		r, touched, retry := recoverFile(e.path, info)
+		if touched {
+			out = append(out, r)
+		}
+		if retry {
+			skipped[e.path] = true
+		}
+	}
+	for _, tmp := range temps {
+		seg := tmp[:len(tmp)-len(".tmp")]
+		if !open[seg] || skipped[seg] {
+			continue // not ours to remove: only a segment left open has one
+		}
+		if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			out = append(out, Recovered{tmp, RecoveredUnreadable, "remove: " + err.Error()})
+			skipped[seg] = true
+			continue
+		}
+		out = append(out, Recovered{tmp, RecoveredRemovedTemp,
+			"leftover of an interrupted progressive MP4 rewrite; " + filepath.Base(seg) + " keeps the fragmented recording"})
+	}
+	for seg := range open {
+		if skipped[seg] {
+			continue
+		}
+		if err := removeMarker(seg); err != nil {
+			out = append(out, Recovered{markerPath(seg), RecoveredUnreadable, err.Error()})
+		}
 	}
 	for _, e := range errs {
 		var pe *fs.PathError
@@ -113,12 +191,17 @@ func Recover(dir string, now time.Time, skipNewerThan time.Duration) ([]Recovere
 	return out, nil
 }
 
-// recoverFile checks and, if needed, repairs one segment file.
-func recoverFile(path string, info fs.FileInfo) (Recovered, bool) {
-	unreadable := func(format string, a ...any) (Recovered, bool) {
-		return Recovered{path, RecoveredUnreadable, fmt.Sprintf(format, a...)}, true
+// errNothingPlayable marks a file whose content holds no playable media,
+// as opposed to one that could not be read.
+var errNothingPlayable = errors.New("nothing playable")
+
+// recoverFile repairs one segment left open. touched reports r; retry
+// means the segment could not be read or written and keeps its marker.
+func recoverFile(path string, info fs.FileInfo) (r Recovered, touched, retry bool) {
+	unreadable := func(format string, a ...any) (Recovered, bool, bool) {
+		return Recovered{path, RecoveredUnreadable, fmt.Sprintf(format, a...)}, true, true
 	}
-	// Checked read-only: a complete file is never opened for writing.
+	// Checked read-only first: a complete file is never opened for writing.
 	f, err := os.Open(path)
 	if err != nil {
 		return unreadable("%v", err)
@@ -128,31 +211,40 @@ func recoverFile(path string, info fs.FileInfo) (Recovered, bool) {
 		info = fi
 	}
 	size := info.Size()
-	if size == 0 {
-		return unreadable("empty file")
-	}
 	var (
 		cut    int64
 		why    string
 		meta   []byte // FLV: repaired onMetaData body to write at metaAt
 		metaAt int64
 	)
-	if strings.EqualFold(filepath.Ext(path), ".flv") {
+	switch {
+	case size == 0:
+		err = fmt.Errorf("empty file: %w", errNothingPlayable)
+	case strings.EqualFold(filepath.Ext(path), ".flv"):
 		var sc flvScan
-		if err := sc.scan(f, size); err != nil {
-			return unreadable("%v", err)
+		if err = sc.scan(f, size); err == nil {
+			cut, why = sc.end, sc.why
+			if sc.media == 0 {
+				err = fmt.Errorf("no complete audio or video tag: %w", errNothingPlayable)
+			}
+			meta, metaAt = sc.repairMeta(cut)
 		}
-		cut, why = sc.end, sc.why
-		meta, metaAt = sc.repairMeta(cut)
-	} else {
+	default:
 		cut, why, err = scanMP4(f, size)
-		if err != nil {
+	}
+	if err != nil {
+		if !errors.Is(err, errNothingPlayable) {
 			return unreadable("%v", err)
 		}
+		f.Close()
+		if rerr := os.Remove(path); rerr != nil {
+			return unreadable("remove (%v): %v", err, rerr)
+		}
+		return Recovered{path, RecoveredRemovedEmpty, fmt.Sprintf("%d bytes, %v", size, err)}, true, false
 	}
 	f.Close()
 	if cut == size && meta == nil {
-		return Recovered{}, false
+		return Recovered{}, false, false
 	}
 
 	w, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -175,7 +267,7 @@ func recoverFile(path string, info fs.FileInfo) (Recovered, bool) {
 	}
 	w.Close()
 	os.Chtimes(path, time.Time{}, info.ModTime()) // keep its age for retention
-	r := Recovered{Path: path}
+	r = Recovered{Path: path}
 	if cut < size {
 		r.Action = RecoveredTruncated
 		r.Detail = fmt.Sprintf("cut from %d to %d bytes: %s", size, cut, why)
@@ -186,7 +278,7 @@ func recoverFile(path string, info fs.FileInfo) (Recovered, bool) {
 		r.Action = RecoveredRepaired
 		r.Detail = "placeholder onMetaData rewritten with duration and keyframes"
 	}
-	return r, true
+	return r, true, false
 }
 
 // mp4TopLevel are the box types a file may start with.
@@ -223,7 +315,7 @@ func scanMP4(r io.ReaderAt, size int64) (end int64, why string, err error) {
 		typ := string(h[4:8])
 		if !printable4(h[4:8]) || (p == 0 && !mp4TopLevel[typ]) {
 			if p == 0 {
-				return 0, "", errors.New("not an MP4 file")
+				return 0, "", fmt.Errorf("not an MP4 file: %w", errNothingPlayable)
 			}
 			why = fmt.Sprintf("no valid box at %d", p)
 			break
@@ -276,7 +368,7 @@ func scanMP4(r io.ReaderAt, size int64) (end int64, why string, err error) {
 		if why != "" {
 			why = " (" + why + ")"
 		}
-		return 0, "", fmt.Errorf("no complete moov box%s: nothing playable", why)
+		return 0, "", fmt.Errorf("no complete moov box%s: %w", why, errNothingPlayable)
 	}
 	return end, why, nil
 }
@@ -295,25 +387,16 @@ type flvScan struct {
 	last, delta [2]int64
 	seen        [2]bool
 	keys        []kfEntry
+	media       int // complete audio and video tags
 }
 
 func (s *flvScan) scan(r io.ReaderAt, size int64) error {
 	s.r = r
-	var h [9]byte
-	if size < 9 {
-		return errors.New("not an FLV file")
-	}
-	if _, err := r.ReadAt(h[:], 0); err != nil {
+	off, err := flvDataStart(r, size)
+	if err != nil {
 		return err
 	}
-	if string(h[:3]) != "FLV" {
-		return errors.New("not an FLV file")
-	}
-	off := int64(binary.BigEndian.Uint32(h[5:9]))
-	if off < 9 || off+4 > size {
-		return fmt.Errorf("not an FLV file (data offset %d)", off)
-	}
-	p := off + 4 // after PreviousTagSize0
+	p := off
 	var t [11 + 32]byte
 	first := true
 	for p < size {
@@ -353,6 +436,7 @@ func (s *flvScan) scan(r io.ReaderAt, size int64) error {
 		}
 		first = false
 		if k := kind & 0x1F; k == 8 || k == 9 {
+			s.media++
 			tr := trackAudio
 			if k == 9 {
 				tr = trackVideo
@@ -373,7 +457,9 @@ func (s *flvScan) scan(r io.ReaderAt, size int64) error {
 }
 
 // readMeta reads the first script tag and keeps it if it is the
-// placeholder onMetaData of a segment this package wrote.
+// onMetaData of a segment this package wrote: the placeholder written at
+// open, or (a crash between the close's patch and the marker's removal)
+// the final one, rebuilt all the same so that it matches what is left.
 func (s *flvScan) readMeta(pos, dsize int64) {
 	if dsize > 1<<20 {
 		return
@@ -392,9 +478,29 @@ func (s *flvScan) readMeta(pos, dsize int64) {
 			dur = p.num
 		}
 	}
-	if creator == "tapedeck" && dur == 0 {
+	if creator == "tapedeck" && dur >= 0 {
 		s.meta.ok, s.meta.pos, s.meta.body = true, pos, b
 	}
+}
+
+// flvDataStart checks the FLV file header and returns where the first
+// tag starts (after PreviousTagSize0).
+func flvDataStart(r io.ReaderAt, size int64) (int64, error) {
+	var h [9]byte
+	if size < 9 {
+		return 0, fmt.Errorf("not an FLV file: %w", errNothingPlayable)
+	}
+	if _, err := r.ReadAt(h[:], 0); err != nil {
+		return 0, err
+	}
+	if string(h[:3]) != "FLV" {
+		return 0, fmt.Errorf("not an FLV file: %w", errNothingPlayable)
+	}
+	off := int64(binary.BigEndian.Uint32(h[5:9]))
+	if off < 9 || off+4 > size {
+		return 0, fmt.Errorf("not an FLV file (data offset %d): %w", off, errNothingPlayable)
+	}
+	return off + 4, nil
 }
 
 // repairMeta returns the rebuilt onMetaData body for a file ending at end,
@@ -432,8 +538,8 @@ func (s *flvScan) repairMeta(end int64) ([]byte, int64) {
 	w.setNum("lastkeyframetimestamp", float64(w.lastKeyRel)/1000)
 	w.setNum("lastkeyframelocation", float64(w.lastKeyPos))
 	body := w.metaBody()
-	if len(body) != len(s.meta.body) {
-		return nil, 0
+	if len(body) != len(s.meta.body) || bytes.Equal(body, s.meta.body) {
+		return nil, 0 // does not fit, or already right
 	}
 	return body, s.meta.pos + 11
 }

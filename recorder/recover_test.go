@@ -69,6 +69,51 @@ func writeOld(t *testing.T, dir, rel string, b []byte) string {
 	return p
 }
 
+// writeOpen writes a segment as a crashed run leaves it: old, with its
+// open marker beside it.
+func writeOpen(t *testing.T, dir, rel string, b []byte) string {
+	t.Helper()
+	p := writeOld(t, dir, rel, b)
+	if err := createMarker(p, recoverOld); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checkNoMarker fails if the segment at path still has its open marker.
+func checkNoMarker(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Stat(markerPath(path)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("open marker of %s still there after recovery (%v)", filepath.Base(path), err)
+	}
+}
+
+// checkClosedUntouched runs Recover over a copy of data placed as a closed
+// (or hand-placed) recording: it must stay byte-identical, with its
+// modification time, and be reported damaged exactly when damaged is set.
+func checkClosedUntouched(t *testing.T, rel string, data []byte, damaged bool) {
+	t.Helper()
+	dir := t.TempDir()
+	path := writeOld(t, dir, rel, data)
+	for pass := range 2 {
+		got, err := Recover(dir, recoverNow, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if damaged {
+			want = RecoveredDamaged
+		}
+		checkRecovered(t, got, path, want)
+		if b, _ := os.ReadFile(path); !bytes.Equal(b, data) {
+			t.Fatalf("closed file changed by recovery pass %d: %d bytes, was %d", pass+1, len(b), len(data))
+		}
+		if fi, _ := os.Stat(path); !fi.ModTime().Equal(recoverOld) {
+			t.Errorf("modification time %v, want %v kept", fi.ModTime(), recoverOld)
+		}
+	}
+}
+
 // fragment is one moof+mdat of a recorded fMP4 file.
 type fragment struct {
 	moof, moofSize, mdatSize int
@@ -176,13 +221,17 @@ func TestRecoverFMP4(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			// Closed, or placed by hand: reported when damaged, never changed.
+			checkClosedUntouched(t, "live/cam1/seg.mp4", tc.data, tc.action != "")
+			// Left open by a crashed run: repaired once.
 			dir := t.TempDir()
-			path := writeOld(t, dir, "live/cam1/seg.mp4", tc.data)
+			path := writeOpen(t, dir, "live/cam1/seg.mp4", tc.data)
 			got, err := Recover(dir, recoverNow, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkRecovered(t, got, path, tc.action)
+			checkNoMarker(t, path)
 			b, _ := os.ReadFile(path)
 			if !bytes.Equal(b, full[:tc.want]) {
 				t.Fatalf("recovered file has %d bytes, want the first %d bytes of the segment", len(b), tc.want)
@@ -263,13 +312,19 @@ func TestRecoverFLV(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			// Closed, or placed by hand: a complete file (placeholder
+			// onMetaData included: a segment without media) is not
+			// reported, a cut one is reported damaged; neither is changed.
+			checkClosedUntouched(t, "live/cam1/seg.flv", tc.data, tc.action == RecoveredTruncated)
+			// Left open by a crashed run: repaired once.
 			dir := t.TempDir()
-			path := writeOld(t, dir, "live/cam1/seg.flv", tc.data)
+			path := writeOpen(t, dir, "live/cam1/seg.flv", tc.data)
 			got, err := Recover(dir, recoverNow, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkRecovered(t, got, path, tc.action)
+			checkNoMarker(t, path)
 			b, _ := os.ReadFile(path)
 			if len(b) != len(tc.want) {
 				t.Fatalf("recovered file has %d bytes, want %d", len(b), len(tc.want))
@@ -353,8 +408,9 @@ func TestRecoverOthers(t *testing.T) {
 	type file struct {
 		name   string
 		data   []byte
+		open   bool      // its open marker beside it: left open by a crashed run
 		mtime  time.Time // zero: recoverOld
-		action string    // "" for untouched and not reported
+		action string    // "" for not reported
 		after  []byte    // content after recovery; nil: unchanged; empty: removed
 	}
 	cut := seg[:frags[2].moof+30]
@@ -362,32 +418,41 @@ func TestRecoverOthers(t *testing.T) {
 		name  string
 		files []file
 	}{
-		{"stray tmp removed, segment kept", []file{
-			{name: "live/cam1/a.mp4", data: seg},
+		{"stray tmp of a segment left open removed, segment kept", []file{
+			{name: "live/cam1/a.mp4", data: seg, open: true},
 			{name: "live/cam1/a.mp4.tmp", data: progressive[:len(progressive)/2], action: RecoveredRemovedTemp, after: []byte{}},
 		}},
+		{"tmp beside a closed segment left alone", []file{
+			{name: "live/cam1/a.mp4", data: seg},
+			{name: "live/cam1/a.mp4.tmp", data: progressive[:len(progressive)/2]},
+		}},
 		{"progressive mp4 complete", []file{{name: "a.mp4", data: progressive}}},
-		{"garbage mp4 unreadable and kept", []file{{name: "g.mp4", data: garbage, action: RecoveredUnreadable}}},
-		{"garbage flv unreadable and kept", []file{{name: "g.flv", data: garbage, action: RecoveredUnreadable}}},
-		{"empty file", []file{{name: "e.flv", data: nil, action: RecoveredUnreadable}}},
-		{"ftyp and part of the moov only", []file{{name: "m.mp4", data: seg[:100], action: RecoveredUnreadable}}},
+		{"garbage mp4 damaged and kept", []file{{name: "g.mp4", data: garbage, action: RecoveredDamaged}}},
+		{"garbage flv damaged and kept", []file{{name: "g.flv", data: garbage, action: RecoveredDamaged}}},
+		{"empty closed file damaged and kept", []file{{name: "e.flv", data: nil, action: RecoveredDamaged}}},
+		{"ftyp and part of the moov only", []file{{name: "m.mp4", data: seg[:100], action: RecoveredDamaged}}},
 		{"moov-last mp4 without its moov", []file{{name: "p.mp4",
-			data: append(appendFtyp(nil, false), []byte("\x00\x00\x10\x00mdatxxxx")...), action: RecoveredUnreadable}}},
+			data: append(appendFtyp(nil, false), []byte("\x00\x00\x10\x00mdatxxxx")...), action: RecoveredDamaged}}},
+		{"left open with nothing playable: removed", []file{
+			{name: "live/cam1/e.mp4", open: true, action: RecoveredRemovedEmpty, after: []byte{}},
+			{name: "live/cam1/m.mp4", data: seg[:100], open: true, action: RecoveredRemovedEmpty, after: []byte{}},
+		}},
 		{"other files ignored", []file{
 			{name: "notes.txt", data: garbage},
 			{name: "x.flv.tmp", data: garbage},
 			{name: "index.json", data: []byte("{}")},
 		}},
 		{"recently modified skipped", []file{
-			{name: "live/cam1/new.mp4", data: cut, mtime: recoverNow.Add(-30 * time.Second)},
+			{name: "live/cam1/new.mp4", data: cut, open: true, mtime: recoverNow.Add(-30 * time.Second)},
 			{name: "live/cam1/new.mp4.tmp", data: garbage, mtime: recoverNow.Add(-time.Second)},
 		}},
 		{"tree", []file{
-			{name: "live/cam1/1.mp4", data: cut, action: RecoveredTruncated, after: seg[:frags[2].moof]},
+			{name: "live/cam1/1.mp4", data: cut, open: true, action: RecoveredTruncated, after: seg[:frags[2].moof]},
 			{name: "live/cam2/2025/2.mp4", data: seg},
-			{name: "other/cam3/3.mp4", data: seg[:frags[4].moof+frags[4].moofSize+100], action: RecoveredTruncated, after: seg[:frags[4].moof]},
+			{name: "live/cam2/2025/3.mp4", data: cut, action: RecoveredDamaged},
+			{name: "other/cam3/3.mp4", data: seg[:frags[4].moof+frags[4].moofSize+100], open: true, action: RecoveredTruncated, after: seg[:frags[4].moof]},
 			{name: "other/cam3/3.mp4.tmp", data: garbage, action: RecoveredRemovedTemp, after: []byte{}},
-			{name: "other/bad.mp4", data: garbage, action: RecoveredUnreadable},
+			{name: "other/bad.mp4", data: garbage, action: RecoveredDamaged},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -396,6 +461,11 @@ func TestRecoverOthers(t *testing.T) {
 			want := map[string]string{}
 			for _, f := range tc.files {
 				p := writeOld(t, dir, f.name, f.data)
+				if f.open {
+					if err := createMarker(p, recoverOld); err != nil {
+						t.Fatal(err)
+					}
+				}
 				if !f.mtime.IsZero() {
 					os.Chtimes(p, f.mtime, f.mtime)
 				}
@@ -437,10 +507,67 @@ func TestRecoverOthers(t *testing.T) {
 						t.Errorf("%s: changed (%v)", f.name, err)
 					}
 				}
+				_, merr := os.Stat(markerPath(p))
+				if kept := f.open && !f.mtime.IsZero(); kept != (merr == nil) {
+					t.Errorf("%s: open marker there: %v, want %v", f.name, merr == nil, kept)
+				}
+			}
+			// Idempotent: the second start reports only the damaged
+			// closed files again, and changes nothing.
+			again, _ := Recover(dir, recoverNow, time.Minute)
+			for _, r := range again {
+				if r.Action != RecoveredDamaged {
+					t.Errorf("second pass: %+v", r)
+				}
 			}
 		})
 	}
 	if _, err := Recover(filepath.Join(t.TempDir(), "missing"), recoverNow, 0); err == nil {
 		t.Error("no error for a missing directory")
 	}
+}
+
+// The cases of the hardening report: a closed FLV with one damaged tag,
+// with 40 bytes flipped near its start, and a segment without media are
+// byte-identical after any number of starts; a marker left without its
+// segment is removed silently.
+func TestRecoverLeavesClosedFiles(t *testing.T) {
+	t.Parallel()
+	clean := recordedSegment(t, FormatFLV, false)
+	tags := readFLV(t, writeOld(t, t.TempDir(), "x.flv", clean))
+	var mid tagSpec
+	for _, x := range tags[len(tags)/2:] {
+		if x.kind == remux.KindVideo {
+			mid = x
+			break
+		}
+	}
+	badTag := bytes.Clone(clean)
+	badTag[mid.pos] = 0x3f // not a tag type
+	binary.BigEndian.PutUint32(badTag[int(mid.pos)+11+len(mid.body):], 0)
+	flipped := bytes.Clone(clean)
+	for i := 20; i < 60; i++ {
+		flipped[i] ^= 0xff
+	}
+	noMedia := clean[:tags[1].pos] // header and onMetaData: zero duration
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{{"damaged tag", badTag}, {"40 flipped bytes", flipped}, {"zero duration", noMedia}} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The damage is inside the file: the cheap check of closed
+			// files does not look for it, and nothing is reported.
+			checkClosedUntouched(t, "live/cam1/seg.flv", tc.data, false)
+		})
+	}
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "live", "cam1", "gone.flv")
+	os.MkdirAll(filepath.Dir(stale), 0o755)
+	if err := createMarker(stale, recoverOld); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Recover(dir, recoverNow, 0); err != nil || len(got) != 0 {
+		t.Errorf("marker without its segment: %+v, %v", got, err)
+	}
+	checkNoMarker(t, stale)
 }

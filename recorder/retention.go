@@ -19,6 +19,13 @@ type Policy struct {
 	MaxAge   time.Duration // delete segments older (by modification time) than this
 	MaxBytes int64         // keep the total under this, oldest first
 	MinFree  FreeSpace     // keep at least this much free on the file system, oldest first
+	// Clock, when set, corrects the modification times of files written
+	// in this run before a step of the wall clock (see ClockSteps.Correct)
+	// before ages are compared, so that NTP setting the clock of a box that
+	// booted with a wrong one neither deletes every recording (a forward
+	// step of a year) nor keeps them all (a backward one). Give Sweep a now
+	// read from the same clock. Share it with the recorders (Config.Clock).
+	Clock *ClockSteps
 }
 
 // FreeSpace is a free-space floor given as bytes ("2GB") or a percentage ("10%").
@@ -139,9 +146,10 @@ type DiskUsage func(dir string) (avail, total uint64, err error)
 func isRecording(path string) bool { return IsSegmentFile(path) }
 
 type recording struct {
-	path string
-	size int64
-	mod  time.Time
+	path    string
+	size    int64
+	mod     time.Time
+	thisRun bool // modified during this run (Policy.Clock knows)
 }
 
 // Sweep applies p to the recordings (.mp4, .flv) under dir (recursively),
@@ -149,7 +157,8 @@ type recording struct {
 // deleted, nor are non-recording files. It removes directories left empty
 // (but never dir itself). Returns the deleted paths and their total bytes.
 //
-// Oldest means oldest modification time. One pass, oldest first, deletes a
+// Oldest means oldest modification time (corrected by p.Clock; with it,
+// files of earlier runs go before the files of this run). One pass, oldest first, deletes a
 // file when any rule wants it: older than MaxAge; the total of all
 // recordings (files in use included: they occupy space too) above
 // MaxBytes; or the free-space floor not yet reached. For the floor, usage
@@ -180,11 +189,21 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 			}
 			return
 		}
-		files = append(files, recording{path, info.Size(), info.ModTime()})
+		r := recording{path: path, size: info.Size(), mod: info.ModTime()}
+		if p.Clock != nil {
+			r.mod, r.thisRun = p.Clock.correct(r.mod)
+		}
+		files = append(files, r)
 	}, &errs); werr != nil {
 		return nil, 0, werr
 	}
 	sort.Slice(files, func(i, j int) bool {
+		// Whatever the clocks said, a file of an earlier run is older
+		// than one written in this run: a box that booted in 1970 must
+		// not free space by deleting what it recorded since.
+		if files[i].thisRun != files[j].thisRun {
+			return files[j].thisRun
+		}
 		if !files[i].mod.Equal(files[j].mod) {
 			return files[i].mod.Before(files[j].mod)
 		}
@@ -227,6 +246,9 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 			errs = append(errs, fmt.Errorf("retention: %w", err))
 			continue
 		}
+		// A marker beside it is stale (the file is not being written): it
+		// goes with it, or the directory could never be pruned.
+		os.Remove(markerPath(f.path))
 		deleted = append(deleted, f.path)
 		freed += f.size
 		total -= f.size

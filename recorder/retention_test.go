@@ -378,7 +378,7 @@ func TestCreateSegmentAfterPrune(t *testing.T) {
 		}
 		return openFileDefault(p)
 	}
-	p, f, err := createSegmentFile(&cfg, "live", "cam1", fixedClock()())
+	p, f, err := createSegmentFile(&cfg, "live", "cam1", fixedClock().Now())
 	if err != nil {
 		t.Fatalf("create after the directory was pruned: %v", err)
 	}

@@ -44,7 +44,7 @@ func TestOnSegmentOpen(t *testing.T) {
 			var clock atomic.Int64
 			cfg := Config{
 				Dir: t.TempDir(), Format: tc.format, SegmentDuration: 2 * time.Second,
-				Stats: stats, Logger: testLogger(t), Now: fixedClock(),
+				Stats: stats, Logger: testLogger(t), Clock: fixedClock(),
 				OnSegmentOpen: func(path string) {
 					mu.Lock()
 					defer mu.Unlock()
@@ -70,7 +70,7 @@ func TestOnSegmentOpen(t *testing.T) {
 				// Wall clock follows the media, so the 3 s retry happens.
 				t0 := time.Now()
 				src := newSource(msgs)
-				cfg.Now = func() time.Time { return t0.Add(time.Duration(clock.Load()) * time.Millisecond) }
+				cfg.Clock = mediaClock(t0, &clock, 1)
 				cfg.openFile = func(path string) (file, error) {
 					f, err := openFileDefault(path)
 					if err != nil {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/appliance"
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
+	"github.com/tapedeck/tapedeck/recorder"
 )
 
 // ---- helpers ----
@@ -738,8 +739,22 @@ func checkKilled(t *testing.T, bin string, r *killRun) {
 	if tmps, _ := filepath.Glob(filepath.Join(segDir, "*.tmp")); len(tmps) > 0 {
 		t.Errorf("leftovers after restart: %v", tmps)
 	}
+	// The segment the kill left open was repaired at the restart: its
+	// open marker is gone, so the start after that leaves it alone.
+	if marks, _ := filepath.Glob(filepath.Join(segDir, "*"+recorder.OpenMarkerSuffix)); len(marks) > 0 {
+		t.Errorf("open markers after restart: %v", marks)
+	}
 	if format == "flv" && len(recovered) == 0 {
 		t.Errorf("FLV segment cut by the kill: no 'recording recovered' at restart (its onMetaData placeholder needs repairing)")
+	}
+	// Idempotent: a third start reports nothing and leaves the file as is.
+	before, _ := os.ReadFile(r.seg)
+	p3 := startServerProc(t, bin, r.cfg, format+" (restarted again)")
+	again := regexp.MustCompile(`msg="(recording recovered after a crash|damaged recording left as is)".*`).FindAllString(p3.log.String(), -1)
+	p3.cmd.Process.Signal(syscall.SIGTERM)
+	<-p3.done
+	if after, _ := os.ReadFile(r.seg); len(again) > 0 || !bytes.Equal(after, before) {
+		t.Errorf("second restart: reports %q, segment unchanged: %v", again, bytes.Equal(after, before))
 	}
 
 	dur := checkSegmentFile(t, r.seg)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/appliance"
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
+	"github.com/tapedeck/tapedeck/recorder"
 )
 
 // findSegments lists the recorded files under dir.
@@ -73,8 +74,8 @@ func TestE2ERecording(t *testing.T) {
 	// 6 s at 25 fps = 150 frames; the recorder starts at the first keyframe.
 	checkMedia(t, "closed segment", full, mediaExpect{minVideoFrames: 140, minSpan: 5.5})
 
-	// Recovery: the closed segment cut inside its last fragment, found in
-	// storage at start-up (as after a crash), is truncated to its last
+	// Recovery: the segment cut inside its last fragment, found in storage
+	// at start-up with its open marker (as after a crash), is truncated to its last
 	// complete fragment (2 s GOPs: 100 of its 150 frames stay).
 	data, err = os.ReadFile(segs[0])
 	if err != nil {
@@ -84,6 +85,11 @@ func TestE2ERecording(t *testing.T) {
 	cutPath := filepath.Join(recoverDir, "live", "rec1", "2026-01-01_00-00-00.mp4")
 	os.MkdirAll(filepath.Dir(cutPath), 0o755)
 	if err := os.WriteFile(cutPath, data[:len(data)-137], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Left open by the crashed run: its open marker is still beside it
+	// (without it, the file would be a closed one and left as is).
+	if err := os.WriteFile(cutPath+recorder.OpenMarkerSuffix, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := appliance.LoadConfig("")
