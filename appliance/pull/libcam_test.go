@@ -317,7 +317,7 @@ func (c *libCam) play(units []tsUnit, done <-chan struct{}) {
 				panic(err)
 			}
 			for _, p := range pkts {
-				p.Timestamp = ts
+				p.Timestamp += ts // the encoders count from 0 (AAC: 1024 a frame)
 				c.stream.WritePacketRTP(medi, p)
 				// The stream gives each format an SSRC of its own.
 				if u.video {

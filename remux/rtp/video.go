@@ -47,7 +47,7 @@ type VideoDepacketizer struct {
 	pending    bool
 	pendingTS  uint32
 	pendingPTS int64
-	broken     bool // a packet was lost since the last access unit
+	broken     bool // the access unit in progress lost a packet
 
 	nalus   [][]byte // of the access unit being converted, reused
 	withPS  [][]byte // nalus with the parameter sets in front, reused
@@ -167,9 +167,23 @@ func (d *VideoDepacketizer) Push(p *rtp.Packet, pts int64, out []*remux.Message)
 	if stale {
 		return out
 	}
+	// split: this packet begins the next access unit while the decoder
+	// holds one of the previous timestamp, which it returns now.
+	split := d.pending && p.Timestamp != d.pendingTS
+	newBroken := false
 	if !inOrder {
 		d.Lost++
-		d.broken = true
+		if d.pending {
+			d.broken = true // the access unit in progress lost a packet
+		}
+		if !d.pending || split {
+			// The lost packets may also have begun this access unit;
+			// they did not when this packet is the start of a picture.
+			newBroken = !d.startsAU(p.Payload)
+		}
+	}
+	if !d.pending {
+		d.broken = newBroken
 	}
 	var au [][]byte
 	var err error
@@ -178,37 +192,93 @@ func (d *VideoDepacketizer) Push(p *rtp.Packet, pts int64, out []*remux.Message)
 	} else {
 		au, err = d.h264.Decode(p)
 	}
-	auPTS := pts
-	if d.pending && p.Timestamp != d.pendingTS {
-		// The decoder completes the access unit of the previous timestamp.
+	auPTS, auBroken := pts, d.broken
+	if split {
 		auPTS = d.pendingPTS
 	}
 	switch {
 	case err == nil:
-		if d.pending && p.Timestamp != d.pendingTS {
-			// This packet begins the next access unit, held by the
-			// decoder.
-			d.pendingTS, d.pendingPTS = p.Timestamp, pts
+		if split {
+			// The decoder holds this packet as the next access unit.
+			d.pendingTS, d.pendingPTS, d.broken = p.Timestamp, pts, newBroken
 		} else {
-			d.pending = false
+			d.pending, d.broken = false, false
 		}
 	case errors.Is(err, rtph264.ErrMorePacketsNeeded), errors.Is(err, rtph265.ErrMorePacketsNeeded):
+		if split {
+			// What was held is gone (an unfinished fragment).
+			d.Dropped++
+			d.broken = newBroken
+		}
 		d.pending, d.pendingTS, d.pendingPTS = true, p.Timestamp, pts
 		return out
 	case errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious), errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious):
+		d.pending, d.broken = false, false
 		return out // joined in the middle of a frame
 	default:
 		// A malformed or incomplete packet: its access unit is lost.
-		d.pending = false
+		d.pending, d.broken = false, false
 		d.Dropped++
 		return out
 	}
-	if d.broken {
-		d.broken = false
+	if auBroken {
 		d.Dropped++
 		return out
 	}
 	return d.convert(au, auPTS, out)
+}
+
+// startsAU reports whether payload begins an access unit: its first NAL
+// unit is a non-VCL unit or the first slice of a picture.
+func (d *VideoDepacketizer) startsAU(b []byte) bool {
+	if d.codec == H264 {
+		if len(b) < 2 {
+			return false
+		}
+		t := b[0] & 0x1F
+		first := b[1:]
+		switch t {
+		case 24: // STAP-A: its first unit
+			if len(b) < 4 {
+				return false
+			}
+			first = b[4:]
+			t = b[3] & 0x1F
+		case 28: // FU-A: only its start
+			if b[1]&0x80 == 0 {
+				return false
+			}
+			t = b[1] & 0x1F
+			first = b[2:]
+		}
+		if t >= 1 && t <= 5 {
+			return len(first) > 0 && first[0]&0x80 != 0 // first_mb_in_slice == 0
+		}
+		return t != 0 && t < 24
+	}
+	if len(b) < 3 {
+		return false
+	}
+	t := (b[0] >> 1) & 0x3F
+	first := b[2:]
+	switch t {
+	case 48: // AP
+		if len(b) < 6 {
+			return false
+		}
+		t = (b[4] >> 1) & 0x3F
+		first = b[6:]
+	case 49: // FU
+		if b[2]&0x80 == 0 {
+			return false
+		}
+		t = b[2] & 0x3F
+		first = b[3:]
+	}
+	if t < 32 {
+		return len(first) > 0 && first[0]&0x80 != 0 // first_slice_segment_in_pic_flag
+	}
+	return t < 48
 }
 
 // convert turns one access unit with presentation time pts (90 kHz) into
