@@ -73,6 +73,9 @@ func (r *tcpReporter) report() {
 		if !ok || fs.RTPPacketsReceived == 0 {
 			continue
 		}
+		// The statistics have the last sequence number, not its cycles:
+		// the extended highest sequence number of the report wraps at
+		// 16 bits (cameras use it to see that the receiver is alive).
 		blk := rtcp.ReceptionReport{
 			SSRC:               fs.RemoteSSRC,
 			LastSequenceNumber: uint32(fs.RTPPacketsLastSequenceNumber),

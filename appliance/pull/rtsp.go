@@ -138,8 +138,10 @@ func (p *puller) runRTSP(ctx context.Context) error {
 	}()
 	if reporter != nil {
 		done := make(chan struct{})
+		var wg sync.WaitGroup
+		defer wg.Wait()
 		defer close(done)
-		go reporter.run(done)
+		wg.Go(func() { reporter.run(done) })
 	}
 	err = c.Wait()
 	if ctx.Err() != nil {
