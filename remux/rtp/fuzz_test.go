@@ -98,3 +98,34 @@ func FuzzVideoPush(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAACPush feeds arbitrary mpeg4-generic payloads (the AU headers are
+// a bit-field parser in gortsplib): nothing panics, and what comes out is
+// the AudioSpecificConfig once, first, then raw AAC frames whose
+// timestamps never go back. Seeds in testdata/fuzz/FuzzAACPush are
+// packets of the real stream.
+func FuzzAACPush(f *testing.F) {
+	cfg := []byte{0x11, 0x90} // AAC-LC, 48 kHz, stereo
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := NewAAC(AACConfig{Config: cfg}, 48000, NewEpoch(false), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last uint32
+		n := 0
+		var out []*remux.Message
+		for _, p := range fuzzPackets(data) {
+			out = d.Push(p.pkt, p.pts, out[:0])
+			for _, m := range out {
+				if len(m.Payload) < 2 || m.Payload[0] != 0xAF || m.Payload[1] != 0 && n == 0 || m.Payload[1] != 1 && n > 0 {
+					t.Fatalf("message %d: % x", n, m.Payload)
+				}
+				if m.Timestamp < last {
+					t.Fatalf("timestamp %d after %d", m.Timestamp, last)
+				}
+				last = m.Timestamp
+				n++
+			}
+		}
+	})
+}
