@@ -125,7 +125,7 @@ func checkMedia(t *testing.T, got []seen, video remux.FourCC) {
 	if r := float64(aframes-1) / aspan; r < 44 || r > 50 {
 		t.Errorf("audio frame rate %.1f, want ~46.9", r)
 	}
-	// Audio and video share a timeline (RTP-Info): within 500 ms.
+	// Audio and video share one timeline (gortsplib's PacketPTS): within 500 ms.
 	if d := int64(first[remux.KindVideo]) - int64(first[remux.KindAudio]); d > 500 || d < -500 {
 		t.Errorf("audio/video start %d / %d ms apart", first[remux.KindAudio], first[remux.KindVideo])
 	}
