@@ -3,6 +3,7 @@ package pull
 import (
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +87,55 @@ func TestLibCamWrongPassword(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestLibCamRestart: gortsplib's camera goes away and comes back on the
+// same address (over UDP, where GStreamer's restart test uses TCP): the
+// pull backs off, resumes, and the recording goes on in a new segment that
+// starts with a keyframe and decodes.
+func TestLibCamRestart(t *testing.T) {
+	cam := startLibCam(t, libCamConfig{codec: "h264"})
+	h := hub.New(slog.New(slog.DiscardHandler))
+	// The recorder stays subscribed across the restart, as the
+	// appliance's does with its republish grace.
+	grace := func(string) hub.StreamConfig {
+		return hub.StreamConfig{GOPCache: true, RepublishGrace: 5 * time.Second}
+	}
+	m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 2 * time.Second,
+		StreamConfig: grace})
+	defer m.Close()
+	recorded := startRecording(t, h, recorder.FormatFLV)
+	if err := m.Start("live", "cam", Source{URL: cam.url(), Transport: "udp"}); err != nil {
+		t.Fatal(err)
+	}
+	waitState := func(want string, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for time.Now().Before(deadline) {
+			if st, _ := m.Lookup("live", "cam"); st.State == want && (want != StatePulling || st.Messages > 0) {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		st, _ := m.Lookup("live", "cam")
+		t.Fatalf("state %q after %v, want %q (%+v)", st.State, within, want, st)
+	}
+	waitState(StatePulling, 5*time.Second)
+	time.Sleep(2 * time.Second) // a segment worth having: from the first keyframe (1 s GOPs)
+	cam.stop()
+	waitState(StateBackoff, 5*time.Second)
+	startLibCam(t, libCamConfig{codec: "h264", addr: cam.addr})
+	waitState(StatePulling, 5*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	files := recorded()
+	if len(files) < 2 {
+		t.Fatalf("segments %v, want one before and one after the restart", files)
+	}
+	for _, f := range files {
+		recordingDecodes(t, f, "h264", 10)
+	}
+	if st, _ := m.Lookup("live", "cam"); st.Retries < 1 {
+		t.Errorf("retries %d", st.Retries)
+	}
+	t.Logf("segments %d: %s ...", len(files), filepath.Base(files[0]))
 }

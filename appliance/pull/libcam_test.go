@@ -41,6 +41,7 @@ type libCam struct {
 	scheme string
 	user   string
 	pass   string
+	stop   func() // the camera goes away: its listeners and sessions close
 
 	mu        sync.Mutex
 	methods   []string
@@ -57,6 +58,7 @@ type libCamConfig struct {
 	codec      string // h264 or h265
 	tls        *tls.Config
 	user, pass string // Digest authentication when set
+	addr       string // host:port to listen on; a free port when empty
 }
 
 const (
@@ -207,7 +209,10 @@ func startLibCam(t *testing.T, cfg libCamConfig) *libCam {
 	// The UDP ports must be an even/odd pair: try a few.
 	var err error
 	for range 20 {
-		c.addr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		c.addr = cfg.addr
+		if c.addr == "" {
+			c.addr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		}
 		rtpPort := 20000 + 2*rand.IntN(20000)
 		c.srv = &gortsplib.Server{
 			Handler:        c,
@@ -239,12 +244,13 @@ func startLibCam(t *testing.T, cfg libCamConfig) *libCam {
 		defer close(stopped)
 		c.play(units, done)
 	}()
-	t.Cleanup(func() {
+	c.stop = sync.OnceFunc(func() {
 		close(done)
 		<-stopped
 		c.stream.Close()
 		c.srv.Close()
 	})
+	t.Cleanup(c.stop)
 	return c
 }
 
