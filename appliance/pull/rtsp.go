@@ -89,7 +89,8 @@ func (p *puller) runRTSP(ctx context.Context) error {
 	}
 
 	// Packets come from one goroutine per UDP socket, or the TCP reader:
-	// mu makes one the depacketizers' and the publication's writer.
+	// mu serialises them, so the depacketizers, their shared epoch and the
+	// publication have one writer at a time.
 	var mu sync.Mutex
 	var pb *publication
 	var out []*remux.Message
