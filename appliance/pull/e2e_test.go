@@ -1,16 +1,11 @@
 package pull
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/pion/rtp"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
@@ -131,7 +124,7 @@ func checkMedia(t *testing.T, got []seen, video remux.FourCC) {
 	if r := float64(aframes-1) / aspan; r < 44 || r > 50 {
 		t.Errorf("audio frame rate %.1f, want ~46.9", r)
 	}
-	// Audio and video share a timeline (RTP-Info): within 500 ms.
+	// Audio and video share one timeline (gortsplib's PacketPTS): within 500 ms.
 	if d := int64(first[remux.KindVideo]) - int64(first[remux.KindAudio]); d > 500 || d < -500 {
 		t.Errorf("audio/video start %d / %d ms apart", first[remux.KindAudio], first[remux.KindVideo])
 	}
@@ -524,208 +517,32 @@ func TestRTSPH265BFrames(t *testing.T) {
 	testBFrames(t, remux.CodecHEVC, `x265enc key-int-max=25 speed-preset=ultrafast option-string="bframes=2:b-adapt=0:frame-threads=1:pools=1" ! rtph265pay name=pay0 pt=96 config-interval=-1`)
 }
 
-// fakeCam is a minimal RTSP camera for what GStreamer's server does not
-// show: it records the RTCP its client sends and the requests, streams
-// H.264 over TCP interleaved or UDP, and sends one Sender Report.
-type fakeCam struct {
-	t      *testing.T
-	ln     net.Listener
-	udp    bool
-	scheme string // rtsp, or rtsps when it speaks TLS
-
-	mu        sync.Mutex
-	methods   []string
-	teardown  string   // Session header of the TEARDOWN
-	rrs       [][]byte // RTCP packets received
-	closedAt  time.Time
-	torndown  time.Time
-	connected chan struct{}
-}
-
-const (
-	fakeSSRC    = 0x5EED0001
-	fakeSession = "F4KE5E55"
-	fakeNTPMid  = 0xAAAABBBB // middle 32 bits of the NTP time of its SR
-)
-
-func startFakeCam(t *testing.T, udp bool) *fakeCam { return startFakeCamTLS(t, udp, nil) }
-
-// startFakeCamTLS starts a fake camera that, with tc, is an rtsps://
-// camera: TLS on its control connection.
-func startFakeCamTLS(t *testing.T, udp bool, tc *tls.Config) *fakeCam {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme := "rtsp"
-	if tc != nil {
-		ln, scheme = tls.NewListener(ln, tc), "rtsps"
-	}
-	f := &fakeCam{t: t, ln: ln, udp: udp, scheme: scheme, connected: make(chan struct{}, 8)}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go f.serve(nc)
-		}
-	}()
-	return f
-}
-
-func (f *fakeCam) serve(nc net.Conn) {
-	defer nc.Close()
-	f.connected <- struct{}{}
-	var wmu sync.Mutex
-	write := func(b []byte) {
-		wmu.Lock()
-		defer wmu.Unlock()
-		nc.Write(b)
-	}
-	stop := make(chan struct{})
-	defer close(stop)
-	var rtpOut func([]byte)
-	var rtcpOut func([]byte)
-	br := bufio.NewReader(nc)
-	for {
-		b, err := br.Peek(1)
-		if err != nil {
-			f.mu.Lock()
-			f.closedAt = time.Now()
-			f.mu.Unlock()
-			return
-		}
-		if b[0] == '$' { // RTCP from the client on the interleaved channel
-			var h [4]byte
-			io.ReadFull(br, h[:])
-			data := make([]byte, int(h[2])<<8|int(h[3]))
-			io.ReadFull(br, data)
-			if h[1] == 1 {
-				f.mu.Lock()
-				f.rrs = append(f.rrs, data)
-				f.mu.Unlock()
-			}
-			continue
-		}
-		req, err := ReadResponse(br)
-		if err != nil || req.Method == "" {
-			return
-		}
-		f.mu.Lock()
-		f.methods = append(f.methods, req.Method)
-		f.mu.Unlock()
-		hdr := "RTSP/1.0 200 OK\r\nCSeq: " + req.Header.Get("CSeq") + "\r\n"
-		var body string
-		switch req.Method {
-		case "OPTIONS":
-			hdr += "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER\r\n"
-		case "DESCRIBE":
-			body = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=fake\r\nt=0 0\r\na=control:*\r\n" +
-				"m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;sprop-parameter-sets=Z0LAHtkAoEf+yA==,aM48gA==\r\na=control:track0\r\n"
-			hdr += "Content-Type: application/sdp\r\nContent-Base: " + f.scheme + "://" + f.ln.Addr().String() + "/cam/\r\n"
-		case "SETUP":
-			hdr += "Session: " + fakeSession + ";timeout=60\r\n"
-			if f.udp {
-				tp := parseTransport(req.Header.Get("Transport"))
-				cp, cp2, _ := parseRange(tp["client_port"])
-				rtpConn, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-				rtcpConn, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-				go func() { <-stop; rtpConn.Close(); rtcpConn.Close() }()
-				go func() {
-					buf := make([]byte, 1500)
-					for {
-						n, err := rtcpConn.Read(buf)
-						if err != nil {
-							return
-						}
-						f.mu.Lock()
-						f.rrs = append(f.rrs, append([]byte(nil), buf[:n]...))
-						f.mu.Unlock()
-					}
-				}()
-				rtpOut = func(b []byte) { rtpConn.WriteToUDP(b, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: cp}) }
-				rtcpOut = func(b []byte) { rtcpConn.WriteToUDP(b, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: cp2}) }
-				hdr += fmt.Sprintf("Transport: RTP/AVP;unicast;client_port=%d-%d;server_port=%d-%d\r\n", cp, cp2,
-					rtpConn.LocalAddr().(*net.UDPAddr).Port, rtcpConn.LocalAddr().(*net.UDPAddr).Port)
-			} else {
-				frame := func(ch byte) func([]byte) {
-					return func(b []byte) { write(append([]byte{'$', ch, byte(len(b) >> 8), byte(len(b))}, b...)) }
-				}
-				rtpOut, rtcpOut = frame(0), frame(1)
-				hdr += "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n"
-			}
-		case "PLAY":
-			hdr += "Session: " + fakeSession + "\r\n"
-			go f.stream(rtpOut, rtcpOut, stop)
-		case "TEARDOWN":
-			f.mu.Lock()
-			f.teardown = req.Header.Get("Session")
-			f.torndown = time.Now()
-			f.mu.Unlock()
-		}
-		if body != "" {
-			hdr += fmt.Sprintf("Content-Length: %d\r\n", len(body))
-		}
-		write([]byte(hdr + "\r\n" + body))
-	}
-}
-
-// stream sends a small H.264 IDR every 40 ms, and a Sender Report after
-// the first.
-func (f *fakeCam) stream(rtpOut, rtcpOut func([]byte), stop <-chan struct{}) {
-	tick := time.NewTicker(40 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; ; i++ {
-		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: uint32(i) * 3600, SSRC: fakeSSRC, Marker: true},
-			Payload: []byte{0x65, 0x88, 0x84, 0x00, 0x33, 0xFF}}
-		b, _ := p.Marshal()
-		rtpOut(b)
-		if i == 1 {
-			sr := []byte{0x80, 200, 0, 6, 0x5E, 0xED, 0, 1, 0, 0, 0xAA, 0xAA, 0xBB, 0xBB, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 200}
-			rtcpOut(sr)
-		}
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// TestRTSPReceiverReportsAndTeardown checks, against a fake camera, that
-// each track gets RTCP receiver reports (over the interleaved RTCP channel
-// or the RTCP port), carrying the camera's SSRC, the sequence numbers
-// received and the LSR of its Sender Report, and nothing else; and that
-// stopping the pull (Stop over TCP, Close over UDP) sends TEARDOWN before
-// the connection closes.
+// TestRTSPReceiverReportsAndTeardown checks, against gortsplib's server,
+// that each track gets RTCP receiver reports (over the interleaved RTCP
+// channel or the RTCP port) carrying the camera's SSRC, nothing lost and
+// the LSR of its Sender Report; and that stopping the pull (Stop over TCP,
+// Close over UDP) sends TEARDOWN before the connection closes. The client
+// reports every 5 s (gortsplib's fixed period): this test takes ~6 s a
+// transport.
 func TestRTSPReceiverReportsAndTeardown(t *testing.T) {
 	for _, transport := range []string{"tcp", "udp"} {
 		t.Run(transport, func(t *testing.T) {
-			cam := startFakeCam(t, transport == "udp")
+			cam := startLibCam(t, libCamConfig{codec: "h264"})
 			h := hub.New(slog.New(slog.DiscardHandler))
-			m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second,
-				RTCPInterval: 300 * time.Millisecond})
+			m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second})
 			defer m.Close()
-			if err := m.Start("live", "cam", Source{URL: "rtsp://" + cam.ln.Addr().String() + "/cam", Transport: transport}); err != nil {
+			if err := m.Start("live", "cam", Source{URL: cam.url(), Transport: transport}); err != nil {
 				t.Fatal(err)
 			}
-			// Reports with a block and the LSR, from ~150 ms on.
+			// One report per track, from 5 s on.
 			var withLSR int
-			deadline := time.Now().Add(5 * time.Second)
-			for withLSR < 3 && time.Now().Before(deadline) {
+			deadline := time.Now().Add(8 * time.Second)
+			for withLSR < 2 && time.Now().Before(deadline) {
 				time.Sleep(100 * time.Millisecond)
-				cam.mu.Lock()
-				withLSR = 0
-				for _, b := range cam.rrs {
-					withLSR += checkRR(t, b)
-				}
-				cam.mu.Unlock()
+				withLSR = cam.checkRRs(t)
 			}
-			if withLSR < 3 {
-				cam.mu.Lock()
-				t.Fatalf("%d receiver reports, %d with LSR", len(cam.rrs), withLSR)
+			if withLSR < 2 {
+				t.Fatalf("%d receiver reports, %d blocks with the LSR", len(cam.rrs), withLSR)
 			}
 			if st, _ := m.Lookup("live", "cam"); st.State != StatePulling || st.Messages == 0 {
 				t.Fatalf("status %+v", st)
@@ -740,11 +557,14 @@ func TestRTSPReceiverReportsAndTeardown(t *testing.T) {
 			deadline = time.Now().Add(2 * time.Second)
 			for {
 				cam.mu.Lock()
-				closed, td, tdAt, methods := cam.closedAt, cam.teardown, cam.torndown, cam.methods
+				closed, tds, tdAt, methods, conns := cam.closedAt, cam.teardowns, cam.torndown, cam.methods, cam.conns
 				cam.mu.Unlock()
 				if !closed.IsZero() {
-					if td != fakeSession || tdAt.After(closed) {
-						t.Errorf("TEARDOWN session %q at %v, connection closed at %v; requests %v", td, tdAt, closed, methods)
+					if tds != 1 || tdAt.After(closed) {
+						t.Errorf("%d TEARDOWNs, at %v, connection closed at %v; requests %v", tds, tdAt, closed, methods)
+					}
+					if conns != 1 {
+						t.Errorf("%d connections", conns)
 					}
 					break
 				}
@@ -756,43 +576,6 @@ func TestRTSPReceiverReportsAndTeardown(t *testing.T) {
 			if took > time.Second {
 				t.Errorf("stop took %v", took)
 			}
-			if len(cam.connected) != 1 {
-				t.Errorf("%d connections", len(cam.connected))
-			}
 		})
 	}
-}
-
-// checkRR checks one RTCP packet from the client: an RR (with at most one
-// block, on the camera's SSRC) then an SDES, nothing else. It returns 1
-// for a report with a block carrying the LSR of the camera's SR.
-func checkRR(t *testing.T, b []byte) int {
-	t.Helper()
-	if len(b) < 8 || b[0]>>6 != 2 || b[1] != rtcpRR {
-		t.Fatalf("RTCP packet % x: not an RR first", b)
-	}
-	n := 4 * (int(b[2])<<8 | int(b[3]) + 1)
-	if n > len(b) || len(b) < n+4 || b[n+1] != rtcpSDES || n+4*(int(b[n+2])<<8|int(b[n+3])+1) != len(b) {
-		t.Fatalf("RTCP packet % x: not RR + SDES", b)
-	}
-	switch rc := b[0] & 0x1F; {
-	case rc == 0:
-		return 0
-	case rc != 1 || n != 32:
-		t.Fatalf("RR % x: %d blocks", b[:n], rc)
-	}
-	blk := b[8:32]
-	if ssrc := binary.BigEndian.Uint32(blk); ssrc != fakeSSRC {
-		t.Fatalf("RR on SSRC %x", ssrc)
-	}
-	if lost := binary.BigEndian.Uint32(blk[4:]) & 0xFFFFFF; lost != 0 {
-		t.Errorf("RR reports %d lost", lost)
-	}
-	if binary.BigEndian.Uint32(blk[8:]) == 0 {
-		t.Errorf("RR: highest sequence number 0")
-	}
-	if binary.BigEndian.Uint32(blk[16:]) == fakeNTPMid {
-		return 1
-	}
-	return 0
 }

@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtp"
-
 	"github.com/tapedeck/tapedeck/appliance/hub"
 	"github.com/tapedeck/tapedeck/appliance/internal/redact"
 	"github.com/tapedeck/tapedeck/appliance/internal/retry"
@@ -62,9 +60,6 @@ type Options struct {
 	// RootCAs with the system roots plus a camera's own CA; ServerName
 	// defaults to the URL host. Nil: the system roots.
 	TLSConfig *tls.Config
-	// RTCPInterval is the period of the RTCP receiver reports of RTSP
-	// pulls; 5s (RFC 3550's minimum).
-	RTCPInterval time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -77,7 +72,6 @@ func (o Options) withDefaults() Options {
 	o.MinBackoff, o.MaxBackoff = retry.Bounds(o.MinBackoff, o.MaxBackoff)
 	o.Timeout = retry.Or(o.Timeout, retry.DefaultTimeout)
 	o.IdleAfter = retry.Or(o.IdleAfter, 10*time.Second)
-	o.RTCPInterval = retry.Or(o.RTCPInterval, 5*time.Second)
 	return o
 }
 
@@ -509,160 +503,5 @@ func (p *puller) runRTMP(ctx context.Context) error {
 			}
 		}
 		pb.write(m)
-	}
-}
-
-// runRTSP runs one RTSP session until it fails or the pull is stopped.
-func (p *puller) runRTSP(ctx context.Context) error {
-	timeout := p.m.opts.Timeout
-	c, err := dialRTSP(ctx, p.src.URL, timeout, p.m.opts.TLSConfig)
-	if err != nil {
-		return err
-	}
-	udp := p.transport == "udp"
-	defer c.close()
-	// A stop only interrupts the reads of the control connection, so that
-	// the deferred TEARDOWN still goes out on it before it is closed.
-	stop := context.AfterFunc(ctx, c.interrupt)
-	defer stop()
-	defer c.teardown() // also after a failed SETUP or PLAY
-	tracks, err := c.setup(udp)
-	if err != nil {
-		return err
-	}
-	defer closeTracks(tracks)
-	if err := c.play(tracks, p.m.pool, udp); err != nil {
-		return err
-	}
-	var codecs []string
-	for _, t := range tracks {
-		codecs = append(codecs, t.media.Codec)
-	}
-	p.log.Info("pull: rtsp playing", "tracks", codecs, "transport", p.transport)
-	pb, err := p.publish()
-	if err != nil {
-		return err
-	}
-	defer pb.pub.Close()
-	pb.write(rtspMetadata(tracks))
-	done := make(chan struct{})
-	defer close(done)
-	go c.keepAlive(done)
-	go c.reports(tracks, p.m.opts.RTCPInterval, done)
-
-	var out []*remux.Message
-	var ordered []*rtp.Packet
-	deliver := func(t *track, buf []byte) {
-		pkt := &rtp.Packet{}
-		if pkt.Unmarshal(buf) != nil || len(pkt.Payload) == 0 {
-			return
-		}
-		if int(pkt.PayloadType) != t.media.PayloadType {
-			return
-		}
-		t.stats.packet(&pkt.Header, time.Now())
-		ordered = ordered[:0]
-		if t.reorder != nil {
-			ordered = t.reorder.Push(pkt, ordered)
-		} else {
-			ordered = append(ordered, pkt)
-		}
-		for _, q := range ordered {
-			out = t.depack.Push(q, out[:0])
-			for i, m := range out {
-				pb.write(m)
-				out[i] = nil
-			}
-		}
-	}
-	if !udp {
-		byCh := map[int]*track{}
-		rtcpCh := map[int]*track{}
-		for _, t := range tracks {
-			byCh[t.channel] = t
-			rtcpCh[t.rtcpChannel] = t
-		}
-		for {
-			if err := c.armRead(timeout); err != nil {
-				return err
-			}
-			ch, data, r, err := c.readAny()
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return fmt.Errorf("rtsp: %w", err)
-			}
-			if r != nil {
-				if r.Status >= 300 && r.Header.Get("CSeq") != "" {
-					p.log.Debug("pull: keep-alive answered", "status", r.Status)
-				}
-				continue
-			}
-			if t := byCh[ch]; t != nil {
-				deliver(t, data)
-			} else if t := rtcpCh[ch]; t != nil {
-				t.stats.rtcp(data, time.Now())
-			}
-		}
-	}
-	// UDP: one reader per track and RTCP socket; the control connection is
-	// read for keep-alive replies and to notice the camera closing it.
-	type dgram struct {
-		t   *track
-		buf []byte
-	}
-	pkts := make(chan dgram, 256)
-	errc := make(chan error, len(tracks)+1)
-	for _, t := range tracks {
-		go t.readRTCP()
-		go func(t *track) {
-			for {
-				buf := make([]byte, 2048)
-				n, _, err := t.udp.ReadFromUDP(buf)
-				if err != nil {
-					errc <- err
-					return
-				}
-				select {
-				case pkts <- dgram{t, buf[:n]}:
-				case <-done:
-					return
-				}
-			}
-		}(t)
-	}
-	ctl := make(chan struct{})
-	go func() {
-		defer close(ctl)
-		for {
-			if _, err := c.readMessage(); err != nil {
-				errc <- fmt.Errorf("rtsp control connection: %w", err)
-				return
-			}
-		}
-	}()
-	// The TEARDOWN reads the reply itself: end the control reader first.
-	defer func() {
-		c.nc.SetReadDeadline(time.Unix(1, 0))
-		<-ctl
-	}()
-	silence := time.NewTimer(timeout)
-	defer silence.Stop()
-	for {
-		select {
-		case d := <-pkts:
-			deliver(d.t, d.buf)
-			silence.Reset(timeout)
-		case err := <-errc:
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-silence.C:
-			return fmt.Errorf("rtsp: no media for %v", timeout)
-		}
 	}
 }

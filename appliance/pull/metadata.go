@@ -1,6 +1,8 @@
 package pull
 
 import (
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
@@ -12,28 +14,29 @@ import (
 // (ffmpeg's FLV demuxer) know both streams before the first frame. Codec
 // ids are FLV's (7 AVC, 10 AAC, 7/8 G.711 A/µ-law), H.265 the Enhanced RTMP
 // FourCC.
-func rtspMetadata(tracks []*track) *remux.Message {
+func rtspMetadata(tracks []*rtspTrack) *remux.Message {
 	props := rtmp.ECMAArray{}
+	audio := func(id float64, rate, channels int) {
+		props = append(props, rtmp.Property{Key: "audiocodecid", Value: id})
+		if rate > 0 {
+			props = append(props, rtmp.Property{Key: "audiosamplerate", Value: float64(rate)})
+		}
+		props = append(props, rtmp.Property{Key: "stereo", Value: channels == 2})
+	}
 	for _, t := range tracks {
-		m := &t.media
-		switch m.Codec {
-		case "H264":
+		switch f := t.forma.(type) {
+		case *format.H264:
 			props = append(props, rtmp.Property{Key: "videocodecid", Value: 7.0})
-		case "H265":
+		case *format.H265:
 			props = append(props, rtmp.Property{Key: "videocodecid", Value: float64(remux.CodecHEVC)})
-		case "MPEG4-GENERIC", "PCMA", "PCMU":
-			id := 10.0 // AAC
-			switch m.Codec {
-			case "PCMA":
-				id = 7
-			case "PCMU":
+		case *format.MPEG4Audio:
+			audio(10, f.ClockRate(), f.Config.ChannelCount)
+		case *format.G711:
+			id := 7.0 // A-law
+			if f.MULaw {
 				id = 8
 			}
-			props = append(props, rtmp.Property{Key: "audiocodecid", Value: id})
-			if m.ClockRate > 0 {
-				props = append(props, rtmp.Property{Key: "audiosamplerate", Value: float64(m.ClockRate)})
-			}
-			props = append(props, rtmp.Property{Key: "stereo", Value: m.Channels == 2})
+			audio(id, f.ClockRate(), max(f.ChannelCount, 1))
 		}
 	}
 	props = append(props, rtmp.Property{Key: "encoder", Value: "tapedeck rtsp pull"})

@@ -3,489 +3,462 @@ package rtpdepack
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
+	"errors"
+	"io"
+	"os"
+	"slices"
 	"testing"
 
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	"github.com/pion/rtp"
 
 	"github.com/tapedeck/tapedeck/remux"
 )
 
-var (
-	testSPS = []byte{0x67, 0x42, 0xC0, 0x1E, 0xD9, 0x00, 0xA0, 0x47, 0xFE, 0xC8}
-	testPPS = []byte{0x68, 0xCE, 0x3C, 0x80}
-)
+// The streams in testdata are real encoder output, made with
+//
+//	ffmpeg -f lavfi -i testsrc2=size=160x120:rate=25 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 1.2 \
+//	  -c:v libx264 -preset ultrafast -profile:v main -bf 2 -g 25 -threads 1 -c:a aac -ac 2 -b:a 64k -f mpegts h264_aac.ts
+//
+// and the same with -c:v libx265 -x265-params bframes=2:b-adapt=0:keyint=25:frame-threads=1:pools=1
+// for h265_aac.ts: 30 frames with B-frames (x265's B-pyramid has a reorder
+// depth of 2), a keyframe every 25, AAC-LC at 48 kHz. The MPEG-TS file
+// carries the encoder's own PTS and DTS, which the depacketizer, given
+// only RTP's presentation times, must give back.
 
-// au is one H.264 access unit to send: its NAL units.
-type au [][]byte
+// unit is an access unit of a test stream, times in 90 kHz.
+type unit struct {
+	pts, dts int64
+	au       [][]byte
+}
 
-func nal(t byte, n int, fill byte) []byte {
-	b := bytes.Repeat([]byte{fill}, n)
-	b[0] = 0x60 | t
-	b[1] = 0x88 // first_mb_in_slice 0
+// stream is a test file demuxed.
+type stream struct {
+	video     []unit
+	audio     []unit // au: the AAC frames of one PES packet
+	aacConfig []byte
+}
+
+func readStream(t testing.TB, file string) stream {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := &mpegts.Reader{R: f}
+	if err := r.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	var s stream
+	clone := func(bs [][]byte) [][]byte {
+		out := make([][]byte, len(bs))
+		for i, b := range bs {
+			out[i] = slices.Clone(b)
+		}
+		return out
+	}
+	for _, tr := range r.Tracks() {
+		switch c := tr.Codec.(type) {
+		case *tscodecs.H264:
+			r.OnDataH264(tr, func(pts, dts int64, au [][]byte) error {
+				s.video = append(s.video, unit{pts, dts, clone(au)})
+				return nil
+			})
+		case *tscodecs.H265:
+			r.OnDataH265(tr, func(pts, dts int64, au [][]byte) error {
+				s.video = append(s.video, unit{pts, dts, clone(au)})
+				return nil
+			})
+		case *tscodecs.MPEG4Audio:
+			if s.aacConfig, err = c.Config.Marshal(); err != nil {
+				t.Fatal(err)
+			}
+			r.OnDataMPEG4Audio(tr, func(pts int64, aus [][]byte) error {
+				s.audio = append(s.audio, unit{pts, pts, clone(aus)})
+				return nil
+			})
+		}
+	}
+	for {
+		if err := r.Read(); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			t.Fatal(err)
+		}
+	}
+	if len(s.video) < 25 || len(s.audio) == 0 {
+		t.Fatalf("%s: %d video, %d audio units", file, len(s.video), len(s.audio))
+	}
+	return s
+}
+
+// packet is an RTP packet with the presentation time the RTSP client gives.
+type packet struct {
+	pkt *rtp.Packet
+	pts int64
+}
+
+// packetize sends the video as a camera does, with gortsplib's encoders
+// (an MTU of 1000 bytes: keyframes go in fragmentation units), RTP
+// timestamps from a random start, presentation times relative to the
+// first frame.
+func packetize(t testing.TB, codec Codec, units []unit) []packet {
+	t.Helper()
+	var enc interface {
+		Encode([][]byte) ([]*rtp.Packet, error)
+	}
+	seq := uint16(65500) // wraps early
+	if codec == H265 {
+		e := &rtph265.Encoder{PayloadType: 96, PayloadMaxSize: 1000, InitialSequenceNumber: &seq}
+		if err := e.Init(); err != nil {
+			t.Fatal(err)
+		}
+		enc = e
+	} else {
+		e := &rtph264.Encoder{PayloadType: 96, PayloadMaxSize: 1000, InitialSequenceNumber: &seq, PacketizationMode: 1}
+		if err := e.Init(); err != nil {
+			t.Fatal(err)
+		}
+		enc = e
+	}
+	var out []packet
+	base := uint32(0xFFFF0000) // wraps too
+	for _, u := range units {
+		pkts, err := enc.Encode(u.au)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts := u.pts - units[0].pts
+		for _, p := range pkts {
+			p.Timestamp = base + uint32(pts)
+			out = append(out, packet{p, pts})
+		}
+	}
+	return out
+}
+
+// frame is a video message seen.
+type frame struct {
+	dts, cts int64
+	key      bool
+	body     []byte // AVCC / HVCC NAL units
+}
+
+// runVideo feeds pkts and returns the header and frames it emitted.
+func runVideo(t *testing.T, d *VideoDepacketizer, pkts []packet) (headers [][]byte, frames []frame) {
+	t.Helper()
+	var out []*remux.Message
+	for _, p := range pkts {
+		out = d.Push(p.pkt, p.pts, out[:0])
+		for _, m := range out {
+			if m.Kind != remux.KindVideo {
+				t.Fatalf("message kind %v", m.Kind)
+			}
+			if m.IsSequenceHeader() {
+				headers = append(headers, slices.Clone(m.Payload))
+				continue
+			}
+			off := 5
+			if d.codec == H265 {
+				off = 8
+			}
+			frames = append(frames, frame{int64(m.Timestamp), int64(m.Frame.CTS), m.IsKeyframe(), slices.Clone(m.Payload[off:])})
+		}
+	}
+	return headers, frames
+}
+
+// avcc is the body a frame of au must have: its NAL units without the
+// parameter sets and delimiters, 4-byte length prefixed.
+func avcc(codec Codec, au [][]byte) []byte {
+	var b []byte
+	for _, n := range au {
+		var t int
+		if codec == H265 {
+			t = int(n[0]>>1) & 0x3F
+			if t >= 32 && t <= 35 {
+				continue
+			}
+		} else {
+			t = int(n[0] & 0x1F)
+			if t == 7 || t == 8 || t == 9 {
+				continue
+			}
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(n)))
+		b = append(b, n...)
+	}
 	return b
 }
 
-// packetizeH264 packs access units into RTP packets the way a camera does:
-// small NALs of one AU in a STAP-A, large ones in FU-As of at most mtu.
-func packetizeH264(aus []au, seq uint16, ts uint32, step uint32, mtu int) []*rtp.Packet {
-	tss := make([]uint32, len(aus))
-	for i := range tss {
-		tss[i] = ts + uint32(i)*step
-	}
-	return packetizeH264At(aus, seq, tss, mtu)
-}
-
-// packetizeH264At is packetizeH264 with the RTP timestamp of each AU given.
-func packetizeH264At(aus []au, seq uint16, tss []uint32, mtu int) []*rtp.Packet {
-	var pkts []*rtp.Packet
-	emit := func(payload []byte, t uint32) {
-		pkts = append(pkts, &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: t}, Payload: payload})
-		seq++
-	}
-	for i, a := range aus {
-		t := tss[i]
-		var stap []byte
-		flush := func() {
-			if stap != nil {
-				emit(stap, t)
-				stap = nil
-			}
-		}
-		for _, n := range a {
-			if len(n)+3 <= mtu-len(stap) && len(n) < mtu/2 {
-				if stap == nil {
-					stap = []byte{24}
-				}
-				stap = binary.BigEndian.AppendUint16(stap, uint16(len(n)))
-				stap = append(stap, n...)
-				continue
-			}
-			flush()
-			if len(n) <= mtu {
-				emit(n, t)
-				continue
-			}
-			body := n[1:]
-			for j := 0; j < len(body); j += mtu - 2 {
-				end := min(j+mtu-2, len(body))
-				fu := []byte{n[0]&0xE0 | 28, n[0] & 0x1F}
-				if j == 0 {
-					fu[1] |= 0x80
-				}
-				if end == len(body) {
-					fu[1] |= 0x40
-				}
-				emit(append(fu, body[j:end]...), t)
-			}
-		}
-		flush()
-		pkts[len(pkts)-1].Marker = true
-	}
-	return pkts
-}
-
-// gop returns n access units: an IDR with SPS/PPS, then P frames; frames
-// alternate between large (fragmented) and small sizes.
-func gop(n int) []au {
-	var aus []au
-	for i := range n {
-		size := 3000
-		if i%2 == 1 {
-			size = 300
-		}
-		if i == 0 {
-			aus = append(aus, au{{0x09, 0xF0}, testSPS, testPPS, nal(5, size, byte(i))})
-		} else {
-			aus = append(aus, au{nal(1, size, byte(i))})
-		}
-	}
-	return aus
-}
-
-type result struct {
-	headers, keys, frames int
-	ts                    []uint32
-	cts                   []int32
-	fills                 []byte // first payload byte of each frame's NAL body: which AU
-}
-
-func run(t *testing.T, d Depacketizer, pkts []*rtp.Packet) result {
-	t.Helper()
-	var r result
-	var out []*remux.Message
-	for _, p := range pkts {
-		out = d.Push(p, out[:0])
-		for _, m := range out {
-			switch {
-			case m.IsSequenceHeader():
-				r.headers++
-			default:
-				r.frames++
-				if m.IsKeyframe() {
-					r.keys++
-				}
-				r.ts = append(r.ts, m.Timestamp)
-				r.cts = append(r.cts, m.Frame.CTS)
-				if m.Kind == remux.KindVideo {
-					// verify AVCC framing covers the whole body exactly
-					b := m.Payload[5:]
-					if m.Frame.Enhanced {
-						b = m.Payload[8:]
-					}
-					r.fills = append(r.fills, b[6])
-					for len(b) > 0 {
-						n := int(binary.BigEndian.Uint32(b))
-						if n+4 > len(b) {
-							t.Fatalf("bad AVCC framing")
-						}
-						b = b[4+n:]
-					}
-				}
-			}
-			m.Release()
-		}
-	}
-	return r
-}
-
-func TestH264Depacketize(t *testing.T) {
-	const step = 3600 // 25 fps at 90 kHz
-	tests := []struct {
-		name       string
-		seq        uint16
-		ts         uint32
-		mangle     func([]*rtp.Packet) []*rtp.Packet
-		reorder    int
-		wantFrames int
-		wantFills  string
-		monotonic  bool
+// TestVideoRealStream sends an encoder's H.264 and H.265 with B-frames and
+// checks what comes out: one sequence header before the first keyframe
+// (the in-band parameter sets), every frame with its NAL units intact, a
+// DTS that grows, CTS >= 0, and presentation times that are the encoder's
+// up to one constant shift.
+func TestVideoRealStream(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		codec     Codec
+		file      string
+		hdrPrefix []byte
+		keyPrefix byte
 	}{
-		{name: "in order", wantFrames: 10, wantFills: "0123456789"},
-		{name: "sequence and timestamp wrap", seq: 65530, ts: 0xFFFFFFFF - 3*step, wantFrames: 10, wantFills: "0123456789"},
-		{name: "lost middle fragment of frame 2", mangle: func(p []*rtp.Packet) []*rtp.Packet {
-			i := firstOfTS(p, 2*step) + 1
-			return append(p[:i:i], p[i+1:]...)
-		}, wantFrames: 9, wantFills: "013456789"},
-		{name: "lost first fragment of frame 4", mangle: func(p []*rtp.Packet) []*rtp.Packet {
-			i := firstOfTS(p, 4*step)
-			return append(p[:i:i], p[i+1:]...)
-		}, wantFrames: 9, wantFills: "012356789"},
-		{name: "lost marker packet of frame 3 (single)", mangle: func(p []*rtp.Packet) []*rtp.Packet {
-			i := firstOfTS(p, 3*step)
-			return append(p[:i:i], p[i+1:]...)
-		}, wantFrames: 9, wantFills: "012456789"},
-		{name: "lost last fragment of frame 6", mangle: func(p []*rtp.Packet) []*rtp.Packet {
-			i := firstOfTS(p, 7*step) - 1
-			return append(p[:i:i], p[i+1:]...)
-		}, wantFrames: 9, wantFills: "012345789"},
-		{name: "lost keyframe: nothing until one arrives", mangle: func(p []*rtp.Packet) []*rtp.Packet {
-			i := firstOfTS(p, 0) + 1
-			return append(p[:i:i], p[i+1:]...)
-		}, wantFrames: 0, wantFills: ""},
-		{name: "duplicates ignored", mangle: func(p []*rtp.Packet) []*rtp.Packet {
-			var o []*rtp.Packet
-			for _, x := range p {
-				o = append(o, x, x)
+		{"h264", H264, "testdata/h264_aac.ts", []byte{0x17, 0x00, 0, 0, 0, 1}, 0x17}, // AVC keyframe, sequence header, then avcC version 1
+		{"h265", H265, "testdata/h265_aac.ts", []byte{0x90, 'h', 'v', 'c', '1', 1}, 0x91},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := readStream(t, tc.file)
+			d, err := NewVideo(tc.codec, NewEpoch(true), remux.NewPool())
+			if err != nil {
+				t.Fatal(err)
 			}
-			return o
-		}, wantFrames: 10, wantFills: "0123456789"},
-		{name: "reordered, with reorder buffer", reorder: 8, mangle: func(p []*rtp.Packet) []*rtp.Packet {
-			for i := 1; i+1 < len(p); i += 3 {
-				p[i], p[i+1] = p[i+1], p[i]
+			headers, frames := runVideo(t, d, packetize(t, tc.codec, s.video))
+			if len(headers) != 1 || !bytes.HasPrefix(headers[0], tc.hdrPrefix) {
+				t.Fatalf("sequence headers % x", headers)
 			}
-			return p
-		}, wantFrames: 10, wantFills: "0123456789"},
-		{name: "reordered across wrap, with reorder buffer", seq: 65533, ts: 0xFFFFFFFF - 2*step, reorder: 8, mangle: func(p []*rtp.Packet) []*rtp.Packet {
-			for i := 1; i+2 < len(p); i += 4 {
-				p[i], p[i+2] = p[i+2], p[i]
+			if len(frames) != len(s.video) || d.Dropped != 0 || d.Lost != 0 {
+				t.Fatalf("%d frames of %d, dropped %d, lost %d", len(frames), len(s.video), d.Dropped, d.Lost)
 			}
-			return p
-		}, wantFrames: 10, wantFills: "0123456789"},
-		{name: "reordered without buffer drops frames, not the stream", mangle: func(p []*rtp.Packet) []*rtp.Packet {
-			i := firstOfTS(p, 5*step)
-			p[i], p[i+1] = p[i+1], p[i]
-			return p
-		}, wantFrames: 9, wantFills: "012346789"},
-		{name: "loss beyond the reorder window", reorder: 4, mangle: func(p []*rtp.Packet) []*rtp.Packet {
-			i := firstOfTS(p, 8*step)
-			return append(p[:i:i], p[i+1:]...)
-		}, wantFrames: 9, wantFills: "012345679"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			pkts := packetizeH264(gop(10), tt.seq, tt.ts, step, 1200)
-			pkts = damage(pkts, tt.ts, tt.mangle, tt.reorder)
-			d := NewVideo(H264, NewTimeline(90000), remux.NewPool())
-			r := run(t, d, pkts)
-			if r.frames != tt.wantFrames {
-				t.Fatalf("frames = %d, want %d (lost %d dropped %d)", r.frames, tt.wantFrames, d.Lost, d.Dropped)
-			}
-			var fills string
-			for _, f := range r.fills {
-				fills += fmt.Sprint(f)
-			}
-			if fills != tt.wantFills {
-				t.Errorf("frames %q, want %q", fills, tt.wantFills)
-			}
-			if r.frames > 0 && (r.headers != 1 || r.keys != 1) {
-				t.Errorf("headers %d keys %d, want 1 1", r.headers, r.keys)
-			}
-			for i := 1; i < len(r.ts); i++ {
-				if r.ts[i] < r.ts[i-1] {
-					t.Errorf("timestamps not monotonic: %v", r.ts)
+			shift := int64(0)
+			for i, f := range frames {
+				u := s.video[i]
+				if !bytes.Equal(f.body, avcc(tc.codec, u.au)) {
+					t.Fatalf("frame %d: body differs", i)
+				}
+				if i == 0 && !f.key {
+					t.Fatal("first frame not a keyframe")
+				}
+				if i > 0 && f.dts <= frames[i-1].dts || f.cts < 0 {
+					t.Fatalf("frame %d: dts %d after %d, cts %d", i, f.dts, frames[i-1].dts, f.cts)
+				}
+				// The DTS is the extractor's own (it may decode closer to
+				// presentation than the encoder did); the presentation
+				// time must be the encoder's, 1 ms of rounding either way.
+				encPTS := (u.pts - s.video[0].pts) * 1000 / 90000
+				if i == 0 {
+					shift = f.dts + f.cts - encPTS
+				}
+				if d := f.dts + f.cts - encPTS - shift; d < -1 || d > 1 {
+					t.Errorf("frame %d: pts %d, encoder's %d (+%d)", i, f.dts+f.cts, encPTS, shift)
 				}
 			}
-			// Timestamps are 40 ms apart by AU index (fill byte).
-			for i, f := range r.fills {
-				if want := uint32(f) * 40; r.ts[i] != want {
-					t.Errorf("frame %d ts %d, want %d", f, r.ts[i], want)
+			if cts := frames[1].cts; cts == 0 {
+				t.Error("no composition offset on the second frame: B-frames lost their timing")
+			}
+		})
+	}
+}
+
+// TestVideoLoss loses the first packet of a frame in the middle of the
+// stream: that frame is not emitted (the rest of it, if it had more
+// packets, is dropped as broken), the frames after it are, and the loss is
+// counted.
+func TestVideoLoss(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		codec Codec
+		file  string
+	}{{"h264", H264, "testdata/h264_aac.ts"}, {"h265", H265, "testdata/h265_aac.ts"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := readStream(t, tc.file)
+			pkts := packetize(t, tc.codec, s.video)
+			pts10 := s.video[10].pts - s.video[0].pts
+			at := slices.IndexFunc(pkts, func(p packet) bool { return p.pts == pts10 })
+			rest := 0 // packets of frame 10 after the lost one
+			for _, p := range pkts[at+1:] {
+				if p.pts == pts10 {
+					rest++
+				}
+			}
+			pkts = slices.Delete(pkts, at, at+1)
+			d, err := NewVideo(tc.codec, NewEpoch(true), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, frames := runVideo(t, d, pkts)
+			wantDropped := uint64(min(rest, 1))
+			if d.Lost != 1 || d.Dropped != wantDropped || len(frames) != len(s.video)-1 {
+				t.Fatalf("lost %d dropped %d (want %d), %d frames of %d", d.Lost, d.Dropped, wantDropped, len(frames), len(s.video))
+			}
+			for i := 1; i < len(frames); i++ {
+				if frames[i].dts <= frames[i-1].dts {
+					t.Fatalf("frame %d: dts %d after %d", i, frames[i].dts, frames[i-1].dts)
 				}
 			}
 		})
 	}
 }
 
-func firstOfTS(p []*rtp.Packet, ts uint32) int {
-	for i, x := range p {
-		if x.Timestamp == ts {
-			return i
+// TestVideoSDPParameterSets: parameter sets only in the SDP (none
+// in-band) still give the sequence header and the DTS extractor its SPS.
+func TestVideoSDPParameterSets(t *testing.T) {
+	s := readStream(t, "testdata/h264_aac.ts")
+	var sps, pps []byte
+	for i, u := range s.video {
+		var rest [][]byte
+		for _, n := range u.au {
+			switch n[0] & 0x1F {
+			case 7:
+				sps = n
+			case 8:
+				pps = n
+			default:
+				rest = append(rest, n)
+			}
+		}
+		s.video[i].au = rest
+	}
+	d, err := NewVideo(H264, NewEpoch(true), nil, sps, pps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	headers, frames := runVideo(t, d, packetize(t, H264, s.video))
+	if len(headers) != 1 || len(frames) != len(s.video) {
+		t.Fatalf("%d headers, %d frames of %d (dropped %d)", len(headers), len(frames), len(s.video), d.Dropped)
+	}
+}
+
+// TestVideoWaitsForKeyframe: joining after the keyframe, nothing comes out
+// until the next one (frame 25).
+func TestVideoWaitsForKeyframe(t *testing.T) {
+	s := readStream(t, "testdata/h264_aac.ts")
+	pkts := packetize(t, H264, s.video)
+	from := slices.IndexFunc(pkts, func(p packet) bool { return p.pts == s.video[3].pts-s.video[0].pts })
+	d, err := NewVideo(H264, NewEpoch(true), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	headers, frames := runVideo(t, d, pkts[from:])
+	if len(headers) != 1 || len(frames) != len(s.video)-25 || !frames[0].key {
+		t.Fatalf("%d headers, %d frames, want %d from the second keyframe", len(headers), len(frames), len(s.video)-25)
+	}
+}
+
+// aacPackets sends the audio with gortsplib's mpeg4-generic encoder, one
+// PES packet's frames per RTP packet.
+func aacPackets(t testing.TB, s stream) []packet {
+	t.Helper()
+	e := &rtpmpeg4audio.Encoder{PayloadType: 97, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+	if err := e.Init(); err != nil {
+		t.Fatal(err)
+	}
+	var out []packet
+	for _, u := range s.audio {
+		pkts, err := e.Encode(u.au)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts := (u.pts - s.audio[0].pts) * 48000 / 90000
+		for _, p := range pkts {
+			// The encoder counts from 0, 1024 samples a frame.
+			out = append(out, packet{p, pts + int64(p.Timestamp)})
+			p.Timestamp += uint32(pts)
 		}
 	}
-	panic("no such ts")
+	return out
 }
 
-func TestH264SDPParameterSets(t *testing.T) {
-	// Camera sends no in-band SPS/PPS: those from the SDP make the header.
-	aus := gop(3)
-	aus[0] = au{nal(5, 2000, 0)}
-	pkts := packetizeH264(aus, 1, 1, 3000, 1400)
-	d := NewVideo(H264, NewTimeline(90000), nil, testSPS, testPPS)
-	var out []*remux.Message
-	for _, p := range pkts {
-		out = d.Push(p, out)
+// TestAACRealStream: the AudioSpecificConfig first, then every AAC frame
+// intact, 1024 samples (21.33 ms at 48 kHz) apart.
+func TestAACRealStream(t *testing.T) {
+	s := readStream(t, "testdata/h264_aac.ts")
+	ep := NewEpoch(false)
+	d, err := NewAAC(AACConfig{Config: s.aacConfig}, 48000, ep, remux.NewPool())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(out) != 4 || !out[0].IsSequenceHeader() || !out[1].IsKeyframe() {
-		t.Fatalf("got %d messages", len(out))
+	var want [][]byte
+	for _, u := range s.audio {
+		want = append(want, u.au...)
 	}
-	want := AVCRecord(testSPS, testPPS)
-	if !bytes.Equal(out[0].Payload[5:], want) || out[0].Payload[0] != 0x17 || out[0].Payload[1] != 0 {
-		t.Errorf("header % x", out[0].Payload)
+	var got []*remux.Message
+	for _, p := range aacPackets(t, s) {
+		got = d.Push(p.pkt, p.pts, got)
 	}
-	if out[1].Payload[0] != 0x17 || out[2].Payload[0] != 0x27 || out[1].Payload[1] != 1 {
-		t.Errorf("frame tags % x / % x", out[1].Payload[:5], out[2].Payload[:5])
+	if len(got) != len(want)+1 {
+		t.Fatalf("%d messages for %d frames", len(got), len(want))
 	}
-	// A changed SPS in-band produces a new header before the next frame.
-	sps2 := append(bytes.Clone(testSPS), 0x55)
-	more := packetizeH264([]au{{sps2, testPPS, nal(5, 100, 9)}}, pkts[len(pkts)-1].SequenceNumber+1, 1+3*3000, 3000, 1400)
-	out = out[:0]
-	for _, p := range more {
-		out = d.Push(p, out)
+	if !bytes.Equal(got[0].Payload, append([]byte{0xAF, 0}, s.aacConfig...)) || !got[0].IsSequenceHeader() {
+		t.Fatalf("header % x", got[0].Payload)
 	}
-	if len(out) != 2 || !out[0].IsSequenceHeader() || !bytes.Contains(out[0].Payload, sps2) {
-		t.Fatalf("no new header after SPS change: %d", len(out))
-	}
-}
-
-func TestH265Depacketize(t *testing.T) {
-	vps := []byte{0x40, 0x01, 0x0C, 0x01, 0xFF, 0xFF, 0x01, 0x60, 0, 0, 3, 0, 0x90}
-	sps := []byte{0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x5D, 0xA0, 0x02}
-	pps := []byte{0x44, 0x01, 0xC1, 0x72, 0xB4, 0x62, 0x40}
-	h := func(t byte, n int, fill byte) []byte {
-		b := bytes.Repeat([]byte{fill}, n)
-		b[0], b[1], b[2] = t<<1, 1, 0x80|fill
-		return b
-	}
-	var pkts []*rtp.Packet
-	seq := uint16(65534)
-	add := func(ts uint32, marker bool, payload []byte) {
-		pkts = append(pkts, &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}, Payload: payload})
-		seq++
-	}
-	// AU 0: AP with VPS/SPS/PPS, then IDR_W_RADL (19) in three FUs.
-	ap := []byte{48 << 1, 1}
-	for _, n := range [][]byte{vps, sps, pps} {
-		ap = binary.BigEndian.AppendUint16(ap, uint16(len(n)))
-		ap = append(ap, n...)
-	}
-	add(0, false, ap)
-	idr := h(19, 2500, 7)
-	add(0, false, append([]byte{49 << 1, 1, 0x80 | 19}, idr[2:1000]...))
-	add(0, false, append([]byte{49 << 1, 1, 19}, idr[1000:2000]...))
-	add(0, true, append([]byte{49 << 1, 1, 0x40 | 19}, idr[2000:]...))
-	// AU 1: single TRAIL_R (1); AU 2: FU with a lost middle; AU 3: single.
-	add(3000, true, h(1, 100, 8))
-	add(6000, false, append([]byte{49 << 1, 1, 0x80 | 1}, bytes.Repeat([]byte{9}, 900)...))
-	seq++ // lost
-	add(6000, true, append([]byte{49 << 1, 1, 0x40 | 1}, bytes.Repeat([]byte{9}, 900)...))
-	add(9000, true, h(1, 100, 10))
-
-	d := NewVideo(H265, NewTimeline(90000), nil)
-	var out []*remux.Message
-	for _, p := range pkts {
-		out = d.Push(p, out)
-	}
-	if len(out) != 4 {
-		t.Fatalf("got %d messages, want header + 3 frames", len(out))
-	}
-	hdr := out[0]
-	if !hdr.IsSequenceHeader() || hdr.Frame.Codec != remux.CodecHEVC || !hdr.Frame.Enhanced {
-		t.Fatalf("header frame %+v", hdr.Frame)
-	}
-	rec := hdr.Payload[5:]
-	if rec[0] != 1 || rec[1] != 0x01 || rec[12] != 0x5D || rec[22] != 3 {
-		t.Errorf("record % x", rec[:23])
-	}
-	if !out[1].IsKeyframe() || out[1].Payload[0] != 0x91 || len(out[1].Payload) != 8+4+2500 {
-		t.Errorf("key frame % x len %d", out[1].Payload[:8], len(out[1].Payload))
-	}
-	if out[2].IsKeyframe() || out[2].Timestamp != 33 || out[3].Timestamp != 100 {
-		t.Errorf("ts %d %d", out[2].Timestamp, out[3].Timestamp)
-	}
-	if d.Dropped != 1 {
-		t.Errorf("dropped %d, want 1", d.Dropped)
-	}
-}
-
-func aacPacket(seq uint16, ts uint32, marker bool, hdrSizes []int, data []byte) *rtp.Packet {
-	p := []byte{0, byte(16 * len(hdrSizes))}
-	for _, n := range hdrSizes {
-		p = binary.BigEndian.AppendUint16(p, uint16(n<<3))
-	}
-	return &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}, Payload: append(p, data...)}
-}
-
-func TestAACDepacketize(t *testing.T) {
-	asc := []byte{0x12, 0x10}
-	fr := func(i, n int) []byte { return bytes.Repeat([]byte{byte(i)}, n) }
-	ts0 := uint32(0xFFFFFFFF - 1500) // wraps after the second packet
-	pkts := []*rtp.Packet{
-		aacPacket(65535, ts0, true, []int{10}, fr(1, 10)),
-		aacPacket(0, ts0+1024, true, []int{20, 30}, append(fr(2, 20), fr(3, 30)...)),
-		// a 100-byte AU fragmented over three packets
-		aacPacket(1, ts0+3*1024, false, []int{100}, fr(4, 40)),
-		aacPacket(2, ts0+3*1024, false, []int{100}, fr(4, 40)),
-		aacPacket(3, ts0+3*1024, true, []int{100}, fr(4, 20)),
-		// a fragmented AU whose middle is lost: dropped
-		aacPacket(4, ts0+4*1024, false, []int{100}, fr(5, 40)),
-		aacPacket(6, ts0+4*1024, true, []int{100}, fr(5, 20)),
-		aacPacket(7, ts0+5*1024, true, []int{10}, fr(6, 10)),
-		// reordered (late) packet: dropped as stale
-		aacPacket(5, ts0+4*1024, false, []int{100}, fr(5, 40)),
-		aacPacket(8, ts0+6*1024, true, []int{10}, fr(7, 10)),
-	}
-	d := NewAAC(AACConfig{Config: asc}, NewTimeline(48000), nil)
-	var out []*remux.Message
-	for _, p := range pkts {
-		out = d.Push(p, out)
-	}
-	if len(out) < 1 || !out[0].IsSequenceHeader() || !bytes.Equal(out[0].Payload, []byte{0xAF, 0, 0x12, 0x10}) {
-		t.Fatalf("no AAC header first")
-	}
-	var got string
-	var ts []uint32
-	for _, m := range out[1:] {
-		if m.Payload[0] != 0xAF || m.Payload[1] != 1 {
-			t.Fatalf("bad tag % x", m.Payload[:2])
+	for i, m := range got[1:] {
+		if !bytes.Equal(m.Payload, append([]byte{0xAF, 1}, want[i]...)) {
+			t.Fatalf("frame %d differs", i)
 		}
-		got += fmt.Sprintf("%d:%d ", m.Payload[2], len(m.Payload)-2)
-		ts = append(ts, m.Timestamp)
-	}
-	if want := "1:10 2:20 3:30 4:100 6:10 7:10 "; got != want {
-		t.Errorf("frames %q, want %q", got, want)
-	}
-	wantTS := []uint32{0, 21, 42, 64, 106, 128}
-	if fmt.Sprint(ts) != fmt.Sprint(wantTS) {
-		t.Errorf("ts %v, want %v", ts, wantTS)
-	}
-}
-
-func TestTimelineWrapAndBase(t *testing.T) {
-	tl := NewTimeline(90000)
-	tl.SetBase(0xFFFFFF00)
-	for _, c := range []struct {
-		ts   uint32
-		want int64
-	}{{0xFFFFFF00, 0}, {90000 - 0x100, 1000}, {45000 - 0x100, 500}, {180000 - 0x100, 2000}, {0xFFFFFE00, 0}} {
-		if got := tl.Millis(c.ts); got != c.want {
-			t.Errorf("Millis(%#x) = %d, want %d", c.ts, got, c.want)
+		if wantTS := uint32(int64(i) * 1024 * 1000 / 48000); m.Timestamp != wantTS {
+			t.Fatalf("frame %d at %d ms, want %d", i, m.Timestamp, wantTS)
 		}
 	}
-	// Many wraps: ~13.25 h per wrap at 90 kHz.
-	tl = NewTimeline(90000)
-	var ts uint32
-	tl.Millis(ts)
-	for i := 0; i < 3*(1<<32)/(1<<30); i++ {
-		ts += 1 << 30
-		tl.Millis(ts)
+}
+
+// TestEpoch: audio waits for the first video frame when there is video,
+// and the first DTS of a B-frame stream that decodes before 0 shifts every
+// track alike.
+func TestEpoch(t *testing.T) {
+	s := readStream(t, "testdata/h265_aac.ts")
+	ep := NewEpoch(true)
+	a, err := NewAAC(AACConfig{Config: s.aacConfig}, 48000, ep, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got, want := tl.Millis(ts), int64(3)*(1<<32)*1000/90000; got != want {
-		t.Errorf("after 3 wraps %d, want %d", got, want)
+	v, err := NewVideo(H265, ep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := aacPackets(t, s)
+	if out := a.Push(ap[0].pkt, 0, nil); len(out) != 0 {
+		t.Fatalf("audio before the first video frame: %d messages", len(out))
+	}
+	var first *remux.Message
+	for _, p := range packetize(t, H265, s.video) {
+		for _, m := range v.Push(p.pkt, p.pts, nil) {
+			if first == nil && !m.IsSequenceHeader() {
+				first = m
+			}
+		}
+		if first != nil {
+			break
+		}
+	}
+	// x265's first frame decodes before its presentation at 0: shifted up
+	// so that its DTS is 0, its PTS is the shift.
+	if first == nil || first.Timestamp != 0 || first.Frame.CTS <= 0 || ep.offset != int64(first.Frame.CTS) {
+		t.Fatalf("first frame %+v, epoch offset %d", first, ep.offset)
+	}
+	out := a.Push(ap[1].pkt, 0, nil)
+	if len(out) < 2 || out[1].Timestamp != uint32(ep.offset) {
+		t.Fatalf("audio at pts 0 after the video: %d messages, want one at %d ms", len(out), ep.offset)
 	}
 }
 
+// TestG711: the samples pass through behind the FLV sound header.
 func TestG711(t *testing.T) {
-	d := NewG711(true, NewTimeline(8000), nil)
-	out := d.Push(&rtp.Packet{Header: rtp.Header{Timestamp: 8000}, Payload: make([]byte, 160)}, nil)
-	out = d.Push(&rtp.Packet{Header: rtp.Header{Timestamp: 8160}, Payload: make([]byte, 160)}, out)
-	if len(out) != 2 || out[0].Payload[0] != 0x72 || out[1].Timestamp != 20 {
-		t.Fatalf("g711 %d % x", len(out), out[0].Payload[:1])
+	for _, tc := range []struct {
+		alaw bool
+		head byte
+	}{{true, 0x72}, {false, 0x82}} {
+		d := NewG711(tc.alaw, NewEpoch(false), nil)
+		out := d.Push(&rtp.Packet{Header: rtp.Header{SequenceNumber: 1}, Payload: []byte{1, 2, 3}}, 800, nil)
+		if len(out) != 1 || !bytes.Equal(out[0].Payload, []byte{tc.head, 1, 2, 3}) || out[0].Timestamp != 100 {
+			t.Fatalf("alaw %v: %+v", tc.alaw, out)
+		}
 	}
 }
 
-// damage applies a test's packet mangling (on timestamps relative to ts, as
-// firstOfTS finds them) and then passes the packets through a Reorderer of
-// the given window (0: none), as the pull does.
-func damage(pkts []*rtp.Packet, ts uint32, mangle func([]*rtp.Packet) []*rtp.Packet, window int) []*rtp.Packet {
-	if mangle != nil {
-		for _, p := range pkts {
-			p.Timestamp -= ts
+// TestMillis: rounding down on both sides of 0.
+func TestMillis(t *testing.T) {
+	for _, tc := range []struct{ v, rate, want int64 }{
+		{0, 90000, 0}, {89, 90000, 0}, {90, 90000, 1}, {-1, 90000, -1}, {-90, 90000, -1}, {-91, 90000, -2}, {48000, 48000, 1000},
+	} {
+		if got := millis(tc.v, tc.rate); got != tc.want {
+			t.Errorf("millis(%d, %d) = %d, want %d", tc.v, tc.rate, got, tc.want)
 		}
-		pkts = mangle(pkts)
-		for _, p := range pkts {
-			p.Timestamp += ts
-		}
-	}
-	if window > 0 {
-		ro := NewReorderer(window)
-		var in []*rtp.Packet
-		for _, p := range pkts {
-			in = ro.Push(p, in)
-		}
-		pkts = ro.flush(in)
-	}
-	return pkts
-}
-
-// The steady state of a camera stream allocates nothing per frame: the
-// configuration record is built when a parameter set changes, not for
-// every frame, and payloads come from the pool.
-func TestVideoSteadyStateAllocs(t *testing.T) {
-	pool := remux.NewPool()
-	d := NewVideo(H264, NewTimeline(90000), pool)
-	pkts := packetizeH264(gop(10), 100, 1000, 3600, 1200)
-	var out []*remux.Message
-	push := func(p *rtp.Packet) {
-		out = d.Push(p, out[:0])
-		for _, m := range out {
-			m.Release()
-		}
-	}
-	for _, p := range pkts { // warm up: headers, pool, slices
-		push(p)
-	}
-	// The P-frames of the next GOP, one AU after another (each packet
-	// also completes the AU before it).
-	ts, seq := uint32(1000+10*3600), uint16(100+len(pkts))
-	i := 1
-	allocs := testing.AllocsPerRun(100, func() {
-		body := pkts[len(pkts)-1].Payload
-		p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: ts + uint32(i)*3600}, Payload: body}
-		seq++
-		i++
-		push(p)
-	})
-	if allocs > 1 { // the test's own rtp.Packet
-		t.Errorf("%.1f allocations per frame, want none but the test's packet", allocs)
 	}
 }

@@ -3,7 +3,12 @@ package rtpdepack
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
 	"github.com/tapedeck/tapedeck/remux"
@@ -15,58 +20,96 @@ type Codec int
 // Video payload formats.
 const (
 	H264 Codec = iota // RFC 6184, packetization-mode 0 or 1
-	H265              // RFC 7798, without DONL
+	H265              // RFC 7798
 )
 
-// maxAUBytes bounds one access unit; a larger one is dropped as broken.
-const maxAUBytes = 8 << 20
+// videoClock is the RTP clock rate of H.264 and H.265 (RFC 6184, 7798).
+const videoClock = 90000
 
 // VideoDepacketizer assembles H.264 or H.265 RTP packets into access units
-// and returns them as FLV video tag bodies (AVC for H.264, Enhanced RTMP
-// hvc1 for H.265). Parameter sets from the SDP or in-band become sequence
-// headers, emitted before the first frame and whenever they change. Nothing
-// is emitted before the first keyframe.
+// (gortsplib's rtph264 / rtph265 decoders) and returns them as FLV video
+// tag bodies (AVC for H.264, Enhanced RTMP hvc1 for H.265). Parameter sets
+// from the SDP or in-band become sequence headers, emitted before the first
+// frame and whenever they change. Nothing is emitted before the first
+// keyframe. Decode times come from mediacommon's DTS extractor, so B-frames
+// keep a DTS that only grows and their true composition offsets.
 type VideoDepacketizer struct {
 	codec Codec
-	tl    *Timeline
+	h264  *rtph264.Decoder
+	h265  *rtph265.Decoder
+	dts   dtsExtractor
+	epoch *Epoch
 	pool  *remux.Pool
 	seq   seqTracker
 
-	nalus   [][]byte // of the access unit being assembled, in data
-	data    []byte   // the bytes of nalus, reused AU after AU
+	// The access unit the decoder holds: it returns one only when the
+	// next timestamp begins (no marker) or on a marker.
+	pending    bool
+	pendingTS  uint32
+	pendingPTS int64
+	broken     bool // the access unit in progress lost a packet
+
+	nalus   [][]byte // of the access unit being converted, reused
+	withPS  [][]byte // nalus with the parameter sets in front, reused
 	size    int
-	auTS    uint32
-	haveAU  bool
-	broken  bool   // a packet of the current AU was lost
-	fu      []byte // fragmentation unit being reassembled
-	inFU    bool
 	vps     []byte
 	sps     []byte
 	pps     []byte
 	rec     []byte // configuration record of vps/sps/pps; nil: to build
 	sentHdr []byte // the configuration record last emitted
 	keySeen bool
-	order   dtsGen // decode timestamps and composition offsets (B-frames)
+	lastDTS int64 // ms, -1 before the first frame
 
 	// Stats
 	Frames, Dropped, Lost uint64
 }
 
-// NewVideo returns a depacketizer for codec on timeline tl. Parameter sets
-// from the SDP (sprop-parameter-sets / sprop-vps,-sps,-pps) may be given as
-// params (raw NAL units without start codes); pool may be nil.
-func NewVideo(codec Codec, tl *Timeline, pool *remux.Pool, params ...[]byte) *VideoDepacketizer {
-	d := &VideoDepacketizer{codec: codec, tl: tl, pool: pool}
+// dtsExtractor is mediacommon's h264 or h265 DTSExtractor.
+type dtsExtractor interface {
+	Extract(au [][]byte, pts int64) (int64, error)
+}
+
+// NewVideo returns a depacketizer for codec on the session's epoch.
+// Parameter sets from the SDP (sprop-parameter-sets / sprop-vps,-sps,-pps)
+// may be given as params (raw NAL units without start codes); pool may be
+// nil.
+func NewVideo(codec Codec, epoch *Epoch, pool *remux.Pool, params ...[]byte) (*VideoDepacketizer, error) {
+	d := &VideoDepacketizer{codec: codec, epoch: epoch, pool: pool, lastDTS: -1}
+	switch codec {
+	case H264:
+		d.h264 = &rtph264.Decoder{PacketizationMode: 1}
+		if err := d.h264.Init(); err != nil {
+			return nil, err
+		}
+	case H265:
+		d.h265 = &rtph265.Decoder{}
+		if err := d.h265.Init(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("rtp: unknown video codec")
+	}
+	d.resetDTS()
 	for _, p := range params {
 		d.param(p)
 	}
-	return d
+	return d, nil
+}
+
+// resetDTS starts a new DTS extractor, which waits for a keyframe.
+func (d *VideoDepacketizer) resetDTS() {
+	if d.codec == H265 {
+		x := &h265.DTSExtractor{}
+		x.Initialize()
+		d.dts = x
+		return
+	}
+	x := &h264.DTSExtractor{}
+	x.Initialize()
+	d.dts = x
 }
 
 func (d *VideoDepacketizer) nalType(n []byte) int {
-	if len(n) == 0 {
-		return -1
-	}
 	if d.codec == H265 {
 		return int(n[0]>>1) & 0x3F
 	}
@@ -75,102 +118,114 @@ func (d *VideoDepacketizer) nalType(n []byte) int {
 
 // param records n when it is a parameter set; it reports whether it was.
 func (d *VideoDepacketizer) param(n []byte) bool {
-	t := d.nalType(n)
-	set := func(p *[]byte) bool {
-		if !bytes.Equal(*p, n) {
-			*p = append([]byte(nil), n...)
-			d.rec = nil // rebuilt by the next frame
-			if p == &d.sps {
-				// The reorder depth is in the SPS: read it before the
-				// frames that follow it are timed.
-				if d.codec == H265 {
-					d.order.setReorder(h265Reorder(n))
-				} else {
-					d.order.setReorder(h264Reorder(n))
-				}
-			}
-		}
-		return true
-	}
-	if d.codec == H265 {
-		switch t {
-		case 32:
-			return set(&d.vps)
-		case 33:
-			return set(&d.sps)
-		case 34:
-			return set(&d.pps)
-		}
+	if len(n) == 0 {
 		return false
 	}
-	switch t {
-	case 7:
-		return set(&d.sps)
-	case 8:
-		return set(&d.pps)
-	}
-	return false
-}
-
-// disposable reports whether no other frame refers to the access unit
-// being assembled, so that dropping it harms nothing else: H.264 slices
-// with nal_ref_idc 0. (H.265 sub-layer non-reference pictures may still be
-// referred to by higher temporal layers; they are not dropped.)
-func (d *VideoDepacketizer) disposable() bool {
-	if d.codec != H264 {
+	var p *[]byte
+	switch t := d.nalType(n); {
+	case d.codec == H265 && t == int(h265.NALUType_VPS_NUT):
+		p = &d.vps
+	case d.codec == H265 && t == int(h265.NALUType_SPS_NUT):
+		p = &d.sps
+	case d.codec == H265 && t == int(h265.NALUType_PPS_NUT):
+		p = &d.pps
+	case d.codec == H264 && t == int(h264.NALUTypeSPS):
+		p = &d.sps
+	case d.codec == H264 && t == int(h264.NALUTypePPS):
+		p = &d.pps
+	default:
 		return false
 	}
-	vcl := false
-	for _, n := range d.nalus {
-		if t := d.nalType(n); t >= 1 && t <= 5 {
-			if n[0]&0x60 != 0 {
-				return false
-			}
-			vcl = true
-		}
+	if !bytes.Equal(*p, n) {
+		// Copied: the access unit is in the decoder's buffers. The DTS
+		// extractor is given these copies too, so that it sees a new SPS
+		// only when there is one.
+		*p = append([]byte(nil), n...)
+		d.rec = nil // rebuilt by the next frame
 	}
-	return vcl
+	return true
 }
 
 func (d *VideoDepacketizer) isKey(t int) bool {
 	if d.codec == H265 {
-		return t >= 16 && t <= 21 // BLA, IDR, CRA
+		return t >= int(h265.NALUType_BLA_W_LP) && t <= int(h265.NALUType_CRA_NUT)
 	}
-	return t == 5
+	return t == int(h264.NALUTypeIDR)
 }
 
-// Push consumes one RTP packet and appends the messages it completes to out.
-func (d *VideoDepacketizer) Push(p *rtp.Packet, out []*remux.Message) []*remux.Message {
+func (d *VideoDepacketizer) isAUD(t int) bool {
+	if d.codec == H265 {
+		return t == int(h265.NALUType_AUD_NUT)
+	}
+	return t == int(h264.NALUTypeAccessUnitDelimiter)
+}
+
+// Push consumes one RTP packet with presentation time pts (90 kHz units on
+// the session's timeline) and appends the messages it completes to out.
+func (d *VideoDepacketizer) Push(p *rtp.Packet, pts int64, out []*remux.Message) []*remux.Message {
 	inOrder, stale := d.seq.check(p.SequenceNumber)
 	if stale {
 		return out
 	}
+	// split: this packet begins the next access unit while the decoder
+	// holds one of the previous timestamp, which it returns now.
+	split := d.pending && p.Timestamp != d.pendingTS
+	newBroken := false
 	if !inOrder {
-		// Packets were lost: the access unit in progress is broken.
 		d.Lost++
-		d.broken = true
-		d.inFU = false
-		d.fu = d.fu[:0]
-	}
-	if !inOrder && d.haveAU && p.Timestamp != d.auTS || !inOrder && !d.haveAU {
-		// The lost packets may also have begun this AU; they did not
-		// when this packet is the start of a picture.
-		if d.haveAU {
-			out = d.finish(out)
+		if d.pending {
+			d.broken = true // the access unit in progress lost a packet
 		}
-		d.broken = !d.startsAU(p.Payload)
-	} else if d.haveAU && p.Timestamp != d.auTS {
-		// A new timestamp without the marker of the previous AU: flush it.
-		out = d.finish(out)
+		if !d.pending || split {
+			// The lost packets may also have begun this access unit;
+			// they did not when this packet is the start of a picture.
+			newBroken = !d.startsAU(p.Payload)
+		}
 	}
-	if !d.haveAU {
-		d.haveAU, d.auTS = true, p.Timestamp
+	if !d.pending {
+		d.broken = newBroken
 	}
-	d.payload(p.Payload)
-	if p.Marker {
-		out = d.finish(out)
+	var au [][]byte
+	var err error
+	if d.h265 != nil {
+		au, err = d.h265.Decode(p)
+	} else {
+		au, err = d.h264.Decode(p)
 	}
-	return out
+	auPTS, auBroken := pts, d.broken
+	if split {
+		auPTS = d.pendingPTS
+	}
+	switch {
+	case err == nil:
+		if split {
+			// The decoder holds this packet as the next access unit.
+			d.pendingTS, d.pendingPTS, d.broken = p.Timestamp, pts, newBroken
+		} else {
+			d.pending, d.broken = false, false
+		}
+	case errors.Is(err, rtph264.ErrMorePacketsNeeded), errors.Is(err, rtph265.ErrMorePacketsNeeded):
+		if split {
+			// What was held is gone (an unfinished fragment).
+			d.Dropped++
+			d.broken = newBroken
+		}
+		d.pending, d.pendingTS, d.pendingPTS = true, p.Timestamp, pts
+		return out
+	case errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious), errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious):
+		d.pending, d.broken = false, false
+		return out // joined in the middle of a frame
+	default:
+		// A malformed or incomplete packet: its access unit is lost.
+		d.pending, d.broken = false, false
+		d.Dropped++
+		return out
+	}
+	if auBroken {
+		d.Dropped++
+		return out
+	}
+	return d.convert(au, auPTS, out)
 }
 
 // startsAU reports whether payload begins an access unit: its first NAL
@@ -183,7 +238,7 @@ func (d *VideoDepacketizer) startsAU(b []byte) bool {
 		t := b[0] & 0x1F
 		first := b[1:]
 		switch t {
-		case 24: // STAP-A: the first unit
+		case 24: // STAP-A: its first unit
 			if len(b) < 4 {
 				return false
 			}
@@ -226,144 +281,26 @@ func (d *VideoDepacketizer) startsAU(b []byte) bool {
 	return t < 48
 }
 
-func (d *VideoDepacketizer) add(n []byte) {
-	if len(n) == 0 {
-		return
-	}
-	if d.param(n) {
-		return
-	}
-	t := d.nalType(n)
-	if d.codec == H264 && t == 9 || d.codec == H265 && t == 35 { // access unit delimiter
-		return
-	}
-	d.size += 4 + len(n)
-	if d.size > maxAUBytes {
-		d.broken = true
-		return
-	}
-	// Copied (the packet is not ours to keep) into one buffer reused AU
-	// after AU. When it grows, the NAL units already in it stay valid in
-	// the old array; nothing writes below the end during an AU.
-	start := len(d.data)
-	d.data = append(d.data, n...)
-	d.nalus = append(d.nalus, d.data[start:len(d.data):len(d.data)])
-}
-
-func (d *VideoDepacketizer) payload(b []byte) {
-	if len(b) < 1 || d.codec == H265 && len(b) < 2 {
-		d.broken = true
-		return
-	}
-	if d.codec == H264 {
-		switch t := int(b[0] & 0x1F); {
-		case t >= 1 && t <= 23:
-			d.add(b)
-		case t == 24: // STAP-A
-			d.aggregate(b[1:])
-		case t == 28: // FU-A
-			if len(b) < 3 {
-				d.broken = true
-				return
-			}
-			d.fragment(b[1], []byte{b[0]&0xE0 | b[1]&0x1F}, b[2:])
-		default: // STAP-B, MTAP, FU-B: not in packetization-mode 1
-			d.broken = true
+// convert turns one access unit with presentation time pts (90 kHz) into
+// messages appended to out.
+func (d *VideoDepacketizer) convert(au [][]byte, pts int64, out []*remux.Message) []*remux.Message {
+	d.nalus, d.size = d.nalus[:0], 0
+	key := false
+	for _, n := range au {
+		if len(n) == 0 || d.param(n) {
+			continue
 		}
-		return
-	}
-	switch t := int(b[0]>>1) & 0x3F; {
-	case t < 48:
-		d.add(b)
-	case t == 48: // AP
-		d.aggregate(b[2:])
-	case t == 49: // FU
-		if len(b) < 4 {
-			d.broken = true
-			return
+		t := d.nalType(n)
+		if d.isAUD(t) {
+			continue
 		}
-		ft := b[2] & 0x3F
-		d.fragment(b[2], []byte{b[0]&0x81 | ft<<1, b[1]}, b[3:])
-	default: // PACI and others
-	}
-}
-
-// aggregate splits an STAP-A / AP payload of 16-bit length-prefixed units.
-func (d *VideoDepacketizer) aggregate(b []byte) {
-	for len(b) > 0 {
-		if len(b) < 2 {
-			d.broken = true
-			return
-		}
-		n := int(binary.BigEndian.Uint16(b))
-		b = b[2:]
-		if n > len(b) || n == 0 {
-			d.broken = true
-			return
-		}
-		d.add(b[:n])
-		b = b[n:]
-	}
-}
-
-// fragment handles one FU-A / FU packet: fuHdr has the S (0x80) and E
-// (0x40) bits, hdr is the reconstructed NAL header.
-func (d *VideoDepacketizer) fragment(fuHdr byte, hdr, data []byte) {
-	start, end := fuHdr&0x80 != 0, fuHdr&0x40 != 0
-	if start {
-		if d.inFU { // previous fragment never ended
-			d.broken = true
-		}
-		d.fu = append(append(d.fu[:0], hdr...), data...)
-		d.inFU = true
-	} else {
-		if !d.inFU { // its start was lost
-			d.broken = true
-			return
-		}
-		d.fu = append(d.fu, data...)
-	}
-	if len(d.fu) > maxAUBytes {
-		d.broken, d.inFU = true, false
-		d.fu = d.fu[:0]
-		return
-	}
-	if end {
-		d.add(d.fu)
-		d.inFU = false
-		d.fu = d.fu[:0]
-	}
-}
-
-// finish emits the access unit in progress unless it is broken or empty.
-func (d *VideoDepacketizer) finish(out []*remux.Message) []*remux.Message {
-	defer func() {
-		d.nalus = d.nalus[:0]
-		d.data = d.data[:0]
-		d.size = 0
-		d.haveAU = false
-		d.broken = false
-		d.inFU = false
-		d.fu = d.fu[:0]
-	}()
-	if d.inFU {
-		d.broken = true
-	}
-	if d.broken {
-		d.Dropped++
-		return out
+		key = key || d.isKey(t)
+		d.nalus = append(d.nalus, n)
+		d.size += 4 + len(n)
 	}
 	if len(d.nalus) == 0 {
-		// Parameter sets alone: emit the header only when a key frame
-		// follows (done below with that frame).
+		// Parameter sets alone: the header goes out with the next frame.
 		return out
-	}
-	key := false
-	for _, n := range d.nalus {
-		if d.isKey(d.nalType(n)) {
-			key = true
-			break
-		}
 	}
 	if !d.keySeen && !key {
 		d.Dropped++
@@ -374,22 +311,41 @@ func (d *VideoDepacketizer) finish(out []*remux.Message) []*remux.Message {
 		d.Dropped++
 		return out
 	}
-	// RTP timestamps are presentation times; FLV wants decode times that
-	// only grow plus a composition offset.
-	dts, pts, late := d.order.next(d.tl.Millis(d.auTS))
-	if late && !key && d.disposable() {
-		// A deeper reordering than known, seen too late to time this
-		// frame: dropping a frame nothing refers to beats showing it out
-		// of order.
+	// The extractor reads the reorder depth and picture order counts from
+	// the SPS: give it our copies with every keyframe, whether or not the
+	// camera repeats them in-band.
+	ext := d.nalus
+	if key {
+		d.withPS = d.withPS[:0]
+		if d.codec == H265 {
+			d.withPS = append(d.withPS, d.vps)
+		}
+		d.withPS = append(append(d.withPS, d.sps, d.pps), d.nalus...)
+		ext = d.withPS
+	}
+	dts, err := d.dts.Extract(ext, pts)
+	if err != nil {
+		// A stream the extractor cannot follow (a lost reference, a
+		// camera clock step): start over at the next keyframe.
 		d.Dropped++
+		d.keySeen = false
+		d.resetDTS()
 		return out
 	}
+	dtsMS := millis(dts, videoClock)
+	d.epoch.fix(dtsMS)
+	dtsMS += d.epoch.offset
+	ptsMS := millis(pts, videoClock) + d.epoch.offset
+	// FLV wants decode times that grow, also after an extractor restart.
+	dtsMS = max(dtsMS, d.lastDTS+1, 0)
+	ptsMS = max(ptsMS, dtsMS)
+	d.lastDTS = dtsMS
 	d.keySeen = true
 	if !bytes.Equal(rec, d.sentHdr) {
 		d.sentHdr = rec
-		out = append(out, d.headerMsg(uint32(dts), rec))
+		out = append(out, d.headerMsg(uint32(dtsMS), rec))
 	}
-	out = append(out, d.frameMsg(uint32(dts), int32(pts-dts), key))
+	out = append(out, d.frameMsg(uint32(dtsMS), int32(ptsMS-dtsMS), key))
 	d.Frames++
 	return out
 }
@@ -401,19 +357,25 @@ func (d *VideoDepacketizer) record() []byte {
 	if d.rec != nil {
 		return d.rec
 	}
+	var scratch []byte
 	if d.codec == H265 {
 		if d.vps != nil && d.sps != nil && d.pps != nil {
-			d.rec = HEVCRecord(d.vps, d.sps, d.pps)
+			if b, ok := remux.AppendHEVCRecord(nil, [][]byte{d.vps}, [][]byte{d.sps}, [][]byte{d.pps}, 4, &scratch); ok {
+				d.rec = b
+			}
 		}
 	} else if d.sps != nil && d.pps != nil {
-		d.rec = AVCRecord(d.sps, d.pps)
+		if b, ok := remux.AppendAVCRecord(nil, [][]byte{d.sps}, [][]byte{d.pps}, 4, &scratch); ok {
+			d.rec = b
+		}
 	}
 	return d.rec
 }
 
-// tag returns the FLV video tag header for a frame or sequence header; cts
-// is the composition time offset of a frame in ms.
-func (d *VideoDepacketizer) tag(header, key bool, cts int32) []byte {
+// tagHeader writes the FLV video tag header for a frame or sequence header
+// into b and returns its length; cts is the composition time offset of a
+// frame in ms.
+func (d *VideoDepacketizer) tagHeader(b []byte, header, key bool, cts int32) int {
 	ft := byte(2)
 	if key || header {
 		ft = 1
@@ -423,17 +385,25 @@ func (d *VideoDepacketizer) tag(header, key bool, cts int32) []byte {
 		if header {
 			pt = 0
 		}
-		h := []byte{0x80 | ft<<4 | pt, 'h', 'v', 'c', '1'}
-		if !header {
-			h = append(h, byte(cts>>16), byte(cts>>8), byte(cts)) // SI24
+		b[0] = 0x80 | ft<<4 | pt
+		copy(b[1:], "hvc1")
+		if header {
+			return 5
 		}
-		return h
+		b[5], b[6], b[7] = byte(cts>>16), byte(cts>>8), byte(cts) // SI24
+		return 8
 	}
+	b[0] = ft<<4 | 7
 	if header {
-		return []byte{ft<<4 | 7, 0, 0, 0, 0}
+		b[1], b[2], b[3], b[4] = 0, 0, 0, 0
+		return 5
 	}
-	return []byte{ft<<4 | 7, 1, byte(cts >> 16), byte(cts >> 8), byte(cts)}
+	b[1], b[2], b[3], b[4] = 1, byte(cts>>16), byte(cts>>8), byte(cts)
+	return 5
 }
+
+// maxTagHeader is the longest video tag header tagHeader writes.
+const maxTagHeader = 8
 
 func newMsg(pool *remux.Pool, kind remux.Kind, ts uint32, n int) *remux.Message {
 	if pool == nil {
@@ -445,45 +415,24 @@ func newMsg(pool *remux.Pool, kind remux.Kind, ts uint32, n int) *remux.Message 
 }
 
 func (d *VideoDepacketizer) headerMsg(ts uint32, rec []byte) *remux.Message {
-	h := d.tag(true, true, 0)
-	m := newMsg(d.pool, remux.KindVideo, ts, len(h)+len(rec))
-	copy(m.Payload[copy(m.Payload, h):], rec)
+	var h [maxTagHeader]byte
+	n := d.tagHeader(h[:], true, true, 0)
+	m := newMsg(d.pool, remux.KindVideo, ts, n+len(rec))
+	copy(m.Payload[copy(m.Payload, h[:n]):], rec)
 	m.Parse()
 	return m
 }
 
 func (d *VideoDepacketizer) frameMsg(ts uint32, cts int32, key bool) *remux.Message {
-	h := d.tag(false, key, cts)
-	m := newMsg(d.pool, remux.KindVideo, ts, len(h)+d.size)
-	b := m.Payload[copy(m.Payload, h):]
-	for _, n := range d.nalus {
-		binary.BigEndian.PutUint32(b, uint32(len(n)))
-		copy(b[4:], n)
-		b = b[4+len(n):]
+	var h [maxTagHeader]byte
+	n := d.tagHeader(h[:], false, key, cts)
+	m := newMsg(d.pool, remux.KindVideo, ts, n+d.size)
+	b := m.Payload[copy(m.Payload, h[:n]):]
+	for _, nal := range d.nalus {
+		binary.BigEndian.PutUint32(b, uint32(len(nal)))
+		copy(b[4:], nal)
+		b = b[4+len(nal):]
 	}
 	m.Parse()
 	return m
-}
-
-// AVCRecord builds an AVCDecoderConfigurationRecord (4-byte NALU lengths);
-// nil without a usable SPS and PPS.
-func AVCRecord(sps, pps []byte) []byte {
-	var scratch []byte
-	b, ok := remux.AppendAVCRecord(nil, [][]byte{sps}, [][]byte{pps}, 4, &scratch)
-	if !ok {
-		return nil
-	}
-	return b
-}
-
-// HEVCRecord builds an HEVCDecoderConfigurationRecord (4-byte NALU
-// lengths) with the profile, tier, level, chroma format and bit depths of
-// the SPS; nil without a usable VPS, SPS and PPS.
-func HEVCRecord(vps, sps, pps []byte) []byte {
-	var scratch []byte
-	b, ok := remux.AppendHEVCRecord(nil, [][]byte{vps}, [][]byte{sps}, [][]byte{pps}, 4, &scratch)
-	if !ok {
-		return nil
-	}
-	return b
 }
