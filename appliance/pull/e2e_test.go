@@ -23,7 +23,8 @@ import (
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
-// collect reads from sub for d and returns what came (released).
+// collect reads from sub for d from the first keyframe and returns what
+// came (released).
 type seen struct {
 	kind     remux.Kind
 	ts       uint32
@@ -38,6 +39,8 @@ func collect(t *testing.T, sub *hub.Subscriber, d time.Duration) []seen {
 	var got []seen
 	var mu sync.Mutex
 	done := make(chan struct{})
+	firstKey := make(chan struct{})
+	var keySeen bool
 	go func() {
 		defer close(done)
 		var batch []*remux.Message
@@ -51,6 +54,10 @@ func collect(t *testing.T, sub *hub.Subscriber, d time.Duration) []seen {
 					s.payload = append([]byte(nil), m.Payload...)
 				}
 				got = append(got, s)
+				if s.key && !keySeen {
+					keySeen = true
+					close(firstKey)
+				}
 				m.Release()
 				batch[i] = nil
 			}
@@ -60,6 +67,13 @@ func collect(t *testing.T, sub *hub.Subscriber, d time.Duration) []seen {
 			}
 		}
 	}()
+	// The window opens at the first keyframe, so the time a loaded machine
+	// takes to connect and set up does not eat into the frames counted.
+	select {
+	case <-firstKey:
+	case <-done:
+	case <-time.After(15 * time.Second):
+	}
 	time.Sleep(d)
 	sub.Close()
 	<-done
