@@ -23,6 +23,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/appliance"
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
@@ -245,7 +246,7 @@ var (
 
 func apiTMetadata(t testing.TB) []byte {
 	t.Helper()
-	body, err := rtmp.AppendAMF0(nil, "onMetaData", rtmp.ECMAArray{
+	body, err := amf.AppendAMF0(nil, "onMetaData", amf.ECMAArray{
 		{Key: "width", Value: 640.0}, {Key: "height", Value: 360.0}, {Key: "framerate", Value: 25.0},
 		{Key: "videocodecid", Value: 7.0}, {Key: "audiocodecid", Value: 10.0},
 	})

@@ -315,8 +315,8 @@ type recorder struct {
 
 	// Session state (reset by KindStreamStart).
 	video, audio trackState
-	meta         []amfProp // publisher's onMetaData primitives
-	videoFrames  bool      // video frames seen (FLV: legacy codecs without headers)
+	meta         []metaProp // publisher's onMetaData primitives
+	videoFrames  bool       // video frames seen (FLV: legacy codecs without headers)
 	audioFrames  bool
 
 	// Timeline: unwrapped 64-bit ms timestamps.
@@ -917,7 +917,7 @@ type writerParams struct {
 	f            file
 	bw           *bufio.Writer // already Reset onto f
 	video, audio *trackState   // nil when the segment has no such track
-	meta         []amfProp
+	meta         []metaProp
 	cfg          *Config
 	stats        *Stats
 	log          *slog.Logger

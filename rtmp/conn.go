@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // conn is the server side of one client connection. Its reader goroutine
@@ -360,7 +361,7 @@ func (c *conn) setChunkSize(n uint32) error {
 
 // sendAMF writes an AMF0 command (typ 20) or data (typ 18) message.
 func (c *conn) sendAMF(csid, streamID uint32, typ uint8, vals ...any) error {
-	body, err := AppendAMF0(nil, vals...)
+	body, err := amf.AppendAMF0(nil, vals...)
 	if err != nil {
 		return fmt.Errorf("encoding %v: %w", vals[0], err)
 	}
@@ -371,8 +372,8 @@ func (c *conn) sendAMF(csid, streamID uint32, typ uint8, vals ...any) error {
 }
 
 // sendStatus writes onStatus on a stream's message stream id.
-func (c *conn) sendStatus(streamID uint32, level, code, description string, extra ...Property) error {
-	info := Object{{"level", level}, {"code", code}, {"description", description}}
+func (c *conn) sendStatus(streamID uint32, level, code, description string, extra ...amf.Property) error {
+	info := amf.Object{{Key: "level", Value: level}, {Key: "code", Value: code}, {Key: "description", Value: description}}
 	info = append(info, extra...)
 	return c.sendAMF(csidStatus, streamID, typeCommandAMF0, "onStatus", 0.0, nil, info)
 }

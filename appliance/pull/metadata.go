@@ -2,7 +2,7 @@ package pull
 
 import (
 	"github.com/tapedeck/tapedeck/remux"
-	"github.com/tapedeck/tapedeck/rtmp"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // rtspMetadata is the onMetaData a pulled camera stream starts with, as an
@@ -13,14 +13,14 @@ import (
 // ids are FLV's (7 AVC, 10 AAC, 7/8 G.711 A/µ-law), H.265 the Enhanced RTMP
 // FourCC.
 func rtspMetadata(tracks []*track) *remux.Message {
-	props := rtmp.ECMAArray{}
+	props := amf.ECMAArray{}
 	for _, t := range tracks {
 		m := &t.media
 		switch m.Codec {
 		case "H264":
-			props = append(props, rtmp.Property{Key: "videocodecid", Value: 7.0})
+			props = append(props, amf.Property{Key: "videocodecid", Value: 7.0})
 		case "H265":
-			props = append(props, rtmp.Property{Key: "videocodecid", Value: float64(remux.CodecHEVC)})
+			props = append(props, amf.Property{Key: "videocodecid", Value: float64(remux.CodecHEVC)})
 		case "MPEG4-GENERIC", "PCMA", "PCMU":
 			id := 10.0 // AAC
 			switch m.Codec {
@@ -29,14 +29,14 @@ func rtspMetadata(tracks []*track) *remux.Message {
 			case "PCMU":
 				id = 8
 			}
-			props = append(props, rtmp.Property{Key: "audiocodecid", Value: id})
+			props = append(props, amf.Property{Key: "audiocodecid", Value: id})
 			if m.ClockRate > 0 {
-				props = append(props, rtmp.Property{Key: "audiosamplerate", Value: float64(m.ClockRate)})
+				props = append(props, amf.Property{Key: "audiosamplerate", Value: float64(m.ClockRate)})
 			}
-			props = append(props, rtmp.Property{Key: "stereo", Value: m.Channels == 2})
+			props = append(props, amf.Property{Key: "stereo", Value: m.Channels == 2})
 		}
 	}
-	props = append(props, rtmp.Property{Key: "encoder", Value: "tapedeck rtsp pull"})
-	body, _ := rtmp.AppendAMF0(nil, "onMetaData", props)
+	props = append(props, amf.Property{Key: "encoder", Value: "tapedeck rtsp pull"})
+	body, _ := amf.AppendAMF0(nil, "onMetaData", props)
 	return remux.NewMessage(remux.KindData, 0, body)
 }

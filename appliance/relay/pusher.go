@@ -15,6 +15,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
@@ -42,7 +43,7 @@ type upConn struct {
 	url         string // what was dialled: the target's, or one the upstream redirected to
 	name        string // stream name (key) on the upstream
 	enhanced    bool   // connect announced fourCcList
-	props, info rtmp.Object
+	props, info amf.Object
 	liveAt      time.Time
 	failed      bool // guarded by pusher.mu
 }
@@ -440,9 +441,9 @@ func (p *pusher) connect(ctx context.Context, cancel context.CancelFunc, codecs 
 	// capsEx 0x01 (Enhanced RTMP v2): we follow NetConnection.Connect.
 	// ReconnectRequest, which servers send only to clients announcing it.
 	// Servers that do not know the property ignore it.
-	cfg.ConnectProps = rtmp.Object{{Key: "capsEx", Value: 1.0}}
+	cfg.ConnectProps = amf.Object{{Key: "capsEx", Value: 1.0}}
 	if len(codecs) > 0 {
-		cfg.ConnectProps = append(cfg.ConnectProps, rtmp.Property{Key: "fourCcList", Value: fourCcList(codecs)})
+		cfg.ConnectProps = append(cfg.ConnectProps, amf.Property{Key: "fourCcList", Value: fourCcList(codecs)})
 	}
 	var uc *upConn
 	var incompat *incompatibleError
@@ -505,7 +506,7 @@ func (p *pusher) readLoop(uc *upConn) {
 		if len(vals) < 4 || vals[0] != "onStatus" {
 			continue // onBWDone, late _results...
 		}
-		info, _ := vals[3].(rtmp.Object)
+		info, _ := vals[3].(amf.Object)
 		code := info.String("code")
 		switch {
 		case code == "NetConnection.Connect.ReconnectRequest":
