@@ -29,124 +29,35 @@ type payload struct {
 	key   bool
 }
 
-// parseVideo peels the legacy or Enhanced RTMP video tag header off b.
-// Multitrack packets are only passed through to FLV: tracks > 0 are
+// payloadOf classifies a media message by the Frame parsed from its tag
+// header at ingest (remux.Message.Parse): the recorder never walks a tag
+// header itself. body is the tag body the Frame was parsed from.
+// Multitrack messages are only passed through to FLV: tracks > 0 are
 // variants, track 0 travels as an ordinary packet (enhanced-rtmp.md §5), and
 // MP4 gets track 0 only.
-func parseVideo(b []byte) payload {
-	if len(b) == 0 {
-		return payload{}
-	}
-	b0 := b[0]
-	ft := (b0 >> 4) & 0x07
-	if b0&0x80 == 0 {
-		if ft == 5 {
-			return payload{}
-		}
-		var c remux.FourCC
-		switch b0 & 0x0F {
-		case 7:
-			c = remux.CodecAVC
-		case 12:
-			c = remux.CodecHEVC
-		default:
-			return payload{kind: pkFrame, key: ft == 1, data: b[1:]}
-		}
-		if len(b) < 5 {
-			return payload{}
-		}
-		switch b[1] {
-		case 0:
-			return payload{kind: pkConfig, codec: c, data: b[5:]}
-		case 1:
-			cts := int32(uint32(b[2])<<16|uint32(b[3])<<8|uint32(b[4])) << 8 >> 8
-			return payload{kind: pkFrame, codec: c, data: b[5:], cts: cts, key: ft == 1}
-		}
-		return payload{}
-	}
-	pt := b0 & 0x0F
-	rest := b[1:]
-	for pt == 7 {
-		var ok bool
-		if rest, ok = remux.SkipModEx(rest); !ok || len(rest) < 1 {
-			return payload{}
-		}
-		pt = rest[0] & 0x0F
-		rest = rest[1:]
-	}
-	if pt == 4 || pt == 6 {
+func payloadOf(f remux.Frame, body []byte) payload {
+	if f.Multitrack != remux.NotMultitrack {
 		return payload{kind: pkPass}
 	}
-	if ft == 5 || len(rest) < 4 {
-		return payload{}
+	switch f.Packet {
+	case remux.PacketSequenceStart:
+		return payload{kind: pkConfig, codec: f.Codec, data: f.Data(body)}
+	case remux.PacketCodedFrames, remux.PacketCodedFramesX:
+		return payload{kind: pkFrame, codec: f.Codec, data: f.Data(body), cts: f.CTS, key: f.Keyframe}
+	case remux.PacketMetadata, remux.PacketMultichannelConfig:
+		return payload{kind: pkPass}
 	}
-	c := remux.FourCC(binary.BigEndian.Uint32(rest))
-	rest = rest[4:]
-	switch pt {
-	case 0:
-		return payload{kind: pkConfig, codec: c, data: rest}
-	case 1:
-		var cts int32
-		if c == remux.CodecAVC || c == remux.CodecHEVC || c == remux.CodecVVC {
-			if len(rest) < 3 {
-				return payload{}
-			}
-			cts = int32(uint32(rest[0])<<16|uint32(rest[1])<<8|uint32(rest[2])) << 8 >> 8
-			rest = rest[3:]
-		}
-		return payload{kind: pkFrame, codec: c, data: rest, cts: cts, key: ft == 1}
-	case 3:
-		return payload{kind: pkFrame, codec: c, data: rest, key: ft == 1}
-	}
+	// Command frames, sequence ends, AV1's MPEG-2 TS descriptor (MP4 takes
+	// the av1C only), and what did not parse.
 	return payload{}
 }
 
-// parseAudio peels the legacy or Enhanced RTMP audio tag header off b.
-func parseAudio(b []byte) payload {
-	if len(b) == 0 {
-		return payload{} // silence marker
-	}
-	switch b[0] >> 4 {
-	case 10: // AAC
-		if len(b) < 2 {
-			return payload{}
-		}
-		if b[1] == 0 {
-			return payload{kind: pkConfig, codec: remux.CodecAAC, data: b[2:]}
-		}
-		return payload{kind: pkFrame, codec: remux.CodecAAC, data: b[2:]}
-	case 2, 14:
-		return payload{kind: pkFrame, codec: remux.CodecMP3, data: b[1:]}
-	case 9:
-	default:
-		return payload{kind: pkFrame, data: b[1:]} // legacy codec, FLV only
-	}
-	pt := b[0] & 0x0F
-	rest := b[1:]
-	for pt == 7 {
-		var ok bool
-		if rest, ok = remux.SkipModEx(rest); !ok || len(rest) < 1 {
-			return payload{}
-		}
-		pt = rest[0] & 0x0F
-		rest = rest[1:]
-	}
-	if pt == 4 || pt == 5 {
-		return payload{kind: pkPass}
-	}
-	if len(rest) < 4 {
-		return payload{}
-	}
-	c := remux.FourCC(binary.BigEndian.Uint32(rest))
-	rest = rest[4:]
-	switch pt {
-	case 0:
-		return payload{kind: pkConfig, codec: c, data: rest}
-	case 1:
-		return payload{kind: pkFrame, codec: c, data: rest}
-	}
-	return payload{}
-}
+// messagePayload is payloadOf for a message.
+func messagePayload(m *remux.Message) payload { return payloadOf(m.Frame, m.Payload) }
+
+// parseVideo classifies a video tag body read back from a file (crash
+// recovery), where no Message carries a parsed Frame.
+func parseVideo(b []byte) payload { return payloadOf(remux.ParseVideo(b), b) }
 
 // trackConfig is what an MP4 sample entry needs to describe a track.
 type trackConfig struct {

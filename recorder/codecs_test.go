@@ -177,6 +177,8 @@ func TestHEVCFMP4(t *testing.T) {
 	checkReleased(t, msgs)
 }
 
+// TestParsePayloads: the recorder's view of a message, taken from the Frame
+// parsed at ingest.
 func TestParsePayloads(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -203,14 +205,18 @@ func TestParsePayloads(t *testing.T) {
 		{"ex audio seq end", false, []byte{0x92, 'O', 'p', 'u', 's'}, payload{}},
 		{"silence", false, nil, payload{}},
 		{"truncated", true, []byte{0x17, 1}, payload{}},
+		{"ex cut inside the CTS", true, []byte{0x80 | 1<<4 | 1, 'h', 'v', 'c', '1', 0, 0}, payload{}},
+		{"ex mpeg2ts sequence start", true, []byte{0x80 | 1<<4 | 5, 'a', 'v', '0', '1', 0x80}, payload{}},
+		{"legacy vp6 frame", true, []byte{0x14, 0x00, 0x33}, payload{kind: pkFrame, data: []byte{0x00, 0x33}, key: true}},
+		{"legacy pcm", false, []byte{0x3E, 1, 2}, payload{kind: pkFrame, data: []byte{1, 2}}},
+		{"ex audio multitrack", false, []byte{0x95, 0x00, 'm', 'p', '4', 'a', 1, 0x21}, payload{kind: pkPass}},
 	}
 	for _, c := range cases {
-		var got payload
+		kind := remux.KindAudio
 		if c.video {
-			got = parseVideo(c.in)
-		} else {
-			got = parseAudio(c.in)
+			kind = remux.KindVideo
 		}
+		got := messagePayload(remux.NewMessage(kind, 0, c.in))
 		if got.kind != c.want.kind || got.codec != c.want.codec || !bytes.Equal(got.data, c.want.data) ||
 			got.cts != c.want.cts || got.key != c.want.key {
 			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)

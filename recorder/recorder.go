@@ -514,12 +514,7 @@ func (r *recorder) unwrap(ts uint32) int64 {
 }
 
 func (r *recorder) handleMedia(t int, m *remux.Message) {
-	var p payload
-	if t == trackVideo {
-		p = parseVideo(m.Payload)
-	} else {
-		p = parseAudio(m.Payload)
-	}
+	p := messagePayload(m)
 	switch p.kind {
 	case pkSkip:
 		return
