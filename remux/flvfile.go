@@ -63,7 +63,7 @@ func OpenFLV(r io.ReaderAt, size int64, pool *Pool) (*FLVReader, error) {
 			}
 		}
 		if typ == 8 || typ == 9 {
-			var b0 [6]byte
+			var b0 [tagHeaderPeek]byte
 			n := min(int(bodyLen), len(b0))
 			if readFull(r, b0[:n], f.pos+11) != nil {
 				break
@@ -101,6 +101,13 @@ func OpenFLV(r io.ReaderAt, size int64, pool *Pool) (*FLVReader, error) {
 	}
 	return f, nil
 }
+
+// tagHeaderPeek is how much of a tag body the reader reads to parse its
+// header without reading the tag: enough for an Enhanced RTMP header with a
+// TimestampOffsetNano ModEx, a multitrack track id and size and a CTS
+// (1+6+1+4+1+3+3 = 19 bytes), the longest that publishers send. A header
+// beyond it (a large ModEx) parses as PacketUnknown, never as a keyframe.
+const tagHeaderPeek = 32
 
 func kindIdx(k Kind) int {
 	if k == KindAudio {
@@ -253,7 +260,7 @@ func (f *FLVReader) Seek(ms uint32) (uint32, error) {
 			return 0, err
 		}
 		if typ == 9 && n > 0 {
-			var b [6]byte
+			var b [tagHeaderPeek]byte
 			k := min(int(n), len(b))
 			if err := readFull(f.r, b[:k], pos+11); err != nil {
 				return 0, err
