@@ -1,12 +1,10 @@
 package recorder
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/tapedeck/tapedeck/remux"
-	"github.com/yapingcat/gomedia/go-codec"
 )
 
 // payloadKind says what a media payload carries once its FLV/E-RTMP tag
@@ -101,18 +99,15 @@ func newVideoConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 		if len(rec) < 7 || rec[0] != 1 {
 			return nil, fmt.Errorf("bad AVCDecoderConfigurationRecord (%d bytes)", len(rec))
 		}
-		if n := int(rec[5] & 0x1F); n > 0 && len(rec) >= 8 {
-			l := int(binary.BigEndian.Uint16(rec[6:]))
-			if 8+l <= len(rec) && l > 1 {
-				tc.width, tc.height = spsSize(rec[8:8+l], false)
-			}
+		if sps, err := remux.ParseAVCRecordSPS(rec); err == nil {
+			tc.width, tc.height = pictureSize(sps.Width(), sps.Height())
 		}
 	case remux.CodecHEVC:
 		if len(rec) < 23 || rec[0] != 1 {
 			return nil, fmt.Errorf("bad HEVCDecoderConfigurationRecord (%d bytes)", len(rec))
 		}
-		if sps := hvccNALU(rec, 33); sps != nil {
-			tc.width, tc.height = spsSize(sps, true)
+		if sps, err := remux.ParseHEVCRecordSPS(rec); err == nil {
+			tc.width, tc.height = pictureSize(sps.Width(), sps.Height())
 		}
 	case remux.CodecAV1:
 		if len(rec) < 4 || rec[0] != 0x81 {
@@ -128,57 +123,13 @@ func newVideoConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 	return tc, nil
 }
 
-// hvccNALU returns the first NAL unit of type typ in an hvcC record.
-func hvccNALU(rec []byte, typ byte) []byte {
-	if len(rec) < 23 {
-		return nil
-	}
-	n := int(rec[22])
-	p := 23
-	for i := 0; i < n; i++ {
-		if p+3 > len(rec) {
-			return nil
-		}
-		t := rec[p] & 0x3F
-		cnt := int(binary.BigEndian.Uint16(rec[p+1:]))
-		p += 3
-		for j := 0; j < cnt; j++ {
-			if p+2 > len(rec) {
-				return nil
-			}
-			l := int(binary.BigEndian.Uint16(rec[p:]))
-			p += 2
-			if p+l > len(rec) {
-				return nil
-			}
-			if t == typ && l > 2 {
-				return rec[p : p+l]
-			}
-			p += l
-		}
-	}
-	return nil
-}
-
-// spsSize reads the picture size from an SPS with gomedia's go-codec
-// parser, guarding against its panics on malformed input.
-func spsSize(sps []byte, hevc bool) (w, h uint16) {
-	defer func() {
-		if recover() != nil {
-			w, h = 0, 0
-		}
-	}()
-	nal := append([]byte{0, 0, 0, 1}, sps...)
-	var ww, hh uint32
-	if hevc {
-		ww, hh = codec.GetH265Resolution(nal)
-	} else {
-		ww, hh = codec.GetH264Resolution(nal)
-	}
-	if ww > 16384 || hh > 16384 {
+// pictureSize is the size an MP4 sample entry carries: 0x0 (unknown) for
+// what no real SPS describes, such as sizes from a malformed one.
+func pictureSize(w, h int) (uint16, uint16) {
+	if w <= 0 || h <= 0 || w > 16384 || h > 16384 {
 		return 0, 0
 	}
-	return uint16(ww), uint16(hh)
+	return uint16(w), uint16(h)
 }
 
 var aacRates = [...]uint32{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}

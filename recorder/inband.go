@@ -42,7 +42,8 @@ func lacksParamSets(c remux.FourCC, rec []byte) bool {
 		}
 		return nsps == 0 || p >= len(rec) || rec[p] == 0
 	case remux.CodecHEVC:
-		return hvccNALU(rec, 32) == nil || hvccNALU(rec, 33) == nil || hvccNALU(rec, 34) == nil
+		return remux.HEVCRecordNALU(rec, remux.HEVCNALVPS) == nil || remux.HEVCRecordNALU(rec, remux.HEVCNALSPS) == nil ||
+			remux.HEVCRecordNALU(rec, remux.HEVCNALPPS) == nil
 	}
 	return false
 }
