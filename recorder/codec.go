@@ -66,8 +66,9 @@ type trackConfig struct {
 
 	sampleRate   uint32
 	channels     uint16
-	frameSamples uint32 // fixed samples per frame (AAC 1024, MP3 1152), 0 = derive from timestamps
-	objectType   uint8  // esds objectTypeIndication for mp4a (0x40 AAC, 0x6B MP3)
+	frameSamples uint32          // fixed samples per frame (AAC 1024, MP3 1152), 0 = derive from timestamps
+	objectType   uint8           // esds objectTypeIndication for mp4a (0x40 AAC, 0x6B MP3)
+	opus         *remux.OpusHead // parsed from record; nil for other codecs or an unreadable OpusHead
 }
 
 var errNoConfig = errors.New("no codec configuration")
@@ -91,7 +92,7 @@ func mp4AudioCodec(c remux.FourCC) bool {
 }
 
 // newVideoConfig validates a video configuration record and reads the
-// picture size from it where it can (AVC and HEVC SPS).
+// picture size from it where it can (AVC and HEVC SPS, AV1 sequence header).
 func newVideoConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 	tc := &trackConfig{codec: c, record: append([]byte(nil), rec...)}
 	switch c {
@@ -110,12 +111,17 @@ func newVideoConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 			tc.width, tc.height = pictureSize(sps.Width(), sps.Height())
 		}
 	case remux.CodecAV1:
-		if len(rec) < 4 || rec[0] != 0x81 {
-			return nil, fmt.Errorf("bad AV1CodecConfigurationRecord (%d bytes)", len(rec))
+		av1C, err := remux.ParseAV1Config(rec)
+		if err != nil {
+			return nil, err
+		}
+		if sh, err := remux.ParseAV1SequenceHeader(av1C.ConfigOBUs); err == nil {
+			tc.width, tc.height = pictureSize(sh.Width(), sh.Height())
 		}
 	case remux.CodecVP9:
-		if len(rec) < 8 {
-			return nil, fmt.Errorf("bad VPCodecConfigurationRecord (%d bytes)", len(rec))
+		// The picture size is in the keyframes, not in the record.
+		if _, err := remux.ParseVP9Config(rec); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("video codec %v not supported in MP4", c)
@@ -172,9 +178,11 @@ func newAudioConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 			tc.channels = 2
 		}
 	case remux.CodecOpus:
+		// Opus always decodes at 48 kHz. The sequence start may be empty
+		// (enhanced-rtmp.md §3): stereo then, and a dOps that says so.
 		tc.sampleRate, tc.channels = 48000, 2
-		if len(rec) >= 19 && string(rec[:8]) == "OpusHead" {
-			tc.channels = uint16(rec[9])
+		if h, err := remux.ParseOpusHead(rec); err == nil {
+			tc.channels, tc.opus = uint16(h.Channels), &h
 		}
 	case remux.CodecMP3:
 		rate, ch, spf, ok := mp3Header(rec)

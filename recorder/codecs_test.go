@@ -376,45 +376,20 @@ func TestVP9OpusFMP4(t *testing.T) {
 func TestAV1FMP4(t *testing.T) {
 	t.Parallel()
 	frames := ivfFrames(t, mediaFile(t, "av1"))
-	// OBUs of the first temporal unit: keep the sequence header for av1C.
-	obus := func(tu []byte) (types []byte, seq []byte) {
-		for p := 0; p < len(tu); {
-			h := tu[p]
-			typ := (h >> 3) & 0x0F
-			q := p + 1
-			if h&0x04 != 0 {
-				q++
-			}
-			size, n := 0, 0
-			for i := 0; i < 8; i++ {
-				c := tu[q+i]
-				size |= int(c&0x7F) << (7 * i)
-				n++
-				if c&0x80 == 0 {
-					break
-				}
-			}
-			end := q + n + size
-			types = append(types, typ)
-			if typ == 1 && seq == nil {
-				seq = tu[p:end]
-			}
-			p = end
-		}
-		return types, seq
-	}
-	_, seq := obus(frames[0])
+	seq := remux.AV1FindOBU(frames[0], remux.AV1OBUSequenceHeader)
 	if seq == nil {
 		t.Fatal("no sequence header OBU")
 	}
-	// seq_profile 0, level from the header is not parsed: 0x81, profile/level 0, 8-bit 4:2:0.
+	// seq_profile 0, level 0, 8-bit 4:2:0, then the sequence header.
 	av1c := append([]byte{0x81, 0x00, 0x0C, 0x00}, seq...)
+	if cfg, err := newVideoConfig(remux.CodecAV1, av1c); err != nil || cfg.width != 320 || cfg.height != 240 {
+		t.Errorf("av1C config %+v, %v: want the sequence header's 320x240", cfg, err)
+	}
 	msgs := []*remux.Message{remux.NewMessage(remux.KindVideo, 0, append([]byte{0x80, 'a', 'v', '0', '1'}, av1c...))}
 	keys := 0
 	for i, f := range frames {
-		types, _ := obus(f)
 		ft := byte(2)
-		if bytes.IndexByte(types, 1) >= 0 {
+		if remux.AV1FindOBU(f, remux.AV1OBUSequenceHeader) != nil {
 			ft = 1
 			keys++
 		}

@@ -103,3 +103,19 @@ func (h *OpusHead) mapping(rest []byte, what string) error {
 	}
 	return nil
 }
+
+// AppendDOps appends h as the content of a dOps box (big-endian, version
+// 0): how an MP4 writer describes the Opus track whose OpusHead came in the
+// Enhanced RTMP sequence start.
+func (h OpusHead) AppendDOps(b []byte) []byte {
+	b = append(b, 0, h.Channels)
+	b = binary.BigEndian.AppendUint16(b, h.PreSkip)
+	b = binary.BigEndian.AppendUint32(b, h.InputSampleRate)
+	b = binary.BigEndian.AppendUint16(b, uint16(h.OutputGain))
+	b = append(b, h.MappingFamily)
+	if h.MappingFamily != 0 {
+		b = append(b, h.StreamCount, h.CoupledCount)
+		b = append(b, h.ChannelMapping...)
+	}
+	return b
+}

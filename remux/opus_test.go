@@ -1,6 +1,7 @@
 package remux
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
 
@@ -73,6 +74,24 @@ func TestParseOpusHead(t *testing.T) {
 	}
 }
 
+// The dOps an MP4 writer makes from libopus's OpusHead is the one ffmpeg
+// wrote for the same encoder output.
+func TestOpusHeadAppendDOps(t *testing.T) {
+	h, err := ParseOpusHead(opusHeadMono)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.AppendDOps(nil); !bytes.Equal(got, opusDOpsMono) {
+		t.Errorf("dOps % x, ffmpeg wrote % x", got, opusDOpsMono)
+	}
+	h51, _ := ParseOpusHead(opusHead51)
+	back, err := ParseOpusDOps(h51.AppendDOps(nil))
+	h51.Version = 0
+	if err != nil || !reflect.DeepEqual(back, h51) {
+		t.Errorf("5.1 dOps round trip: %+v, %v", back, err)
+	}
+}
+
 func FuzzParseOpusHead(f *testing.F) {
 	for _, s := range [][]byte{opusHeadMono, opusHead51, opusDOpsMono, []byte("OpusHead\x01\x03\x00\x00\x80\xbb\x00\x00\x00\x00\xff\x02\x00\x00\x01\xff")} {
 		f.Add(s)
@@ -88,6 +107,10 @@ func FuzzParseOpusHead(f *testing.F) {
 			}
 			if h.MappingFamily != 0 && len(h.ChannelMapping) != int(h.Channels) {
 				t.Fatalf("%d mapping entries for %d channels", len(h.ChannelMapping), h.Channels)
+			}
+			if back, err := ParseOpusDOps(h.AppendDOps(nil)); err != nil || back.PreSkip != h.PreSkip ||
+				back.OutputGain != h.OutputGain || len(back.ChannelMapping) != len(h.ChannelMapping) {
+				t.Fatalf("dOps of %+v reads back as %+v, %v", h, back, err)
 			}
 			for _, c := range h.ChannelMapping {
 				if c != 255 && int(c) >= int(h.StreamCount)+int(h.CoupledCount) {
