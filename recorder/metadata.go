@@ -43,17 +43,8 @@ func parseMetadata(b []byte) []metaProp {
 	if err != nil || len(vals) < 2 || vals[0] != "onMetaData" {
 		return nil
 	}
-	var src []amf.Property
-	switch v := vals[1].(type) {
-	case amf.ECMAArray:
-		src = v
-	case amf.Object:
-		src = v
-	default:
-		return nil
-	}
 	var props []metaProp
-	for _, p := range src {
+	for _, p := range amf.Props(vals[1]) {
 		if len(props) == metaMaxProps {
 			break
 		}

@@ -120,31 +120,44 @@ func ParseVideo(b []byte) Frame {
 	if b[0]&0x80 == 0 {
 		return parseLegacyVideo(b, frameType)
 	}
+	return parseExHeader(b, true, frameType)
+}
+
+// parseExHeader reads an Enhanced RTMP ExVideoTagHeader (video) or
+// ExAudioTagHeader: the same layout, with packet types 3 to 6 meaning
+// different things for audio and video.
+func parseExHeader(b []byte, video bool, frameType byte) Frame {
 	f := Frame{Enhanced: true}
-	pt, p, end, ok := f.exHeader(b, exVideoMultitrack, frameType == videoFrameCommand)
+	multitrack := byte(exAudioMultitrack)
+	if video {
+		multitrack = exVideoMultitrack
+	}
+	pt, p, end, ok := f.exHeader(b, multitrack, video && frameType == videoFrameCommand)
 	if !ok {
 		return f
 	}
-	switch pt {
-	case exSequenceStart:
+	switch {
+	case pt == exSequenceStart:
 		f.Packet, f.SequenceHeader = PacketSequenceStart, true
-	case exCodedFrames:
-		if hasCTS(f.Codec) {
+	case pt == exCodedFrames:
+		if video && hasCTS(f.Codec) {
 			if end-p < 3 {
 				return f // the composition offset is cut
 			}
 			f.CTS = si24(b[p:])
 			p += 3
 		}
-		f.Packet, f.Keyframe = PacketCodedFrames, frameType == videoFrameKey
-	case exSequenceEnd:
+		f.Packet, f.Keyframe = PacketCodedFrames, video && frameType == videoFrameKey
+	case pt == exSequenceEnd:
 		f.Packet = PacketSequenceEnd
-	case exVideoCodedFramesX:
+	case video && pt == exVideoCodedFramesX:
 		f.Packet, f.Keyframe = PacketCodedFramesX, frameType == videoFrameKey
-	case exVideoMetadata:
+	case video && pt == exVideoMetadata:
 		f.Packet = PacketMetadata // its frame type is to be ignored (§1.1)
-	case exVideoMPEG2TSSeqStart:
+	case video && pt == exVideoMPEG2TSSeqStart:
 		f.Packet, f.SequenceHeader = PacketMPEG2TSSequenceStart, true
+	case !video && pt == exAudioMultichannel:
+		f.Packet = PacketMultichannelConfig
 	default: // reserved
 		return f
 	}
@@ -327,23 +340,5 @@ func ParseAudio(b []byte) Frame {
 		// G.711, Speex): the frames follow the first byte.
 		return Frame{Packet: PacketCodedFrames, Body: 1, BodyEnd: uint32(len(b))}
 	}
-	f := Frame{Enhanced: true}
-	pt, p, end, ok := f.exHeader(b, exAudioMultitrack, false)
-	if !ok {
-		return f
-	}
-	switch pt {
-	case exSequenceStart:
-		f.Packet, f.SequenceHeader = PacketSequenceStart, true
-	case exCodedFrames:
-		f.Packet = PacketCodedFrames
-	case exSequenceEnd:
-		f.Packet = PacketSequenceEnd
-	case exAudioMultichannel:
-		f.Packet = PacketMultichannelConfig
-	default: // reserved
-		return f
-	}
-	f.Body, f.BodyEnd = uint32(p), uint32(end)
-	return f
+	return parseExHeader(b, false, 0)
 }

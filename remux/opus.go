@@ -41,15 +41,7 @@ func ParseOpusHead(b []byte) (OpusHead, error) {
 	if b[8] == 0 || b[8] > 15 {
 		return OpusHead{}, fmt.Errorf("opus: OpusHead version %d", b[8])
 	}
-	h := OpusHead{
-		Version:         b[8],
-		Channels:        b[9],
-		PreSkip:         binary.LittleEndian.Uint16(b[10:]),
-		InputSampleRate: binary.LittleEndian.Uint32(b[12:]),
-		OutputGain:      int16(binary.LittleEndian.Uint16(b[16:])),
-		MappingFamily:   b[18],
-	}
-	return h, h.mapping(b[19:], "OpusHead")
+	return parseOpusFields(b[8:], binary.LittleEndian, "OpusHead")
 }
 
 // ParseOpusDOps parses the content of a dOps box (big-endian fields,
@@ -61,15 +53,24 @@ func ParseOpusDOps(b []byte) (OpusHead, error) {
 	if b[0] != 0 {
 		return OpusHead{}, fmt.Errorf("opus: dOps version %d", b[0])
 	}
+	return parseOpusFields(b, binary.BigEndian, "dOps")
+}
+
+// parseOpusFields reads the fields OpusHead and dOps share, from the
+// version byte on, in the byte order of the form what names.
+func parseOpusFields(b []byte, order binary.ByteOrder, what string) (OpusHead, error) {
 	h := OpusHead{
 		Version:         b[0],
 		Channels:        b[1],
-		PreSkip:         binary.BigEndian.Uint16(b[2:]),
-		InputSampleRate: binary.BigEndian.Uint32(b[4:]),
-		OutputGain:      int16(binary.BigEndian.Uint16(b[8:])),
+		PreSkip:         order.Uint16(b[2:]),
+		InputSampleRate: order.Uint32(b[4:]),
+		OutputGain:      int16(order.Uint16(b[8:])),
 		MappingFamily:   b[10],
 	}
-	return h, h.mapping(b[11:], "dOps")
+	if err := h.mapping(b[11:], what); err != nil {
+		return OpusHead{}, err
+	}
+	return h, nil
 }
 
 // mapping reads the channel mapping table that follows the fixed fields

@@ -36,14 +36,7 @@ func SupportsCodec(codec remux.FourCC, objs ...amf.Object) bool {
 		}
 		for _, k := range [...]string{"videoFourCcInfoMap", "audioFourCcInfoMap"} {
 			v, _ := o.Get(k)
-			var props []amf.Property
-			switch m := v.(type) {
-			case amf.Object:
-				props = m
-			case amf.ECMAArray:
-				props = m
-			}
-			for _, p := range props {
+			for _, p := range amf.Props(v) {
 				if has(p.Key) {
 					return true
 				}

@@ -528,3 +528,15 @@ func amfAppendProps(b []byte, props []Property, depth int) ([]byte, error) {
 	}
 	return append(b, amfObjectEnd...), nil
 }
+
+// Props returns the properties of v when it is an Object or an ECMAArray
+// (which decoders and peers use interchangeably for maps), else nil.
+func Props(v any) []Property {
+	switch m := v.(type) {
+	case Object:
+		return m
+	case ECMAArray:
+		return m
+	}
+	return nil
+}

@@ -469,6 +469,20 @@ func TestAMFPropertyAccessors(t *testing.T) {
 	}
 }
 
+func TestProps(t *testing.T) {
+	props := []Property{{Key: "a", Value: 1.0}}
+	for _, tc := range []struct {
+		v    any
+		want []Property
+	}{
+		{Object(props), props}, {ECMAArray(props), props}, {[]any{1.0}, nil}, {"a", nil}, {nil, nil},
+	} {
+		if got := Props(tc.v); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Props(%#v) = %v, want %v", tc.v, got, tc.want)
+		}
+	}
+}
+
 func BenchmarkDecodeAMF0Connect(b *testing.B) {
 	in := amfConnectWire()
 	b.ReportAllocs()
