@@ -138,43 +138,19 @@ func pictureSize(w, h int) (uint16, uint16) {
 	return uint16(w), uint16(h)
 }
 
-var aacRates = [...]uint32{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
-
 // newAudioConfig builds an audio track description from a sequence header
 // (AAC AudioSpecificConfig, OpusHead) or, for MP3, from the first frame.
 func newAudioConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 	tc := &trackConfig{codec: c, record: append([]byte(nil), rec...)}
 	switch c {
 	case remux.CodecAAC:
-		br := remux.NewBitReader(rec)
-		aot := br.U(5)
-		if aot == 31 {
-			aot = 32 + br.U(6)
+		asc, err := remux.ParseAACConfig(rec)
+		if err != nil {
+			return nil, err
 		}
-		fi := br.U(4)
-		var rate uint32
-		if fi == 15 {
-			rate = br.U(24)
-		} else if int(fi) < len(aacRates) {
-			rate = aacRates[fi]
-		}
-		ch := br.U(4)
-		if aot == 5 || aot == 29 { // explicit SBR/PS: skip extension rate and the core object type
-			if br.U(4) == 15 {
-				br.U(24)
-			}
-			br.U(5)
-		}
-		frameLen := br.U(1)
-		if !br.Ok() || rate == 0 {
-			return nil, fmt.Errorf("bad AudioSpecificConfig % x", rec)
-		}
-		tc.sampleRate, tc.channels, tc.objectType = rate, uint16(ch), 0x40
-		tc.frameSamples = 1024
-		if frameLen == 1 {
-			tc.frameSamples = 960
-		}
-		if tc.channels == 0 {
+		tc.sampleRate, tc.channels, tc.objectType = asc.SampleRate, uint16(asc.ChannelCount()), 0x40
+		tc.frameSamples = uint32(asc.FrameLength)
+		if tc.channels == 0 { // defined by a program config element: a guess
 			tc.channels = 2
 		}
 	case remux.CodecOpus:
