@@ -161,47 +161,14 @@ func newAudioConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 			tc.channels, tc.opus = uint16(h.Channels), &h
 		}
 	case remux.CodecMP3:
-		rate, ch, spf, ok := mp3Header(rec)
-		if !ok {
-			return nil, errors.New("bad MP3 frame header")
+		h, err := remux.ParseMPEGAudioHeader(rec)
+		if err != nil {
+			return nil, err
 		}
-		tc.sampleRate, tc.channels, tc.frameSamples, tc.objectType = rate, ch, spf, 0x6B
+		tc.sampleRate, tc.channels, tc.frameSamples, tc.objectType = h.SampleRate, uint16(h.Channels), h.SamplesPerFrame, 0x6B
 		tc.record = nil
 	default:
 		return nil, fmt.Errorf("audio codec %v not supported in MP4", c)
 	}
 	return tc, nil
-}
-
-// mp3Header reads sample rate, channels and samples per frame from an
-// MPEG audio frame header.
-func mp3Header(b []byte) (rate uint32, ch uint16, spf uint32, ok bool) {
-	if len(b) < 4 || b[0] != 0xFF || b[1]&0xE0 != 0xE0 {
-		return 0, 0, 0, false
-	}
-	ver := (b[1] >> 3) & 3 // 0 = 2.5, 2 = 2, 3 = 1
-	layer := (b[1] >> 1) & 3
-	ri := (b[2] >> 2) & 3
-	if ver == 1 || layer == 0 || ri == 3 {
-		return 0, 0, 0, false
-	}
-	base := [3]uint32{44100, 48000, 32000}[ri]
-	switch ver {
-	case 2:
-		base /= 2
-	case 0:
-		base /= 4
-	}
-	spf = 1152
-	switch {
-	case layer == 3: // layer I
-		spf = 384
-	case layer == 1 && ver != 3: // layer III, MPEG-2/2.5
-		spf = 576
-	}
-	ch = 2
-	if b[3]>>6 == 3 {
-		ch = 1
-	}
-	return base, ch, spf, true
 }
