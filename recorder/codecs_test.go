@@ -178,6 +178,28 @@ func TestHEVCFMP4(t *testing.T) {
 }
 
 // TestParsePayloads: the recorder's view of a message, taken from the Frame
+// An Enhanced RTMP track's onMetaData codec id is its FourCC as a number
+// (enhanced-rtmp.md §2).
+func TestFLVMetadataCodecIDEnhanced(t *testing.T) {
+	t.Parallel()
+	msgs := hevcMessages(t, mediaFile(t, "hevc"))
+	segs, _ := record(t, msgs, Config{Dir: t.TempDir(), Format: FormatFLV})
+	checkReleased(t, msgs)
+	if len(segs) == 0 {
+		t.Fatal("no segment")
+	}
+	tags := readFLV(t, segs[0].Path)
+	for _, p := range parseMetadata(tags[0].body) {
+		if p.key == "videocodecid" {
+			if p.num != 1752589105 {
+				t.Errorf("videocodecid %v, want 1752589105 (hvc1)", p.num)
+			}
+			return
+		}
+	}
+	t.Error("no videocodecid in onMetaData")
+}
+
 // parsed at ingest.
 func TestParsePayloads(t *testing.T) {
 	t.Parallel()

@@ -84,20 +84,12 @@ func newFLVWriter(wp writerParams) (*flvWriter, error) {
 			num("height", float64(v.cfg.height))
 		}
 		if len(v.hdr) > 0 {
-			if v.hdr[0]&0x80 == 0 {
-				num("videocodecid", float64(v.hdr[0]&0x0F))
-			} else {
-				num("videocodecid", float64(v.codec))
-			}
+			num("videocodecid", float64(v.frame.MetadataCodecID()))
 		}
 	}
 	if a := wp.audio; a != nil {
 		if len(a.hdr) > 0 {
-			if a.hdr[0]>>4 == 9 {
-				num("audiocodecid", float64(a.codec))
-			} else {
-				num("audiocodecid", float64(a.hdr[0]>>4))
-			}
+			num("audiocodecid", float64(a.frame.MetadataCodecID()))
 		}
 		if a.cfg != nil {
 			num("audiosamplerate", float64(a.cfg.sampleRate))

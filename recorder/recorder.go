@@ -277,6 +277,7 @@ const (
 // trackState is the current configuration of one track of the session.
 type trackState struct {
 	hdr   []byte       // last sequence-header message payload (whole FLV body), owned copy
+	frame remux.Frame  // hdr's tag header, as parsed at ingest
 	codec remux.FourCC // codec of hdr / cfg
 	cfg   *trackConfig // MP4 description, nil when unknown or unsupported
 	// inband: the video description comes from the parameter sets inside
@@ -452,7 +453,7 @@ func (r *recorder) handleHeader(t int, m *remux.Message, p payload) {
 		return // repeated, unchanged
 	}
 	changed := ts.hdr != nil
-	ts.hdr = append(ts.hdr[:0:0], m.Payload...)
+	ts.hdr, ts.frame = append(ts.hdr[:0:0], m.Payload...), m.Frame
 	// The MP4 description; FLV uses it for onMetaData fields only.
 	var err error
 	switch {

@@ -127,15 +127,16 @@ func TestRecordFLV(t *testing.T) {
 		if len(tags) == 0 || tags[0].kind != remux.KindData {
 			t.Fatalf("%s: first tag is not script data", s.Path)
 		}
-		meta := parseMetadata(tags[0].body)
-		var dur float64
-		for _, p := range meta {
-			if p.key == "duration" {
-				dur = p.num
-			}
+		meta := map[string]float64{}
+		for _, p := range parseMetadata(tags[0].body) {
+			meta[p.key] = p.num
 		}
-		if dur < 1 {
-			t.Errorf("%s: onMetaData duration %v", s.Path, dur)
+		if meta["duration"] < 1 {
+			t.Errorf("%s: onMetaData duration %v", s.Path, meta["duration"])
+		}
+		// Legacy headers: the FLV codec ids (7 AVC, 10 AAC).
+		if meta["videocodecid"] != 7 || meta["audiocodecid"] != 10 {
+			t.Errorf("%s: onMetaData videocodecid %v audiocodecid %v, want 7 and 10", s.Path, meta["videocodecid"], meta["audiocodecid"])
 		}
 		times, pos := flvKeyframes(t, tags[0].body)
 		if len(times) == 0 || len(times) != len(pos) {

@@ -81,6 +81,27 @@ func (f Frame) Data(payload []byte) []byte {
 	return payload[f.Body:f.BodyEnd]
 }
 
+// MetadataCodecID is the number onMetaData's videocodecid or audiocodecid
+// carries for f's codec (enhanced-rtmp.md §2): the FourCC as a number when
+// f came with an Enhanced RTMP header, else the legacy FLV id (7 AVC, 12
+// pre-standard HEVC, 10 AAC, 2 MP3); 0 for what tapedeck has no FourCC for.
+func (f Frame) MetadataCodecID() uint32 {
+	if f.Enhanced {
+		return uint32(f.Codec)
+	}
+	switch f.Codec {
+	case CodecAVC:
+		return flvVideoAVC
+	case CodecHEVC:
+		return flvVideoHEVCLegacy
+	case CodecAAC:
+		return flvSoundAAC
+	case CodecMP3:
+		return flvSoundMP3
+	}
+	return 0
+}
+
 // Legacy FLV video codec ids.
 const (
 	flvVideoAVC        = 7

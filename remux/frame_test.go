@@ -307,3 +307,24 @@ func TestFourCCString(t *testing.T) {
 		}
 	}
 }
+
+func TestMetadataCodecID(t *testing.T) {
+	for _, tc := range []struct {
+		in   []byte
+		kind Kind
+		want uint32
+	}{
+		{cat(0x17, 0x00, 0, 0, 0, avcC), KindVideo, 7},
+		{cat(0x1C, 0x00, 0, 0, 0, hvcC), KindVideo, 12},
+		{cat(exVideo(1, 0), "hvc1", hvcC), KindVideo, 1752589105},
+		{cat(exVideo(1, 0), "avc1", avcC), KindVideo, 1635148593},
+		{cat(0xAF, 0x00, 0x12, 0x10), KindAudio, 10},
+		{cat(0x2F, 0xFF, 0xFB), KindAudio, 2},
+		{cat(0x90, "Opus", opusHd), KindAudio, 1332770163},
+		{cat(0x24, 0x00, 0x00), KindVideo, 0}, // VP6: no FourCC here
+	} {
+		if got := NewMessage(tc.kind, 0, tc.in).Frame.MetadataCodecID(); got != tc.want {
+			t.Errorf("% x: %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
