@@ -134,28 +134,37 @@ const (
 // sequence header) rather than an error: the message is still forwarded
 // as-is, it just is not a keyframe or header.
 func ParseVideo(b []byte) Frame {
+	var f Frame
+	f.parseVideo(b)
+	return f
+}
+
+// parseVideo is ParseVideo into f, which must be zero: Message.Parse fills
+// its Frame in place rather than copying a returned one.
+func (f *Frame) parseVideo(b []byte) {
 	if len(b) == 0 {
-		return Frame{}
+		return
 	}
 	frameType := (b[0] >> 4) & 0x07
 	if b[0]&0x80 == 0 {
-		return parseLegacyVideo(b, frameType)
+		f.parseLegacyVideo(b, frameType)
+		return
 	}
-	return parseExHeader(b, true, frameType)
+	f.parseExHeader(b, true, frameType)
 }
 
 // parseExHeader reads an Enhanced RTMP ExVideoTagHeader (video) or
 // ExAudioTagHeader: the same layout, with packet types 3 to 6 meaning
 // different things for audio and video.
-func parseExHeader(b []byte, video bool, frameType byte) Frame {
-	f := Frame{Enhanced: true}
+func (f *Frame) parseExHeader(b []byte, video bool, frameType byte) {
+	f.Enhanced = true
 	multitrack := byte(exAudioMultitrack)
 	if video {
 		multitrack = exVideoMultitrack
 	}
 	pt, p, end, ok := f.exHeader(b, multitrack, video && frameType == videoFrameCommand)
 	if !ok {
-		return f
+		return
 	}
 	switch {
 	case pt == exSequenceStart:
@@ -163,7 +172,7 @@ func parseExHeader(b []byte, video bool, frameType byte) Frame {
 	case pt == exCodedFrames:
 		if video && hasCTS(f.Codec) {
 			if end-p < 3 {
-				return f // the composition offset is cut
+				return // the composition offset is cut
 			}
 			f.CTS = si24(b[p:])
 			p += 3
@@ -180,15 +189,13 @@ func parseExHeader(b []byte, video bool, frameType byte) Frame {
 	case !video && pt == exAudioMultichannel:
 		f.Packet = PacketMultichannelConfig
 	default: // reserved
-		return f
+		return
 	}
 	f.Body, f.BodyEnd = uint32(p), uint32(end)
-	return f
 }
 
 // parseLegacyVideo reads a legacy VIDEODATA header (flv-mp4.md §1.4).
-func parseLegacyVideo(b []byte, frameType byte) Frame {
-	var f Frame
+func (f *Frame) parseLegacyVideo(b []byte, frameType byte) {
 	switch b[0] & 0x0F {
 	case flvVideoAVC:
 		f.Codec = CodecAVC
@@ -199,18 +206,18 @@ func parseLegacyVideo(b []byte, frameType byte) Frame {
 		// the frame follows the first byte.
 		if frameType == videoFrameCommand {
 			f.Packet = PacketCommand
-			return f
+			return
 		}
 		f.Packet, f.Keyframe = PacketCodedFrames, frameType == videoFrameKey
 		f.Body, f.BodyEnd = 1, uint32(len(b))
-		return f
+		return
 	}
 	if frameType == videoFrameCommand { // command frame: no media
 		f.Packet = PacketCommand
-		return f
+		return
 	}
 	if len(b) < 5 { // AVCPacketType and SI24 CompositionTime
-		return f
+		return
 	}
 	switch b[1] {
 	case 0:
@@ -221,10 +228,9 @@ func parseLegacyVideo(b []byte, frameType byte) Frame {
 	case 2:
 		f.Packet = PacketSequenceEnd
 	default:
-		return f
+		return
 	}
 	f.Body, f.BodyEnd = 5, uint32(len(b))
-	return f
 }
 
 // exHeader walks what ExVideoTagHeader and ExAudioTagHeader share
@@ -334,14 +340,21 @@ const (
 // An empty b (the legacy silence signal) and unknown or truncated headers
 // yield PacketUnknown.
 func ParseAudio(b []byte) Frame {
+	var f Frame
+	f.parseAudio(b)
+	return f
+}
+
+// parseAudio is ParseAudio into f, which must be zero.
+func (f *Frame) parseAudio(b []byte) {
 	if len(b) == 0 {
-		return Frame{}
+		return
 	}
 	switch b[0] >> 4 {
 	case flvSoundAAC:
-		f := Frame{Codec: CodecAAC}
+		f.Codec = CodecAAC
 		if len(b) < 2 {
-			return f
+			return
 		}
 		switch b[1] { // AACPacketType
 		case 0:
@@ -349,17 +362,19 @@ func ParseAudio(b []byte) Frame {
 		case 1:
 			f.Packet = PacketCodedFrames
 		default:
-			return f
+			return
 		}
 		f.Body, f.BodyEnd = 2, uint32(len(b))
-		return f
+		return
 	case flvSoundMP3, flvSoundMP38k:
-		return Frame{Codec: CodecMP3, Packet: PacketCodedFrames, Body: 1, BodyEnd: uint32(len(b))}
+		f.Codec, f.Packet, f.Body, f.BodyEnd = CodecMP3, PacketCodedFrames, 1, uint32(len(b))
+		return
 	case flvSoundEx:
 	default:
 		// Legacy formats tapedeck has no FourCC for (PCM, ADPCM, Nellymoser,
 		// G.711, Speex): the frames follow the first byte.
-		return Frame{Packet: PacketCodedFrames, Body: 1, BodyEnd: uint32(len(b))}
+		f.Packet, f.Body, f.BodyEnd = PacketCodedFrames, 1, uint32(len(b))
+		return
 	}
-	return parseExHeader(b, false, 0)
+	f.parseExHeader(b, false, 0)
 }

@@ -75,13 +75,12 @@ func NewMessage(kind Kind, ts uint32, payload []byte) *Message {
 
 // Parse fills m.Frame from m.Payload according to m.Kind.
 func (m *Message) Parse() {
+	m.Frame = Frame{}
 	switch m.Kind {
 	case KindVideo:
-		m.Frame = ParseVideo(m.Payload)
+		m.Frame.parseVideo(m.Payload)
 	case KindAudio:
-		m.Frame = ParseAudio(m.Payload)
-	default:
-		m.Frame = Frame{}
+		m.Frame.parseAudio(m.Payload)
 	}
 }
 
