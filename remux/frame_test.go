@@ -328,3 +328,30 @@ func TestMetadataCodecID(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMessageParse is the per-message cost of parsing the tag header
+// at ingest (Message.Parse), for the common header forms.
+func BenchmarkMessageParse(b *testing.B) {
+	frame := make([]byte, 1000)
+	for _, c := range []struct {
+		name string
+		kind Kind
+		body []byte
+	}{
+		{"legacy-avc", KindVideo, cat(0x27, 0x01, 0, 0, 40, frame)},
+		{"ex-hevc", KindVideo, cat(exVideo(2, 1), "hvc1", 0, 0, 40, frame)},
+		{"ex-modex-multitrack-av1", KindVideo, cat(exVideo(2, 7), modExNano, 0x06, 0x01, "av01", 1, frame)},
+		{"aac", KindAudio, cat(0xAF, 0x01, 0x21, 0x10)},
+	} {
+		m := &Message{Kind: c.kind, Payload: c.body}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Parse()
+			}
+			if m.Frame.Packet != PacketCodedFrames {
+				b.Fatalf("parsed %+v", m.Frame)
+			}
+		})
+	}
+}
