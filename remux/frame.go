@@ -66,16 +66,17 @@ type Frame struct {
 	NanoOffset uint32
 	// Body and BodyEnd delimit the codec payload in the tag body: what
 	// follows the header byte(s), the FourCC, the track id and size and the
-	// composition offset. BodyEnd is the end of the message except for the
-	// first track of a ManyTracks message. Both are 0 when the packet carries
-	// no payload a consumer can use (PacketUnknown, PacketCommand).
+	// composition offset. BodyEnd is the end of the message except when
+	// more tracks follow (ManyTracks, ManyTracksManyCodecs). Both are 0
+	// when the packet carries no payload a consumer can use
+	// (PacketUnknown, PacketCommand).
 	Body, BodyEnd uint32
 }
 
 // Data returns the codec payload of payload, which must be the tag body f
 // was parsed from (Message.Payload for Message.Frame); nil when there is none.
 func (f Frame) Data(payload []byte) []byte {
-	if f.Body > f.BodyEnd || uint64(f.BodyEnd) > uint64(len(payload)) {
+	if f.BodyEnd == 0 || f.Body > f.BodyEnd || uint64(f.BodyEnd) > uint64(len(payload)) {
 		return nil
 	}
 	return payload[f.Body:f.BodyEnd]

@@ -62,8 +62,8 @@ func checkFrames(t *testing.T, parse func([]byte) Frame, tests []frameCase) {
 			}
 			d := got.Data(tt.in)
 			switch {
-			case tt.data == nil && (got.Body != 0 || got.BodyEnd != 0):
-				t.Errorf("Body %d, BodyEnd %d for a packet without payload", got.Body, got.BodyEnd)
+			case tt.data == nil && (got.Body != 0 || got.BodyEnd != 0 || d != nil):
+				t.Errorf("Body %d, BodyEnd %d, Data % x for a packet without payload", got.Body, got.BodyEnd, d)
 			case tt.data != nil && (d == nil || !bytes.Equal(d, tt.data)):
 				t.Errorf("Data(% x) = % x (Body %d, BodyEnd %d), want % x", tt.in, d, got.Body, got.BodyEnd, tt.data)
 			}

@@ -1,6 +1,3 @@
-// Package remux holds tapedeck's media vocabulary: the media message that flows
-// from ingest to every consumer, the parsing of FLV/Enhanced-RTMP tag headers,
-// and (later) conversions between containers.
 package remux
 
 import (
