@@ -119,7 +119,7 @@ func newVideoConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 			tc.width, tc.height = pictureSize(sh.Width(), sh.Height())
 		}
 	case remux.CodecVP9:
-		// The picture size is in the keyframes, not in the record.
+		// The picture size is in the keyframes (sizeFromVP9Keyframe).
 		if _, err := remux.ParseVP9Config(rec); err != nil {
 			return nil, err
 		}
@@ -127,6 +127,17 @@ func newVideoConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 		return nil, fmt.Errorf("video codec %v not supported in MP4", c)
 	}
 	return tc, nil
+}
+
+// sizeFromVP9Keyframe fills in a VP9 track's picture size, which its vpcC
+// does not carry, from the uncompressed header of its first keyframe.
+func (tc *trackConfig) sizeFromVP9Keyframe(frame []byte) {
+	if tc == nil || tc.codec != remux.CodecVP9 || tc.width != 0 {
+		return
+	}
+	if h, err := remux.ParseVP9FrameHeader(frame); err == nil && !h.NonKeyFrame {
+		tc.width, tc.height = pictureSize(h.Width(), h.Height())
+	}
 }
 
 // pictureSize is the size an MP4 sample entry carries: 0x0 (unknown) for

@@ -392,6 +392,16 @@ func TestVP9OpusFMP4(t *testing.T) {
 	if got["video"] != len(frames) || !within(got["audio"], len(pkts)-2, 0.02) {
 		t.Errorf("packets %v, input %d video %d audio", got, len(frames), len(pkts)-2)
 	}
+	// The sample entry has the keyframes' 320x240 (vpcC has no size): the
+	// VisualSampleEntry's width and height follow 24 bytes after its header.
+	b, err := os.ReadFile(segs[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.Index(b, []byte("vp09")); i < 4 || len(b) < i+32 ||
+		binary.BigEndian.Uint16(b[i+28:]) != 320 || binary.BigEndian.Uint16(b[i+30:]) != 240 {
+		t.Errorf("vp09 sample entry without the picture size 320x240")
+	}
 }
 
 // AV1 (av01/av1C) over Enhanced RTMP into fMP4.

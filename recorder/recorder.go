@@ -543,6 +543,9 @@ func (r *recorder) handleMedia(t int, m *remux.Message) {
 				r.inbandVideo(p)
 			}
 		}
+		if p.key && r.mp4() {
+			r.video.cfg.sizeFromVP9Keyframe(p.data) // before a segment opens on it
+		}
 	} else {
 		r.audioFrames = true
 		if r.mp4() && p.codec == remux.CodecMP3 && (r.audio.cfg == nil || r.audio.codec != remux.CodecMP3) {
