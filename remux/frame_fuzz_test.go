@@ -132,4 +132,20 @@ func checkFrameInvariants(t *testing.T, b []byte, fr Frame) {
 	if d := fr.Data(b); len(d) != int(fr.BodyEnd-fr.Body) {
 		t.Fatalf("Data returned %d bytes for body [%d, %d)", len(d), fr.Body, fr.BodyEnd)
 	}
+	// Every further track lies after the one before, inside the message.
+	for kind, prev := range map[Kind]Frame{KindVideo: fr, KindAudio: fr} {
+		for n := 0; ; n++ {
+			next, ok := prev.NextTrack(kind, b)
+			if !ok {
+				break
+			}
+			if next.Body < prev.BodyEnd || next.Body > next.BodyEnd || int(next.BodyEnd) > len(b) || n > len(b) {
+				t.Fatalf("track after [%d, %d) at [%d, %d) in %d bytes", prev.Body, prev.BodyEnd, next.Body, next.BodyEnd, len(b))
+			}
+			if kind == KindAudio && next.CTS != 0 {
+				t.Fatalf("audio track with CTS %d", next.CTS)
+			}
+			prev = next
+		}
+	}
 }
