@@ -53,8 +53,12 @@ type Frame struct {
 	// SequenceHeader: codec configuration (PacketSequenceStart, or AV1's
 	// PacketMPEG2TSSequenceStart).
 	SequenceHeader bool
-	Enhanced       bool  // carried with an Enhanced RTMP (ExHeader) tag header
-	CTS            int32 // composition time offset in ms (PTS - DTS), video only
+	Enhanced       bool // carried with an Enhanced RTMP (ExHeader) tag header
+	// FrameType is a video tag's VideoFrameType: 1 key, 2 inter, 3
+	// disposable inter, 4 generated key, 5 command; meaningless for
+	// PacketMetadata (enhanced-rtmp.md §1.1). 0 for audio.
+	FrameType uint8
+	CTS       int32 // composition time offset in ms (PTS - DTS), video only
 	// Multitrack is the layout of an Enhanced RTMP multitrack message,
 	// NotMultitrack for every other message.
 	Multitrack MultitrackType
@@ -147,6 +151,7 @@ func (f *Frame) parseVideo(b []byte) {
 		return
 	}
 	frameType := (b[0] >> 4) & 0x07
+	f.FrameType = frameType
 	if b[0]&0x80 == 0 {
 		f.parseLegacyVideo(b, frameType)
 		return

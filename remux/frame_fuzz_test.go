@@ -63,7 +63,10 @@ func FuzzParseVideo(f *testing.F) {
 			t.Fatal("ParseVideo modified its input")
 		}
 		checkFrameInvariants(t, b, fr)
-		if fr.Keyframe && fr.Packet != PacketCodedFrames && fr.Packet != PacketCodedFramesX {
+		if len(b) > 0 && fr.FrameType != (b[0]>>4)&7 {
+			t.Fatalf("ParseVideo(% x) = %+v: FrameType is not the first byte's", b, fr)
+		}
+		if fr.Keyframe && (fr.FrameType != 1 || fr.Packet != PacketCodedFrames && fr.Packet != PacketCodedFramesX) {
 			t.Fatalf("ParseVideo(% x) = %+v: a keyframe that is not coded frames", b, fr)
 		}
 		m := NewMessage(KindVideo, 0, b)
@@ -90,7 +93,7 @@ func FuzzParseAudio(f *testing.F) {
 			t.Fatal("ParseAudio modified its input")
 		}
 		checkFrameInvariants(t, b, fr)
-		if fr.Packet == PacketCodedFramesX || fr.Packet == PacketMetadata || fr.Packet == PacketCommand {
+		if fr.Packet == PacketCodedFramesX || fr.Packet == PacketMetadata || fr.Packet == PacketCommand || fr.FrameType != 0 {
 			t.Fatalf("ParseAudio(% x) = %+v: a video packet type", b, fr)
 		}
 		m := NewMessage(KindAudio, 0, b)

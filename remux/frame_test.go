@@ -67,7 +67,10 @@ func checkFrames(t *testing.T, parse func([]byte) Frame, tests []frameCase) {
 			case tt.data != nil && (d == nil || !bytes.Equal(d, tt.data)):
 				t.Errorf("Data(% x) = % x (Body %d, BodyEnd %d), want % x", tt.in, d, got.Body, got.BodyEnd, tt.data)
 			}
-			got.Body, got.BodyEnd = 0, 0
+			if got.FrameType != 0 && got.FrameType != (tt.in[0]>>4)&7 {
+				t.Errorf("FrameType %d, the first byte says %d", got.FrameType, (tt.in[0]>>4)&7)
+			}
+			got.Body, got.BodyEnd, got.FrameType = 0, 0, 0
 			if got != tt.want {
 				t.Errorf("parse(% x)\n got %+v\nwant %+v", tt.in, got, tt.want)
 			}
