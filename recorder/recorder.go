@@ -402,10 +402,8 @@ func (r *recorder) resetTimeline() {
 	r.haveT = [2]bool{}
 }
 
-var onMetaDataPrefix = []byte("\x02\x00\x0aonMetaData")
-
 func (r *recorder) handleData(m *remux.Message) {
-	if bytes.HasPrefix(m.Payload, onMetaDataPrefix) {
+	if m.IsMetadata() {
 		// Kept for the next segment's header; a mid-file onMetaData would
 		// only confuse readers about duration.
 		r.meta = parseMetadata(m.Payload)

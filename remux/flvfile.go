@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // FLVReader reads an FLV file tag by tag through an io.ReaderAt. Memory:
@@ -57,7 +59,7 @@ func OpenFLV(r io.ReaderAt, size int64, pool *Pool) (*FLVReader, error) {
 		if typ == 18 && f.info.Meta == nil && bodyLen < 1<<20 {
 			b := make([]byte, bodyLen)
 			if readFull(r, b, f.pos+11) == nil {
-				if bytes.HasPrefix(b, []byte("\x02\x00\x0aonMetaData")) {
+				if _, ok := amf.CutString(b, "onMetaData"); ok {
 					f.info.Meta = b
 				}
 			}

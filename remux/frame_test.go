@@ -358,3 +358,22 @@ func BenchmarkMessageParse(b *testing.B) {
 		})
 	}
 }
+
+func TestIsMetadata(t *testing.T) {
+	meta := cat(0x02, 0x00, 0x0A, "onMetaData", 0x08, 0, 0, 0, 0, 0, 0, 9)
+	for _, tc := range []struct {
+		kind Kind
+		body []byte
+		want bool
+	}{
+		{KindData, meta, true},
+		{KindVideo, meta, false},
+		{KindData, cat(0x02, 0x00, 0x0A, "onCuePoint", 0x05), false},
+		{KindData, cat(0x02, 0x00, 0x0D, "@setDataFrame", meta), false}, // cut at ingest, not here
+		{KindData, meta[:10], false},
+	} {
+		if got := NewMessage(tc.kind, 0, tc.body).IsMetadata(); got != tc.want {
+			t.Errorf("%v % x: IsMetadata %v", tc.kind, tc.body, got)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package remux
 import (
 	"fmt"
 	"sync/atomic"
+
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // Kind is the type of a message. Media kinds carry the RTMP message type id,
@@ -108,6 +110,17 @@ func (m *Message) Refs() int32 { return m.refs.Load() }
 
 // IsKeyframe reports whether m is a video frame a decoder can start from.
 func (m *Message) IsKeyframe() bool { return m.Kind == KindVideo && m.Frame.Keyframe }
+
+// IsMetadata reports whether m is the stream's onMetaData: a data message
+// whose first AMF0 value is the string "onMetaData" (a publisher's
+// @setDataFrame in front of it is cut at ingest).
+func (m *Message) IsMetadata() bool {
+	if m.Kind != KindData {
+		return false
+	}
+	_, ok := amf.CutString(m.Payload, "onMetaData")
+	return ok
+}
 
 // IsSequenceHeader reports whether m carries codec configuration.
 func (m *Message) IsSequenceHeader() bool { return m.Kind.IsMedia() && m.Frame.SequenceHeader }

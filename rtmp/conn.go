@@ -239,10 +239,6 @@ func (c *conn) handleUserControl(p []byte) error {
 	return nil
 }
 
-// setDataFrame is the AMF0 string "@setDataFrame" publishers put before
-// onMetaData; players and files expect onMetaData first, so it is cut off.
-var setDataFrame = []byte("\x02\x00\x0d@setDataFrame")
-
 func (c *conn) handleData(m *remux.Message, h Header) error {
 	st := c.streams[h.StreamID]
 	if st == nil || st.publisher == nil {
@@ -252,8 +248,10 @@ func (c *conn) handleData(m *remux.Message, h Header) error {
 	if h.Type == typeDataAMF3 && len(m.Payload) > 0 {
 		m.Payload = m.Payload[1:]
 	}
-	if len(m.Payload) >= len(setDataFrame) && string(m.Payload[:len(setDataFrame)]) == string(setDataFrame) {
-		m.Payload = m.Payload[len(setDataFrame):]
+	// Publishers put the AMF0 string "@setDataFrame" before onMetaData;
+	// players and files expect onMetaData first, so it is cut off.
+	if rest, ok := amf.CutString(m.Payload, "@setDataFrame"); ok {
+		m.Payload = rest
 	}
 	m.Kind = remux.KindData
 	st.publisher.Write(m)

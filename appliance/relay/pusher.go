@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,13 +16,6 @@ import (
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/remux/amf"
 	"github.com/tapedeck/tapedeck/rtmp"
-)
-
-var (
-	// onMetaData is the AMF0 string the hub's metadata messages start with.
-	onMetaData = []byte("\x02\x00\x0aonMetaData")
-	// setDataFrame is the AMF0 string a publisher puts before onMetaData.
-	setDataFrame = []byte("\x02\x00\x0d@setDataFrame")
 )
 
 const (
@@ -275,7 +267,7 @@ func (p *pusher) track(m *remux.Message) {
 		return
 	case m.Kind == remux.KindStreamEnd:
 		return
-	case m.Kind == remux.KindData && bytes.HasPrefix(m.Payload, onMetaData):
+	case m.IsMetadata():
 		p.meta = swap(p.meta, m)
 		return
 	}
@@ -379,8 +371,8 @@ func (p *pusher) send(uc *upConn, m *remux.Message) error {
 		return &incompatibleError{codec: m.Frame.Codec, asked: uc.enhanced}
 	}
 	payload := m.Payload
-	if m.Kind == remux.KindData && bytes.HasPrefix(payload, onMetaData) {
-		p.scratch = append(append(p.scratch[:0], setDataFrame...), payload...)
+	if m.IsMetadata() {
+		p.scratch = append(amf.AppendString(p.scratch[:0], "@setDataFrame"), payload...)
 		payload = p.scratch
 	}
 	ts := p.ts.out(m)

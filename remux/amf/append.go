@@ -71,3 +71,16 @@ func AppendStrictArrayStart(dst []byte, count uint32) []byte {
 // AppendObjectEnd appends the end of an object or ECMA array: an empty name
 // and the object-end marker (00 00 09).
 func AppendObjectEnd(dst []byte) []byte { return append(dst, amfObjectEnd...) }
+
+// CutString reports whether b starts with the AMF0 string s (marker 0x02,
+// u16 length, the bytes) and returns what follows it. It reads no further
+// and allocates nothing: it routes script data on the hot path (is this
+// onMetaData? is there an @setDataFrame to cut?) without decoding it.
+func CutString(b []byte, s string) (rest []byte, ok bool) {
+	n := 3 + len(s)
+	if len(s) > math.MaxUint16 || len(b) < n || b[0] != amf0String ||
+		int(binary.BigEndian.Uint16(b[1:])) != len(s) || string(b[3:n]) != s {
+		return b, false
+	}
+	return b[n:], true
+}

@@ -90,3 +90,30 @@ func TestDecoderMaxValues(t *testing.T) {
 		t.Error("11 values decoded under MaxValues 10")
 	}
 }
+
+func TestCutString(t *testing.T) {
+	meta := AppendECMAArrayStart(AppendString(nil, "onMetaData"), 0)
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		s    string
+		rest []byte
+		ok   bool
+	}{
+		{"onMetaData", meta, "onMetaData", amfH("08 00 00 00 00"), true},
+		{"@setDataFrame then onMetaData", append(AppendString(nil, "@setDataFrame"), meta...), "@setDataFrame", meta, true},
+		{"another string", meta, "onCuePoint", meta, false},
+		{"a prefix of it", AppendString(nil, "onMetaDataX"), "onMetaData", nil, false},
+		{"long string marker", amfH("0c 00 00 00 0a 6f 6e 4d 65 74 61 44 61 74 61"), "onMetaData", nil, false},
+		{"cut", meta[:8], "onMetaData", nil, false},
+		{"empty string", amfH("02 00 00 05"), "", amfH("05"), true},
+	} {
+		rest, ok := CutString(tc.in, tc.s)
+		if ok != tc.ok || ok && !bytes.Equal(rest, tc.rest) || !ok && !bytes.Equal(rest, tc.in) {
+			t.Errorf("%s: CutString = % x, %v; want % x, %v", tc.name, rest, ok, tc.rest, tc.ok)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { CutString(meta, "onMetaData") }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
