@@ -54,6 +54,16 @@ func HEVCRecordNALU(rec []byte, typ byte) []byte {
 	return nil
 }
 
+// HEVCRecordNALLength returns the size of the NAL unit lengths in the
+// frames an HEVCDecoderConfigurationRecord describes (lengthSizeMinusOne +
+// 1), 0 when rec is not such a record.
+func HEVCRecordNALLength(rec []byte) int {
+	if len(rec) < 22 || rec[0] != 1 {
+		return 0
+	}
+	return int(rec[21]&3) + 1
+}
+
 // ParseHEVCRecordSPS parses the first SPS of an HEVCDecoderConfigurationRecord.
 func ParseHEVCRecordSPS(rec []byte) (h265.SPS, error) {
 	var s h265.SPS

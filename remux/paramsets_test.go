@@ -49,8 +49,8 @@ func TestParseAVCRecordSPS(t *testing.T) {
 			if got := rec[len(rec)-4:]; !bytes.Equal(got, tc.recTail) {
 				t.Errorf("record chroma/bit depth bytes % x, want % x", got, tc.recTail)
 			}
-			if !bytes.Equal(AVCRecordSPS(rec), tc.sps) {
-				t.Errorf("AVCRecordSPS = % x", AVCRecordSPS(rec))
+			if !bytes.Equal(AVCRecordSPS(rec), tc.sps) || !bytes.Equal(AVCRecordPPS(rec), h264PPS) || AVCRecordNALLength(rec) != 4 {
+				t.Errorf("AVCRecordSPS = % x, PPS % x, NAL length %d", AVCRecordSPS(rec), AVCRecordPPS(rec), AVCRecordNALLength(rec))
 			}
 			s, err := ParseAVCRecordSPS(rec)
 			if err != nil {
@@ -67,6 +67,16 @@ func TestParseAVCRecordSPS(t *testing.T) {
 		if _, err := ParseAVCRecordSPS(rec); err == nil {
 			t.Errorf("ParseAVCRecordSPS(% x) accepted", rec)
 		}
+	}
+	// 2-byte NAL lengths; an SPS and no PPS; a PPS longer than the record.
+	rec, _ := AppendAVCRecord(nil, [][]byte{h264SPS320}, [][]byte{h264PPS}, 2, new([]byte))
+	if AVCRecordNALLength(rec) != 2 {
+		t.Errorf("NAL length %d, want 2", AVCRecordNALLength(rec))
+	}
+	spsEnd := 8 + len(h264SPS320)
+	spsOnly := append(rec[:spsEnd:spsEnd], 0)
+	if AVCRecordPPS(spsOnly) != nil || AVCRecordPPS(rec[:spsEnd+3+len(h264PPS)-1]) != nil || AVCRecordNALLength([]byte{1, 2, 3}) != 0 {
+		t.Error("AVCRecordPPS/AVCRecordNALLength accepted a malformed record")
 	}
 }
 
@@ -93,7 +103,7 @@ func TestParseHEVCRecordSPS(t *testing.T) {
 			if rec[1]&0x1F != tc.profile || rec[12] != tc.level || rec[16] != tc.chroma || rec[17] != tc.bd || rec[18] != tc.bd {
 				t.Errorf("record % x", rec[:23])
 			}
-			if rec[21] != 1<<3|1<<2|3 { // one temporal layer, nested, 4-byte lengths
+			if rec[21] != 1<<3|1<<2|3 || HEVCRecordNALLength(rec) != 4 { // one temporal layer, nested, 4-byte lengths
 				t.Errorf("record byte 21 = %#x", rec[21])
 			}
 			for typ, want := range map[byte][]byte{HEVCNALVPS: h265VPS320, HEVCNALSPS: tc.sps, HEVCNALPPS: h265PPS} {
@@ -184,7 +194,16 @@ func FuzzAppendRecord(f *testing.F) {
 				ParseHEVCRecordSPS(hevc)
 			}
 		}
+		// The bytes as a record: found parameter sets lie inside it.
 		ParseAVCRecordSPS(sps)
 		ParseHEVCRecordSPS(sps)
+		for _, nal := range [][]byte{AVCRecordSPS(sps), AVCRecordPPS(sps), HEVCRecordNALU(sps, HEVCNALSPS)} {
+			if len(nal) > len(sps) {
+				t.Fatalf("a NAL unit of %d bytes in a %d-byte record", len(nal), len(sps))
+			}
+		}
+		if n := AVCRecordNALLength(sps); n > 4 {
+			t.Fatalf("NAL length %d", n)
+		}
 	})
 }
