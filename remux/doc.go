@@ -2,9 +2,10 @@
 //
 //   - message.go, pool.go: the media message that flows from ingest to every
 //     consumer, in pooled, reference-counted buffers.
-//   - frame.go, packet.go: the FLV / Enhanced RTMP tag header, parsed once at
-//     ingest into Message.Frame (codec, packet type, keyframe, CTS,
-//     multitrack, ModEx offset, where the codec payload is).
+//   - frame.go, packet.go, multitrack.go: the FLV / Enhanced RTMP tag
+//     header, parsed once at ingest into Message.Frame (codec, packet type,
+//     frame type, keyframe, CTS, multitrack, ModEx offset, where the codec
+//     payload is), and the walk over a multitrack message's tracks.
 //   - h264.go, h265.go, paramsets.go: H.264 / H.265 parameter sets
 //     (mediacommon's SPS types) and the avcC / hvcC records built from them.
 //   - av1.go, vp9.go, opus.go, aac.go, mp3.go: the configuration records
