@@ -12,7 +12,7 @@ import (
 	"github.com/tapedeck/tapedeck/appliance/hub"
 	"github.com/tapedeck/tapedeck/appliance/internal/redact"
 	"github.com/tapedeck/tapedeck/appliance/relay"
-	"github.com/tapedeck/tapedeck/rtmp"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // streamJSON is one live stream in GET /api/v1/streams.
@@ -78,12 +78,12 @@ func describeStream(s *hub.Stream) streamJSON {
 		j.AudioCodec = st.AudioCodec.String()
 	}
 	if md := s.Metadata(); md != nil {
-		if vals, err := rtmp.DecodeAMF0(md); err == nil && len(vals) > 1 {
-			var props []rtmp.Property
+		if vals, err := amf.DecodeAMF0(md); err == nil && len(vals) > 1 {
+			var props []amf.Property
 			switch v := vals[1].(type) {
-			case rtmp.ECMAArray:
+			case amf.ECMAArray:
 				props = v
-			case rtmp.Object:
+			case amf.Object:
 				props = v
 			}
 			for _, p := range props {

@@ -1,12 +1,10 @@
 package recorder
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/tapedeck/tapedeck/remux"
-	"github.com/yapingcat/gomedia/go-codec"
 )
 
 // payloadKind says what a media payload carries once its FLV/E-RTMP tag
@@ -29,124 +27,35 @@ type payload struct {
 	key   bool
 }
 
-// parseVideo peels the legacy or Enhanced RTMP video tag header off b.
-// Multitrack packets are only passed through to FLV: tracks > 0 are
+// payloadOf classifies a media message by the Frame parsed from its tag
+// header at ingest (remux.Message.Parse): the recorder never walks a tag
+// header itself. body is the tag body the Frame was parsed from.
+// Multitrack messages are only passed through to FLV: tracks > 0 are
 // variants, track 0 travels as an ordinary packet (enhanced-rtmp.md §5), and
 // MP4 gets track 0 only.
-func parseVideo(b []byte) payload {
-	if len(b) == 0 {
-		return payload{}
-	}
-	b0 := b[0]
-	ft := (b0 >> 4) & 0x07
-	if b0&0x80 == 0 {
-		if ft == 5 {
-			return payload{}
-		}
-		var c remux.FourCC
-		switch b0 & 0x0F {
-		case 7:
-			c = remux.CodecAVC
-		case 12:
-			c = remux.CodecHEVC
-		default:
-			return payload{kind: pkFrame, key: ft == 1, data: b[1:]}
-		}
-		if len(b) < 5 {
-			return payload{}
-		}
-		switch b[1] {
-		case 0:
-			return payload{kind: pkConfig, codec: c, data: b[5:]}
-		case 1:
-			cts := int32(uint32(b[2])<<16|uint32(b[3])<<8|uint32(b[4])) << 8 >> 8
-			return payload{kind: pkFrame, codec: c, data: b[5:], cts: cts, key: ft == 1}
-		}
-		return payload{}
-	}
-	pt := b0 & 0x0F
-	rest := b[1:]
-	for pt == 7 {
-		var ok bool
-		if rest, ok = remux.SkipModEx(rest); !ok || len(rest) < 1 {
-			return payload{}
-		}
-		pt = rest[0] & 0x0F
-		rest = rest[1:]
-	}
-	if pt == 4 || pt == 6 {
+func payloadOf(f remux.Frame, body []byte) payload {
+	if f.Multitrack != remux.NotMultitrack {
 		return payload{kind: pkPass}
 	}
-	if ft == 5 || len(rest) < 4 {
-		return payload{}
+	switch f.Packet {
+	case remux.PacketSequenceStart:
+		return payload{kind: pkConfig, codec: f.Codec, data: f.Data(body)}
+	case remux.PacketCodedFrames, remux.PacketCodedFramesX:
+		return payload{kind: pkFrame, codec: f.Codec, data: f.Data(body), cts: f.CTS, key: f.Keyframe}
+	case remux.PacketMetadata, remux.PacketMultichannelConfig:
+		return payload{kind: pkPass}
 	}
-	c := remux.FourCC(binary.BigEndian.Uint32(rest))
-	rest = rest[4:]
-	switch pt {
-	case 0:
-		return payload{kind: pkConfig, codec: c, data: rest}
-	case 1:
-		var cts int32
-		if c == remux.CodecAVC || c == remux.CodecHEVC || c == remux.CodecVVC {
-			if len(rest) < 3 {
-				return payload{}
-			}
-			cts = int32(uint32(rest[0])<<16|uint32(rest[1])<<8|uint32(rest[2])) << 8 >> 8
-			rest = rest[3:]
-		}
-		return payload{kind: pkFrame, codec: c, data: rest, cts: cts, key: ft == 1}
-	case 3:
-		return payload{kind: pkFrame, codec: c, data: rest, key: ft == 1}
-	}
+	// Command frames, sequence ends, AV1's MPEG-2 TS descriptor (MP4 takes
+	// the av1C only), and what did not parse.
 	return payload{}
 }
 
-// parseAudio peels the legacy or Enhanced RTMP audio tag header off b.
-func parseAudio(b []byte) payload {
-	if len(b) == 0 {
-		return payload{} // silence marker
-	}
-	switch b[0] >> 4 {
-	case 10: // AAC
-		if len(b) < 2 {
-			return payload{}
-		}
-		if b[1] == 0 {
-			return payload{kind: pkConfig, codec: remux.CodecAAC, data: b[2:]}
-		}
-		return payload{kind: pkFrame, codec: remux.CodecAAC, data: b[2:]}
-	case 2, 14:
-		return payload{kind: pkFrame, codec: remux.CodecMP3, data: b[1:]}
-	case 9:
-	default:
-		return payload{kind: pkFrame, data: b[1:]} // legacy codec, FLV only
-	}
-	pt := b[0] & 0x0F
-	rest := b[1:]
-	for pt == 7 {
-		var ok bool
-		if rest, ok = remux.SkipModEx(rest); !ok || len(rest) < 1 {
-			return payload{}
-		}
-		pt = rest[0] & 0x0F
-		rest = rest[1:]
-	}
-	if pt == 4 || pt == 5 {
-		return payload{kind: pkPass}
-	}
-	if len(rest) < 4 {
-		return payload{}
-	}
-	c := remux.FourCC(binary.BigEndian.Uint32(rest))
-	rest = rest[4:]
-	switch pt {
-	case 0:
-		return payload{kind: pkConfig, codec: c, data: rest}
-	case 1:
-		return payload{kind: pkFrame, codec: c, data: rest}
-	}
-	return payload{}
-}
+// messagePayload is payloadOf for a message.
+func messagePayload(m *remux.Message) payload { return payloadOf(m.Frame, m.Payload) }
+
+// parseVideo classifies a video tag body read back from a file (crash
+// recovery), where no Message carries a parsed Frame.
+func parseVideo(b []byte) payload { return payloadOf(remux.ParseVideo(b), b) }
 
 // trackConfig is what an MP4 sample entry needs to describe a track.
 type trackConfig struct {
@@ -157,8 +66,9 @@ type trackConfig struct {
 
 	sampleRate   uint32
 	channels     uint16
-	frameSamples uint32 // fixed samples per frame (AAC 1024, MP3 1152), 0 = derive from timestamps
-	objectType   uint8  // esds objectTypeIndication for mp4a (0x40 AAC, 0x6B MP3)
+	frameSamples uint32          // fixed samples per frame (AAC 1024, MP3 1152), 0 = derive from timestamps
+	objectType   uint8           // esds objectTypeIndication for mp4a (0x40 AAC, 0x6B MP3)
+	opus         *remux.OpusHead // parsed from record; nil for other codecs or an unreadable OpusHead
 }
 
 var errNoConfig = errors.New("no codec configuration")
@@ -182,7 +92,7 @@ func mp4AudioCodec(c remux.FourCC) bool {
 }
 
 // newVideoConfig validates a video configuration record and reads the
-// picture size from it where it can (AVC and HEVC SPS).
+// picture size from it where it can (AVC and HEVC SPS, AV1 sequence header).
 func newVideoConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 	tc := &trackConfig{codec: c, record: append([]byte(nil), rec...)}
 	switch c {
@@ -190,26 +100,28 @@ func newVideoConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 		if len(rec) < 7 || rec[0] != 1 {
 			return nil, fmt.Errorf("bad AVCDecoderConfigurationRecord (%d bytes)", len(rec))
 		}
-		if n := int(rec[5] & 0x1F); n > 0 && len(rec) >= 8 {
-			l := int(binary.BigEndian.Uint16(rec[6:]))
-			if 8+l <= len(rec) && l > 1 {
-				tc.width, tc.height = spsSize(rec[8:8+l], false)
-			}
+		if sps, err := remux.ParseAVCRecordSPS(rec); err == nil {
+			tc.width, tc.height = pictureSize(sps.Width(), sps.Height())
 		}
 	case remux.CodecHEVC:
 		if len(rec) < 23 || rec[0] != 1 {
 			return nil, fmt.Errorf("bad HEVCDecoderConfigurationRecord (%d bytes)", len(rec))
 		}
-		if sps := hvccNALU(rec, 33); sps != nil {
-			tc.width, tc.height = spsSize(sps, true)
+		if sps, err := remux.ParseHEVCRecordSPS(rec); err == nil {
+			tc.width, tc.height = pictureSize(sps.Width(), sps.Height())
 		}
 	case remux.CodecAV1:
-		if len(rec) < 4 || rec[0] != 0x81 {
-			return nil, fmt.Errorf("bad AV1CodecConfigurationRecord (%d bytes)", len(rec))
+		av1C, err := remux.ParseAV1Config(rec)
+		if err != nil {
+			return nil, err
+		}
+		if sh, err := remux.ParseAV1SequenceHeader(av1C.ConfigOBUs); err == nil {
+			tc.width, tc.height = pictureSize(sh.Width(), sh.Height())
 		}
 	case remux.CodecVP9:
-		if len(rec) < 8 {
-			return nil, fmt.Errorf("bad VPCodecConfigurationRecord (%d bytes)", len(rec))
+		// The picture size is in the keyframes (sizeFromVP9Keyframe).
+		if _, err := remux.ParseVP9Config(rec); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("video codec %v not supported in MP4", c)
@@ -217,60 +129,25 @@ func newVideoConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 	return tc, nil
 }
 
-// hvccNALU returns the first NAL unit of type typ in an hvcC record.
-func hvccNALU(rec []byte, typ byte) []byte {
-	if len(rec) < 23 {
-		return nil
+// sizeFromVP9Keyframe fills in a VP9 track's picture size, which its vpcC
+// does not carry, from the uncompressed header of its first keyframe.
+func (tc *trackConfig) sizeFromVP9Keyframe(frame []byte) {
+	if tc == nil || tc.codec != remux.CodecVP9 || tc.width != 0 {
+		return
 	}
-	n := int(rec[22])
-	p := 23
-	for i := 0; i < n; i++ {
-		if p+3 > len(rec) {
-			return nil
-		}
-		t := rec[p] & 0x3F
-		cnt := int(binary.BigEndian.Uint16(rec[p+1:]))
-		p += 3
-		for j := 0; j < cnt; j++ {
-			if p+2 > len(rec) {
-				return nil
-			}
-			l := int(binary.BigEndian.Uint16(rec[p:]))
-			p += 2
-			if p+l > len(rec) {
-				return nil
-			}
-			if t == typ && l > 2 {
-				return rec[p : p+l]
-			}
-			p += l
-		}
+	if h, err := remux.ParseVP9FrameHeader(frame); err == nil && !h.NonKeyFrame {
+		tc.width, tc.height = pictureSize(h.Width(), h.Height())
 	}
-	return nil
 }
 
-// spsSize reads the picture size from an SPS with gomedia's go-codec
-// parser, guarding against its panics on malformed input.
-func spsSize(sps []byte, hevc bool) (w, h uint16) {
-	defer func() {
-		if recover() != nil {
-			w, h = 0, 0
-		}
-	}()
-	nal := append([]byte{0, 0, 0, 1}, sps...)
-	var ww, hh uint32
-	if hevc {
-		ww, hh = codec.GetH265Resolution(nal)
-	} else {
-		ww, hh = codec.GetH264Resolution(nal)
-	}
-	if ww > 16384 || hh > 16384 {
+// pictureSize is the size an MP4 sample entry carries: 0x0 (unknown) for
+// what no real SPS describes, such as sizes from a malformed one.
+func pictureSize(w, h int) (uint16, uint16) {
+	if w <= 0 || h <= 0 || w > 16384 || h > 16384 {
 		return 0, 0
 	}
-	return uint16(ww), uint16(hh)
+	return uint16(w), uint16(h)
 }
-
-var aacRates = [...]uint32{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
 
 // newAudioConfig builds an audio track description from a sequence header
 // (AAC AudioSpecificConfig, OpusHead) or, for MP3, from the first frame.
@@ -278,84 +155,31 @@ func newAudioConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 	tc := &trackConfig{codec: c, record: append([]byte(nil), rec...)}
 	switch c {
 	case remux.CodecAAC:
-		br := remux.NewBitReader(rec)
-		aot := br.U(5)
-		if aot == 31 {
-			aot = 32 + br.U(6)
+		asc, err := remux.ParseAACConfig(rec)
+		if err != nil {
+			return nil, err
 		}
-		fi := br.U(4)
-		var rate uint32
-		if fi == 15 {
-			rate = br.U(24)
-		} else if int(fi) < len(aacRates) {
-			rate = aacRates[fi]
-		}
-		ch := br.U(4)
-		if aot == 5 || aot == 29 { // explicit SBR/PS: skip extension rate and the core object type
-			if br.U(4) == 15 {
-				br.U(24)
-			}
-			br.U(5)
-		}
-		frameLen := br.U(1)
-		if !br.Ok() || rate == 0 {
-			return nil, fmt.Errorf("bad AudioSpecificConfig % x", rec)
-		}
-		tc.sampleRate, tc.channels, tc.objectType = rate, uint16(ch), 0x40
-		tc.frameSamples = 1024
-		if frameLen == 1 {
-			tc.frameSamples = 960
-		}
-		if tc.channels == 0 {
+		tc.sampleRate, tc.channels, tc.objectType = asc.SampleRate, uint16(asc.ChannelCount()), 0x40
+		tc.frameSamples = uint32(asc.FrameLength)
+		if tc.channels == 0 { // defined by a program config element: a guess
 			tc.channels = 2
 		}
 	case remux.CodecOpus:
+		// Opus always decodes at 48 kHz. The sequence start may be empty
+		// (enhanced-rtmp.md §3): stereo then, and a dOps that says so.
 		tc.sampleRate, tc.channels = 48000, 2
-		if len(rec) >= 19 && string(rec[:8]) == "OpusHead" {
-			tc.channels = uint16(rec[9])
+		if h, err := remux.ParseOpusHead(rec); err == nil {
+			tc.channels, tc.opus = uint16(h.Channels), &h
 		}
 	case remux.CodecMP3:
-		rate, ch, spf, ok := mp3Header(rec)
-		if !ok {
-			return nil, errors.New("bad MP3 frame header")
+		h, err := remux.ParseMPEGAudioHeader(rec)
+		if err != nil {
+			return nil, err
 		}
-		tc.sampleRate, tc.channels, tc.frameSamples, tc.objectType = rate, ch, spf, 0x6B
+		tc.sampleRate, tc.channels, tc.frameSamples, tc.objectType = h.SampleRate, uint16(h.Channels), h.SamplesPerFrame, 0x6B
 		tc.record = nil
 	default:
 		return nil, fmt.Errorf("audio codec %v not supported in MP4", c)
 	}
 	return tc, nil
-}
-
-// mp3Header reads sample rate, channels and samples per frame from an
-// MPEG audio frame header.
-func mp3Header(b []byte) (rate uint32, ch uint16, spf uint32, ok bool) {
-	if len(b) < 4 || b[0] != 0xFF || b[1]&0xE0 != 0xE0 {
-		return 0, 0, 0, false
-	}
-	ver := (b[1] >> 3) & 3 // 0 = 2.5, 2 = 2, 3 = 1
-	layer := (b[1] >> 1) & 3
-	ri := (b[2] >> 2) & 3
-	if ver == 1 || layer == 0 || ri == 3 {
-		return 0, 0, 0, false
-	}
-	base := [3]uint32{44100, 48000, 32000}[ri]
-	switch ver {
-	case 2:
-		base /= 2
-	case 0:
-		base /= 4
-	}
-	spf = 1152
-	switch {
-	case layer == 3: // layer I
-		spf = 384
-	case layer == 1 && ver != 3: // layer III, MPEG-2/2.5
-		spf = 576
-	}
-	ch = 2
-	if b[3]>>6 == 3 {
-		ch = 1
-	}
-	return base, ch, spf, true
 }

@@ -177,6 +177,30 @@ func TestHEVCFMP4(t *testing.T) {
 	checkReleased(t, msgs)
 }
 
+// TestParsePayloads: the recorder's view of a message, taken from the Frame
+// An Enhanced RTMP track's onMetaData codec id is its FourCC as a number
+// (enhanced-rtmp.md §2).
+func TestFLVMetadataCodecIDEnhanced(t *testing.T) {
+	t.Parallel()
+	msgs := hevcMessages(t, mediaFile(t, "hevc"))
+	segs, _ := record(t, msgs, Config{Dir: t.TempDir(), Format: FormatFLV})
+	checkReleased(t, msgs)
+	if len(segs) == 0 {
+		t.Fatal("no segment")
+	}
+	tags := readFLV(t, segs[0].Path)
+	for _, p := range parseMetadata(tags[0].body) {
+		if p.key == "videocodecid" {
+			if p.num != 1752589105 {
+				t.Errorf("videocodecid %v, want 1752589105 (hvc1)", p.num)
+			}
+			return
+		}
+	}
+	t.Error("no videocodecid in onMetaData")
+}
+
+// parsed at ingest.
 func TestParsePayloads(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -203,14 +227,18 @@ func TestParsePayloads(t *testing.T) {
 		{"ex audio seq end", false, []byte{0x92, 'O', 'p', 'u', 's'}, payload{}},
 		{"silence", false, nil, payload{}},
 		{"truncated", true, []byte{0x17, 1}, payload{}},
+		{"ex cut inside the CTS", true, []byte{0x80 | 1<<4 | 1, 'h', 'v', 'c', '1', 0, 0}, payload{}},
+		{"ex mpeg2ts sequence start", true, []byte{0x80 | 1<<4 | 5, 'a', 'v', '0', '1', 0x80}, payload{}},
+		{"legacy vp6 frame", true, []byte{0x14, 0x00, 0x33}, payload{kind: pkFrame, data: []byte{0x00, 0x33}, key: true}},
+		{"legacy pcm", false, []byte{0x3E, 1, 2}, payload{kind: pkFrame, data: []byte{1, 2}}},
+		{"ex audio multitrack", false, []byte{0x95, 0x00, 'm', 'p', '4', 'a', 1, 0x21}, payload{kind: pkPass}},
 	}
 	for _, c := range cases {
-		var got payload
+		kind := remux.KindAudio
 		if c.video {
-			got = parseVideo(c.in)
-		} else {
-			got = parseAudio(c.in)
+			kind = remux.KindVideo
 		}
+		got := messagePayload(remux.NewMessage(kind, 0, c.in))
 		if got.kind != c.want.kind || got.codec != c.want.codec || !bytes.Equal(got.data, c.want.data) ||
 			got.cts != c.want.cts || got.key != c.want.key {
 			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
@@ -364,51 +392,36 @@ func TestVP9OpusFMP4(t *testing.T) {
 	if got["video"] != len(frames) || !within(got["audio"], len(pkts)-2, 0.02) {
 		t.Errorf("packets %v, input %d video %d audio", got, len(frames), len(pkts)-2)
 	}
+	// The sample entry has the keyframes' 320x240 (vpcC has no size): the
+	// VisualSampleEntry's width and height follow 24 bytes after its header.
+	b, err := os.ReadFile(segs[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.Index(b, []byte("vp09")); i < 4 || len(b) < i+32 ||
+		binary.BigEndian.Uint16(b[i+28:]) != 320 || binary.BigEndian.Uint16(b[i+30:]) != 240 {
+		t.Errorf("vp09 sample entry without the picture size 320x240")
+	}
 }
 
 // AV1 (av01/av1C) over Enhanced RTMP into fMP4.
 func TestAV1FMP4(t *testing.T) {
 	t.Parallel()
 	frames := ivfFrames(t, mediaFile(t, "av1"))
-	// OBUs of the first temporal unit: keep the sequence header for av1C.
-	obus := func(tu []byte) (types []byte, seq []byte) {
-		for p := 0; p < len(tu); {
-			h := tu[p]
-			typ := (h >> 3) & 0x0F
-			q := p + 1
-			if h&0x04 != 0 {
-				q++
-			}
-			size, n := 0, 0
-			for i := 0; i < 8; i++ {
-				c := tu[q+i]
-				size |= int(c&0x7F) << (7 * i)
-				n++
-				if c&0x80 == 0 {
-					break
-				}
-			}
-			end := q + n + size
-			types = append(types, typ)
-			if typ == 1 && seq == nil {
-				seq = tu[p:end]
-			}
-			p = end
-		}
-		return types, seq
-	}
-	_, seq := obus(frames[0])
+	seq := remux.AV1FindOBU(frames[0], remux.AV1OBUSequenceHeader)
 	if seq == nil {
 		t.Fatal("no sequence header OBU")
 	}
-	// seq_profile 0, level from the header is not parsed: 0x81, profile/level 0, 8-bit 4:2:0.
+	// seq_profile 0, level 0, 8-bit 4:2:0, then the sequence header.
 	av1c := append([]byte{0x81, 0x00, 0x0C, 0x00}, seq...)
+	if cfg, err := newVideoConfig(remux.CodecAV1, av1c); err != nil || cfg.width != 320 || cfg.height != 240 {
+		t.Errorf("av1C config %+v, %v: want the sequence header's 320x240", cfg, err)
+	}
 	msgs := []*remux.Message{remux.NewMessage(remux.KindVideo, 0, append([]byte{0x80, 'a', 'v', '0', '1'}, av1c...))}
 	keys := 0
 	for i, f := range frames {
-		types, _ := obus(f)
 		ft := byte(2)
-		if bytes.IndexByte(types, 1) >= 0 {
+		if remux.AV1FindOBU(f, remux.AV1OBUSequenceHeader) != nil {
 			ft = 1
 			keys++
 		}

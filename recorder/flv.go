@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // flvWriter writes tags as received through a large buffer.
@@ -30,7 +31,7 @@ type flvWriter struct {
 	hasVideo bool
 	hasAudio bool
 
-	props    []amfProp
+	props    []metaProp
 	propIdx  map[string]int
 	metaLen  int // reserved onMetaData body length
 	kfCap    int
@@ -73,8 +74,8 @@ func newFLVWriter(wp writerParams) (*flvWriter, error) {
 	w.kfCap = max(64, min(w.kfCap, 8192))
 	w.kf = make([]kfEntry, 0, w.kfCap)
 
-	num := func(k string, v float64) { w.addProp(amfProp{key: k, kind: amfNumber, num: v}) }
-	boolean := func(k string, v bool) { w.addProp(amfProp{key: k, kind: amfBoolean, b: v}) }
+	num := func(k string, v float64) { w.addProp(metaProp{key: k, kind: metaNumber, num: v}) }
+	boolean := func(k string, v bool) { w.addProp(metaProp{key: k, kind: metaBoolean, b: v}) }
 	num("duration", 0)
 	num("filesize", 0)
 	if v := wp.video; v != nil {
@@ -83,20 +84,12 @@ func newFLVWriter(wp writerParams) (*flvWriter, error) {
 			num("height", float64(v.cfg.height))
 		}
 		if len(v.hdr) > 0 {
-			if v.hdr[0]&0x80 == 0 {
-				num("videocodecid", float64(v.hdr[0]&0x0F))
-			} else {
-				num("videocodecid", float64(v.codec))
-			}
+			num("videocodecid", float64(v.frame.MetadataCodecID()))
 		}
 	}
 	if a := wp.audio; a != nil {
 		if len(a.hdr) > 0 {
-			if a.hdr[0]>>4 == 9 {
-				num("audiocodecid", float64(a.codec))
-			} else {
-				num("audiocodecid", float64(a.hdr[0]>>4))
-			}
+			num("audiocodecid", float64(a.frame.MetadataCodecID()))
 		}
 		if a.cfg != nil {
 			num("audiosamplerate", float64(a.cfg.sampleRate))
@@ -118,7 +111,7 @@ func newFLVWriter(wp writerParams) (*flvWriter, error) {
 	num("lasttimestamp", 0)
 	num("lastkeyframetimestamp", 0)
 	num("lastkeyframelocation", 0)
-	w.addProp(amfProp{key: "metadatacreator", kind: amfString, s: "tapedeck"})
+	w.addProp(metaProp{key: "metadatacreator", kind: metaString, s: "tapedeck"})
 
 	// Reserve room for a full index plus a minimal padding property.
 	w.metaLen = len(w.encodeMeta(nil)) + w.kfCap*18 + padOverhead + 3
@@ -148,7 +141,7 @@ func newFLVWriter(wp writerParams) (*flvWriter, error) {
 	return w, nil
 }
 
-func (w *flvWriter) addProp(p amfProp) {
+func (w *flvWriter) addProp(p metaProp) {
 	w.propIdx[p.key] = len(w.props)
 	w.props = append(w.props, p)
 }
@@ -167,26 +160,21 @@ const padOverhead = 2 + 8 + 1 + 4
 
 // encodeMeta appends the onMetaData body without padding and end marker.
 func (w *flvWriter) encodeMeta(b []byte) []byte {
-	b = amfPutString(b, "onMetaData")
-	b = append(b, amfECMAArray, 0, 0, 0, 0)
+	b = amf.AppendString(b, "onMetaData")
+	b = amf.AppendECMAArrayStart(b, 0) // count patched by metaBody
 	for _, p := range w.props {
-		b = amfPutProp(b, p)
+		b = appendMetaProp(b, p)
 	}
-	b = amfPutKey(b, "keyframes")
-	b = append(b, amfObject)
-	b = amfPutKey(b, "times")
-	b = append(b, amfStrictArray)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(w.kf)))
+	b = amf.AppendObjectStart(amf.AppendKey(b, "keyframes"))
+	b = amf.AppendStrictArrayStart(amf.AppendKey(b, "times"), uint32(len(w.kf)))
 	for _, k := range w.kf {
-		b = amfPutNumber(b, float64(k.rel)/1000)
+		b = amf.AppendNumber(b, float64(k.rel)/1000)
 	}
-	b = amfPutKey(b, "filepositions")
-	b = append(b, amfStrictArray)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(w.kf)))
+	b = amf.AppendStrictArrayStart(amf.AppendKey(b, "filepositions"), uint32(len(w.kf)))
 	for _, k := range w.kf {
-		b = amfPutNumber(b, float64(k.pos))
+		b = amf.AppendNumber(b, float64(k.pos))
 	}
-	return append(b, 0, 0, amfObjectEnd)
+	return amf.AppendObjectEnd(b)
 }
 
 // metaBody returns the onMetaData body padded to exactly metaLen bytes.
@@ -199,17 +187,15 @@ func (w *flvWriter) metaBody() []byte {
 	}
 	props := len(w.props) + 1
 	if left := w.metaLen - 3 - len(b); left > 0 {
-		b = amfPutKey(b, "_padding")
-		b = append(b, amfStrictArray)
-		b = binary.BigEndian.AppendUint32(b, uint32(left-padOverhead))
+		b = amf.AppendStrictArrayStart(amf.AppendKey(b, "_padding"), uint32(left-padOverhead))
 		for range left - padOverhead {
-			b = append(b, amfNull)
+			b = amf.AppendNull(b)
 		}
 		props++
 	}
 	binary.BigEndian.PutUint32(b[13+1:], uint32(props)) // after "onMetaData" string and the array marker
 	w.scr = b
-	return append(b, 0, 0, amfObjectEnd)
+	return amf.AppendObjectEnd(b)
 }
 
 func (w *flvWriter) write(b []byte) {

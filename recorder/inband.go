@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"bytes"
-	"encoding/binary"
 
 	"github.com/tapedeck/tapedeck/remux"
 )
@@ -32,17 +31,10 @@ func lacksParamSets(c remux.FourCC, rec []byte) bool {
 	}
 	switch c {
 	case remux.CodecAVC:
-		nsps := int(rec[5] & 0x1F)
-		p := 6
-		for range nsps {
-			if p+2 > len(rec) {
-				return true
-			}
-			p += 2 + int(binary.BigEndian.Uint16(rec[p:]))
-		}
-		return nsps == 0 || p >= len(rec) || rec[p] == 0
+		return remux.AVCRecordSPS(rec) == nil || remux.AVCRecordPPS(rec) == nil
 	case remux.CodecHEVC:
-		return hvccNALU(rec, 32) == nil || hvccNALU(rec, 33) == nil || hvccNALU(rec, 34) == nil
+		return remux.HEVCRecordNALU(rec, remux.HEVCNALVPS) == nil || remux.HEVCRecordNALU(rec, remux.HEVCNALSPS) == nil ||
+			remux.HEVCRecordNALU(rec, remux.HEVCNALPPS) == nil
 	}
 	return false
 }
@@ -50,13 +42,17 @@ func lacksParamSets(c remux.FourCC, rec []byte) bool {
 // recordNALLen returns the NAL unit length size a configuration record
 // declares, 4 (what RTMP publishers use) when it declares none.
 func recordNALLen(c remux.FourCC, rec []byte) int {
-	switch {
-	case c == remux.CodecAVC && len(rec) >= 5 && rec[0] == 1:
-		return int(rec[4]&3) + 1
-	case c == remux.CodecHEVC && len(rec) >= 22 && rec[0] == 1:
-		return int(rec[21]&3) + 1
+	n := 0
+	switch c {
+	case remux.CodecAVC:
+		n = remux.AVCRecordNALLength(rec)
+	case remux.CodecHEVC:
+		n = remux.HEVCRecordNALLength(rec)
 	}
-	return 4
+	if n == 0 {
+		return 4
+	}
+	return n
 }
 
 // inbandVideo looks for parameter sets in video keyframe p when the video

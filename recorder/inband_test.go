@@ -257,7 +257,7 @@ func TestInbandParamSetsHEVC(t *testing.T) {
 	t.Parallel()
 	orig := hevcMessages(t, mediaFile(t, "hevc"))
 	rec := orig[0].Payload[5:]
-	vps, sps, pps := hvccNALU(rec, 32), hvccNALU(rec, 33), hvccNALU(rec, 34)
+	vps, sps, pps := remux.HEVCRecordNALU(rec, remux.HEVCNALVPS), remux.HEVCRecordNALU(rec, remux.HEVCNALSPS), remux.HEVCRecordNALU(rec, remux.HEVCNALPPS)
 	if vps == nil || sps == nil || pps == nil {
 		t.Fatalf("hvcC without parameter sets")
 	}

@@ -262,25 +262,15 @@ func appendEsds(b []byte, id uint32, c *trackConfig) []byte {
 	return boxEnd(b, off)
 }
 
-// appendDOps converts an OpusHead (little-endian) into a dOps box (big-endian).
+// appendDOps writes the dOps box of an Opus track: its OpusHead in the
+// box's big-endian form, or mono/stereo defaults when the sequence start
+// carried none.
 func appendDOps(b []byte, c *trackConfig) []byte {
 	b, off := boxStart(b, "dOps")
-	h := c.record
-	if len(h) >= 19 && string(h[:8]) == "OpusHead" {
-		b = append(b, 0, h[9])
-		b = be16(b, binary.LittleEndian.Uint16(h[10:]))
-		b = be32(b, binary.LittleEndian.Uint32(h[12:]))
-		b = be16(b, binary.LittleEndian.Uint16(h[16:]))
-		b = append(b, h[18])
-		if h[18] != 0 && len(h) >= 21+int(h[9]) {
-			b = append(b, h[19:21+int(h[9])]...)
-		}
+	if c.opus != nil {
+		b = c.opus.AppendDOps(b)
 	} else {
-		b = append(b, 0, byte(c.channels))
-		b = be16(b, 312)
-		b = be32(b, 48000)
-		b = be16(b, 0)
-		b = append(b, 0)
+		b = remux.OpusHead{Channels: uint8(c.channels), PreSkip: 312, InputSampleRate: 48000}.AppendDOps(b)
 	}
 	return boxEnd(b, off)
 }

@@ -289,6 +289,7 @@ const (
 // trackState is the current configuration of one track of the session.
 type trackState struct {
 	hdr   []byte       // last sequence-header message payload (whole FLV body), owned copy
+	frame remux.Frame  // hdr's tag header, as parsed at ingest
 	codec remux.FourCC // codec of hdr / cfg
 	cfg   *trackConfig // MP4 description, nil when unknown or unsupported
 	// inband: the video description comes from the parameter sets inside
@@ -327,8 +328,8 @@ type recorder struct {
 
 	// Session state (reset by KindStreamStart).
 	video, audio trackState
-	meta         []amfProp // publisher's onMetaData primitives
-	videoFrames  bool      // video frames seen (FLV: legacy codecs without headers)
+	meta         []metaProp // publisher's onMetaData primitives
+	videoFrames  bool       // video frames seen (FLV: legacy codecs without headers)
 	audioFrames  bool
 
 	// Timeline: unwrapped 64-bit ms timestamps.
@@ -418,10 +419,8 @@ func (r *recorder) resetTimeline() {
 	r.haveT = [2]bool{}
 }
 
-var onMetaDataPrefix = []byte("\x02\x00\x0aonMetaData")
-
 func (r *recorder) handleData(m *remux.Message) {
-	if bytes.HasPrefix(m.Payload, onMetaDataPrefix) {
+	if m.IsMetadata() {
 		// Kept for the next segment's header; a mid-file onMetaData would
 		// only confuse readers about duration.
 		r.meta = parseMetadata(m.Payload)
@@ -469,7 +468,7 @@ func (r *recorder) handleHeader(t int, m *remux.Message, p payload) {
 		return // repeated, unchanged
 	}
 	changed := ts.hdr != nil
-	ts.hdr = append(ts.hdr[:0:0], m.Payload...)
+	ts.hdr, ts.frame = append(ts.hdr[:0:0], m.Payload...), m.Frame
 	// The MP4 description; FLV uses it for onMetaData fields only.
 	var err error
 	switch {
@@ -531,12 +530,7 @@ func (r *recorder) unwrap(ts uint32) int64 {
 }
 
 func (r *recorder) handleMedia(t int, m *remux.Message) {
-	var p payload
-	if t == trackVideo {
-		p = parseVideo(m.Payload)
-	} else {
-		p = parseAudio(m.Payload)
-	}
+	p := messagePayload(m)
 	switch p.kind {
 	case pkSkip:
 		return
@@ -563,6 +557,9 @@ func (r *recorder) handleMedia(t int, m *remux.Message) {
 			if p.key {
 				r.inbandVideo(p)
 			}
+		}
+		if p.key && r.mp4() {
+			r.video.cfg.sizeFromVP9Keyframe(p.data) // before a segment opens on it
 		}
 	} else {
 		r.audioFrames = true
@@ -956,7 +953,7 @@ type writerParams struct {
 	f            file
 	bw           *bufio.Writer // already Reset onto f
 	video, audio *trackState   // nil when the segment has no such track
-	meta         []amfProp
+	meta         []metaProp
 	cfg          *Config
 	stats        *Stats
 	log          *slog.Logger

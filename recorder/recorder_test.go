@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // inputCounts probes the ffmpeg-made input once per call.
@@ -126,15 +127,16 @@ func TestRecordFLV(t *testing.T) {
 		if len(tags) == 0 || tags[0].kind != remux.KindData {
 			t.Fatalf("%s: first tag is not script data", s.Path)
 		}
-		meta := parseMetadata(tags[0].body)
-		var dur float64
-		for _, p := range meta {
-			if p.key == "duration" {
-				dur = p.num
-			}
+		meta := map[string]float64{}
+		for _, p := range parseMetadata(tags[0].body) {
+			meta[p.key] = p.num
 		}
-		if dur < 1 {
-			t.Errorf("%s: onMetaData duration %v", s.Path, dur)
+		if meta["duration"] < 1 {
+			t.Errorf("%s: onMetaData duration %v", s.Path, meta["duration"])
+		}
+		// Legacy headers: the FLV codec ids (7 AVC, 10 AAC).
+		if meta["videocodecid"] != 7 || meta["audiocodecid"] != 10 {
+			t.Errorf("%s: onMetaData videocodecid %v audiocodecid %v, want 7 and 10", s.Path, meta["videocodecid"], meta["audiocodecid"])
 		}
 		times, pos := flvKeyframes(t, tags[0].body)
 		if len(times) == 0 || len(times) != len(pos) {
@@ -162,30 +164,34 @@ func TestRecordFLV(t *testing.T) {
 
 // flvKeyframes extracts keyframes.times and .filepositions from onMetaData.
 func flvKeyframes(t *testing.T, body []byte) (times, pos []float64) {
-	i := strings.Index(string(body), "\x00\x09keyframes\x03")
-	if i < 0 {
+	t.Helper()
+	vals, err := amf.Decoder{MaxValues: metaMaxValues}.Decode(body)
+	if err != nil || len(vals) < 2 {
+		t.Fatalf("onMetaData does not decode: %v", err)
+	}
+	meta, _ := vals[1].(amf.ECMAArray)
+	kv, _ := meta.Get("keyframes")
+	kf, ok := kv.(amf.Object)
+	if !ok {
 		t.Fatal("no keyframes object in onMetaData")
 	}
-	r := amfReader{b: body, p: i + 12}
-	for range 2 {
-		k, _ := r.key()
-		if tp, _ := r.u8(); tp != amfStrictArray {
+	numbers := func(k string) []float64 {
+		v, _ := kf.Get(k)
+		arr, ok := v.([]any)
+		if !ok {
 			t.Fatalf("keyframes.%s is not a strict array", k)
 		}
-		nb, _ := r.n(4)
-		var vals []float64
-		for range binary.BigEndian.Uint32(nb) {
-			r.u8()
-			v, _ := r.n(8)
-			vals = append(vals, math.Float64frombits(binary.BigEndian.Uint64(v)))
+		out := make([]float64, 0, len(arr))
+		for _, e := range arr {
+			f, ok := e.(float64)
+			if !ok {
+				t.Fatalf("keyframes.%s holds %T", k, e)
+			}
+			out = append(out, f)
 		}
-		if k == "times" {
-			times = vals
-		} else {
-			pos = vals
-		}
+		return out
 	}
-	return times, pos
+	return numbers("times"), numbers("filepositions")
 }
 
 // A copy of an fMP4 segment cut in the middle of its last fragment still

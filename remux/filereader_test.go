@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -175,12 +177,10 @@ func TestFileReadersTruncated(t *testing.T) {
 	}
 }
 
-func fuzzReader(f *testing.F, kinds []string, open func([]byte) (FileReader, error)) {
-	for _, k := range kinds {
-		b := testMedia(f, k)
-		f.Add(b)
-		f.Add(b[:len(b)/2])
-	}
+// fuzzReader fuzzes a file reader. Its seeds are small files ffmpeg wrote
+// (1 s, H.264 or HEVC + AAC), checked in under testdata/fuzz so that the
+// fuzzers run without ffmpeg.
+func fuzzReader(f *testing.F, open func([]byte) (FileReader, error)) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rd, err := open(b)
 		if err != nil {
@@ -202,10 +202,58 @@ func fuzzReader(f *testing.F, kinds []string, open func([]byte) (FileReader, err
 
 func FuzzFLVReader(f *testing.F) {
 	f.Add([]byte("FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00"))
-	fuzzReader(f, []string{"flv"}, func(b []byte) (FileReader, error) { return OpenFLV(bytes.NewReader(b), int64(len(b)), NewPool()) })
+	fuzzReader(f, func(b []byte) (FileReader, error) { return OpenFLV(bytes.NewReader(b), int64(len(b)), NewPool()) })
 }
 
 func FuzzMP4Reader(f *testing.F) {
 	f.Add([]byte("\x00\x00\x00\x08ftyp\x00\x00\x00\x08moov"))
-	fuzzReader(f, []string{"mp4", "fmp4"}, func(b []byte) (FileReader, error) { return OpenMP4(bytes.NewReader(b), int64(len(b)), NewPool()) })
+	fuzzReader(f, func(b []byte) (FileReader, error) { return OpenMP4(bytes.NewReader(b), int64(len(b)), NewPool()) })
+}
+
+// corpusBytes reads the []byte argument of a Go fuzz corpus file.
+func corpusBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.TrimSpace(strings.TrimPrefix(string(b), "go test fuzz v1\n"))
+	v, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(s, "[]byte("), ")"))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return []byte(v)
+}
+
+// The readers' fuzz seeds are whole files the readers read: the fuzzers
+// start from valid input, and the readers have a test without ffmpeg.
+func TestReaderSeedFiles(t *testing.T) {
+	for _, tc := range []struct {
+		kind, file   string
+		video, audio FourCC
+	}{
+		{"flv", "FuzzFLVReader/h264-aac-1s", CodecAVC, CodecAAC},
+		{"mp4", "FuzzMP4Reader/h264-aac-1s-faststart", CodecAVC, CodecAAC},
+		{"fmp4", "FuzzMP4Reader/h264-aac-1s-fragmented", CodecAVC, CodecAAC},
+		{"mp4", "FuzzMP4Reader/hevc-aac-1s-faststart", CodecHEVC, CodecAAC},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			rd, err := openReader(tc.kind, corpusBytes(t, filepath.Join("testdata", "fuzz", tc.file)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
+			if info := rd.Info(); info.VideoCodec != tc.video || info.AudioCodec != tc.audio {
+				t.Errorf("codecs %v %v", info.VideoCodec, info.AudioCodec)
+			}
+			for _, h := range rd.Headers() {
+				h.Release()
+			}
+			// 1 s at 10 fps, a keyframe every 5 frames (FLV: + end of sequence).
+			video, keys, _, err := readAll(rd, 10000)
+			if err != io.EOF || video < 10 || video > 11 || keys != 2 {
+				t.Errorf("%d video frames, %d keyframes, %v; want 10, 2, EOF", video, keys, err)
+			}
+		})
+	}
 }

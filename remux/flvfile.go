@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // FLVReader reads an FLV file tag by tag through an io.ReaderAt. Memory:
@@ -57,13 +59,13 @@ func OpenFLV(r io.ReaderAt, size int64, pool *Pool) (*FLVReader, error) {
 		if typ == 18 && f.info.Meta == nil && bodyLen < 1<<20 {
 			b := make([]byte, bodyLen)
 			if readFull(r, b, f.pos+11) == nil {
-				if bytes.HasPrefix(b, []byte("\x02\x00\x0aonMetaData")) {
+				if _, ok := amf.CutString(b, "onMetaData"); ok {
 					f.info.Meta = b
 				}
 			}
 		}
 		if typ == 8 || typ == 9 {
-			var b0 [6]byte
+			var b0 [tagHeaderPeek]byte
 			n := min(int(bodyLen), len(b0))
 			if readFull(r, b0[:n], f.pos+11) != nil {
 				break
@@ -101,6 +103,13 @@ func OpenFLV(r io.ReaderAt, size int64, pool *Pool) (*FLVReader, error) {
 	}
 	return f, nil
 }
+
+// tagHeaderPeek is how much of a tag body the reader reads to parse its
+// header without reading the tag: enough for an Enhanced RTMP header with a
+// TimestampOffsetNano ModEx, a multitrack track id and size and a CTS
+// (1+6+1+4+1+3+3 = 19 bytes), the longest that publishers send. A header
+// beyond it (a large ModEx) parses as PacketUnknown, never as a keyframe.
+const tagHeaderPeek = 32
 
 func kindIdx(k Kind) int {
 	if k == KindAudio {
@@ -253,7 +262,7 @@ func (f *FLVReader) Seek(ms uint32) (uint32, error) {
 			return 0, err
 		}
 		if typ == 9 && n > 0 {
-			var b [6]byte
+			var b [tagHeaderPeek]byte
 			k := min(int(n), len(b))
 			if err := readFull(f.r, b[:k], pos+11); err != nil {
 				return 0, err

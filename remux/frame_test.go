@@ -40,92 +40,137 @@ var (
 // Video frame types and Enhanced RTMP packet types as the first byte builds them.
 func exVideo(frameType, packetType byte) byte { return 0x80 | frameType<<4 | packetType }
 
-func TestParseVideo(t *testing.T) {
-	tests := []struct {
-		name string
-		in   []byte
-		want Frame
-	}{
-		// flv-mp4.md §1.4: legacy VIDEODATA, CodecID 7.
-		{"legacy AVC sequence header 17 00", cat(0x17, 0x00, 0, 0, 0, avcC), Frame{Codec: CodecAVC, SequenceHeader: true}},
-		{"legacy AVC keyframe 17 01", cat(0x17, 0x01, 0, 0, 0, nalu), Frame{Codec: CodecAVC, Keyframe: true}},
-		{"legacy AVC keyframe with CTS 80", cat(0x17, 0x01, 0, 0, 80, nalu), Frame{Codec: CodecAVC, Keyframe: true, CTS: 80}},
-		{"legacy AVC inter 27 01", cat(0x27, 0x01, 0, 0, 40, nalu), Frame{Codec: CodecAVC, CTS: 40}},
-		{"legacy AVC inter negative CTS", cat(0x27, 0x01, 0xFF, 0xFF, 0xD8, nalu), Frame{Codec: CodecAVC, CTS: -40}},
-		{"legacy AVC disposable inter 37 01", cat(0x37, 0x01, 0, 0, 0, nalu), Frame{Codec: CodecAVC}},
-		{"legacy AVC end of sequence 17 02", cat(0x17, 0x02, 0, 0, 0), Frame{Codec: CodecAVC}},
-		{"legacy Sorenson H.263 keyframe", cat(0x12, 0x00, 0x00, 0x84), Frame{Keyframe: true}},
-		{"legacy VP6 inter", cat(0x24, 0x00, 0x00), Frame{}},
-		// enhanced-rtmp.md §9: pre-standard HEVC, CodecID 12 carried like AVC.
-		{"legacy CodecID 12 HEVC sequence header", cat(0x1C, 0x00, 0, 0, 0, hvcC), Frame{Codec: CodecHEVC, SequenceHeader: true}},
-		{"legacy CodecID 12 HEVC keyframe", cat(0x1C, 0x01, 0, 0, 0, nalu), Frame{Codec: CodecHEVC, Keyframe: true}},
+// frameCase is one tag body, the Frame it parses to, and the codec payload
+// Frame.Data must return (the want Frame's Body and BodyEnd are not set:
+// the payload says where they must point).
+type frameCase struct {
+	name string
+	in   []byte
+	want Frame
+	data []byte
+}
 
-		// enhanced-rtmp.md §1: ExVideoTagHeader.
-		{"HEVC SequenceStart 0x90 hvc1", cat(exVideo(1, 0), "hvc1", hvcC), Frame{Codec: CodecHEVC, SequenceHeader: true, Enhanced: true}},
-		{"HEVC CodedFrames keyframe CTS 40", cat(exVideo(1, 1), "hvc1", 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true, CTS: 40}},
-		{"HEVC CodedFrames inter negative CTS", cat(exVideo(2, 1), "hvc1", 0xFF, 0xFF, 0xF6, nalu), Frame{Codec: CodecHEVC, Enhanced: true, CTS: -10}},
-		{"HEVC CodedFramesX keyframe (CTS implied 0)", cat(exVideo(1, 3), "hvc1", 0x00, 0x00, 0x28, 0x26, 0x01), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true}},
-		{"HEVC CodedFramesX inter", cat(exVideo(2, 3), "hvc1", nalu), Frame{Codec: CodecHEVC, Enhanced: true}},
-		{"HEVC SequenceEnd", cat(exVideo(1, 2), "hvc1"), Frame{Codec: CodecHEVC, Enhanced: true}},
-		{"avc1 FourCC CodedFrames keyframe CTS", cat(exVideo(1, 1), "avc1", 0, 0, 40, nalu), Frame{Codec: CodecAVC, Keyframe: true, Enhanced: true, CTS: 40}},
-		{"vvc1 CodedFrames CTS", cat(exVideo(2, 1), "vvc1", 0, 0, 20, nalu), Frame{Codec: CodecVVC, Enhanced: true, CTS: 20}},
-		{"AV1 SequenceStart", cat(exVideo(1, 0), "av01", av1C), Frame{Codec: CodecAV1, SequenceHeader: true, Enhanced: true}},
-		{"AV1 MPEG2TSSequenceStart", cat(exVideo(1, 5), "av01", 0x80, 0x04, "AV01"), Frame{Codec: CodecAV1, SequenceHeader: true, Enhanced: true}},
-		// §1.3: av01 CodedFrames carry no CTS: the OBU bytes must not be read as one.
-		{"AV1 keyframe (no CTS field)", cat(exVideo(1, 1), "av01", av1TU), Frame{Codec: CodecAV1, Keyframe: true, Enhanced: true}},
-		{"AV1 inter", cat(exVideo(2, 1), "av01", av1TU), Frame{Codec: CodecAV1, Enhanced: true}},
-		{"VP9 keyframe (no CTS field)", cat(exVideo(1, 1), "vp09", 0x82, 0x49, 0x83), Frame{Codec: CodecVP9, Keyframe: true, Enhanced: true}},
-		// §1.5: Metadata; its FrameType must be ignored (OBS writes 0, ffmpeg 5).
-		{"Metadata colorInfo frameType 0 (OBS)", cat(exVideo(0, 4), "hvc1", 0x02, 0x00, 0x09, "colorInfo", 0x03, 0, 0, 9), Frame{Codec: CodecHEVC, Enhanced: true}},
-		{"Metadata colorInfo frameType 5 (ffmpeg)", cat(exVideo(5, 4), "hvc1", 0x02, 0x00, 0x09, "colorInfo", 0x03, 0, 0, 9), Frame{Codec: CodecHEVC, Enhanced: true}},
-		// §1.1: command frames carry one UI8 and no FourCC: never a keyframe.
-		{"Enhanced command frame StartSeek", cat(exVideo(5, 0), 0x00), Frame{Enhanced: true}},
-		{"Enhanced command frame EndSeek, packet type 1", cat(exVideo(5, 1), 0x01), Frame{Enhanced: true}},
-		{"legacy AVC command frame 57 00", cat(0x57, 0x00), Frame{Codec: CodecAVC}},
-		{"legacy AVC command frame 57 01", cat(0x57, 0x01), Frame{Codec: CodecAVC}},
-		// §4: ModEx prefix (TimestampOffsetNano) before the real packet type.
-		{"ModEx then HEVC CodedFrames keyframe", cat(exVideo(1, 7), modExNano, 0x01, "hvc1", 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true, CTS: 40}},
-		{"ModEx 16-bit size then AV1 SequenceStart", cat(exVideo(1, 7), 0xFF, 0x00, 0x03, 0, 0, 1, 0xF4, 0x00, "av01", av1C), Frame{Codec: CodecAV1, SequenceHeader: true, Enhanced: true}},
-		{"two ModEx blocks then CodedFramesX", cat(exVideo(1, 7), modExNano, 0x07, modExNano, 0x03, "hvc1", nalu), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true}},
-		// §5: Multitrack.
-		{"Multitrack OneTrack HEVC SequenceStart track 1", cat(exVideo(1, 6), 0x00, "hvc1", 1, hvcC), Frame{Codec: CodecHEVC, SequenceHeader: true, Enhanced: true, Track: 1}},
-		{"Multitrack OneTrack AV1 keyframe track 1", cat(exVideo(1, 6), 0x01, "av01", 1, av1TU), Frame{Codec: CodecAV1, Keyframe: true, Enhanced: true, Track: 1}},
-		{"Multitrack ManyTracksManyCodecs keyframe", cat(exVideo(1, 6), 0x21, "av01", 0, 0, 0, 5, av1TU, "vp09", 1, 0, 0, 3, 0x82, 0x49, 0x83), Frame{Codec: CodecAV1, Keyframe: true, Enhanced: true}},
-		{"Multitrack inter frame", cat(exVideo(2, 6), 0x03, "avc1", 2, nalu), Frame{Codec: CodecAVC, Enhanced: true, Track: 2}},
-	}
+// checkFrames runs parse over the cases.
+func checkFrames(t *testing.T, parse func([]byte) Frame, tests []frameCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := bytes.Clone(tt.in)
-			if got := ParseVideo(in); got != tt.want {
-				t.Errorf("ParseVideo(% x)\n got %+v\nwant %+v", tt.in, got, tt.want)
-			}
+			got := parse(in)
 			if !bytes.Equal(in, tt.in) {
-				t.Error("ParseVideo modified its input")
+				t.Error("the parser modified its input")
+			}
+			d := got.Data(tt.in)
+			switch {
+			case tt.data == nil && (got.Body != 0 || got.BodyEnd != 0 || d != nil):
+				t.Errorf("Body %d, BodyEnd %d, Data % x for a packet without payload", got.Body, got.BodyEnd, d)
+			case tt.data != nil && (d == nil || !bytes.Equal(d, tt.data)):
+				t.Errorf("Data(% x) = % x (Body %d, BodyEnd %d), want % x", tt.in, d, got.Body, got.BodyEnd, tt.data)
+			}
+			if got.FrameType != 0 && got.FrameType != (tt.in[0]>>4)&7 {
+				t.Errorf("FrameType %d, the first byte says %d", got.FrameType, (tt.in[0]>>4)&7)
+			}
+			got.Body, got.BodyEnd, got.FrameType = 0, 0, 0
+			if got != tt.want {
+				t.Errorf("parse(% x)\n got %+v\nwant %+v", tt.in, got, tt.want)
 			}
 		})
 	}
+}
+
+// empty is the payload of packets whose body is present but empty.
+var empty = []byte{}
+
+func TestParseVideo(t *testing.T) {
+	const (
+		seq  = PacketSequenceStart
+		cf   = PacketCodedFrames
+		cfx  = PacketCodedFramesX
+		end  = PacketSequenceEnd
+		meta = PacketMetadata
+		cmd  = PacketCommand
+	)
+	colorInfo := cat(0x02, 0x00, 0x09, "colorInfo", 0x03, 0, 0, 9)
+	vp9Key := []byte{0x82, 0x49, 0x83}
+	checkFrames(t, ParseVideo, []frameCase{
+		// flv-mp4.md §1.4: legacy VIDEODATA, CodecID 7.
+		{"legacy AVC sequence header 17 00", cat(0x17, 0x00, 0, 0, 0, avcC), Frame{Codec: CodecAVC, Packet: seq, SequenceHeader: true}, avcC},
+		{"legacy AVC keyframe 17 01", cat(0x17, 0x01, 0, 0, 0, nalu), Frame{Codec: CodecAVC, Packet: cf, Keyframe: true}, nalu},
+		{"legacy AVC keyframe with CTS 80", cat(0x17, 0x01, 0, 0, 80, nalu), Frame{Codec: CodecAVC, Packet: cf, Keyframe: true, CTS: 80}, nalu},
+		{"legacy AVC inter 27 01", cat(0x27, 0x01, 0, 0, 40, nalu), Frame{Codec: CodecAVC, Packet: cf, CTS: 40}, nalu},
+		{"legacy AVC inter negative CTS", cat(0x27, 0x01, 0xFF, 0xFF, 0xD8, nalu), Frame{Codec: CodecAVC, Packet: cf, CTS: -40}, nalu},
+		{"legacy AVC disposable inter 37 01", cat(0x37, 0x01, 0, 0, 0, nalu), Frame{Codec: CodecAVC, Packet: cf}, nalu},
+		{"legacy AVC end of sequence 17 02", cat(0x17, 0x02, 0, 0, 0), Frame{Codec: CodecAVC, Packet: end}, empty},
+		{"legacy AVC reserved AVCPacketType 3", cat(0x17, 0x03, 0, 0, 0, nalu), Frame{Codec: CodecAVC}, nil},
+		{"legacy Sorenson H.263 keyframe", cat(0x12, 0x00, 0x00, 0x84), Frame{Packet: cf, Keyframe: true}, []byte{0x00, 0x00, 0x84}},
+		{"legacy VP6 inter", cat(0x24, 0x00, 0x00), Frame{Packet: cf}, []byte{0x00, 0x00}},
+		// enhanced-rtmp.md §9: pre-standard HEVC, CodecID 12 carried like AVC.
+		{"legacy CodecID 12 HEVC sequence header", cat(0x1C, 0x00, 0, 0, 0, hvcC), Frame{Codec: CodecHEVC, Packet: seq, SequenceHeader: true}, hvcC},
+		{"legacy CodecID 12 HEVC keyframe", cat(0x1C, 0x01, 0, 0, 0, nalu), Frame{Codec: CodecHEVC, Packet: cf, Keyframe: true}, nalu},
+		{"legacy CodecID 12 HEVC inter CTS 40", cat(0x2C, 0x01, 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Packet: cf, CTS: 40}, nalu},
+
+		// enhanced-rtmp.md §1: ExVideoTagHeader.
+		{"HEVC SequenceStart 0x90 hvc1", cat(exVideo(1, 0), "hvc1", hvcC), Frame{Codec: CodecHEVC, Packet: seq, SequenceHeader: true, Enhanced: true}, hvcC},
+		{"HEVC CodedFrames keyframe CTS 40", cat(exVideo(1, 1), "hvc1", 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Packet: cf, Keyframe: true, Enhanced: true, CTS: 40}, nalu},
+		{"HEVC CodedFrames inter negative CTS", cat(exVideo(2, 1), "hvc1", 0xFF, 0xFF, 0xF6, nalu), Frame{Codec: CodecHEVC, Packet: cf, Enhanced: true, CTS: -10}, nalu},
+		{"HEVC CodedFramesX keyframe (CTS implied 0)", cat(exVideo(1, 3), "hvc1", 0x00, 0x00, 0x28, 0x26, 0x01), Frame{Codec: CodecHEVC, Packet: cfx, Keyframe: true, Enhanced: true}, []byte{0x00, 0x00, 0x28, 0x26, 0x01}},
+		{"HEVC CodedFramesX inter", cat(exVideo(2, 3), "hvc1", nalu), Frame{Codec: CodecHEVC, Packet: cfx, Enhanced: true}, nalu},
+		{"HEVC SequenceEnd", cat(exVideo(1, 2), "hvc1"), Frame{Codec: CodecHEVC, Packet: end, Enhanced: true}, empty},
+		{"avc1 FourCC CodedFrames keyframe CTS", cat(exVideo(1, 1), "avc1", 0, 0, 40, nalu), Frame{Codec: CodecAVC, Packet: cf, Keyframe: true, Enhanced: true, CTS: 40}, nalu},
+		{"avc1 FourCC SequenceStart", cat(exVideo(1, 0), "avc1", avcC), Frame{Codec: CodecAVC, Packet: seq, SequenceHeader: true, Enhanced: true}, avcC},
+		{"vvc1 CodedFrames CTS", cat(exVideo(2, 1), "vvc1", 0, 0, 20, nalu), Frame{Codec: CodecVVC, Packet: cf, Enhanced: true, CTS: 20}, nalu},
+		{"hvc1 CodedFrames cut inside the CTS", cat(exVideo(1, 1), "hvc1", 0, 0), Frame{Codec: CodecHEVC, Enhanced: true}, nil},
+		{"AV1 SequenceStart", cat(exVideo(1, 0), "av01", av1C), Frame{Codec: CodecAV1, Packet: seq, SequenceHeader: true, Enhanced: true}, av1C},
+		{"AV1 MPEG2TSSequenceStart", cat(exVideo(1, 5), "av01", 0x80, 0x04, "AV01"), Frame{Codec: CodecAV1, Packet: PacketMPEG2TSSequenceStart, SequenceHeader: true, Enhanced: true}, cat(0x80, 0x04, "AV01")},
+		// §1.3: av01 CodedFrames carry no CTS: the OBU bytes must not be read as one.
+		{"AV1 keyframe (no CTS field)", cat(exVideo(1, 1), "av01", av1TU), Frame{Codec: CodecAV1, Packet: cf, Keyframe: true, Enhanced: true}, av1TU},
+		{"AV1 inter", cat(exVideo(2, 1), "av01", av1TU), Frame{Codec: CodecAV1, Packet: cf, Enhanced: true}, av1TU},
+		{"VP9 keyframe (no CTS field)", cat(exVideo(1, 1), "vp09", vp9Key), Frame{Codec: CodecVP9, Packet: cf, Keyframe: true, Enhanced: true}, vp9Key},
+		{"VP8 inter", cat(exVideo(2, 1), "vp08", 0x31, 0x02), Frame{Codec: CodecVP8, Packet: cf, Enhanced: true}, []byte{0x31, 0x02}},
+		// §1.5: Metadata; its FrameType must be ignored (OBS writes 0, ffmpeg 5).
+		{"Metadata colorInfo frameType 0 (OBS)", cat(exVideo(0, 4), "hvc1", colorInfo), Frame{Codec: CodecHEVC, Packet: meta, Enhanced: true}, colorInfo},
+		{"Metadata colorInfo frameType 5 (ffmpeg)", cat(exVideo(5, 4), "hvc1", colorInfo), Frame{Codec: CodecHEVC, Packet: meta, Enhanced: true}, colorInfo},
+		{"Metadata on a keyframe is not a keyframe", cat(exVideo(1, 4), "av01", colorInfo), Frame{Codec: CodecAV1, Packet: meta, Enhanced: true}, colorInfo},
+		// §1.1: command frames carry one UI8 and no FourCC: never a keyframe.
+		{"Enhanced command frame StartSeek", cat(exVideo(5, 0), 0x00), Frame{Packet: cmd, Enhanced: true}, nil},
+		{"Enhanced command frame EndSeek, packet type 1", cat(exVideo(5, 1), 0x01), Frame{Packet: cmd, Enhanced: true}, nil},
+		{"legacy AVC command frame 57 00", cat(0x57, 0x00), Frame{Codec: CodecAVC, Packet: cmd}, nil},
+		{"legacy AVC command frame 57 01", cat(0x57, 0x01), Frame{Codec: CodecAVC, Packet: cmd}, nil},
+		{"legacy H.263 command frame 52 00", cat(0x52, 0x00), Frame{Packet: cmd}, nil},
+		{"reserved packet type 8", cat(exVideo(1, 8), "hvc1", nalu), Frame{Codec: CodecHEVC, Enhanced: true}, nil},
+		// §4: ModEx prefix (TimestampOffsetNano) before the real packet type.
+		{"ModEx then HEVC CodedFrames keyframe", cat(exVideo(1, 7), modExNano, 0x01, "hvc1", 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Packet: cf, Keyframe: true, Enhanced: true, CTS: 40, NanoOffset: 500}, nalu},
+		{"ModEx 16-bit size then AV1 SequenceStart", cat(exVideo(1, 7), 0xFF, 0x00, 0x03, 0x00, 0x01, 0xF4, 0x00, 0x00, "av01", av1C), Frame{Codec: CodecAV1, Packet: seq, SequenceHeader: true, Enhanced: true, NanoOffset: 500}, av1C},
+		{"two ModEx blocks then CodedFramesX", cat(exVideo(1, 7), modExNano, 0x07, 0x02, 0x0F, 0x42, 0x3F, 0x03, "hvc1", nalu), Frame{Codec: CodecHEVC, Packet: cfx, Keyframe: true, Enhanced: true, NanoOffset: 999999}, nalu},
+		{"ModEx of another type keeps no offset", cat(exVideo(1, 7), modExNano, 0x13, "hvc1", nalu), Frame{Codec: CodecHEVC, Packet: cfx, Keyframe: true, Enhanced: true}, nalu},
+		{"ModEx then command frame", cat(exVideo(5, 7), modExNano, 0x00, 0x00), Frame{Packet: cmd, Enhanced: true, NanoOffset: 500}, nil},
+		// §5: Multitrack.
+		{"Multitrack OneTrack HEVC SequenceStart track 1", cat(exVideo(1, 6), 0x00, "hvc1", 1, hvcC), Frame{Codec: CodecHEVC, Packet: seq, SequenceHeader: true, Enhanced: true, Multitrack: OneTrack, Track: 1}, hvcC},
+		{"Multitrack OneTrack AV1 keyframe track 1", cat(exVideo(1, 6), 0x01, "av01", 1, av1TU), Frame{Codec: CodecAV1, Packet: cf, Keyframe: true, Enhanced: true, Multitrack: OneTrack, Track: 1}, av1TU},
+		{"Multitrack OneTrack avc1 CodedFramesX track 2", cat(exVideo(2, 6), 0x03, "avc1", 2, nalu), Frame{Codec: CodecAVC, Packet: cfx, Enhanced: true, Multitrack: OneTrack, Track: 2}, nalu},
+		{"Multitrack ManyTracks AV1 SequenceStart", cat(exVideo(1, 6), 0x10, "av01", 0, 0, 0, 4, av1C, 1, 0, 0, 4, av1C), Frame{Codec: CodecAV1, Packet: seq, SequenceHeader: true, Enhanced: true, Multitrack: ManyTracks}, av1C},
+		{"Multitrack ManyTracksManyCodecs keyframe", cat(exVideo(1, 6), 0x21, "av01", 0, 0, 0, 5, av1TU, "vp09", 1, 0, 0, 3, vp9Key), Frame{Codec: CodecAV1, Packet: cf, Keyframe: true, Enhanced: true, Multitrack: ManyTracksManyCodecs}, av1TU},
+		{"ModEx then Multitrack OneTrack", cat(exVideo(1, 7), modExNano, 0x06, 0x01, "av01", 3, av1TU), Frame{Codec: CodecAV1, Packet: cf, Keyframe: true, Enhanced: true, Multitrack: OneTrack, Track: 3, NanoOffset: 500}, av1TU},
+		{"Multitrack reserved layout 3", cat(exVideo(1, 6), 0x31, "av01", 1, av1TU), Frame{Enhanced: true}, nil},
+		{"Multitrack nested in multitrack", cat(exVideo(1, 6), 0x06, 0x01, "av01", 1, av1TU), Frame{Enhanced: true}, nil},
+		{"Multitrack track size beyond the message", cat(exVideo(1, 6), 0x11, "av01", 0, 0, 0, 9, av1TU), Frame{Codec: CodecAV1, Enhanced: true, Multitrack: ManyTracks}, nil},
+	})
 }
 
 // The CTS of a multitrack avc1/hvc1/vvc1 CodedFrames packet follows the
 // track id (and, unless OneTrack, the UI24 track size): enhanced-rtmp.md
 // §1.2 reads the body, which starts with the SI24 CTS, only after them.
 func TestParseVideoMultitrackCTS(t *testing.T) {
-	tests := []struct {
-		name string
-		in   []byte
-		want Frame
-	}{
-		{"OneTrack hvc1 keyframe track 1 CTS 40", cat(exVideo(1, 6), 0x01, "hvc1", 1, 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true, CTS: 40, Track: 1}},
-		{"OneTrack avc1 inter track 2 CTS 0", cat(exVideo(2, 6), 0x01, "avc1", 2, 0, 0, 0, nalu), Frame{Codec: CodecAVC, Enhanced: true, Track: 2}},
-		{"ManyTracks hvc1 keyframe CTS 80", cat(exVideo(1, 6), 0x11, "hvc1", 0, 0, 0, 9, 0, 0, 80, nalu, 1, 0, 0, 9, 0, 0, 80, nalu), Frame{Codec: CodecHEVC, Keyframe: true, Enhanced: true, CTS: 80}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := ParseVideo(tt.in); got != tt.want {
-				t.Errorf("ParseVideo(% x)\n got %+v\nwant %+v", tt.in, got, tt.want)
-			}
-		})
-	}
+	checkFrames(t, ParseVideo, []frameCase{
+		{"OneTrack hvc1 keyframe track 1 CTS 40", cat(exVideo(1, 6), 0x01, "hvc1", 1, 0, 0, 40, nalu),
+			Frame{Codec: CodecHEVC, Packet: PacketCodedFrames, Keyframe: true, Enhanced: true, CTS: 40, Multitrack: OneTrack, Track: 1}, nalu},
+		{"OneTrack avc1 inter track 2 CTS 0", cat(exVideo(2, 6), 0x01, "avc1", 2, 0, 0, 0, nalu),
+			Frame{Codec: CodecAVC, Packet: PacketCodedFrames, Enhanced: true, Multitrack: OneTrack, Track: 2}, nalu},
+		{"ManyTracks hvc1 keyframe CTS 80", cat(exVideo(1, 6), 0x11, "hvc1", 0, 0, 0, 9, 0, 0, 80, nalu, 1, 0, 0, 9, 0, 0, 80, nalu),
+			Frame{Codec: CodecHEVC, Packet: PacketCodedFrames, Keyframe: true, Enhanced: true, CTS: 80, Multitrack: ManyTracks}, nalu},
+		{"ManyTracksManyCodecs hvc1 then av01", cat(exVideo(2, 6), 0x21, "hvc1", 4, 0, 0, 9, 0xFF, 0xFF, 0xF6, nalu, "av01", 5, 0, 0, 5, av1TU),
+			Frame{Codec: CodecHEVC, Packet: PacketCodedFrames, Enhanced: true, CTS: -10, Multitrack: ManyTracksManyCodecs, Track: 4}, nalu},
+	})
 }
 
 // flv-mp4.md §1.4 (and the Adobe FLV spec it condenses): a FrameType 5
@@ -181,44 +226,40 @@ func TestParseVideoTruncated(t *testing.T) {
 }
 
 func TestParseAudio(t *testing.T) {
-	tests := []struct {
-		name string
-		in   []byte
-		want Frame
-	}{
+	const (
+		seq = PacketSequenceStart
+		cf  = PacketCodedFrames
+	)
+	asc := []byte{0x12, 0x10}
+	checkFrames(t, ParseAudio, []frameCase{
 		// flv-mp4.md §1.3: legacy AUDIODATA.
-		{"AAC sequence header AF 00", cat(0xAF, 0x00, 0x12, 0x10), Frame{Codec: CodecAAC, SequenceHeader: true}},
-		{"AAC raw frame AF 01", cat(0xAF, 0x01, 0x21, 0x10, 0x04), Frame{Codec: CodecAAC}},
-		{"AAC mono 8-bit flags still AAC", cat(0xA0, 0x00, 0x12, 0x10), Frame{Codec: CodecAAC, SequenceHeader: true}},
-		{"MP3 2F", cat(0x2F, 0xFF, 0xFB, 0x90), Frame{Codec: CodecMP3}},
-		{"MP3 8 kHz EE", cat(0xEE, 0xFF, 0xF3), Frame{Codec: CodecMP3}},
-		{"Nellymoser", cat(0x6E, 0x00), Frame{}},
-		{"silence: empty body", nil, Frame{}},
+		{"AAC sequence header AF 00", cat(0xAF, 0x00, asc), Frame{Codec: CodecAAC, Packet: seq, SequenceHeader: true}, asc},
+		{"AAC raw frame AF 01", cat(0xAF, 0x01, 0x21, 0x10, 0x04), Frame{Codec: CodecAAC, Packet: cf}, []byte{0x21, 0x10, 0x04}},
+		{"AAC mono 8-bit flags still AAC", cat(0xA0, 0x00, asc), Frame{Codec: CodecAAC, Packet: seq, SequenceHeader: true}, asc},
+		{"AAC reserved AACPacketType 2", cat(0xAF, 0x02, 0x21), Frame{Codec: CodecAAC}, nil},
+		{"MP3 2F", cat(0x2F, 0xFF, 0xFB, 0x90), Frame{Codec: CodecMP3, Packet: cf}, []byte{0xFF, 0xFB, 0x90}},
+		{"MP3 8 kHz EE", cat(0xEE, 0xFF, 0xF3), Frame{Codec: CodecMP3, Packet: cf}, []byte{0xFF, 0xF3}},
+		{"Nellymoser", cat(0x6E, 0x00), Frame{Packet: cf}, []byte{0x00}},
+		{"G.711 A-law", cat(0x72, 0xD5, 0xD5), Frame{Packet: cf}, []byte{0xD5, 0xD5}},
+		{"silence: empty body", nil, Frame{}, nil},
 
 		// enhanced-rtmp.md §3: ExAudioTagHeader, SoundFormat 9.
-		{"Opus SequenceStart 0x90 Opus", cat(0x90, "Opus", opusHd), Frame{Codec: CodecOpus, SequenceHeader: true, Enhanced: true}},
-		{"Opus empty SequenceStart", cat(0x90, "Opus"), Frame{Codec: CodecOpus, SequenceHeader: true, Enhanced: true}},
-		{"Opus CodedFrames", cat(0x91, "Opus", 0xFC, 0xFF, 0xFE), Frame{Codec: CodecOpus, Enhanced: true}},
-		{"FLAC SequenceStart", cat(0x90, "fLaC", "fLaC", 0x80, 0, 0, 34), Frame{Codec: CodecFLAC, SequenceHeader: true, Enhanced: true}},
-		{"mp4a SequenceStart", cat(0x90, "mp4a", 0x12, 0x10), Frame{Codec: CodecAAC, SequenceHeader: true, Enhanced: true}},
-		{"ac-3 CodedFrames", cat(0x91, "ac-3", 0x0B, 0x77), Frame{Codec: CodecAC3, Enhanced: true}},
-		{"SequenceEnd", cat(0x92, "Opus"), Frame{Codec: CodecOpus, Enhanced: true}},
-		{"MultichannelConfig", cat(0x94, "Opus", 0x01, 0x06, 0, 0, 0, 0x3F), Frame{Codec: CodecOpus, Enhanced: true}},
-		{"ModEx then Opus CodedFrames", cat(0x97, modExNano, 0x01, "Opus", 0xFC), Frame{Codec: CodecOpus, Enhanced: true}},
-		{"Multitrack OneTrack mp4a SequenceStart track 1", cat(0x95, 0x00, "mp4a", 1, 0x12, 0x10), Frame{Codec: CodecAAC, SequenceHeader: true, Enhanced: true, Track: 1}},
-		{"Multitrack ManyTracks Opus CodedFrames", cat(0x95, 0x11, "Opus", 0, 0, 0, 1, 0xFC, 1, 0, 0, 1, 0xFC), Frame{Codec: CodecOpus, Enhanced: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in := bytes.Clone(tt.in)
-			if got := ParseAudio(in); got != tt.want {
-				t.Errorf("ParseAudio(% x)\n got %+v\nwant %+v", tt.in, got, tt.want)
-			}
-			if !bytes.Equal(in, tt.in) {
-				t.Error("ParseAudio modified its input")
-			}
-		})
-	}
+		{"Opus SequenceStart 0x90 Opus", cat(0x90, "Opus", opusHd), Frame{Codec: CodecOpus, Packet: seq, SequenceHeader: true, Enhanced: true}, opusHd},
+		{"Opus empty SequenceStart", cat(0x90, "Opus"), Frame{Codec: CodecOpus, Packet: seq, SequenceHeader: true, Enhanced: true}, empty},
+		{"Opus CodedFrames", cat(0x91, "Opus", 0xFC, 0xFF, 0xFE), Frame{Codec: CodecOpus, Packet: cf, Enhanced: true}, []byte{0xFC, 0xFF, 0xFE}},
+		{"FLAC SequenceStart", cat(0x90, "fLaC", "fLaC", 0x80, 0, 0, 34), Frame{Codec: CodecFLAC, Packet: seq, SequenceHeader: true, Enhanced: true}, cat("fLaC", 0x80, 0, 0, 34)},
+		{"mp4a SequenceStart", cat(0x90, "mp4a", asc), Frame{Codec: CodecAAC, Packet: seq, SequenceHeader: true, Enhanced: true}, asc},
+		{".mp3 CodedFrames", cat(0x91, ".mp3", 0xFF, 0xFB), Frame{Codec: CodecMP3, Packet: cf, Enhanced: true}, []byte{0xFF, 0xFB}},
+		{"ac-3 CodedFrames", cat(0x91, "ac-3", 0x0B, 0x77), Frame{Codec: CodecAC3, Packet: cf, Enhanced: true}, []byte{0x0B, 0x77}},
+		{"ec-3 CodedFrames", cat(0x91, "ec-3", 0x0B, 0x77), Frame{Codec: CodecEAC3, Packet: cf, Enhanced: true}, []byte{0x0B, 0x77}},
+		{"SequenceEnd", cat(0x92, "Opus"), Frame{Codec: CodecOpus, Packet: PacketSequenceEnd, Enhanced: true}, empty},
+		{"MultichannelConfig", cat(0x94, "Opus", 0x01, 0x06, 0, 0, 0, 0x3F), Frame{Codec: CodecOpus, Packet: PacketMultichannelConfig, Enhanced: true}, []byte{0x01, 0x06, 0, 0, 0, 0x3F}},
+		{"reserved packet type 3", cat(0x93, "Opus", 0xFC), Frame{Codec: CodecOpus, Enhanced: true}, nil},
+		{"ModEx then Opus CodedFrames", cat(0x97, modExNano, 0x01, "Opus", 0xFC), Frame{Codec: CodecOpus, Packet: cf, Enhanced: true, NanoOffset: 500}, []byte{0xFC}},
+		{"Multitrack OneTrack mp4a SequenceStart track 1", cat(0x95, 0x00, "mp4a", 1, asc), Frame{Codec: CodecAAC, Packet: seq, SequenceHeader: true, Enhanced: true, Multitrack: OneTrack, Track: 1}, asc},
+		{"Multitrack ManyTracks Opus CodedFrames", cat(0x95, 0x11, "Opus", 0, 0, 0, 1, 0xFC, 1, 0, 0, 1, 0xFC), Frame{Codec: CodecOpus, Packet: cf, Enhanced: true, Multitrack: ManyTracks}, []byte{0xFC}},
+		{"Multitrack ManyTracksManyCodecs mp4a then Opus", cat(0x95, 0x21, "mp4a", 2, 0, 0, 2, 0x21, 0x10, "Opus", 3, 0, 0, 1, 0xFC), Frame{Codec: CodecAAC, Packet: cf, Enhanced: true, Multitrack: ManyTracksManyCodecs, Track: 2}, []byte{0x21, 0x10}},
+	})
 }
 
 func TestParseAudioTruncated(t *testing.T) {
@@ -266,6 +307,73 @@ func TestFourCCString(t *testing.T) {
 	} {
 		if got := f.String(); got != want {
 			t.Errorf("FourCC(%#x).String() = %q, want %q", uint32(f), got, want)
+		}
+	}
+}
+
+func TestMetadataCodecID(t *testing.T) {
+	for _, tc := range []struct {
+		in   []byte
+		kind Kind
+		want uint32
+	}{
+		{cat(0x17, 0x00, 0, 0, 0, avcC), KindVideo, 7},
+		{cat(0x1C, 0x00, 0, 0, 0, hvcC), KindVideo, 12},
+		{cat(exVideo(1, 0), "hvc1", hvcC), KindVideo, 1752589105},
+		{cat(exVideo(1, 0), "avc1", avcC), KindVideo, 1635148593},
+		{cat(0xAF, 0x00, 0x12, 0x10), KindAudio, 10},
+		{cat(0x2F, 0xFF, 0xFB), KindAudio, 2},
+		{cat(0x90, "Opus", opusHd), KindAudio, 1332770163},
+		{cat(0x24, 0x00, 0x00), KindVideo, 0}, // VP6: no FourCC here
+	} {
+		if got := NewMessage(tc.kind, 0, tc.in).Frame.MetadataCodecID(); got != tc.want {
+			t.Errorf("% x: %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkMessageParse is the per-message cost of parsing the tag header
+// at ingest (Message.Parse), for the common header forms.
+func BenchmarkMessageParse(b *testing.B) {
+	frame := make([]byte, 1000)
+	for _, c := range []struct {
+		name string
+		kind Kind
+		body []byte
+	}{
+		{"legacy-avc", KindVideo, cat(0x27, 0x01, 0, 0, 40, frame)},
+		{"ex-hevc", KindVideo, cat(exVideo(2, 1), "hvc1", 0, 0, 40, frame)},
+		{"ex-modex-multitrack-av1", KindVideo, cat(exVideo(2, 7), modExNano, 0x06, 0x01, "av01", 1, frame)},
+		{"aac", KindAudio, cat(0xAF, 0x01, 0x21, 0x10)},
+	} {
+		m := &Message{Kind: c.kind, Payload: c.body}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Parse()
+			}
+			if m.Frame.Packet != PacketCodedFrames {
+				b.Fatalf("parsed %+v", m.Frame)
+			}
+		})
+	}
+}
+
+func TestIsMetadata(t *testing.T) {
+	meta := cat(0x02, 0x00, 0x0A, "onMetaData", 0x08, 0, 0, 0, 0, 0, 0, 9)
+	for _, tc := range []struct {
+		kind Kind
+		body []byte
+		want bool
+	}{
+		{KindData, meta, true},
+		{KindVideo, meta, false},
+		{KindData, cat(0x02, 0x00, 0x0A, "onCuePoint", 0x05), false},
+		{KindData, cat(0x02, 0x00, 0x0D, "@setDataFrame", meta), false}, // cut at ingest, not here
+		{KindData, meta[:10], false},
+	} {
+		if got := NewMessage(tc.kind, 0, tc.body).IsMetadata(); got != tc.want {
+			t.Errorf("%v % x: IsMetadata %v", tc.kind, tc.body, got)
 		}
 	}
 }

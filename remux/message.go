@@ -1,11 +1,10 @@
-// Package remux holds tapedeck's media vocabulary: the media message that flows
-// from ingest to every consumer, the parsing of FLV/Enhanced-RTMP tag headers,
-// and (later) conversions between containers.
 package remux
 
 import (
 	"fmt"
 	"sync/atomic"
+
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // Kind is the type of a message. Media kinds carry the RTMP message type id,
@@ -75,13 +74,12 @@ func NewMessage(kind Kind, ts uint32, payload []byte) *Message {
 
 // Parse fills m.Frame from m.Payload according to m.Kind.
 func (m *Message) Parse() {
+	m.Frame = Frame{}
 	switch m.Kind {
 	case KindVideo:
-		m.Frame = ParseVideo(m.Payload)
+		m.Frame.parseVideo(m.Payload)
 	case KindAudio:
-		m.Frame = ParseAudio(m.Payload)
-	default:
-		m.Frame = Frame{}
+		m.Frame.parseAudio(m.Payload)
 	}
 }
 
@@ -112,6 +110,17 @@ func (m *Message) Refs() int32 { return m.refs.Load() }
 
 // IsKeyframe reports whether m is a video frame a decoder can start from.
 func (m *Message) IsKeyframe() bool { return m.Kind == KindVideo && m.Frame.Keyframe }
+
+// IsMetadata reports whether m is the stream's onMetaData: a data message
+// whose first AMF0 value is the string "onMetaData" (a publisher's
+// @setDataFrame in front of it is cut at ingest).
+func (m *Message) IsMetadata() bool {
+	if m.Kind != KindData {
+		return false
+	}
+	_, ok := amf.CutString(m.Payload, "onMetaData")
+	return ok
+}
 
 // IsSequenceHeader reports whether m carries codec configuration.
 func (m *Message) IsSequenceHeader() bool { return m.Kind.IsMedia() && m.Frame.SequenceHeader }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // ---- a tiny Handler: publishers fan out to every subscription ----
@@ -260,7 +261,7 @@ func (r *biRaw) send(csid uint32, h Header, payload []byte) {
 
 func (r *biRaw) command(vals ...any) {
 	r.t.Helper()
-	body, err := AppendAMF0(nil, vals...)
+	body, err := amf.AppendAMF0(nil, vals...)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -283,7 +284,7 @@ func (r *biRaw) result(txn float64) []any {
 				r.t.Fatal(err)
 			}
 		case typeCommandAMF0:
-			vals, err := DecodeAMF0(m.Payload)
+			vals, err := amf.DecodeAMF0(m.Payload)
 			if err == nil && len(vals) > 1 && vals[0] == "_result" && vals[1] == txn {
 				m.Release()
 				return vals
@@ -295,9 +296,9 @@ func (r *biRaw) result(txn float64) []any {
 
 func (r *biRaw) connect() {
 	r.t.Helper()
-	r.command("connect", 1.0, Object{{"app", "live"}, {"tcUrl", "rtmp://127.0.0.1/live"}, {"flashVer", "FMLE/3.0"}})
+	r.command("connect", 1.0, amf.Object{{Key: "app", Value: "live"}, {Key: "tcUrl", Value: "rtmp://127.0.0.1/live"}, {Key: "flashVer", Value: "FMLE/3.0"}})
 	vals := r.result(1)
-	if info, _ := argAt(vals, 3).(Object); info.String("code") != "NetConnection.Connect.Success" {
+	if info, _ := argAt(vals, 3).(amf.Object); info.String("code") != "NetConnection.Connect.Success" {
 		r.t.Fatalf("connect: %v", vals)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // Limits of the fuzzed reader: small, so a lying length is cheap to find.
@@ -26,7 +27,7 @@ func fuzzSeeds() [][]byte {
 	var b []byte
 	b = w.appendMessage(b, csidControl, Header{Type: typeSetChunkSize}, be32(4096))
 	w.chunkSize = 4096
-	connect, _ := AppendAMF0(nil, "connect", 1.0, Object{{"app", "live"}, {"tcUrl", "rtmp://h/live"}})
+	connect, _ := amf.AppendAMF0(nil, "connect", 1.0, amf.Object{{Key: "app", Value: "live"}, {Key: "tcUrl", Value: "rtmp://h/live"}})
 	b = w.appendMessage(b, csidCommand, Header{Type: typeCommandAMF0}, connect)
 	b = w.appendMessage(b, csidVideo, Header{Type: typeVideo, StreamID: 1}, []byte{0x17, 0x00, 0, 0, 0, 1, 0x64, 0, 0x1f})
 	b = w.appendMessage(b, csidAudio, Header{Type: typeAudio, StreamID: 1}, []byte{0xAF, 0x00, 0x12, 0x10})

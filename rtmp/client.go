@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // ClientConfig tunes a Client. Zero values mean the defaults.
@@ -27,7 +28,7 @@ type ClientConfig struct {
 	FlashVer        string
 	// ConnectProps are added to the connect command object, e.g. the
 	// Enhanced RTMP fourCcList a publisher of HEVC/AV1 announces.
-	ConnectProps Object
+	ConnectProps amf.Object
 	// Control, when set, is the net.Dialer Control: it sees the address
 	// about to be dialled and may refuse it (the relay's target policy).
 	Control func(network, address string, c syscall.RawConn) error
@@ -51,10 +52,10 @@ type Client struct {
 	window   uint32
 	lastAck  uint64
 	// ConnectInfo is the information object of the connect _result.
-	ConnectInfo Object
+	ConnectInfo amf.Object
 	// ServerProperties is the properties object of the connect _result
 	// (fmsVer, capabilities; Enhanced RTMP servers add fourCcList there).
-	ServerProperties Object
+	ServerProperties amf.Object
 }
 
 // ParseURL splits rtmp[s]://host[:port]/app[/instance]/stream[?query] into
@@ -167,20 +168,20 @@ func (c *Client) connect(ctx context.Context) error {
 		return err
 	}
 	c.cw.chunkSize = c.cfg.ChunkSize
-	obj := Object{
-		{"app", c.app}, {"type", "nonprivate"}, {"flashVer", c.cfg.FlashVer},
-		{"tcUrl", c.tcURL}, {"fpad", false}, {"capabilities", 15.0},
-		{"audioCodecs", 4071.0}, {"videoCodecs", 252.0}, {"videoFunction", 1.0},
+	obj := amf.Object{
+		{Key: "app", Value: c.app}, {Key: "type", Value: "nonprivate"}, {Key: "flashVer", Value: c.cfg.FlashVer},
+		{Key: "tcUrl", Value: c.tcURL}, {Key: "fpad", Value: false}, {Key: "capabilities", Value: 15.0},
+		{Key: "audioCodecs", Value: 4071.0}, {Key: "videoCodecs", Value: 252.0}, {Key: "videoFunction", Value: 1.0},
 	}
 	res, err := c.call(ctx, "connect", append(obj, c.cfg.ConnectProps...))
 	if err != nil {
 		return fmt.Errorf("rtmp connect to %s: %w", c.tcURL, err)
 	}
 	if len(res) > 2 {
-		c.ServerProperties, _ = res[2].(Object)
+		c.ServerProperties, _ = res[2].(amf.Object)
 	}
 	if len(res) > 3 {
-		c.ConnectInfo, _ = res[3].(Object)
+		c.ConnectInfo, _ = res[3].(amf.Object)
 	}
 	return nil
 }
@@ -215,7 +216,7 @@ func (c *Client) call(ctx context.Context, name string, obj any, args ...any) ([
 
 func describe(vals []any) string {
 	for _, v := range vals {
-		if o, ok := v.(Object); ok && o.String("code") != "" {
+		if o, ok := v.(amf.Object); ok && o.String("code") != "" {
 			return o.String("code") + ": " + o.String("description")
 		}
 	}
@@ -280,7 +281,7 @@ func (c *Client) writeControl(typ uint8, payload []byte) error {
 }
 
 func (c *Client) writeAMF(csid, streamID uint32, typ uint8, vals ...any) error {
-	body, err := AppendAMF0(nil, vals...)
+	body, err := amf.AppendAMF0(nil, vals...)
 	if err != nil {
 		return err
 	}
@@ -314,7 +315,7 @@ func (c *Client) waitStatus(ctx context.Context, want string) error {
 		if len(vals) < 4 || vals[0] != "onStatus" {
 			continue
 		}
-		info, _ := vals[3].(Object)
+		info, _ := vals[3].(amf.Object)
 		code := info.String("code")
 		if code == want {
 			return nil
@@ -380,10 +381,10 @@ func (c *Client) ReadMedia() (*remux.Message, error) {
 		case typeAudio, typeVideo, typeDataAMF0:
 			return m, nil
 		case typeCommandAMF0:
-			vals, _ := DecodeAMF0(m.Payload)
+			vals, _ := amf.DecodeAMF0(m.Payload)
 			m.Release()
 			if len(vals) >= 4 && vals[0] == "onStatus" {
-				if info, _ := vals[3].(Object); info.String("code") == "NetStream.Play.UnpublishNotify" || info.String("code") == "NetStream.Play.Stop" {
+				if info, _ := vals[3].(amf.Object); info.String("code") == "NetStream.Play.UnpublishNotify" || info.String("code") == "NetStream.Play.Stop" {
 					return nil, ErrStreamEnded
 				}
 			}
@@ -429,7 +430,7 @@ func (c *Client) Pause(pause bool, ms float64) error {
 // events in order with the media: it returns either a media message (the
 // caller releases it) or the information object of an onStatus or
 // onPlayStatus (code NetStream.Seek.Notify, NetStream.Play.Complete, ...).
-func (c *Client) ReadPlay() (*remux.Message, Object, error) {
+func (c *Client) ReadPlay() (*remux.Message, amf.Object, error) {
 	for {
 		m, h, err := c.readMessage()
 		if err != nil {
@@ -439,10 +440,10 @@ func (c *Client) ReadPlay() (*remux.Message, Object, error) {
 		case typeAudio, typeVideo:
 			return m, nil, nil
 		case typeDataAMF0, typeCommandAMF0:
-			vals, _ := DecodeAMF0(m.Payload)
+			vals, _ := amf.DecodeAMF0(m.Payload)
 			if len(vals) >= 2 && (vals[0] == "onStatus" || vals[0] == "onPlayStatus") {
 				m.Release()
-				if info, ok := vals[len(vals)-1].(Object); ok {
+				if info, ok := vals[len(vals)-1].(amf.Object); ok {
 					return nil, info, nil
 				}
 				continue
@@ -497,7 +498,7 @@ func (c *Client) ReadCommand() ([]any, error) {
 			m.Release()
 			continue
 		}
-		vals, err := DecodeAMF0(m.Payload)
+		vals, err := amf.DecodeAMF0(m.Payload)
 		m.Release()
 		if err != nil {
 			return nil, fmt.Errorf("rtmp: bad command from server: %w", err)

@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // handleCommand runs one AMF0 command. Malformed AMF costs the message, not
 // the connection; only protocol-level failures return an error.
 func (c *conn) handleCommand(p []byte, h Header) error {
-	vals, err := DecodeAMF0(p)
+	vals, err := amf.DecodeAMF0(p)
 	if err != nil || len(vals) == 0 {
 		c.log.Info("rtmp command dropped: bad AMF", "err", err, "len", len(p))
 		return nil
@@ -21,9 +23,9 @@ func (c *conn) handleCommand(p []byte, h Header) error {
 	if len(vals) > 1 {
 		txn, _ = vals[1].(float64)
 	}
-	var cmdObj Object
+	var cmdObj amf.Object
 	if len(vals) > 2 {
-		cmdObj, _ = vals[2].(Object)
+		cmdObj, _ = vals[2].(amf.Object)
 	}
 	var args []any
 	if len(vals) > 3 {
@@ -56,7 +58,7 @@ func (c *conn) handleCommand(p []byte, h Header) error {
 		return c.onCreateStream(txn)
 	case "releaseStream", "FCPublish":
 		if txn != 0 {
-			return c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, nil, Undefined{})
+			return c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, nil, amf.Undefined{})
 		}
 		return nil
 	case "FCUnpublish":
@@ -123,10 +125,10 @@ func (c *conn) handleCommand(p []byte, h Header) error {
 			}
 			if paused {
 				c.sendUserControl(ucStreamEOF, h.StreamID)
-				return c.sendStatus(h.StreamID, "status", "NetStream.Pause.Notify", "Paused "+st.name+".", Property{"details", st.name})
+				return c.sendStatus(h.StreamID, "status", "NetStream.Pause.Notify", "Paused "+st.name+".", amf.Property{Key: "details", Value: st.name})
 			}
 			c.sendUserControl(ucStreamBegin, h.StreamID)
-			return c.sendStatus(h.StreamID, "status", "NetStream.Unpause.Notify", "Unpaused "+st.name+".", Property{"details", st.name})
+			return c.sendStatus(h.StreamID, "status", "NetStream.Unpause.Notify", "Unpaused "+st.name+".", amf.Property{Key: "details", Value: st.name})
 		}
 		// Live streams cannot pause; acknowledge so clients do not stall.
 		if paused, _ := argAt(args, 0).(bool); paused {
@@ -164,7 +166,7 @@ func (c *conn) streamByName(name string) *netStream {
 	return nil
 }
 
-func (c *conn) onConnect(txn float64, obj Object) error {
+func (c *conn) onConnect(txn float64, obj amf.Object) error {
 	if c.connected {
 		c.log.Info("rtmp second connect ignored")
 		return nil
@@ -191,9 +193,9 @@ func (c *conn) onConnect(txn float64, obj Object) error {
 	c.log = c.log.With("app", logName(c.info.App))
 	if err := c.srv.handler.OnConnect(&c.info); err != nil {
 		c.log.Info("rtmp connect rejected", "err", err)
-		c.sendAMF(csidCommand, 0, typeCommandAMF0, "_error", txn, nil, Object{
-			{"level", "error"}, {"code", "NetConnection.Connect.Rejected"},
-			{"description", "Connection rejected: " + err.Error()},
+		c.sendAMF(csidCommand, 0, typeCommandAMF0, "_error", txn, nil, amf.Object{
+			{Key: "level", Value: "error"}, {Key: "code", Value: "NetConnection.Connect.Rejected"},
+			{Key: "description", Value: "Connection rejected: " + err.Error()},
 		})
 		return fmt.Errorf("connect rejected: %w", err)
 	}
@@ -208,12 +210,10 @@ func (c *conn) onConnect(txn float64, obj Object) error {
 	if err := c.setChunkSize(c.cfg.ChunkSize); err != nil {
 		return err
 	}
-	err := c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn,
-		Object{{"fmsVer", "FMS/3,0,1,123"}, {"capabilities", 31.0}, {"mode", 1.0}},
-		Object{
-			{"level", "status"}, {"code", "NetConnection.Connect.Success"},
-			{"description", "Connection succeeded."}, {"objectEncoding", c.info.ObjectEncoding},
-		})
+	err := c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, amf.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}, {Key: "mode", Value: 1.0}}, amf.Object{
+		{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"},
+		{Key: "description", Value: "Connection succeeded."}, {Key: "objectEncoding", Value: c.info.ObjectEncoding},
+	})
 	if err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func (c *conn) onPublish(streamID uint32, raw, typ string) error {
 		}
 		name := logName(req.Name)
 		c.log.Info("publish refused", "stream", name, "err", err)
-		c.sendStatus(streamID, "error", code, "Publish refused: "+err.Error(), Property{"details", name})
+		c.sendStatus(streamID, "error", code, "Publish refused: "+err.Error(), amf.Property{Key: "details", Value: name})
 		return fmt.Errorf("publish %q refused: %w", name, err)
 	}
 	st.name = req.Name
@@ -288,7 +288,7 @@ func (c *conn) onPublish(streamID uint32, raw, typ string) error {
 	if err := c.sendUserControl(ucStreamBegin, streamID); err != nil {
 		return err
 	}
-	return c.sendStatus(streamID, "status", "NetStream.Publish.Start", req.Name+" is now published.", Property{"details", req.Name})
+	return c.sendStatus(streamID, "status", "NetStream.Publish.Start", req.Name+" is now published.", amf.Property{Key: "details", Value: req.Name})
 }
 
 func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, reset bool) error {
@@ -309,7 +309,7 @@ func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, rese
 		if errors.Is(err, ErrStreamNotFound) {
 			code = "NetStream.Play.StreamNotFound"
 		}
-		return c.sendStatus(streamID, level, code, "Play refused: "+err.Error(), Property{"details", name})
+		return c.sendStatus(streamID, level, code, "Play refused: "+err.Error(), amf.Property{Key: "details", Value: name})
 	}
 	st.name = req.Name
 	c.log.Info("play started", "stream", req.Name)
@@ -326,9 +326,9 @@ func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, rese
 		return err
 	}
 	if reset {
-		c.sendStatus(streamID, "status", "NetStream.Play.Reset", "Playing and resetting "+req.Name+".", Property{"details", req.Name})
+		c.sendStatus(streamID, "status", "NetStream.Play.Reset", "Playing and resetting "+req.Name+".", amf.Property{Key: "details", Value: req.Name})
 	}
-	if err := c.sendStatus(streamID, "status", "NetStream.Play.Start", "Started playing "+req.Name+".", Property{"details", req.Name}); err != nil {
+	if err := c.sendStatus(streamID, "status", "NetStream.Play.Start", "Started playing "+req.Name+".", amf.Property{Key: "details", Value: req.Name}); err != nil {
 		sub.Close()
 		return err
 	}

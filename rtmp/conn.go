@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // conn is the server side of one client connection. Its reader goroutine
@@ -296,10 +297,6 @@ func (c *conn) handleUserControl(p []byte) error {
 	return nil
 }
 
-// setDataFrame is the AMF0 string "@setDataFrame" publishers put before
-// onMetaData; players and files expect onMetaData first, so it is cut off.
-var setDataFrame = []byte("\x02\x00\x0d@setDataFrame")
-
 func (c *conn) handleData(m *remux.Message, h Header) error {
 	st := c.streams[h.StreamID]
 	if st == nil || st.publisher == nil {
@@ -309,8 +306,10 @@ func (c *conn) handleData(m *remux.Message, h Header) error {
 	if h.Type == typeDataAMF3 && len(m.Payload) > 0 {
 		m.Payload = m.Payload[1:]
 	}
-	if len(m.Payload) >= len(setDataFrame) && string(m.Payload[:len(setDataFrame)]) == string(setDataFrame) {
-		m.Payload = m.Payload[len(setDataFrame):]
+	// Publishers put the AMF0 string "@setDataFrame" before onMetaData;
+	// players and files expect onMetaData first, so it is cut off.
+	if rest, ok := amf.CutString(m.Payload, "@setDataFrame"); ok {
+		m.Payload = rest
 	}
 	m.Kind = remux.KindData
 	st.publisher.Write(m)
@@ -418,7 +417,7 @@ func (c *conn) setChunkSize(n uint32) error {
 
 // sendAMF writes an AMF0 command (typ 20) or data (typ 18) message.
 func (c *conn) sendAMF(csid, streamID uint32, typ uint8, vals ...any) error {
-	body, err := AppendAMF0(nil, vals...)
+	body, err := amf.AppendAMF0(nil, vals...)
 	if err != nil {
 		return fmt.Errorf("encoding %v: %w", vals[0], err)
 	}
@@ -429,8 +428,8 @@ func (c *conn) sendAMF(csid, streamID uint32, typ uint8, vals ...any) error {
 }
 
 // sendStatus writes onStatus on a stream's message stream id.
-func (c *conn) sendStatus(streamID uint32, level, code, description string, extra ...Property) error {
-	info := Object{{"level", level}, {"code", code}, {"description", description}}
+func (c *conn) sendStatus(streamID uint32, level, code, description string, extra ...amf.Property) error {
+	info := amf.Object{{Key: "level", Value: level}, {Key: "code", Value: code}, {Key: "description", Value: description}}
 	info = append(info, extra...)
 	return c.sendAMF(csidStatus, streamID, typeCommandAMF0, "onStatus", 0.0, nil, info)
 }

@@ -1,6 +1,9 @@
 package rtmp
 
-import "github.com/tapedeck/tapedeck/remux"
+import (
+	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
+)
 
 // SupportsCodec reports whether a peer announced Enhanced RTMP support for
 // codec in one of objs (enhanced-rtmp.md §6): a fourCcList (strict or ECMA
@@ -11,7 +14,7 @@ import "github.com/tapedeck/tapedeck/remux"
 // server answers with them in the properties or the information object of
 // the connect _result (Client.ServerProperties, Client.ConnectInfo). Nil
 // objects are skipped; a peer that announced nothing supports nothing.
-func SupportsCodec(codec remux.FourCC, objs ...Object) bool {
+func SupportsCodec(codec remux.FourCC, objs ...amf.Object) bool {
 	want := codec.String()
 	has := func(s string) bool { return s == want || s == "*" }
 	for _, o := range objs {
@@ -23,7 +26,7 @@ func SupportsCodec(codec remux.FourCC, objs ...Object) bool {
 						return true
 					}
 				}
-			case ECMAArray:
+			case amf.ECMAArray:
 				for _, p := range l {
 					if s, _ := p.Value.(string); has(s) {
 						return true
@@ -33,14 +36,7 @@ func SupportsCodec(codec remux.FourCC, objs ...Object) bool {
 		}
 		for _, k := range [...]string{"videoFourCcInfoMap", "audioFourCcInfoMap"} {
 			v, _ := o.Get(k)
-			var props []Property
-			switch m := v.(type) {
-			case Object:
-				props = m
-			case ECMAArray:
-				props = m
-			}
-			for _, p := range props {
+			for _, p := range amf.Props(v) {
 				if has(p.Key) {
 					return true
 				}

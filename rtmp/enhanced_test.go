@@ -9,28 +9,29 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 func TestSupportsCodec(t *testing.T) {
 	hevc, av1 := remux.CodecHEVC, remux.CodecAV1
 	for _, tc := range []struct {
 		name  string
-		obj   Object
+		obj   amf.Object
 		codec remux.FourCC
 		want  bool
 	}{
-		{"nginx-rtmp", Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}}, hevc, false},
+		{"nginx-rtmp", amf.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}}, hevc, false},
 		{"nothing", nil, hevc, false},
-		{"fourCcList", Object{{Key: "fourCcList", Value: []any{"av01", "hvc1"}}}, hevc, true},
-		{"fourCcList without it", Object{{Key: "fourCcList", Value: []any{"av01"}}}, hevc, false},
-		{"fourCcList wildcard", Object{{Key: "fourCcList", Value: []any{"*"}}}, av1, true},
-		{"fourCcList ECMA", Object{{Key: "fourCcList", Value: ECMAArray{{Key: "0", Value: "hvc1"}}}}, hevc, true},
-		{"fourCcList not strings", Object{{Key: "fourCcList", Value: []any{1752589105.0}}}, hevc, false},
-		{"fourCcList is case sensitive", Object{{Key: "fourCcList", Value: []any{"HVC1"}}}, hevc, false},
-		{"info map", Object{{Key: "videoFourCcInfoMap", Value: Object{{Key: "hvc1", Value: 4.0}}}}, hevc, true},
-		{"info map ECMA", Object{{Key: "videoFourCcInfoMap", Value: ECMAArray{{Key: "*", Value: 7.0}}}}, av1, true},
-		{"info map without it", Object{{Key: "videoFourCcInfoMap", Value: Object{{Key: "av01", Value: 1.0}}}}, hevc, false},
-		{"audio map", Object{{Key: "audioFourCcInfoMap", Value: Object{{Key: "Opus", Value: 4.0}}}}, remux.CodecOpus, true},
+		{"fourCcList", amf.Object{{Key: "fourCcList", Value: []any{"av01", "hvc1"}}}, hevc, true},
+		{"fourCcList without it", amf.Object{{Key: "fourCcList", Value: []any{"av01"}}}, hevc, false},
+		{"fourCcList wildcard", amf.Object{{Key: "fourCcList", Value: []any{"*"}}}, av1, true},
+		{"fourCcList ECMA", amf.Object{{Key: "fourCcList", Value: amf.ECMAArray{{Key: "0", Value: "hvc1"}}}}, hevc, true},
+		{"fourCcList not strings", amf.Object{{Key: "fourCcList", Value: []any{1752589105.0}}}, hevc, false},
+		{"fourCcList is case sensitive", amf.Object{{Key: "fourCcList", Value: []any{"HVC1"}}}, hevc, false},
+		{"info map", amf.Object{{Key: "videoFourCcInfoMap", Value: amf.Object{{Key: "hvc1", Value: 4.0}}}}, hevc, true},
+		{"info map ECMA", amf.Object{{Key: "videoFourCcInfoMap", Value: amf.ECMAArray{{Key: "*", Value: 7.0}}}}, av1, true},
+		{"info map without it", amf.Object{{Key: "videoFourCcInfoMap", Value: amf.Object{{Key: "av01", Value: 1.0}}}}, hevc, false},
+		{"audio map", amf.Object{{Key: "audioFourCcInfoMap", Value: amf.Object{{Key: "Opus", Value: 4.0}}}}, remux.CodecOpus, true},
 	} {
 		if got := SupportsCodec(tc.codec, nil, tc.obj); got != tc.want {
 			t.Errorf("%s: SupportsCodec(%v) = %v, want %v", tc.name, tc.codec, got, tc.want)
@@ -80,11 +81,11 @@ func TestConnInfoConnect(t *testing.T) {
 	url := "rtmp://" + ln.Addr().String() + "/vod/x"
 	for _, tc := range []struct {
 		name  string
-		props Object
+		props amf.Object
 		hevc  bool
 	}{
 		{"legacy client", nil, false},
-		{"fourCcList", Object{{Key: "fourCcList", Value: []any{"av01", "hvc1"}}}, true},
+		{"fourCcList", amf.Object{{Key: "fourCcList", Value: []any{"av01", "hvc1"}}}, true},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		c, _, err := Dial(ctx, url, ClientConfig{ConnectProps: tc.props})

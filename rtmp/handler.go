@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // Errors a Handler returns to choose the status a client sees.
@@ -38,7 +39,7 @@ type ConnInfo struct {
 	// there the codecs it can receive: fourCcList, videoFourCcInfoMap,
 	// audioFourCcInfoMap (and capsEx); Supports interprets them. Handlers
 	// must not modify it.
-	Connect Object
+	Connect amf.Object
 
 	conn *conn
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // limTDialFrom dials addr from the loopback address local (127.0.0.0/8
@@ -75,7 +77,7 @@ func TestCommandTimeoutIgnoresControlMessages(t *testing.T) {
 		r.connect()
 		r.command("createStream", 2.0, nil)
 		id, _ := argAt(r.result(2), 3).(float64)
-		body, _ := AppendAMF0(nil, "publish", 3.0, nil, "cam", "live")
+		body, _ := amf.AppendAMF0(nil, "publish", 3.0, nil, "cam", "live")
 		biWrite(t, r.nc, r.w.appendMessage(nil, csidCommand, Header{Type: typeCommandAMF0, StreamID: uint32(id)}, body))
 	})
 }
@@ -167,7 +169,7 @@ func TestIdleStartsWhenPlayStops(t *testing.T) {
 	r.command("createStream", 2.0, nil)
 	id, _ := argAt(r.result(2), 3).(float64)
 	send := func(vals ...any) {
-		body, _ := AppendAMF0(nil, vals...)
+		body, _ := amf.AppendAMF0(nil, vals...)
 		biWrite(t, r.nc, r.w.appendMessage(nil, csidCommand, Header{Type: typeCommandAMF0, StreamID: uint32(id)}, body))
 	}
 	send("play", 3.0, nil, "cam")

@@ -1,6 +1,8 @@
-// Package rtmp speaks the RTMP wire protocol: handshake, chunk stream, AMF,
-// the server-side connection state machine and a client. It knows nothing of
-// files, configuration or the stream hub; those reach it through Handler.
+// Package rtmp speaks the RTMP wire protocol: handshake, chunk stream,
+// commands, the server-side connection state machine and a client. AMF, the
+// encoding of its commands, lives in remux/amf with the other formats. It
+// knows nothing of files, configuration or the stream hub; those reach it
+// through Handler.
 package rtmp
 
 // RTMP message type ids (RTMP spec 1.0 §5.4, §7.1).

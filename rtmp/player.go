@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // player writes one Subscription to a playing client. Each wake-up drains
@@ -196,7 +197,7 @@ func (p *player) addEvent(event uint16, code, desc string) {
 	uc := []byte{byte(event >> 8), byte(event), 0, 0, 0, 0}
 	uc[2], uc[3], uc[4], uc[5] = byte(p.streamID>>24), byte(p.streamID>>16), byte(p.streamID>>8), byte(p.streamID)
 	p.vb.addRaw(c.cw.appendMessage(nil, csidControl, Header{Type: typeUserControl}, uc))
-	body, err := AppendAMF0(nil, "onStatus", 0.0, nil, Object{{"level", "status"}, {"code", code}, {"description", desc}})
+	body, err := amf.AppendAMF0(nil, "onStatus", 0.0, nil, amf.Object{{Key: "level", Value: "status"}, {Key: "code", Value: code}, {Key: "description", Value: desc}})
 	if err == nil {
 		p.vb.addRaw(c.cw.appendMessage(nil, csidStatus, Header{Type: typeCommandAMF0, StreamID: p.streamID, Timestamp: p.lastOut}, body))
 	}
@@ -210,7 +211,7 @@ func (p *player) addUserControl(event uint16) {
 
 // addAMF queues an AMF0 command or data message on the play stream.
 func (p *player) addAMF(typ uint8, ts uint32, vals ...any) {
-	if body, err := AppendAMF0(nil, vals...); err == nil {
+	if body, err := amf.AppendAMF0(nil, vals...); err == nil {
 		p.vb.addRaw(p.c.cw.appendMessage(nil, csidStatus, Header{Type: typ, StreamID: p.streamID, Timestamp: ts}, body))
 	}
 }
@@ -225,8 +226,8 @@ func (p *player) addSeekNotify(ts uint32) {
 	}
 	p.lastOut = ts
 	p.addUserControl(ucStreamEOF)
-	p.addAMF(typeCommandAMF0, ts, "onStatus", 0.0, nil, Object{{"level", "status"}, {"code", "NetStream.Seek.Notify"},
-		{"description", "Seeking " + strconv.FormatFloat(float64(ts)/1000, 'f', 3, 64) + " s."}})
+	p.addAMF(typeCommandAMF0, ts, "onStatus", 0.0, nil, amf.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetStream.Seek.Notify"},
+		{Key: "description", Value: "Seeking " + strconv.FormatFloat(float64(ts)/1000, 'f', 3, 64) + " s."}})
 	p.addUserControl(ucStreamBegin)
 }
 
@@ -234,8 +235,8 @@ func (p *player) addSeekNotify(ts uint32) {
 // NetStream.Play.Complete, onStatus NetStream.Play.Stop (nginx-rtmp's order).
 func (p *player) addPlayComplete(durMs uint32) {
 	p.addUserControl(ucStreamEOF)
-	p.addAMF(typeCommandAMF0, p.lastOut, "onPlayStatus", 0.0, nil, Object{{"level", "status"}, {"code", "NetStream.Play.Complete"},
-		{"duration", float64(durMs) / 1000}, {"bytes", 0.0}})
-	p.addAMF(typeCommandAMF0, p.lastOut, "onStatus", 0.0, nil, Object{{"level", "status"}, {"code", "NetStream.Play.Stop"},
-		{"description", "Stopped playing."}})
+	p.addAMF(typeCommandAMF0, p.lastOut, "onPlayStatus", 0.0, nil, amf.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetStream.Play.Complete"},
+		{Key: "duration", Value: float64(durMs) / 1000}, {Key: "bytes", Value: 0.0}})
+	p.addAMF(typeCommandAMF0, p.lastOut, "onStatus", 0.0, nil, amf.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetStream.Play.Stop"},
+		{Key: "description", Value: "Stopped playing."}})
 }

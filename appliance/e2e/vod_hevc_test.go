@@ -31,6 +31,7 @@ import (
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/recorder"
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
@@ -164,7 +165,7 @@ type playedMessage struct {
 
 // playUntil plays url with our client, which announces props in connect,
 // until the server ends the play.
-func playUntil(t *testing.T, url string, props rtmp.Object, until func([]playedMessage) bool) ([]playedMessage, error) {
+func playUntil(t *testing.T, url string, props amf.Object, until func([]playedMessage) bool) ([]playedMessage, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -315,13 +316,13 @@ func TestE2EVODHEVCEnhanced(t *testing.T) {
 		t.Fatalf("the MP4 reader gave %d frames of a.mp4, ffprobe counts %d", fed, nA)
 	}
 
-	list := func(fourCCs ...any) rtmp.Object { return rtmp.Object{{Key: "fourCcList", Value: fourCCs}} }
-	infoMap := rtmp.Object{{Key: "videoFourCcInfoMap", Value: rtmp.Object{{Key: "hvc1", Value: 1.0}}}}
+	list := func(fourCCs ...any) amf.Object { return amf.Object{{Key: "fourCcList", Value: fourCCs}} }
+	infoMap := amf.Object{{Key: "videoFourCcInfoMap", Value: amf.Object{{Key: "hvc1", Value: 1.0}}}}
 	base := "rtmp://" + srv.addr + "/vod/live/"
 	t.Run("play", func(t *testing.T) {
 		for _, c := range []struct {
 			name, path      string
-			props           rtmp.Object
+			props           amf.Object
 			headers, frames int
 		}{
 			{"mp4", "hevc/a.mp4", list("hvc1"), 1, nA},
@@ -355,7 +356,7 @@ func TestE2EVODHEVCRefused(t *testing.T) {
 	encodeHEVC(t, filepath.Join(dir, "a.mp4"))
 	pub := startTool(t, 30*time.Second, nil, "ffmpeg", publisherArgs(srv.url("live", "cam1"), 8)...)
 
-	for _, props := range []rtmp.Object{nil, {{Key: "fourCcList", Value: []any{"av01", "vp09"}}}} {
+	for _, props := range []amf.Object{nil, {{Key: "fourCcList", Value: []any{"av01", "vp09"}}}} {
 		label := fmt.Sprintf("announcing %v", props)
 		got, err := playUntil(t, "rtmp://"+srv.addr+"/vod/live/hevc/a.mp4", props, nil)
 		if err == nil {

@@ -154,9 +154,6 @@ func (s *Stream) releaseAllLocked() {
 	}
 }
 
-// onMetaData is the AMF0 string "onMetaData".
-var onMetaData = []byte("\x02\x00\x0aonMetaData")
-
 // append adds a published message to the ring; it owns m's reference.
 func (s *Stream) append(m *remux.Message) {
 	s.bytesIn.Add(uint64(len(m.Payload)))
@@ -166,7 +163,7 @@ func (s *Stream) append(m *remux.Message) {
 	// what every player decodes; other Enhanced RTMP tracks ride along.
 	track0 := m.Frame.Track == 0
 	switch {
-	case m.Kind == remux.KindData && bytes.HasPrefix(m.Payload, onMetaData):
+	case m.IsMetadata():
 		s.meta = replace(s.meta, m)
 	case m.Kind == remux.KindVideo && m.Frame.SequenceHeader && track0:
 		s.videoHdr = replace(s.videoHdr, m)

@@ -15,6 +15,7 @@ import (
 	"github.com/tapedeck/tapedeck/appliance/hub"
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
@@ -149,7 +150,7 @@ type feeder struct {
 }
 
 func avcStream() (meta, vhdr, ahdr []byte, frame func(key bool) []byte, audio []byte) {
-	meta, _ = rtmp.AppendAMF0(nil, "onMetaData", rtmp.ECMAArray{{Key: "width", Value: 320.0}, {Key: "height", Value: 240.0}})
+	meta, _ = amf.AppendAMF0(nil, "onMetaData", amf.ECMAArray{{Key: "width", Value: 320.0}, {Key: "height", Value: 240.0}})
 	vhdr = []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 4, 0x68, 0xee, 0x3c, 0x80}
 	ahdr = []byte{0xAF, 0, 0x12, 0x10}
 	frame = func(key bool) []byte {

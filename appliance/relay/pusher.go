@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,14 +16,8 @@ import (
 	"github.com/tapedeck/tapedeck/appliance/internal/redact"
 	"github.com/tapedeck/tapedeck/appliance/internal/retry"
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 	"github.com/tapedeck/tapedeck/rtmp"
-)
-
-var (
-	// onMetaData is the AMF0 string the hub's metadata messages start with.
-	onMetaData = []byte("\x02\x00\x0aonMetaData")
-	// setDataFrame is the AMF0 string a publisher puts before onMetaData.
-	setDataFrame = []byte("\x02\x00\x0d@setDataFrame")
 )
 
 const (
@@ -44,7 +37,7 @@ type upConn struct {
 	url         string // what was dialled: the target's, or one the upstream redirected to
 	name        string // stream name (key) on the upstream
 	enhanced    bool   // connect announced fourCcList
-	props, info rtmp.Object
+	props, info amf.Object
 	liveAt      time.Time
 	failed      bool // guarded by pusher.mu
 }
@@ -276,7 +269,7 @@ func (p *pusher) track(m *remux.Message) {
 		return
 	case m.Kind == remux.KindStreamEnd:
 		return
-	case m.Kind == remux.KindData && bytes.HasPrefix(m.Payload, onMetaData):
+	case m.IsMetadata():
 		p.meta = swap(p.meta, m)
 		return
 	}
@@ -380,8 +373,8 @@ func (p *pusher) send(uc *upConn, m *remux.Message) error {
 		return &incompatibleError{codec: m.Frame.Codec, asked: uc.enhanced}
 	}
 	payload := m.Payload
-	if m.Kind == remux.KindData && bytes.HasPrefix(payload, onMetaData) {
-		p.scratch = append(append(p.scratch[:0], setDataFrame...), payload...)
+	if m.IsMetadata() {
+		p.scratch = append(amf.AppendString(p.scratch[:0], "@setDataFrame"), payload...)
 		payload = p.scratch
 	}
 	ts := p.ts.out(m)
@@ -442,9 +435,9 @@ func (p *pusher) connect(ctx context.Context, cancel context.CancelFunc, codecs 
 	// capsEx 0x01 (Enhanced RTMP v2): we follow NetConnection.Connect.
 	// ReconnectRequest, which servers send only to clients announcing it.
 	// Servers that do not know the property ignore it.
-	cfg.ConnectProps = rtmp.Object{{Key: "capsEx", Value: 1.0}}
+	cfg.ConnectProps = amf.Object{{Key: "capsEx", Value: 1.0}}
 	if len(codecs) > 0 {
-		cfg.ConnectProps = append(cfg.ConnectProps, rtmp.Property{Key: "fourCcList", Value: fourCcList(codecs)})
+		cfg.ConnectProps = append(cfg.ConnectProps, amf.Property{Key: "fourCcList", Value: fourCcList(codecs)})
 	}
 	var uc *upConn
 	var incompat *incompatibleError
@@ -516,7 +509,7 @@ func (p *pusher) readLoop(uc *upConn) {
 		if len(vals) < 4 || vals[0] != "onStatus" {
 			continue // onBWDone, late _results...
 		}
-		info, _ := vals[3].(rtmp.Object)
+		info, _ := vals[3].(amf.Object)
 		code := info.String("code")
 		switch {
 		case code == "NetConnection.Connect.ReconnectRequest":

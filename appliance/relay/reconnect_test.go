@@ -16,6 +16,7 @@ import (
 	"github.com/tapedeck/tapedeck/appliance/hub"
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
@@ -109,7 +110,7 @@ func writeRaw(c net.Conn, csid byte, typ uint8, msid uint32, payload []byte) err
 }
 
 func writeCmd(c net.Conn, msid uint32, vals ...any) error {
-	body, err := rtmp.AppendAMF0(nil, vals...)
+	body, err := amf.AppendAMF0(nil, vals...)
 	if err != nil {
 		return err
 	}
@@ -140,13 +141,13 @@ func (u *reconnectUpstream) serve(c net.Conn, first bool) {
 				video++
 			}
 			if first && video == 20 {
-				info := rtmp.Object{
+				info := amf.Object{
 					{Key: "level", Value: "status"},
 					{Key: "code", Value: "NetConnection.Connect.ReconnectRequest"},
 					{Key: "description", Value: "go elsewhere"},
 				}
 				if u.tcURL != "" {
-					info = append(info, rtmp.Object{{Key: "tcUrl", Value: u.tcURL}}...)
+					info = append(info, amf.Object{{Key: "tcUrl", Value: u.tcURL}}...)
 				}
 				if writeCmd(c, 0, "onStatus", 0.0, nil, info) == nil {
 					u.mu.Lock()
@@ -155,14 +156,14 @@ func (u *reconnectUpstream) serve(c net.Conn, first bool) {
 				}
 			}
 		case 20:
-			vals, err := rtmp.DecodeAMF0(m.Payload)
+			vals, err := amf.DecodeAMF0(m.Payload)
 			if err != nil || len(vals) < 2 {
 				break
 			}
 			txn, _ := vals[1].(float64)
 			switch vals[0] {
 			case "connect":
-				obj, _ := vals[2].(rtmp.Object)
+				obj, _ := vals[2].(amf.Object)
 				u.mu.Lock()
 				u.tcURLsIn = append(u.tcURLsIn, obj.String("tcUrl"))
 				caps, _ := obj.Get("capsEx")
@@ -170,8 +171,8 @@ func (u *reconnectUpstream) serve(c net.Conn, first bool) {
 				u.capsEx = append(u.capsEx, f)
 				u.mu.Unlock()
 				writeCmd(c, 0, "_result", txn,
-					rtmp.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}},
-					rtmp.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"}})
+					amf.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}},
+					amf.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"}})
 			case "createStream":
 				writeCmd(c, 0, "_result", txn, nil, 1.0)
 			case "publish":
@@ -181,7 +182,7 @@ func (u *reconnectUpstream) serve(c net.Conn, first bool) {
 				u.mu.Unlock()
 				publishing = true
 				writeCmd(c, h.StreamID, "onStatus", 0.0, nil,
-					rtmp.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetStream.Publish.Start"}})
+					amf.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetStream.Publish.Start"}})
 			}
 		}
 		m.Release()

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/tapedeck/tapedeck/remux"
-	"github.com/tapedeck/tapedeck/rtmp"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 func TestTargetMatches(t *testing.T) {
@@ -150,12 +150,12 @@ func TestTimestampsAcrossReconnect(t *testing.T) {
 // The interpretation of fourCcList and the info maps is rtmp.SupportsCodec's
 // (tested there); a connection looks at both objects of the connect reply.
 func TestSupportsCodec(t *testing.T) {
-	props := rtmp.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}}
-	info := rtmp.Object{{Key: "code", Value: "NetConnection.Connect.Success"}, {Key: "videoFourCcInfoMap", Value: rtmp.Object{{Key: "hvc1", Value: 4.0}}}}
+	props := amf.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}}
+	info := amf.Object{{Key: "code", Value: "NetConnection.Connect.Success"}, {Key: "videoFourCcInfoMap", Value: amf.Object{{Key: "hvc1", Value: 4.0}}}}
 	if uc := (&upConn{props: props, info: info}); !uc.supports(remux.CodecHEVC) || uc.supports(remux.CodecAV1) {
 		t.Error("info object of the connect reply not looked at")
 	}
-	if uc := (&upConn{props: rtmp.Object{{Key: "fourCcList", Value: []any{"av01"}}}}); !uc.supports(remux.CodecAV1) || uc.supports(remux.CodecHEVC) {
+	if uc := (&upConn{props: amf.Object{{Key: "fourCcList", Value: []any{"av01"}}}}); !uc.supports(remux.CodecAV1) || uc.supports(remux.CodecHEVC) {
 		t.Error("properties object of the connect reply not looked at")
 	}
 	list := fourCcList([]remux.FourCC{remux.CodecHEVC, remux.CodecOpus})

@@ -102,22 +102,31 @@ func (s *Session) announced(codec remux.FourCC) bool {
 
 // enhanceLegacyHEVC rewrites a CodecID 12 message: [frameType<<4|12,
 // packetType, SI24 cts, data] becomes [0x80|frameType<<4|packetType,
-// "hvc1", (cts for CodedFrames), data]. Packet types: 0 sequence header →
-// SequenceStart, 1 NALUs → CodedFrames, 2 end of sequence → SequenceEnd.
-// Command frames and anything else are dropped (nil).
+// "hvc1", (cts for CodedFrames), data], from the Frame parsed when it was
+// read. Packet types: sequence header → SequenceStart, NALUs →
+// CodedFrames, end of sequence → SequenceEnd. Command frames and anything
+// else are dropped (nil).
 func enhanceLegacyHEVC(m *remux.Message) *remux.Message {
-	p := m.Payload
-	if len(p) < 5 || p[1] > 2 || (p[0]>>4)&7 == 5 {
+	f := m.Frame
+	var pt byte
+	switch f.Packet {
+	case remux.PacketSequenceStart:
+		pt = 0
+	case remux.PacketCodedFrames:
+		pt = 1
+	case remux.PacketSequenceEnd:
+		pt = 2
+	default:
 		m.Release()
 		return nil
 	}
-	ft, pt := (p[0]>>4)&7, p[1]
-	hdr := []byte{0x80 | ft<<4 | pt, 'h', 'v', 'c', '1'}
+	hdr := []byte{0x80 | f.FrameType<<4 | pt, 'h', 'v', 'c', '1'}
 	if pt == 1 {
-		hdr = append(hdr, p[2], p[3], p[4])
+		hdr = append(hdr, byte(f.CTS>>16), byte(f.CTS>>8), byte(f.CTS))
 	}
-	n := pool.Get(len(hdr) + len(p) - 5)
-	copy(n.Payload[copy(n.Payload, hdr):], p[5:])
+	data := f.Data(m.Payload)
+	n := pool.Get(len(hdr) + len(data))
+	copy(n.Payload[copy(n.Payload, hdr):], data)
 	n.Kind, n.Timestamp = m.Kind, m.Timestamp
 	n.Parse()
 	m.Release()

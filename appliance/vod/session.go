@@ -12,6 +12,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/recorder"
 	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
@@ -514,15 +515,15 @@ func (s *Session) metadata(ts uint32) *remux.Message {
 	// download complete only when it reached 99.9% of the duration. For a
 	// recording still being written: what is on disk so far.
 	last := s.segs[len(s.segs)-1]
-	props := rtmp.ECMAArray{{Key: "duration", Value: float64(last.offset+last.last) / 1000}}
+	props := amf.ECMAArray{{Key: "duration", Value: float64(last.offset+last.last) / 1000}}
 	if info.VideoCodec != 0 {
 		id := 7.0
 		if info.VideoCodec != remux.CodecAVC {
 			id = float64(uint32(info.VideoCodec))
 		}
-		props = append(props, rtmp.Property{Key: "videocodecid", Value: id})
+		props = append(props, amf.Property{Key: "videocodecid", Value: id})
 		if w, h := metaSize(info); w > 0 && h > 0 {
-			props = append(props, rtmp.Property{Key: "width", Value: float64(w)}, rtmp.Property{Key: "height", Value: float64(h)})
+			props = append(props, amf.Property{Key: "width", Value: float64(w)}, amf.Property{Key: "height", Value: float64(h)})
 		}
 	}
 	if info.AudioCodec != 0 {
@@ -533,10 +534,10 @@ func (s *Session) metadata(ts uint32) *remux.Message {
 		case remux.CodecMP3:
 			id = 2
 		}
-		props = append(props, rtmp.Property{Key: "audiocodecid", Value: id})
+		props = append(props, amf.Property{Key: "audiocodecid", Value: id})
 	}
-	props = append(props, rtmp.Property{Key: "canSeekToEnd", Value: true})
-	body, _ := rtmp.AppendAMF0(nil, "onMetaData", props)
+	props = append(props, amf.Property{Key: "canSeekToEnd", Value: true})
+	body, _ := amf.AppendAMF0(nil, "onMetaData", props)
 	m := remux.NewMessage(remux.KindData, ts, body)
 	return m
 }
@@ -550,16 +551,16 @@ func metaSize(info remux.FileInfo) (int, int) {
 	if info.Meta == nil {
 		return 0, 0
 	}
-	vals, err := rtmp.DecodeAMF0(info.Meta)
+	vals, err := amf.DecodeAMF0(info.Meta)
 	if err != nil || len(vals) < 2 {
 		return 0, 0
 	}
 	var w, h float64
 	switch o := vals[1].(type) {
-	case rtmp.ECMAArray:
+	case amf.ECMAArray:
 		w, _ = o.Number("width")
 		h, _ = o.Number("height")
-	case rtmp.Object:
+	case amf.Object:
 		w, _ = o.Number("width")
 		h, _ = o.Number("height")
 	}

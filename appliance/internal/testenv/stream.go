@@ -3,7 +3,7 @@ package testenv
 import (
 	"testing"
 
-	"github.com/tapedeck/tapedeck/rtmp"
+	"github.com/tapedeck/tapedeck/remux/amf"
 )
 
 // A synthetic H.264 + AAC stream as RTMP carries it (FLV tag bodies), for
@@ -22,7 +22,7 @@ var (
 // (640x360 at 25 fps, AVC and AAC).
 func Metadata(t testing.TB) []byte {
 	t.Helper()
-	body, err := rtmp.AppendAMF0(nil, "onMetaData", rtmp.ECMAArray{
+	body, err := amf.AppendAMF0(nil, "onMetaData", amf.ECMAArray{
 		{Key: "width", Value: 640.0}, {Key: "height", Value: 360.0}, {Key: "framerate", Value: 25.0},
 		{Key: "videocodecid", Value: 7.0}, {Key: "audiocodecid", Value: 10.0},
 	})

@@ -1,4 +1,4 @@
-package rtmp
+package amf
 
 import (
 	"bytes"
@@ -22,6 +22,15 @@ func FuzzDecodeAMF0(f *testing.F) {
 		f.Add(amfH(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// CutString agrees with the decoder about a leading string.
+		if len(in) >= 3 {
+			s := string(in[3:min(len(in), 3+(int(in[1])<<8|int(in[2])))])
+			if rest, ok := CutString(in, s); ok {
+				if v, err := DecodeAMF0(in[:len(in)-len(rest)]); err != nil || len(v) != 1 || v[0] != s {
+					t.Fatalf("CutString found %q; DecodeAMF0 of it: %v, %v", s, v, err)
+				}
+			}
+		}
 		vals, err := DecodeAMF0(in)
 		if err != nil {
 			if vals != nil {

@@ -1,4 +1,4 @@
-package rtmp
+package amf
 
 import (
 	"bytes"
@@ -312,17 +312,17 @@ func TestDecodeAMF0Errors(t *testing.T) {
 		wantIs  error  // checked with errors.Is when set
 		wantSub string // checked as a substring when set
 	}{
-		{"truncated string", amfH("02 00 07 5f 72 65"), ErrAMFTruncated, "amf0: string at offset 3: length 7 exceeds 3 remaining bytes"},
-		{"truncated string length", amfH("02 00"), ErrAMFTruncated, "string length"},
-		{"truncated number", amfH("00 3f f0 00"), ErrAMFTruncated, "number"},
-		{"truncated boolean", amfH("01"), ErrAMFTruncated, "boolean"},
-		{"truncated long string", amfH("0c 7f ff ff ff 61"), ErrAMFTruncated, "long string"},
-		{"truncated date", amfH("0b 00 00 00 00 00 00 00 00 00"), ErrAMFTruncated, "date"},
-		{"truncated ECMA count", amfH("08 00 00"), ErrAMFTruncated, "ECMA array count"},
-		{"truncated property name", amfH("03 00 05 61 62"), ErrAMFTruncated, "property name"},
-		{"property without value", amfCat(amfH("03"), amfK("a")), ErrAMFTruncated, "value"},
-		{"lying strict array count", amfH("0a ff ff ff ff 05 05 05 05 05"), ErrAMFTruncated, "count 4294967295 exceeds 5 remaining bytes"},
-		{"strict array short of values", amfH("0a 00 00 00 02 02 00"), ErrAMFTruncated, "string length"},
+		{"truncated string", amfH("02 00 07 5f 72 65"), ErrTruncated, "amf0: string at offset 3: length 7 exceeds 3 remaining bytes"},
+		{"truncated string length", amfH("02 00"), ErrTruncated, "string length"},
+		{"truncated number", amfH("00 3f f0 00"), ErrTruncated, "number"},
+		{"truncated boolean", amfH("01"), ErrTruncated, "boolean"},
+		{"truncated long string", amfH("0c 7f ff ff ff 61"), ErrTruncated, "long string"},
+		{"truncated date", amfH("0b 00 00 00 00 00 00 00 00 00"), ErrTruncated, "date"},
+		{"truncated ECMA count", amfH("08 00 00"), ErrTruncated, "ECMA array count"},
+		{"truncated property name", amfH("03 00 05 61 62"), ErrTruncated, "property name"},
+		{"property without value", amfCat(amfH("03"), amfK("a")), ErrTruncated, "value"},
+		{"lying strict array count", amfH("0a ff ff ff ff 05 05 05 05 05"), ErrTruncated, "count 4294967295 exceeds 5 remaining bytes"},
+		{"strict array short of values", amfH("0a 00 00 00 02 02 00"), ErrTruncated, "string length"},
 		{"depth bomb objects", nest(100, amfCat(amfH("03"), amfK("a")), nil), nil, "nested deeper than 64"},
 		{"depth bomb strict arrays", nest(100, amfH("0a 00 00 00 01"), nil), nil, "nested deeper than 64"},
 		{"depth bomb ECMA arrays", nest(65, amfCat(amfH("08 00 00 00 00"), amfK("a")), amfEnd()), nil, "nested deeper than 64"},
@@ -336,12 +336,12 @@ func TestDecodeAMF0Errors(t *testing.T) {
 		{"stray object end", amfH("09"), nil, "object-end marker 0x09 at offset 0 outside an object"},
 		{"reference out of range", amfH("03 00 00 09 07 00 05"), nil, "amf0: reference 5 at offset 4: only 1 values"},
 		{"self reference", amfCat(amfH("03"), amfK("a"), amfH("07 00 00"), amfEnd()), nil, "encloses"},
-		{"AMF3 truncated string", amfH("11 06 09 61"), ErrAMFTruncated, "amf3: string"},
-		{"AMF3 truncated U29", amfH("11 04 ff ff"), ErrAMFTruncated, "amf3: integer"},
-		{"AMF3 missing value", amfH("11"), ErrAMFTruncated, "amf3: value"},
-		{"AMF3 lying dense count", amfH("11 09 ff ff ff ff 01 01"), ErrAMFTruncated, "amf3: array"},
-		{"AMF3 lying byte array length", amfH("11 0c ff ff ff ff"), ErrAMFTruncated, "byte array"},
-		{"AMF3 lying sealed count", amfH("11 0a bf ff ff f3 01 01"), ErrAMFTruncated, "sealed member names"},
+		{"AMF3 truncated string", amfH("11 06 09 61"), ErrTruncated, "amf3: string"},
+		{"AMF3 truncated U29", amfH("11 04 ff ff"), ErrTruncated, "amf3: integer"},
+		{"AMF3 missing value", amfH("11"), ErrTruncated, "amf3: value"},
+		{"AMF3 lying dense count", amfH("11 09 ff ff ff ff 01 01"), ErrTruncated, "amf3: array"},
+		{"AMF3 lying byte array length", amfH("11 0c ff ff ff ff"), ErrTruncated, "byte array"},
+		{"AMF3 lying sealed count", amfH("11 0a bf ff ff f3 01 01"), ErrTruncated, "sealed member names"},
 		{"AMF3 vector", amfH("11 0d 01 00"), nil, "amf3: unsupported marker 0x0d at offset 1"},
 		{"AMF3 externalizable", amfH("11 0a 07 07 66 6f 6f"), nil, `externalizable object of class "foo"`},
 		{"AMF3 string reference out of range", amfH("11 06 04"), nil, "reference 2 at offset 2: only 0 strings"},
@@ -362,8 +362,8 @@ func TestDecodeAMF0Errors(t *testing.T) {
 			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
 				t.Errorf("error %q is not %v", err, tc.wantIs)
 			}
-			if tc.wantIs == nil && errors.Is(err, ErrAMFTruncated) {
-				t.Errorf("error %q unexpectedly wraps ErrAMFTruncated", err)
+			if tc.wantIs == nil && errors.Is(err, ErrTruncated) {
+				t.Errorf("error %q unexpectedly wraps ErrTruncated", err)
 			}
 			if !strings.Contains(err.Error(), tc.wantSub) {
 				t.Errorf("error %q does not contain %q", err, tc.wantSub)
@@ -386,8 +386,8 @@ func TestDecodeAMF0LyingCountsDoNotAllocate(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		_, err := DecodeAMF0(in)
 		runtime.ReadMemStats(&after)
-		if !errors.Is(err, ErrAMFTruncated) {
-			t.Errorf("DecodeAMF0(% x) = %v, want ErrAMFTruncated", in, err)
+		if !errors.Is(err, ErrTruncated) {
+			t.Errorf("DecodeAMF0(% x) = %v, want ErrTruncated", in, err)
 		}
 		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 			t.Errorf("DecodeAMF0(% x) allocated %d bytes", in, n)
@@ -414,7 +414,7 @@ func TestAppendAMF0Errors(t *testing.T) {
 		{"unsupported type", int8(1), "cannot encode Go type int8"},
 		{"map", map[string]any{}, "cannot encode Go type map[string]interface {}"},
 		{"nested unsupported type", Object{{"a", []any{[]byte{1}}}}, "cannot encode Go type []uint8"},
-		{"pointer", &Object{}, "cannot encode Go type *rtmp.Object"},
+		{"pointer", &Object{}, "cannot encode Go type *amf.Object"},
 		{"long key", Object{{strings.Repeat("k", 65536), nil}}, "property name of 65536 bytes"},
 		{"too deep", tooDeep, "nested deeper than 64"},
 		{"too deep objects", tooDeepObject, "nested deeper than 64"},
@@ -466,6 +466,20 @@ func TestAMFPropertyAccessors(t *testing.T) {
 	}
 	if n, ok := a.Number("width"); !ok || n != 1280 {
 		t.Errorf("ECMAArray.Number = %v, %v", n, ok)
+	}
+}
+
+func TestProps(t *testing.T) {
+	props := []Property{{Key: "a", Value: 1.0}}
+	for _, tc := range []struct {
+		v    any
+		want []Property
+	}{
+		{Object(props), props}, {ECMAArray(props), props}, {[]any{1.0}, nil}, {"a", nil}, {nil, nil},
+	} {
+		if got := Props(tc.v); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Props(%#v) = %v, want %v", tc.v, got, tc.want)
+		}
 	}
 }
 

@@ -1,4 +1,4 @@
-package rtmp
+package amf
 
 import (
 	"encoding/binary"
@@ -49,9 +49,9 @@ type Date struct {
 	TimeZone int16   // reserved; writers should send 0
 }
 
-// ErrAMFTruncated is wrapped by decode errors caused by input that ends, or
+// ErrTruncated is wrapped by decode errors caused by input that ends, or
 // declares a length that runs, past the end of the buffer.
-var ErrAMFTruncated = errors.New("amf: truncated value")
+var ErrTruncated = errors.New("amf: truncated value")
 
 func amfGet(props []Property, key string) (any, bool) {
 	for _, p := range props {
@@ -125,6 +125,7 @@ type amfDecoder struct {
 	off      int
 	depth    int
 	elems    int
+	maxElems int
 	refBytes int
 	refs     []amfRef // AMF0 objects, typed objects, ECMA and strict arrays
 	a3       amf3Tables
@@ -146,10 +147,25 @@ type amfDecoder struct {
 // Each 0x11 value starts with empty AMF3 reference tables.
 //
 // Decoding is bounded: nesting deeper than 64, more than 65536 values, or lengths
-// exceeding the remaining input (errors.Is(err, ErrAMFTruncated)) are errors.
+// exceeding the remaining input (errors.Is(err, ErrTruncated)) are errors.
 // Returned strings and byte slices do not alias b.
-func DecodeAMF0(b []byte) ([]any, error) {
-	d := amfDecoder{b: b}
+func DecodeAMF0(b []byte) ([]any, error) { return Decoder{}.Decode(b) }
+
+// Decoder decodes AMF0 with a chosen bound on the number of values. The zero
+// Decoder is what DecodeAMF0 uses, sized for untrusted network input.
+type Decoder struct {
+	// MaxValues bounds the values one Decode builds, references counted
+	// expanded; 0 means 65536. Raise it only for input whose size the
+	// caller trusts, such as an onMetaData this program wrote itself.
+	MaxValues int
+}
+
+// Decode decodes every value in b as DecodeAMF0 does, within d's bounds.
+func (cfg Decoder) Decode(b []byte) ([]any, error) {
+	d := amfDecoder{b: b, maxElems: cfg.MaxValues}
+	if d.maxElems <= 0 {
+		d.maxElems = amfMaxElements
+	}
 	vals := make([]any, 0, 4)
 	for d.off < len(b) {
 		v, err := d.value()
@@ -166,7 +182,7 @@ func (d *amfDecoder) take(n uint64, what string) ([]byte, error) {
 	rem := len(d.b) - d.off
 	if n > uint64(rem) {
 		return nil, fmt.Errorf("%s at offset %d: length %d exceeds %d remaining bytes: %w",
-			what, d.off, n, rem, ErrAMFTruncated)
+			what, d.off, n, rem, ErrTruncated)
 	}
 	p := d.b[d.off : d.off+int(n)]
 	d.off += int(n)
@@ -210,8 +226,8 @@ func (d *amfDecoder) marker(what string) (byte, error) {
 func (d *amfDecoder) charge(elems, refBytes int) error {
 	d.elems += elems
 	d.refBytes += refBytes
-	if d.elems > amfMaxElements {
-		return fmt.Errorf("amf: more than %d values at offset %d", amfMaxElements, d.off)
+	if d.elems > d.maxElems {
+		return fmt.Errorf("amf: more than %d values at offset %d", d.maxElems, d.off)
 	}
 	if d.refBytes > amfMaxRefBytes {
 		return fmt.Errorf("amf: references at offset %d expand to more than %d bytes", d.off, amfMaxRefBytes)
@@ -224,10 +240,10 @@ func (d *amfDecoder) charge(elems, refBytes int) error {
 func (d *amfDecoder) reserve(n uint64, what string) error {
 	if rem := len(d.b) - d.off; n > uint64(rem) {
 		return fmt.Errorf("%s at offset %d: count %d exceeds %d remaining bytes: %w",
-			what, d.off, n, rem, ErrAMFTruncated)
+			what, d.off, n, rem, ErrTruncated)
 	}
-	if d.elems+int(n) > amfMaxElements {
-		return fmt.Errorf("%s at offset %d: count %d exceeds the limit of %d values", what, d.off, n, amfMaxElements)
+	if d.elems+int(n) > d.maxElems {
+		return fmt.Errorf("%s at offset %d: count %d exceeds the limit of %d values", what, d.off, n, d.maxElems)
 	}
 	return nil
 }
@@ -441,20 +457,17 @@ func amfAppend(b []byte, v any, depth int) ([]byte, error) {
 	case nil:
 		return append(b, amf0Null), nil
 	case float64:
-		return amfAppendNumber(b, v), nil
+		return AppendNumber(b, v), nil
 	case int:
-		return amfAppendNumber(b, float64(v)), nil
+		return AppendNumber(b, float64(v)), nil
 	case int32:
-		return amfAppendNumber(b, float64(v)), nil
+		return AppendNumber(b, float64(v)), nil
 	case int64:
-		return amfAppendNumber(b, float64(v)), nil
+		return AppendNumber(b, float64(v)), nil
 	case uint32:
-		return amfAppendNumber(b, float64(v)), nil
+		return AppendNumber(b, float64(v)), nil
 	case bool:
-		if v {
-			return append(b, amf0Boolean, 1), nil
-		}
-		return append(b, amf0Boolean, 0), nil
+		return AppendBoolean(b, v), nil
 	case string:
 		if len(v) <= math.MaxUint16 {
 			b = binary.BigEndian.AppendUint16(append(b, amf0String), uint16(len(v)))
@@ -498,10 +511,6 @@ func amfAppend(b []byte, v any, depth int) ([]byte, error) {
 	}
 }
 
-func amfAppendNumber(b []byte, f float64) []byte {
-	return binary.BigEndian.AppendUint64(append(b, amf0Number), math.Float64bits(f))
-}
-
 func amfAppendProps(b []byte, props []Property, depth int) ([]byte, error) {
 	if depth > amfMaxDepth {
 		return nil, fmt.Errorf("amf0: values nested deeper than %d", amfMaxDepth)
@@ -518,4 +527,16 @@ func amfAppendProps(b []byte, props []Property, depth int) ([]byte, error) {
 		}
 	}
 	return append(b, amfObjectEnd...), nil
+}
+
+// Props returns the properties of v when it is an Object or an ECMAArray
+// (which decoders and peers use interchangeably for maps), else nil.
+func Props(v any) []Property {
+	switch m := v.(type) {
+	case Object:
+		return m
+	case ECMAArray:
+		return m
+	}
+	return nil
 }

@@ -1,0 +1,73 @@
+package remux
+
+import (
+	"bytes"
+	"testing"
+)
+
+// trackView is what a test expects of one track of a multitrack message.
+type trackView struct {
+	codec FourCC
+	track uint8
+	cts   int32
+	data  []byte
+}
+
+// tracksOf walks every track of a message as a consumer would.
+func tracksOf(kind Kind, b []byte) []trackView {
+	var out []trackView
+	f := NewMessage(kind, 0, b).Frame
+	for ok := f.Packet != PacketUnknown; ok; f, ok = f.NextTrack(kind, b) {
+		out = append(out, trackView{f.Codec, f.Track, f.CTS, f.Data(b)})
+	}
+	return out
+}
+
+// Messages laid out from enhanced-rtmp.md §5.
+func TestNextTrack(t *testing.T) {
+	vp9Key := []byte{0x82, 0x49, 0x83}
+	tests := []struct {
+		name string
+		kind Kind
+		in   []byte
+		want []trackView
+	}{
+		{"video ManyTracks hvc1, CTS per track", KindVideo,
+			cat(exVideo(1, 6), 0x11, "hvc1", 0, 0, 0, 9, 0, 0, 80, nalu, 1, 0, 0, 9, 0xFF, 0xFF, 0xF6, nalu),
+			[]trackView{{CodecHEVC, 0, 80, nalu}, {CodecHEVC, 1, -10, nalu}}},
+		{"video ManyTracksManyCodecs av01, vp09, hvc1", KindVideo,
+			cat(exVideo(1, 6), 0x21, "av01", 0, 0, 0, 5, av1TU, "vp09", 1, 0, 0, 3, vp9Key, "hvc1", 2, 0, 0, 9, 0, 0, 40, nalu),
+			[]trackView{{CodecAV1, 0, 0, av1TU}, {CodecVP9, 1, 0, vp9Key}, {CodecHEVC, 2, 40, nalu}}},
+		{"video ManyTracks SequenceStart", KindVideo,
+			cat(exVideo(1, 6), 0x10, "av01", 0, 0, 0, 4, av1C, 1, 0, 0, 4, av1C),
+			[]trackView{{CodecAV1, 0, 0, av1C}, {CodecAV1, 1, 0, av1C}}},
+		{"audio ManyTracks Opus", KindAudio,
+			cat(0x95, 0x11, "Opus", 0, 0, 0, 1, 0xFC, 1, 0, 0, 2, 0xFC, 0xFD),
+			[]trackView{{CodecOpus, 0, 0, []byte{0xFC}}, {CodecOpus, 1, 0, []byte{0xFC, 0xFD}}}},
+		{"audio ManyTracksManyCodecs mp4a then Opus", KindAudio,
+			cat(0x95, 0x21, "mp4a", 2, 0, 0, 2, 0x21, 0x10, "Opus", 3, 0, 0, 1, 0xFC),
+			[]trackView{{CodecAAC, 2, 0, []byte{0x21, 0x10}}, {CodecOpus, 3, 0, []byte{0xFC}}}},
+		{"OneTrack has one", KindVideo, cat(exVideo(1, 6), 0x01, "av01", 1, av1TU), []trackView{{CodecAV1, 1, 0, av1TU}}},
+		{"not multitrack", KindVideo, cat(0x17, 0x01, 0, 0, 0, nalu), []trackView{{CodecAVC, 0, 0, nalu}}},
+		{"second track cut: the first stays", KindVideo,
+			cat(exVideo(1, 6), 0x11, "av01", 0, 0, 0, 5, av1TU, 1, 0, 0, 9, av1TU),
+			[]trackView{{CodecAV1, 0, 0, av1TU}}},
+		{"second track's CTS cut", KindVideo,
+			cat(exVideo(1, 6), 0x11, "hvc1", 0, 0, 0, 9, 0, 0, 80, nalu, 1, 0, 0, 2, 0, 0),
+			[]trackView{{CodecHEVC, 0, 80, nalu}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tracksOf(tc.kind, tc.in)
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d tracks %+v, want %d", len(got), got, len(tc.want))
+			}
+			for i, w := range tc.want {
+				g := got[i]
+				if g.codec != w.codec || g.track != w.track || g.cts != w.cts || !bytes.Equal(g.data, w.data) {
+					t.Errorf("track %d: %v id %d cts %d % x; want %v id %d cts %d % x", i, g.codec, g.track, g.cts, g.data, w.codec, w.track, w.cts, w.data)
+				}
+			}
+		})
+	}
+}
