@@ -92,19 +92,8 @@ func TestE2ERecording(t *testing.T) {
 	if err := os.WriteFile(cutPath+recorder.OpenMarkerSuffix, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := appliance.LoadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RTMP.Listen, cfg.HTTP.Listen, cfg.Storage.Dir = "127.0.0.1:0", "", recoverDir
-	var logBuf testenv.SyncBuf
-	b := appliance.New(cfg, slog.New(slog.NewTextHandler(&logBuf, nil)))
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b.Shutdown(5 * time.Second)
-	if !strings.Contains(logBuf.String(), "recording recovered") {
-		t.Errorf("no recovery logged at start-up:\n%s", logBuf.String())
+	if log := startAndStop(t, recoverDir); !strings.Contains(log, "recording recovered") {
+		t.Errorf("no recovery logged at start-up:\n%s", log)
 	}
 	info, err := os.Stat(cutPath)
 	if err != nil || info.Size() >= int64(len(data)-137) {

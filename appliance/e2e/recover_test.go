@@ -34,7 +34,8 @@ func synthFLV(n int) []byte {
 }
 
 // startAndStop starts the appliance on storage and shuts it down, and
-// returns its log.
+// returns its log: start-up recovery is all that runs, which is what the
+// recovery tests here and in record_test.go look at.
 func startAndStop(t *testing.T, storage string) string {
 	t.Helper()
 	cfg, err := appliance.LoadConfig("")
