@@ -297,6 +297,23 @@ func hevcDecodes(t *testing.T, got []seen) {
 	t.Logf("pulled HEVC decodes: %s", strings.TrimSpace(string(out)))
 }
 
+// waitPullState waits up to within for the pull of live/cam to be in
+// state want, and fails the test if it is not; StatePulling counts only
+// once a message has come through, so that a restarted pull is seen
+// delivering again, not just connected.
+func waitPullState(t *testing.T, m *Manager, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if st, _ := m.Lookup("live", "cam"); st.State == want && (want != StatePulling || st.Messages > 0) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, _ := m.Lookup("live", "cam")
+	t.Fatalf("state %q after %v, want %q (%+v)", st.State, within, want, st)
+}
+
 // TestCameraRestart stops the camera and starts it again on the same port:
 // the pull comes back within the backoff bound and publishes a new session.
 func TestCameraRestart(t *testing.T) {
@@ -308,26 +325,14 @@ func TestCameraRestart(t *testing.T) {
 	if err := m.Start("live", "cam", Source{URL: fmt.Sprintf("rtsp://127.0.0.1:%d/cam", port)}); err != nil {
 		t.Fatal(err)
 	}
-	waitState := func(want string, within time.Duration) {
-		t.Helper()
-		deadline := time.Now().Add(within)
-		for time.Now().Before(deadline) {
-			if st, _ := m.Lookup("live", "cam"); st.State == want && (want != StatePulling || st.Messages > 0) {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		st, _ := m.Lookup("live", "cam")
-		t.Fatalf("state %q after %v, want %q (%+v)", st.State, within, want, st)
-	}
-	waitState(StatePulling, 10*time.Second)
+	waitPullState(t, m, StatePulling, 10*time.Second)
 	sub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
 	cam.Stop()
-	waitState(StateBackoff, 5*time.Second)
+	waitPullState(t, m, StateBackoff, 5*time.Second)
 	stopped := time.Now()
 	testenv.StartCamera(t, port, "h264")
 	// MaxBackoff 1s (+ connect): back well within 5 s.
-	waitState(StatePulling, 5*time.Second)
+	waitPullState(t, m, StatePulling, 5*time.Second)
 	t.Logf("back %v after the camera stopped", time.Since(stopped).Round(time.Millisecond))
 	got := collect(t, sub, 2*time.Second)
 	var starts int

@@ -108,24 +108,12 @@ func TestLibCamRestart(t *testing.T) {
 	if err := m.Start("live", "cam", Source{URL: cam.url(), Transport: "udp"}); err != nil {
 		t.Fatal(err)
 	}
-	waitState := func(want string, within time.Duration) {
-		t.Helper()
-		deadline := time.Now().Add(within)
-		for time.Now().Before(deadline) {
-			if st, _ := m.Lookup("live", "cam"); st.State == want && (want != StatePulling || st.Messages > 0) {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		st, _ := m.Lookup("live", "cam")
-		t.Fatalf("state %q after %v, want %q (%+v)", st.State, within, want, st)
-	}
-	waitState(StatePulling, 5*time.Second)
+	waitPullState(t, m, StatePulling, 5*time.Second)
 	time.Sleep(2 * time.Second) // a segment worth having: from the first keyframe (1 s GOPs)
 	cam.stop()
-	waitState(StateBackoff, 5*time.Second)
+	waitPullState(t, m, StateBackoff, 5*time.Second)
 	startLibCam(t, libCamConfig{codec: "h264", addr: cam.addr})
-	waitState(StatePulling, 5*time.Second)
+	waitPullState(t, m, StatePulling, 5*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	files := recorded()
 	if len(files) < 2 {
