@@ -3,6 +3,8 @@ package rtpdepack
 import (
 	"testing"
 
+	"github.com/pion/rtp"
+
 	"github.com/tapedeck/tapedeck/remux"
 )
 
@@ -80,6 +82,27 @@ func TestVideoSteadyStateAllocs(t *testing.T) {
 	}
 }
 
+// pusher is a depacketizer of either kind, as the push benchmarks drive it.
+type pusher interface {
+	Push(p *rtp.Packet, pts int64, out []*remux.Message) []*remux.Message
+}
+
+// benchPush replays l into d for the benchmark's loop, releasing every
+// message as a player would, so that the pool is in its steady state: the
+// same per-packet loop for video and audio.
+func benchPush(b *testing.B, l *loop, d pusher) {
+	b.Helper()
+	var out []*remux.Message
+	b.ReportAllocs()
+	for b.Loop() {
+		p := l.next()
+		out = d.Push(p.pkt, p.pts, out[:0])
+		for _, m := range out {
+			m.Release()
+		}
+	}
+}
+
 // BenchmarkVideoPush measures the whole per-packet path of a camera's
 // video: gortsplib's rtph264/rtph265 decoder, mediacommon's DTS extractor
 // and our conversion, with messages from a pool. Reported per packet.
@@ -97,15 +120,7 @@ func BenchmarkVideoPush(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var out []*remux.Message
-			b.ReportAllocs()
-			for b.Loop() {
-				p := l.next()
-				out = d.Push(p.pkt, p.pts, out[:0])
-				for _, m := range out {
-					m.Release()
-				}
-			}
+			benchPush(b, l, d)
 			if d.Dropped != 0 || d.Frames == 0 {
 				b.Fatalf("%d frames, %d dropped", d.Frames, d.Dropped)
 			}
@@ -124,15 +139,7 @@ func BenchmarkAACPush(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var out []*remux.Message
-	b.ReportAllocs()
-	for b.Loop() {
-		p := l.next()
-		out = d.Push(p.pkt, p.pts, out[:0])
-		for _, m := range out {
-			m.Release()
-		}
-	}
+	benchPush(b, l, d)
 	if d.Frames == 0 || d.Dropped != 0 {
 		b.Fatalf("%d frames, %d dropped", d.Frames, d.Dropped)
 	}
