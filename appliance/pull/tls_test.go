@@ -44,6 +44,29 @@ func videoFrames(got []seen) int {
 	return n
 }
 
+// checkTrustedPull pulls url into live/cam with pool's CA trusted on top
+// of the system roots, and checks that it plays as a source of kind: the
+// same check for RTSPS and RTMPS, which differ only in the URL.
+func checkTrustedPull(t *testing.T, pool *x509.CertPool, url, kind string) {
+	t.Helper()
+	h := hub.New(slog.New(slog.DiscardHandler))
+	m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second,
+		TLSConfig: &tls.Config{RootCAs: pool}})
+	defer m.Close()
+	sub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
+	if err := m.Start("live", "cam", Source{URL: url}); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, sub, 1500*time.Millisecond)
+	st, _ := m.Lookup("live", "cam")
+	if st.State != StatePulling || st.Kind != kind || st.LastError != "" || st.Messages == 0 {
+		t.Errorf("status %+v", st)
+	}
+	if n := videoFrames(got); n < 10 {
+		t.Errorf("%d video frames in 1.5s, want ~25 (from the first keyframe)", n)
+	}
+}
+
 // checkUntrusted waits for the pull of live/cam to fail, and checks that
 // it failed on the certificate and never delivered anything.
 func checkUntrusted(t *testing.T, m *Manager, h *hub.Hub, sub *hub.Subscriber) {
@@ -83,22 +106,7 @@ func TestRTSPSPull(t *testing.T) {
 		t.Run("trusted/"+host, func(t *testing.T) {
 			cam := startLibCam(t, libCamConfig{codec: "h264", tls: srvTLS})
 			_, port, _ := net.SplitHostPort(cam.addr)
-			h := hub.New(slog.New(slog.DiscardHandler))
-			m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second,
-				TLSConfig: &tls.Config{RootCAs: pool}})
-			defer m.Close()
-			sub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
-			if err := m.Start("live", "cam", Source{URL: "rtsps://" + net.JoinHostPort(host, port) + "/cam"}); err != nil {
-				t.Fatal(err)
-			}
-			got := collect(t, sub, 1500*time.Millisecond)
-			st, _ := m.Lookup("live", "cam")
-			if st.State != StatePulling || st.Kind != "rtsp" || st.LastError != "" || st.Messages == 0 {
-				t.Errorf("status %+v", st)
-			}
-			if n := videoFrames(got); n < 10 {
-				t.Errorf("%d video frames in 1.5s, want ~25 (from the first keyframe)", n)
-			}
+			checkTrustedPull(t, pool, "rtsps://"+net.JoinHostPort(host, port)+"/cam", "rtsp")
 			cam.mu.Lock()
 			methods := strings.Join(cam.methods, " ")
 			cam.mu.Unlock()
@@ -138,22 +146,7 @@ func TestRTMPSPull(t *testing.T) {
 	// Schemes are case-insensitive: RTMPS:// is TLS too.
 	for _, scheme := range []string{"rtmps", "RTMPS"} {
 		t.Run("trusted "+scheme, func(t *testing.T) {
-			h := hub.New(slog.New(slog.DiscardHandler))
-			m := NewManager(h, Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, Timeout: 5 * time.Second,
-				TLSConfig: &tls.Config{RootCAs: pool}})
-			defer m.Close()
-			sub := h.Subscribe("live", "cam", hub.StreamConfig{GOPCache: true})
-			if err := m.Start("live", "cam", Source{URL: scheme + "://" + addr + "/src/cam"}); err != nil {
-				t.Fatal(err)
-			}
-			got := collect(t, sub, 1500*time.Millisecond)
-			st, _ := m.Lookup("live", "cam")
-			if st.State != StatePulling || st.Kind != "rtmp" || st.LastError != "" || st.Messages == 0 {
-				t.Errorf("status %+v", st)
-			}
-			if n := videoFrames(got); n < 10 {
-				t.Errorf("%d video frames in 1.5s, want ~25 (from the first keyframe)", n)
-			}
+			checkTrustedPull(t, pool, scheme+"://"+addr+"/src/cam", "rtmp")
 		})
 	}
 	t.Run("untrusted", func(t *testing.T) {
