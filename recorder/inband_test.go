@@ -124,6 +124,23 @@ func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// recordOne records tags in format, checks that every message was
+// released and that they make one segment, and returns its path, the
+// recorder's log and its stats: the start of each single-segment in-band
+// test, which then looks at what was recorded.
+func recordOne(t *testing.T, tags []tagSpec, format string) (path, log string, stats *Stats) {
+	t.Helper()
+	msgs := messages(tags)
+	logs := &logBuffer{t: t}
+	stats = new(Stats)
+	segs, _ := record(t, msgs, Config{Dir: t.TempDir(), Format: format, Stats: stats, Logger: logs.logger()})
+	checkReleased(t, msgs)
+	if len(segs) != 1 {
+		t.Fatalf("%d segments, want 1: %+v", len(segs), segs)
+	}
+	return segs[0].Path, logs.String(), stats
+}
+
 // A publisher whose AVC sequence header lacks the SPS/PPS, which come only
 // inside the keyframes (ffmpeg's tee muxer, encoders without a global
 // header): MP4 and fMP4 describe the video from the first keyframe's
@@ -139,15 +156,8 @@ func TestInbandParamSets(t *testing.T) {
 		for _, format := range []string{FormatFMP4, FormatMP4} {
 			t.Run(form+"/"+format, func(t *testing.T) {
 				t.Parallel()
-				msgs := messages(inbandTags(t, tags, form, true))
-				logs := &logBuffer{t: t}
-				stats := new(Stats)
-				segs, _ := record(t, msgs, Config{Dir: t.TempDir(), Format: format, Stats: stats, Logger: logs.logger()})
-				checkReleased(t, msgs)
-				if len(segs) != 1 {
-					t.Fatalf("%d segments, want 1: %+v", len(segs), segs)
-				}
-				r := checkSegment(t, segs[0].Path, "video", "audio")
+				path, logs, stats := recordOne(t, inbandTags(t, tags, form, true), format)
+				r := checkSegment(t, path, "video", "audio")
 				c := r.counts()
 				for _, k := range []string{"video", "audio"} {
 					if !within(c[k], want[k], 0.02) {
@@ -159,10 +169,10 @@ func TestInbandParamSets(t *testing.T) {
 						t.Errorf("video stream %+v, want h264 320x240", s)
 					}
 				}
-				if n := decodedFrames(t, segs[0].Path); !within(n, want["video"], 0.02) {
+				if n := decodedFrames(t, path); !within(n, want["video"], 0.02) {
 					t.Errorf("%d frames decoded, input has %d", n, want["video"])
 				}
-				if strings.Contains(logs.String(), "level=WARN") {
+				if strings.Contains(logs, "level=WARN") {
 					t.Errorf("warnings logged for a recordable stream")
 				}
 				if d := stats.Dropped.Load(); d > 2 {
@@ -181,19 +191,12 @@ func TestInbandParamSetsMissing(t *testing.T) {
 	for _, format := range []string{FormatFMP4, FormatMP4} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
-			msgs := messages(inbandTags(t, tags, hdrEmpty, false))
-			logs := &logBuffer{t: t}
-			stats := new(Stats)
-			segs, _ := record(t, msgs, Config{Dir: t.TempDir(), Format: format, Stats: stats, Logger: logs.logger()})
-			checkReleased(t, msgs)
-			if len(segs) != 1 {
-				t.Fatalf("%d segments, want 1: %+v", len(segs), segs)
-			}
-			r := checkSegment(t, segs[0].Path, "audio")
+			path, logs, stats := recordOne(t, inbandTags(t, tags, hdrEmpty, false), format)
+			r := checkSegment(t, path, "audio")
 			if c := r.counts(); c["video"] != 0 || c["audio"] == 0 {
 				t.Errorf("packets %v, want audio only", c)
 			}
-			if n := strings.Count(logs.String(), "frames not recordable in MP4"); n != 1 {
+			if n := strings.Count(logs, "frames not recordable in MP4"); n != 1 {
 				t.Errorf("%d 'frames not recordable' warnings, want 1", n)
 			}
 			if d := stats.Dropped.Load(); d < 150 {
