@@ -157,6 +157,43 @@ func fragments(t *testing.T, b []byte) []fragment {
 	return out
 }
 
+// recoverOpen writes data at rel in a new directory as a segment left
+// open by a crashed run, recovers the directory, checks that the segment
+// was reported as action and lost its marker, and returns the directory,
+// the segment's path and what it holds now: the repair step of each
+// format's recovery test.
+func recoverOpen(t *testing.T, rel string, data []byte, action string) (dir, path string, b []byte) {
+	t.Helper()
+	dir = t.TempDir()
+	path = writeOpen(t, dir, rel, data)
+	got, err := Recover(dir, recoverNow, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRecovered(t, got, path, action)
+	checkNoMarker(t, path)
+	b, err = os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading the recovered segment: %v", err)
+	}
+	return dir, path, b
+}
+
+// checkRecoveredFile checks what holds for every repaired segment,
+// whatever its format: its modification time kept (retention goes by it),
+// frames video frames playable, and a second pass over dir finding nothing
+// to do.
+func checkRecoveredFile(t *testing.T, dir, path string, frames int) {
+	t.Helper()
+	if fi, _ := os.Stat(path); !fi.ModTime().Equal(recoverOld) {
+		t.Errorf("modification time %v, want %v kept", fi.ModTime(), recoverOld)
+	}
+	checkPlayable(t, path, frames)
+	if again, _ := Recover(dir, recoverNow, time.Minute); len(again) != 0 {
+		t.Errorf("second pass: %+v", again)
+	}
+}
+
 // checkRecovered checks one Recover report for path.
 func checkRecovered(t *testing.T, got []Recovered, path, action string) {
 	t.Helper()
@@ -224,20 +261,9 @@ func TestRecoverFMP4(t *testing.T) {
 			// Closed, or placed by hand: reported when damaged, never changed.
 			checkClosedUntouched(t, "live/cam1/seg.mp4", tc.data, tc.action != "")
 			// Left open by a crashed run: repaired once.
-			dir := t.TempDir()
-			path := writeOpen(t, dir, "live/cam1/seg.mp4", tc.data)
-			got, err := Recover(dir, recoverNow, time.Minute)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkRecovered(t, got, path, tc.action)
-			checkNoMarker(t, path)
-			b, _ := os.ReadFile(path)
+			dir, path, b := recoverOpen(t, "live/cam1/seg.mp4", tc.data, tc.action)
 			if !bytes.Equal(b, full[:tc.want]) {
 				t.Fatalf("recovered file has %d bytes, want the first %d bytes of the segment", len(b), tc.want)
-			}
-			if fi, _ := os.Stat(path); !fi.ModTime().Equal(recoverOld) {
-				t.Errorf("modification time %v, want %v kept", fi.ModTime(), recoverOld)
 			}
 			frames := 0
 			for _, fr := range frags {
@@ -245,11 +271,7 @@ func TestRecoverFMP4(t *testing.T) {
 					frames += fr.video
 				}
 			}
-			checkPlayable(t, path, frames)
-			// Idempotent: a second pass finds nothing to do.
-			if again, _ := Recover(dir, recoverNow, time.Minute); len(again) != 0 {
-				t.Errorf("second pass: %+v", again)
-			}
+			checkRecoveredFile(t, dir, path, frames)
 		})
 	}
 }
@@ -317,15 +339,7 @@ func TestRecoverFLV(t *testing.T) {
 			// reported, a cut one is reported damaged; neither is changed.
 			checkClosedUntouched(t, "live/cam1/seg.flv", tc.data, tc.action == RecoveredTruncated)
 			// Left open by a crashed run: repaired once.
-			dir := t.TempDir()
-			path := writeOpen(t, dir, "live/cam1/seg.flv", tc.data)
-			got, err := Recover(dir, recoverNow, time.Minute)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkRecovered(t, got, path, tc.action)
-			checkNoMarker(t, path)
-			b, _ := os.ReadFile(path)
+			dir, path, b := recoverOpen(t, "live/cam1/seg.flv", tc.data, tc.action)
 			if len(b) != len(tc.want) {
 				t.Fatalf("recovered file has %d bytes, want %d", len(b), len(tc.want))
 			}
@@ -343,13 +357,7 @@ func TestRecoverFLV(t *testing.T) {
 			} else if !bytes.Equal(b, tc.want) {
 				t.Error("file content differs from the expected prefix")
 			}
-			if fi, _ := os.Stat(path); !fi.ModTime().Equal(recoverOld) {
-				t.Errorf("modification time %v, want %v kept", fi.ModTime(), recoverOld)
-			}
-			checkPlayable(t, path, flvFrames(tags, len(b)))
-			if again, _ := Recover(dir, recoverNow, time.Minute); len(again) != 0 {
-				t.Errorf("second pass: %+v", again)
-			}
+			checkRecoveredFile(t, dir, path, flvFrames(tags, len(b)))
 		})
 	}
 }
