@@ -155,6 +155,18 @@ func newSource(msgs []*remux.Message) *fakeSource {
 	return &fakeSource{msgs: msgs, batch: 7, closed: make(chan struct{}), drained: make(chan struct{})}
 }
 
+// blockingSource is the "av" test file as a source that, once drained,
+// blocks until closed instead of ending: for the tests that stop a
+// recording from outside while its segment is open. It returns the
+// messages too, to check that they are released.
+func blockingSource(t *testing.T) ([]*remux.Message, *fakeSource) {
+	t.Helper()
+	msgs := messages(readFLV(t, mediaFile(t, "av")))
+	src := newSource(msgs)
+	src.block = true
+	return msgs, src
+}
+
 func (s *fakeSource) Next(dst []*remux.Message) ([]*remux.Message, error) {
 	if s.i >= len(s.msgs) {
 		if s.block {

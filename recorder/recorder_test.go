@@ -565,10 +565,7 @@ func TestWriteErrorMidSegment(t *testing.T) {
 // Cancelling the context closes the segment cleanly and closes the source.
 func TestContextCancel(t *testing.T) {
 	t.Parallel()
-	in := mediaFile(t, "av")
-	msgs := messages(readFLV(t, in))
-	src := newSource(msgs)
-	src.block = true
+	msgs, src := blockingSource(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan Segment, 1)
 	errc := make(chan error, 1)
@@ -604,10 +601,7 @@ func TestBadFormat(t *testing.T) {
 // the placeholder onMetaData, a torn last tag) still probes and decodes.
 func TestFLVCrashCopy(t *testing.T) {
 	t.Parallel()
-	in := mediaFile(t, "av")
-	msgs := messages(readFLV(t, in))
-	src := newSource(msgs)
-	src.block = true
+	_, src := blockingSource(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := t.TempDir()
