@@ -47,21 +47,8 @@ func TestPolicyCheck(t *testing.T) {
 // A name is checked where it resolves to: "localhost" is a name, and
 // the dial to 127.0.0.1 is refused.
 func TestPolicyChecksTheDialledAddress(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	addr := serveTCP(t, func(net.Conn, int) {}) // each connection closed at once
+	_, port, _ := net.SplitHostPort(addr)
 	u := "rtmp://localhost:" + port + "/live/x"
 	p := &Policy{Schemes: []string{"rtmp"}, Hosts: []string{PublicHosts}}
 	if err := p.Check(u); err != nil {
@@ -82,24 +69,12 @@ func TestPolicyChecksTheDialledAddress(t *testing.T) {
 // A port that answers something other than RTMP is reported as such,
 // without the byte it answered (a web server's "H" is version 72).
 func TestDialFailureDoesNotEchoThePeer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
-			c.Close()
-		}
-	}()
+	addr := serveTCP(t, func(c net.Conn, _ int) {
+		c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, _, err = rtmp.Dial(ctx, "rtmp://"+ln.Addr().String()+"/live/x", rtmp.ClientConfig{Timeout: 2 * time.Second})
+	_, _, err := rtmp.Dial(ctx, "rtmp://"+addr+"/live/x", rtmp.ClientConfig{Timeout: 2 * time.Second})
 	if err == nil {
 		t.Fatal("an HTTP server completed an RTMP dial")
 	}
