@@ -18,16 +18,11 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	m := metricWriter{w: w}
 	st := a.rtmp.Stats()
-	m.family("tapedeck_rtmp_connections", "gauge", "Open RTMP connections.")
-	m.sample("tapedeck_rtmp_connections", nil, float64(st.Connections))
-	m.family("tapedeck_rtmp_connections_accepted_total", "counter", "RTMP connections accepted.")
-	m.sample("tapedeck_rtmp_connections_accepted_total", nil, float64(st.Accepted))
-	m.family("tapedeck_rtmp_connections_refused_total", "counter", "RTMP connections refused by rtmp.limits.max_connections or max_connections_per_ip.")
-	m.sample("tapedeck_rtmp_connections_refused_total", nil, float64(st.Refused))
-	m.family("tapedeck_rtmp_bytes_in_total", "counter", "Bytes received on RTMP connections.")
-	m.sample("tapedeck_rtmp_bytes_in_total", nil, float64(st.BytesIn))
-	m.family("tapedeck_rtmp_bytes_out_total", "counter", "Bytes sent on RTMP connections.")
-	m.sample("tapedeck_rtmp_bytes_out_total", nil, float64(st.BytesOut))
+	m.single("tapedeck_rtmp_connections", "gauge", "Open RTMP connections.", float64(st.Connections))
+	m.single("tapedeck_rtmp_connections_accepted_total", "counter", "RTMP connections accepted.", float64(st.Accepted))
+	m.single("tapedeck_rtmp_connections_refused_total", "counter", "RTMP connections refused by rtmp.limits.max_connections or max_connections_per_ip.", float64(st.Refused))
+	m.single("tapedeck_rtmp_bytes_in_total", "counter", "Bytes received on RTMP connections.", float64(st.BytesIn))
+	m.single("tapedeck_rtmp_bytes_out_total", "counter", "Bytes sent on RTMP connections.", float64(st.BytesOut))
 
 	// One snapshot per stream (Stats locks the stream and walks its
 	// subscribers), then one family per counter.
@@ -40,8 +35,7 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			live++
 		}
 	}
-	m.family("tapedeck_streams", "gauge", "Streams being published.")
-	m.sample("tapedeck_streams", nil, float64(live))
+	m.single("tapedeck_streams", "gauge", "Streams being published.", float64(live))
 	for _, f := range []struct {
 		name, typ, help string
 		value           func(hub.Stats) float64
@@ -58,22 +52,16 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rt, active := a.rec.totals()
-	m.family("tapedeck_recordings_active", "gauge", "Streams being recorded.")
-	m.sample("tapedeck_recordings_active", nil, float64(active))
-	m.family("tapedeck_recording_bytes", "gauge", "Bytes written by the running recorders.")
-	m.sample("tapedeck_recording_bytes", nil, float64(rt.Bytes))
-	m.family("tapedeck_recording_write_errors", "gauge", "Write errors of the running recorders (disk full, I/O).")
-	m.sample("tapedeck_recording_write_errors", nil, float64(rt.WriteErrors))
-	m.family("tapedeck_recording_dropped", "gauge", "Media messages the running recorders could not write (paused, untracked codec).")
-	m.sample("tapedeck_recording_dropped", nil, float64(rt.Dropped))
-	m.family("tapedeck_recording_slow_syncs", "gauge", "Flushes to disk that took over 1 s (a disk slower than the stream).")
-	m.sample("tapedeck_recording_slow_syncs", nil, float64(rt.SlowSyncs))
+	m.single("tapedeck_recordings_active", "gauge", "Streams being recorded.", float64(active))
+	m.single("tapedeck_recording_bytes", "gauge", "Bytes written by the running recorders.", float64(rt.Bytes))
+	m.single("tapedeck_recording_write_errors", "gauge", "Write errors of the running recorders (disk full, I/O).", float64(rt.WriteErrors))
+	m.single("tapedeck_recording_dropped", "gauge", "Media messages the running recorders could not write (paused, untracked codec).", float64(rt.Dropped))
+	m.single("tapedeck_recording_slow_syncs", "gauge", "Flushes to disk that took over 1 s (a disk slower than the stream).", float64(rt.SlowSyncs))
 	paused := 0.0
 	if rt.Paused {
 		paused = 1
 	}
-	m.family("tapedeck_recording_paused", "gauge", "1 while some recording is paused by write errors.")
-	m.sample("tapedeck_recording_paused", nil, paused)
+	m.single("tapedeck_recording_paused", "gauge", "1 while some recording is paused by write errors.", paused)
 	runs, failures, dropped := a.rec.hookCounts()
 	m.family("tapedeck_segment_hooks_total", "counter", "on_segment_done hook runs, by result.")
 	m.sample("tapedeck_segment_hooks_total", []string{"result", "run"}, float64(runs-failures))
@@ -82,33 +70,29 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	a.rec.mu.Lock()
 	swept := a.rec.swept
 	a.rec.mu.Unlock()
-	m.family("tapedeck_retention_deleted_total", "counter", "Recordings deleted by retention.")
-	m.sample("tapedeck_retention_deleted_total", nil, float64(swept))
+	m.single("tapedeck_retention_deleted_total", "counter", "Recordings deleted by retention.", float64(swept))
 	if free, ok := freeBytes(a.config().Storage.Dir); ok {
-		m.family("tapedeck_storage_free_bytes", "gauge", "Free bytes on the storage.dir file system.")
-		m.sample("tapedeck_storage_free_bytes", nil, float64(free))
+		m.single("tapedeck_storage_free_bytes", "gauge", "Free bytes on the storage.dir file system.", float64(free))
 	}
 	relays := a.push.Streams()
-	m.family("tapedeck_relay_up", "gauge", "1 while a push target is live, 0 while connecting, backing off or incompatible.")
-	for _, rs := range relays {
-		for _, t := range rs.Targets {
-			up := 0.0
+	for _, f := range []struct {
+		name, typ, help string
+		value           func(relay.Status) float64
+	}{
+		{"tapedeck_relay_up", "gauge", "1 while a push target is live, 0 while connecting, backing off or incompatible.", func(t relay.Status) float64 {
 			if t.State == relay.StateLive {
-				up = 1
+				return 1
 			}
-			m.sample("tapedeck_relay_up", []string{"app", rs.App, "stream", rs.Stream, "target", t.Name}, up)
-		}
-	}
-	m.family("tapedeck_relay_reconnects_total", "counter", "Reconnect attempts per push target.")
-	for _, rs := range relays {
-		for _, t := range rs.Targets {
-			m.sample("tapedeck_relay_reconnects_total", []string{"app", rs.App, "stream", rs.Stream, "target", t.Name}, float64(t.Retries))
-		}
-	}
-	m.family("tapedeck_relay_bytes_out_total", "counter", "Bytes sent per push target.")
-	for _, rs := range relays {
-		for _, t := range rs.Targets {
-			m.sample("tapedeck_relay_bytes_out_total", []string{"app", rs.App, "stream", rs.Stream, "target", t.Name}, float64(t.BytesOut))
+			return 0
+		}},
+		{"tapedeck_relay_reconnects_total", "counter", "Reconnect attempts per push target.", func(t relay.Status) float64 { return float64(t.Retries) }},
+		{"tapedeck_relay_bytes_out_total", "counter", "Bytes sent per push target.", func(t relay.Status) float64 { return float64(t.BytesOut) }},
+	} {
+		m.family(f.name, f.typ, f.help)
+		for _, rs := range relays {
+			for _, t := range rs.Targets {
+				m.sample(f.name, []string{"app", rs.App, "stream", rs.Stream, "target", t.Name}, f.value(t))
+			}
 		}
 	}
 }
@@ -117,6 +101,13 @@ type metricWriter struct{ w io.Writer }
 
 func (m metricWriter) family(name, typ, help string) {
 	fmt.Fprintf(m.w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+}
+
+// single writes a family of one unlabelled series, which is what most of
+// tapedeck's metrics are: the name is then written once, not twice.
+func (m metricWriter) single(name, typ, help string, v float64) {
+	m.family(name, typ, help)
+	m.sample(name, nil, v)
 }
 
 // sample writes one series; labels alternate name, value.
