@@ -159,6 +159,26 @@ func (d *amfDecoder) amf3Value() (any, error) {
 	}
 }
 
+// amf3Pairs reads name/value pairs up to the empty name that ends them and
+// appends them to props: an array's associative part and an object's
+// dynamic members are coded alike. what names the names in errors.
+func (d *amfDecoder) amf3Pairs(props []Property, what string) ([]Property, error) {
+	for {
+		key, err := d.amf3Str(what)
+		if err != nil {
+			return nil, err
+		}
+		if key == "" {
+			return props, nil
+		}
+		v, err := d.amf3Value()
+		if err != nil {
+			return nil, err
+		}
+		props = append(props, Property{Key: key, Value: v})
+	}
+}
+
 func (d *amfDecoder) amf3Array(start int) (any, error) {
 	n, v, ref, err := d.amf3Header(start, "amf3: array")
 	if err != nil || ref {
@@ -168,21 +188,11 @@ func (d *amfDecoder) amf3Array(start int) (any, error) {
 		return nil, err
 	}
 	s := d.open(&d.a3.objs, start)
-	var assoc ECMAArray
-	for {
-		key, err := d.amf3Str("amf3: array key")
-		if err != nil {
-			return nil, err
-		}
-		if key == "" {
-			break
-		}
-		v, err := d.amf3Value()
-		if err != nil {
-			return nil, err
-		}
-		assoc = append(assoc, Property{Key: key, Value: v})
+	pairs, err := d.amf3Pairs(nil, "amf3: array key")
+	if err != nil {
+		return nil, err
 	}
+	assoc := ECMAArray(pairs)
 	if err := d.reserve(uint64(n), "amf3: array"); err != nil {
 		return nil, err
 	}
@@ -264,19 +274,10 @@ func (d *amfDecoder) amf3Object(start int) (any, error) {
 		}
 		obj = append(obj, Property{Key: name, Value: v})
 	}
-	for tr.dynamic {
-		key, err := d.amf3Str("amf3: dynamic member name")
-		if err != nil {
+	if tr.dynamic {
+		if obj, err = d.amf3Pairs(obj, "amf3: dynamic member name"); err != nil {
 			return nil, err
 		}
-		if key == "" {
-			break
-		}
-		v, err := d.amf3Value()
-		if err != nil {
-			return nil, err
-		}
-		obj = append(obj, Property{Key: key, Value: v})
 	}
 	d.depth--
 	d.close(d.a3.objs, s, obj)
