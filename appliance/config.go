@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -454,12 +455,7 @@ func (c *Config) Validate() []error {
 		bad("vod.app", "%q is not one path element", c.VOD.App)
 	}
 	checkWebhooks(bad, "webhooks", c.Webhooks)
-	names := make([]string, 0, len(c.Apps))
-	for name := range c.Apps {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(c.Apps)) {
 		a := c.Apps[name]
 		key := "apps." + name
 		if name == "" || strings.ContainsAny(name, "/?# ") {

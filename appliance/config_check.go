@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"github.com/tapedeck/tapedeck/appliance/pull"
 	"github.com/tapedeck/tapedeck/appliance/relay"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -138,12 +139,7 @@ func walkKeys(prefix string, raw map[string]any, t reflect.Type, out *[]string) 
 		fields[tag] = t.Field(i).Type
 		names = append(names, tag)
 	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		ft, ok := fields[k]
 		if !ok {
 			msg := prefix + k + ": unknown key"
@@ -339,12 +335,7 @@ func checkPush(bad badFunc, key string, targets []relay.Target) {
 }
 
 func checkPull(bad badFunc, key string, pulls map[string]PullSource) {
-	names := make([]string, 0, len(pulls))
-	for n := range pulls {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(pulls)) {
 		p := pulls[n]
 		k := key + "." + n
 		if strings.ContainsAny(n, "?# ") || n == "" {

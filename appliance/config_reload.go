@@ -2,7 +2,8 @@ package appliance
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -47,12 +48,7 @@ func reloadGuard(old, next *Config, doc map[string]any) []string {
 			problems = append(problems, `http.token: the running config has a token and this file gives none; write token: "" to remove it on purpose`)
 		}
 	}
-	names := make([]string, 0, len(old.Apps))
-	for name := range old.Apps {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(old.Apps)) {
 		oa := old.Apps[name]
 		na, served := next.App(name)
 		if !served {
