@@ -297,6 +297,19 @@ func u64(b []byte, i int) uint64 {
 	return binary.BigEndian.Uint64(b[i:])
 }
 
+// flagged reads the 32-bit field at *p into *v and steps *p past it if bit
+// is set in flags, and reports whether it was: tfhd and trun carry each of
+// their optional fields only when its flag is set, in a fixed order, so
+// the offset of one depends on the flags before it.
+func flagged(b []byte, p *int, flags, bit uint32, v *uint32) bool {
+	if flags&bit == 0 {
+		return false
+	}
+	*v = u32(b, *p)
+	*p += 4
+	return true
+}
+
 // stbl tables of one track, parsed from the moov.
 type stblTables struct {
 	stts, ctts, stss, stsz, stsc, stco []byte
@@ -720,17 +733,9 @@ func (f *MP4Reader) parseMoof(off int64, base []uint64) ([]mp4Samp, []uint64, er
 		if ti >= 0 {
 			defDur, defSize, defFlags = f.tracks[ti].trex[0], f.tracks[ti].trex[1], f.tracks[ti].trex[2]
 		}
-		if flags&0x8 != 0 {
-			defDur = u32(tfhd, p)
-			p += 4
-		}
-		if flags&0x10 != 0 {
-			defSize = u32(tfhd, p)
-			p += 4
-		}
-		if flags&0x20 != 0 {
-			defFlags = u32(tfhd, p)
-		}
+		flagged(tfhd, &p, flags, 0x8, &defDur)
+		flagged(tfhd, &p, flags, 0x10, &defSize)
+		flagged(tfhd, &p, flags, 0x20, &defFlags)
 		var dts uint64
 		if ti >= 0 {
 			dts = next[ti]
@@ -773,25 +778,13 @@ func (f *MP4Reader) parseMoof(off int64, base []uint64) ([]mp4Samp, []uint64, er
 				return nil, nil, corrupt("trun of %d samples", n)
 			}
 			for i := 0; i < n; i++ {
-				dur, size, sflags, cto := defDur, defSize, defFlags, int32(0)
-				if tf&0x100 != 0 {
-					dur = u32(b, q)
-					q += 4
-				}
-				if tf&0x200 != 0 {
-					size = u32(b, q)
-					q += 4
-				}
-				if tf&0x400 != 0 {
-					sflags = u32(b, q)
-					q += 4
-				} else if i == 0 && hasFirst {
+				dur, size, sflags, cto := defDur, defSize, defFlags, uint32(0)
+				flagged(b, &q, tf, 0x100, &dur)
+				flagged(b, &q, tf, 0x200, &size)
+				if !flagged(b, &q, tf, 0x400, &sflags) && i == 0 && hasFirst {
 					sflags = firstFlags
 				}
-				if tf&0x800 != 0 {
-					cto = int32(u32(b, q))
-					q += 4
-				}
+				flagged(b, &q, tf, 0x800, &cto) // signed: read as int32 below
 				if ti >= 0 {
 					t := f.tracks[ti]
 					if size > maxSampleBytes || pos < 0 || pos+int64(size) > f.size {
@@ -800,7 +793,7 @@ func (f *MP4Reader) parseMoof(off int64, base []uint64) ([]mp4Samp, []uint64, er
 					key := t.kind == KindAudio || sflags&0x10000 == 0
 					ms := uint32(dts * 1000 / uint64(t.timescale))
 					out = append(out, mp4Samp{off: pos, size: size, ts: f.msOf(ms, t),
-						cts: int32(int64(cto) * 1000 / int64(t.timescale)), trk: uint8(ti), key: key})
+						cts: int32(int64(int32(cto)) * 1000 / int64(t.timescale)), trk: uint8(ti), key: key})
 				}
 				pos += int64(size)
 				dts += uint64(dur)
