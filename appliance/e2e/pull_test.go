@@ -18,15 +18,25 @@ func startPullingBox(t *testing.T, path, yaml string) *appliance.Appliance {
 	return startServer(t, loadYAML(t, path, yaml)).a
 }
 
+// startUpstreamBox starts box A, the server the pulling box pulls from,
+// with ffmpeg publishing seconds of live/cam1 to it (killed after limit),
+// and waits until the stream is live there. The pull tests play with
+// ffprobe, so both tools are needed.
+func startUpstreamBox(t *testing.T, seconds int, limit time.Duration) (*testServer, *toolRun) {
+	t.Helper()
+	testenv.NeedTool(t, "ffmpeg")
+	testenv.NeedTool(t, "ffprobe")
+	a := startTestServer(t)
+	pub := startTool(t, limit, nil, "ffmpeg", publisherArgs(a.url("live", "cam1"), seconds)...)
+	a.waitPublishing(t, "live", "cam1", pub, 10*time.Second)
+	return a, pub
+}
+
 // A stream pulled from another RTMP server is recorded and played like a
 // publish: box B pulls live/cam1 from box A (where ffmpeg publishes), and
 // B's players and B's recording both get it.
 func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
-	testenv.NeedTool(t, "ffmpeg")
-	testenv.NeedTool(t, "ffprobe")
-	a := startTestServer(t)
-	pub := startTool(t, 30*time.Second, nil, "ffmpeg", publisherArgs(a.url("live", "cam1"), 12)...)
-	a.waitPublishing(t, "live", "cam1", pub, 10*time.Second)
+	a, pub := startUpstreamBox(t, 12, 30*time.Second)
 
 	dir := t.TempDir()
 	yaml := fmt.Sprintf("storage:\n  dir: %s\napps:\n  cams:\n    record:\n      format: fmp4\n    pull:\n      Door:\n        url: %s\n",
@@ -49,11 +59,7 @@ func TestE2EPullIsRecordedAndPlayed(t *testing.T) {
 // B's pull of box A's stream, the player gets the stream, and when it
 // leaves B lets go of A after close_after.
 func TestE2EOnDemandPull(t *testing.T) {
-	testenv.NeedTool(t, "ffmpeg")
-	testenv.NeedTool(t, "ffprobe")
-	a := startTestServer(t)
-	pub := startTool(t, 40*time.Second, nil, "ffmpeg", publisherArgs(a.url("live", "cam1"), 30)...)
-	a.waitPublishing(t, "live", "cam1", pub, 10*time.Second)
+	a, _ := startUpstreamBox(t, 30, 40*time.Second)
 	upstreamPlayers := func() int { st, _ := a.stats("live", "cam1"); return st.Players }
 
 	dir := t.TempDir()
