@@ -372,11 +372,7 @@ func TestVP9OpusFMP4(t *testing.T) {
 		samples += opusDuration(p)
 	}
 	msgs := mergeByTime(video, audio)
-	segs, _ := record(t, msgs, Config{Dir: t.TempDir(), SegmentDuration: 2 * time.Second})
-	checkReleased(t, msgs)
-	if len(segs) != 2 {
-		t.Fatalf("%d segments", len(segs))
-	}
+	segs := recordN(t, msgs, Config{Dir: t.TempDir(), SegmentDuration: 2 * time.Second}, 2)
 	got := map[string]int{}
 	for _, s := range segs {
 		r := checkSegment(t, s.Path, "video", "audio")
@@ -430,11 +426,7 @@ func TestAV1FMP4(t *testing.T) {
 	if keys != 4 {
 		t.Fatalf("%d keyframes in 4 s at -g 25", keys)
 	}
-	segs, _ := record(t, msgs, Config{Dir: t.TempDir(), SegmentDuration: 2 * time.Second})
-	checkReleased(t, msgs)
-	if len(segs) != 2 {
-		t.Fatalf("%d segments", len(segs))
-	}
+	segs := recordN(t, msgs, Config{Dir: t.TempDir(), SegmentDuration: 2 * time.Second}, 2)
 	got := 0
 	for _, s := range segs {
 		r := checkSegment(t, s.Path, "video")

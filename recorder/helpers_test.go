@@ -199,6 +199,19 @@ func checkReleased(t testing.TB, msgs []*remux.Message) {
 	}
 }
 
+// recordN records msgs as record does, checks that every message was
+// released and fails the test unless they made n segments: what most tests
+// establish before they look into the segments.
+func recordN(t testing.TB, msgs []*remux.Message, cfg Config, n int) []Segment {
+	t.Helper()
+	segs, _ := record(t, msgs, cfg)
+	checkReleased(t, msgs)
+	if len(segs) != n {
+		t.Fatalf("%d segments, want %d: %+v", len(segs), n, segs)
+	}
+	return segs
+}
+
 // record runs Record over msgs and returns the segments reported done, in
 // the order they were opened.
 func record(t testing.TB, msgs []*remux.Message, cfg Config) ([]Segment, error) {

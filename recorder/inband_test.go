@@ -133,11 +133,7 @@ func recordOne(t *testing.T, tags []tagSpec, format string) (path, log string, s
 	msgs := messages(tags)
 	logs := &logBuffer{t: t}
 	stats = new(Stats)
-	segs, _ := record(t, msgs, Config{Dir: t.TempDir(), Format: format, Stats: stats, Logger: logs.logger()})
-	checkReleased(t, msgs)
-	if len(segs) != 1 {
-		t.Fatalf("%d segments, want 1: %+v", len(segs), segs)
-	}
+	segs := recordN(t, msgs, Config{Dir: t.TempDir(), Format: format, Stats: stats, Logger: logs.logger()}, 1)
 	return segs[0].Path, logs.String(), stats
 }
 
@@ -235,11 +231,7 @@ func TestInbandParamSetsChange(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
 			msgs := messages(tags)
-			segs, _ := record(t, msgs, Config{Dir: t.TempDir(), Format: format})
-			checkReleased(t, msgs)
-			if len(segs) != 2 {
-				t.Fatalf("%d segments, want 2: %+v", len(segs), segs)
-			}
+			segs := recordN(t, msgs, Config{Dir: t.TempDir(), Format: format}, 2)
 			for i, size := range [][2]int{{320, 240}, {160, 120}} {
 				r := checkSegment(t, segs[i].Path, "video", "audio")
 				for _, s := range r.Streams {

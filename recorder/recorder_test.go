@@ -341,11 +341,7 @@ func TestStreamMarkers(t *testing.T) {
 	msgs = append(msgs, remux.NewMessage(remux.KindStreamEnd, 0, nil))
 	msgs = append(msgs, remux.NewMessage(remux.KindStreamStart, 0, nil))
 	msgs = append(msgs, second...)
-	segs, _ := record(t, msgs, Config{Dir: t.TempDir()})
-	checkReleased(t, msgs)
-	if len(segs) != 2 {
-		t.Fatalf("%d segments, want 2", len(segs))
-	}
+	segs := recordN(t, msgs, Config{Dir: t.TempDir()}, 2)
 	for _, s := range segs {
 		if d := checkSegment(t, s.Path, "video", "audio").duration(); math.Abs(d-6) > 0.2 {
 			t.Errorf("%s lasts %.3f s", s.Path, d)
@@ -378,11 +374,7 @@ func TestHeaderChange(t *testing.T) {
 		out = append(out, tg)
 	}
 	msgs := messages(out)
-	segs, _ := record(t, msgs, Config{Dir: t.TempDir()})
-	checkReleased(t, msgs)
-	if len(segs) != 2 {
-		t.Fatalf("%d segments, want 2", len(segs))
-	}
+	segs := recordN(t, msgs, Config{Dir: t.TempDir()}, 2)
 	for _, s := range segs {
 		checkSegment(t, s.Path, "video", "audio")
 	}
@@ -396,11 +388,7 @@ func TestAudioOnly(t *testing.T) {
 			in := mediaFile(t, "audio")
 			want := inputCounts(t, in)["audio"]
 			msgs := messages(readFLV(t, in))
-			segs, _ := record(t, msgs, Config{Dir: t.TempDir(), Format: format, SegmentDuration: 2 * time.Second})
-			checkReleased(t, msgs)
-			if len(segs) != 3 {
-				t.Fatalf("%d segments, want 3", len(segs))
-			}
+			segs := recordN(t, msgs, Config{Dir: t.TempDir(), Format: format, SegmentDuration: 2 * time.Second}, 3)
 			got := 0
 			for _, s := range segs {
 				r := checkSegment(t, s.Path, "audio")
@@ -741,11 +729,7 @@ func TestAudioBeforeAnnouncedVideo(t *testing.T) {
 		})
 		t.Run(format+"/video never", func(t *testing.T) {
 			msgs := messages(late(1 << 30))
-			segs, _ := record(t, msgs, Config{Dir: t.TempDir(), Format: format})
-			checkReleased(t, msgs)
-			if len(segs) != 1 {
-				t.Fatalf("%d segments, want 1", len(segs))
-			}
+			segs := recordN(t, msgs, Config{Dir: t.TempDir(), Format: format}, 1)
 			r := checkSegment(t, segs[0].Path, "audio")
 			if d := r.duration(); d < 2.5 || d > 3.2 {
 				t.Errorf("audio-only segment lasts %.3f s, want the 3 s after the wait", d)
