@@ -57,10 +57,8 @@ func TestCLIConfigPrintsDefault(t *testing.T) {
 
 func TestCLICheck(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.yaml")
-	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(good, []byte(goodConfig), 0o644)
-	os.WriteFile(bad, []byte(badConfig), 0o644)
+	good := writeConfig(t, "good.yaml", goodConfig)
+	bad := writeConfig(t, "bad.yaml", badConfig)
 
 	if code, out, errOut := runMain(t, "check", "-c", good); code != 0 || out != "ok\n" || errOut != "" {
 		t.Errorf("check -c good.yaml: exit %d, stdout %q, stderr %q; want 0, \"ok\\n\"", code, out, errOut)
@@ -79,9 +77,8 @@ func TestCLICheck(t *testing.T) {
 
 // Without -c, check uses ./tapedeck.yaml.
 func TestCLICheckFindsConfigInWorkingDir(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "tapedeck.yaml"), []byte(badConfig), 0o644)
-	t.Chdir(dir)
+	path := writeConfig(t, "tapedeck.yaml", badConfig)
+	t.Chdir(filepath.Dir(path))
 	if code, _, errOut := runMain(t, "check"); code != 1 || errOut != badConfigProblems("tapedeck.yaml") {
 		t.Errorf("check in a directory with a bad tapedeck.yaml: exit %d, stderr:\n%s", code, errOut)
 	}
@@ -125,8 +122,7 @@ func checkHelp(t *testing.T, verb string) {
 
 // The run verb stops at a config that does not load, before it serves.
 func TestCLIRunBadConfig(t *testing.T) {
-	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(bad, []byte(badConfig), 0o644)
+	bad := writeConfig(t, "bad.yaml", badConfig)
 	for _, args := range [][]string{{"run", "-c", bad}, {"-c", bad}} {
 		if code, _, errOut := runMain(t, args...); code != 1 || errOut != badConfigProblems(bad) {
 			t.Errorf("%q: exit %d, stderr:\n%s\nwant 1 and every problem", args, code, errOut)
@@ -210,10 +206,8 @@ func TestCLISystemdUnitSpecifiers(t *testing.T) {
 
 func TestCLIInstall(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.yaml")
-	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(good, []byte(goodConfig), 0o644)
-	os.WriteFile(bad, []byte(badConfig), 0o644)
+	good := writeConfig(t, "good.yaml", goodConfig)
+	bad := writeConfig(t, "bad.yaml", badConfig)
 
 	// A config that does not load is refused before anything is installed,
 	// whoever runs it.
@@ -244,8 +238,7 @@ func TestCLIInstall(t *testing.T) {
 }
 
 func TestCLIStatus(t *testing.T) {
-	good := filepath.Join(t.TempDir(), "good.yaml")
-	os.WriteFile(good, []byte(goodConfig), 0o644)
+	good := writeConfig(t, "good.yaml", goodConfig)
 	code, out, errOut := runMain(t, "status", "-c", good)
 	if code != 0 || errOut != "" || !slices.Contains([]string{"running\n", "stopped\n", "not installed\n"}, out) {
 		t.Errorf("status: exit %d, stdout %q, stderr %q; want 0 and one of running, stopped, not installed", code, out, errOut)
