@@ -69,19 +69,32 @@ func (h *rtmpHandler) webhooks(a AppConfig) WebhooksConfig {
 	return h.cfg().Webhooks
 }
 
-func (h *rtmpHandler) OnPublish(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.Publisher, error) {
-	app, name := streamPath(ci.App, req.Name)
+// admit resolves the app and stream a publish or play asks for, finds
+// the app's config and checks the caller against the access rules side
+// picks from it: the same steps for both, which differ in the rules and in
+// what a missing name or app is reported as (refusal: ErrUnauthorized to a
+// publisher, ErrStreamNotFound to a player).
+func (h *rtmpHandler) admit(ci *rtmp.ConnInfo, req *rtmp.StreamRequest, refusal error, side func(AppConfig) AccessConfig) (app, name string, ac AppConfig, err error) {
+	app, name = streamPath(ci.App, req.Name)
 	if name == "" {
-		return nil, fmt.Errorf("%w: empty stream name", rtmp.ErrUnauthorized)
+		return "", "", AppConfig{}, fmt.Errorf("%w: empty stream name", refusal)
 	}
 	if err := checkStreamPath(app, name); err != nil {
-		return nil, err
+		return "", "", AppConfig{}, err
 	}
 	ac, ok := h.cfg().App(app)
 	if !ok {
-		return nil, fmt.Errorf("%w: app %q is not configured", rtmp.ErrUnauthorized, app)
+		return "", "", AppConfig{}, fmt.Errorf("%w: app %q is not configured", refusal, app)
 	}
-	if err := authorize(ac.Publish, ci.RemoteAddr, req.Query); err != nil {
+	if err := authorize(side(ac), ci.RemoteAddr, req.Query); err != nil {
+		return "", "", AppConfig{}, err
+	}
+	return app, name, ac, nil
+}
+
+func (h *rtmpHandler) OnPublish(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.Publisher, error) {
+	app, name, ac, err := h.admit(ci, req, rtmp.ErrUnauthorized, func(a AppConfig) AccessConfig { return a.Publish })
+	if err != nil {
 		return nil, err
 	}
 	hooks := h.webhooks(ac)
@@ -132,18 +145,8 @@ func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.S
 	if appOf(ci) == h.cfg().VOD.App {
 		return h.playVOD(ci, req)
 	}
-	app, name := streamPath(ci.App, req.Name)
-	if name == "" {
-		return nil, fmt.Errorf("%w: empty stream name", rtmp.ErrStreamNotFound)
-	}
-	if err := checkStreamPath(app, name); err != nil {
-		return nil, err
-	}
-	ac, ok := h.cfg().App(app)
-	if !ok {
-		return nil, fmt.Errorf("%w: app %q is not configured", rtmp.ErrStreamNotFound, app)
-	}
-	if err := authorize(ac.Play, ci.RemoteAddr, req.Query); err != nil {
+	app, name, ac, err := h.admit(ci, req, rtmp.ErrStreamNotFound, func(a AppConfig) AccessConfig { return a.Play })
+	if err != nil {
 		return nil, err
 	}
 	if hooks := h.webhooks(ac); hooks.OnPlay != "" {
