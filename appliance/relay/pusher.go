@@ -599,16 +599,12 @@ func (p *pusher) fail(uc *upConn, err error, immediate bool) { p.failTo(uc, err,
 // failTo is fail with the URL of the next attempt: "" for the target's.
 func (p *pusher) failTo(uc *upConn, err error, immediate bool, next string) {
 	p.mu.Lock()
-	if uc.failed {
+	if !p.detachLocked(uc) {
 		p.mu.Unlock()
 		return
 	}
-	uc.failed = true
 	if p.ready == uc {
 		p.ready = nil
-	}
-	if p.cur == uc {
-		p.cur = nil
 	}
 	if !p.stopped {
 		if time.Since(uc.liveAt) >= stableAfter {
@@ -621,6 +617,21 @@ func (p *pusher) failTo(uc *upConn, err error, immediate bool, next string) {
 	}
 	p.mu.Unlock()
 	uc.close()
+}
+
+// detachLocked marks uc failed and lets go of it as the connection being
+// sent to, and reports false if it had failed already: a connection fails
+// once, on whichever error (a write, a reader, an incompatible stream)
+// comes first, and the later ones are ignored.
+func (p *pusher) detachLocked(uc *upConn) bool {
+	if uc.failed {
+		return false
+	}
+	uc.failed = true
+	if p.cur == uc {
+		p.cur = nil
+	}
+	return true
 }
 
 // scheduleLocked arms the next attempt and returns its delay.
@@ -644,13 +655,9 @@ func (p *pusher) scheduleLocked(immediate bool) time.Duration {
 // incompatible stops sending to a connection that cannot take the stream.
 func (p *pusher) incompatible(uc *upConn, ie *incompatibleError) {
 	p.mu.Lock()
-	if uc.failed {
+	if !p.detachLocked(uc) {
 		p.mu.Unlock()
 		return
-	}
-	uc.failed = true
-	if p.cur == uc {
-		p.cur = nil
 	}
 	p.incompatibleLocked(ie)
 	p.mu.Unlock()
