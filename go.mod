@@ -7,6 +7,7 @@ require (
 	github.com/bluenviron/mediacommon/v2 v2.9.3
 	github.com/go-viper/mapstructure/v2 v2.5.0
 	github.com/kardianos/service v1.3.0
+	github.com/pion/rtcp v1.2.16
 	github.com/pion/rtp v1.10.6
 	github.com/spf13/viper v1.21.0
 	github.com/yapingcat/gomedia v0.0.0-20240906162731-17feea57090c
@@ -24,7 +25,6 @@ require (
 	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
 	github.com/pion/logging v0.2.4 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
-	github.com/pion/rtcp v1.2.16 // indirect
 	github.com/pion/sdp/v3 v3.0.17 // indirect
 	github.com/pion/srtp/v3 v3.0.10 // indirect
 	github.com/pion/transport/v4 v4.0.1 // indirect
