@@ -24,11 +24,21 @@ type recordingJSON struct {
 	// (progressive) or flv, the names the config's record.format uses.
 	Format string `json:"format"`
 	Open   bool   `json:"open"` // possibly still being written
+	// Recovery is what start-up recovery found of this file, when it found
+	// anything: "truncated" or "repaired" (left open by a crash, made
+	// playable), "damaged" (closed, its end broken, left as is) or
+	// "unreadable"; RecoveryDetail says what.
+	Recovery       string `json:"recovery,omitempty"`
+	RecoveryDetail string `json:"recovery_detail,omitempty"`
 }
 
-func recordingOf(s recorder.SegmentInfo) recordingJSON {
-	return recordingJSON{Path: s.Rel, App: s.App, Stream: s.Stream, Start: s.Start, Duration: s.Duration.Seconds(),
+func recordingOf(s recorder.SegmentInfo, found map[string]recorder.Recovered) recordingJSON {
+	j := recordingJSON{Path: s.Rel, App: s.App, Stream: s.Stream, Start: s.Start, Duration: s.Duration.Seconds(),
 		Bytes: s.Size, Format: s.Format, Open: s.Open}
+	if f, ok := found[s.Path]; ok {
+		j.Recovery, j.RecoveryDetail = f.Action, f.Detail
+	}
+	return j
 }
 
 // listRecordings answers the recordings under storage.dir, oldest first,
@@ -73,8 +83,9 @@ func (a *Appliance) listRecordings(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	idx.FillDurations(kept, recorder.DurationBudget)
+	found := a.rec.recoveredByPath()
 	for _, s := range kept {
-		list = append(list, recordingOf(s))
+		list = append(list, recordingOf(s, found))
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Start.Before(list[j].Start) })
 	writeJSON(w, http.StatusOK, list)

@@ -173,6 +173,17 @@ func (r *recordings) recover(dir string) {
 	r.mu.Unlock()
 }
 
+// recoveredByPath is what start-up recovery reported, by file path.
+func (r *recordings) recoveredByPath() map[string]recorder.Recovered {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := make(map[string]recorder.Recovered, len(r.recovered))
+	for _, f := range r.recovered {
+		m[f.Path] = f
+	}
+	return m
+}
+
 // sweep applies retention: per app under dir/<app>, then storage-wide.
 func (r *recordings) sweep(cfg *Config) {
 	dir := cfg.Storage.Dir

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance"
+	"github.com/tapedeck/tapedeck/appliance/internal/apptest"
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/recorder"
 )
@@ -105,5 +107,22 @@ func TestRecoveryOnlyRepairsSegmentsLeftOpen(t *testing.T) {
 	}
 	if _, err := os.Stat(crashedPath + recorder.OpenMarkerSuffix); !os.IsNotExist(err) {
 		t.Errorf("open marker still there: %v", err)
+	}
+
+	// The API says which file start-up found damaged, and only that one.
+	a, _ := apptest.Start(t, func(c *appliance.Config) { c.Storage.Dir = storage })
+	code, _, out := apptest.Do(t, a, "GET", "/api/v1/recordings?app=live&stream=cam1", "")
+	var list []struct{ Path, Recovery, RecoveryDetail string }
+	if err := json.Unmarshal([]byte(out), &list); code != 200 || err != nil {
+		t.Fatalf("list: %d %v %s", code, err, out)
+	}
+	for _, r := range list {
+		want := ""
+		if r.Path == "live/cam1/2026-01-01_00-00-00.flv" {
+			want = recorder.RecoveredDamaged
+		}
+		if r.Recovery != want {
+			t.Errorf("%s: recovery %q (%q), want %q", r.Path, r.Recovery, r.RecoveryDetail, want)
+		}
 	}
 }
