@@ -3,6 +3,7 @@ package appliance
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 )
 
 // serviceUser is the unprivileged account the service runs as, the same
@@ -33,4 +34,17 @@ func serviceConfigYAML(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("default config: found %d storage.dir lines to set, want 1", n)
 	}
 	return bytes.Replace(defaultYAML, []byte(key), []byte("\n  dir: "+dir+"\n"), 1), nil
+}
+
+// checkServiceStorage refuses a config whose storage.dir is relative: the
+// shell install runs in is not the service's working directory (systemd
+// starts it in /, read-only under ProtectSystem=strict), so the unit
+// would let it write one place and it would record in another. A missing
+// config passes: install writes one with an absolute dir.
+func checkServiceStorage(configPath string) error {
+	cfg, err := LoadConfig(configPath)
+	if err != nil || filepath.IsAbs(cfg.Storage.Dir) {
+		return nil
+	}
+	return fmt.Errorf("%s: storage.dir %q is relative; the service does not run in this directory: give an absolute path (e.g. %s)", configPath, cfg.Storage.Dir, serviceHome)
 }

@@ -177,3 +177,23 @@ func TestPrepareStorage(t *testing.T) {
 		t.Errorf("new storage dir %v: others may enter", mode)
 	}
 }
+
+// A relative storage.dir is refused before install changes anything; an
+// absolute one, or no config yet, passes.
+func TestCheckServiceStorage(t *testing.T) {
+	dir := t.TempDir()
+	rel := filepath.Join(dir, "rel.yaml")
+	os.WriteFile(rel, []byte("storage:\n  dir: ./recordings\n"), 0o640)
+	err := checkServiceStorage(rel)
+	if err == nil || !strings.Contains(err.Error(), `storage.dir "./recordings" is relative`) {
+		t.Errorf("relative storage.dir: %v, want refused", err)
+	}
+	abs := filepath.Join(dir, "abs.yaml")
+	os.WriteFile(abs, []byte("storage:\n  dir: /srv/rec\n"), 0o640)
+	if err := checkServiceStorage(abs); err != nil {
+		t.Errorf("absolute storage.dir: %v", err)
+	}
+	if err := checkServiceStorage(filepath.Join(dir, "missing.yaml")); err != nil {
+		t.Errorf("missing config: %v", err)
+	}
+}

@@ -18,6 +18,9 @@ import (
 // storage dir, owned by the user. It returns the user to run as ("" for
 // root, on systems without a service user) and what it did, one line each.
 func prepareInstall(configPath string, log io.Writer) (string, error) {
+	if err := checkServiceStorage(configPath); err != nil {
+		return "", err
+	}
 	acct, err := ensureServiceUser(log)
 	if err != nil {
 		return "", err

@@ -4,7 +4,9 @@ package appliance
 
 import "io"
 
-// prepareInstall does nothing on Windows: the service runs as LocalSystem
-// and the config's access is the folder's ACL, which install leaves to the
-// administrator.
-func prepareInstall(string, io.Writer) (string, error) { return "", nil }
+// prepareInstall only checks the storage dir on Windows: the service runs
+// as LocalSystem and the config's access is the folder's ACL, which
+// install leaves to the administrator.
+func prepareInstall(configPath string, _ io.Writer) (string, error) {
+	return "", checkServiceStorage(configPath)
+}
