@@ -157,8 +157,8 @@ func TestPrepareStorage(t *testing.T) {
 	os.WriteFile(rootFile, nil, 0o644)
 	os.WriteFile(otherFile, nil, 0o644)
 	os.Chown(otherFile, 4242, 4242)
-	if err := prepareStorage(dir, 1234, 1235); err != nil {
-		t.Fatal(err)
+	if note, err := prepareStorage(dir, 1234, 1235); err != nil || note != "" {
+		t.Fatalf("prepareStorage: %q, %v", note, err)
 	}
 	for _, p := range []string{dir, filepath.Join(dir, "live"), filepath.Join(dir, "live", "cam"), rootFile} {
 		if uid, gid, _ := ownerMode(t, p); uid != 1234 || gid != 1235 {
@@ -170,11 +170,27 @@ func TestPrepareStorage(t *testing.T) {
 	}
 	// A new storage dir is created private to the service.
 	fresh := filepath.Join(t.TempDir(), "new")
-	if err := prepareStorage(fresh, 1234, 1235); err != nil {
+	if _, err := prepareStorage(fresh, 1234, 1235); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, mode := ownerMode(t, fresh); mode.Perm()&0o007 != 0 {
-		t.Errorf("new storage dir %v: others may enter", mode)
+	if uid, _, mode := ownerMode(t, fresh); uid != 1234 || mode.Perm()&0o007 != 0 {
+		t.Errorf("new storage dir uid %d %v: want 1234, others kept out", uid, mode)
+	}
+
+	// A storage.dir that holds other things (a mistyped / or /home) is
+	// not handed over, nor anything in it.
+	mixed := filepath.Join(t.TempDir(), "srv")
+	os.MkdirAll(filepath.Join(mixed, "live", "cam"), 0o755)
+	os.WriteFile(filepath.Join(mixed, "live", "cam", "a.mp4"), nil, 0o644)
+	os.WriteFile(filepath.Join(mixed, "notes.txt"), nil, 0o644)
+	note, err := prepareStorage(mixed, 1234, 1235)
+	if err != nil || !strings.Contains(note, "holds other files than recordings") {
+		t.Errorf("mixed dir: %q, %v; want a note and nothing changed", note, err)
+	}
+	for _, p := range []string{mixed, filepath.Join(mixed, "live", "cam", "a.mp4")} {
+		if uid, _, _ := ownerMode(t, p); uid != 0 {
+			t.Errorf("%s: uid %d, want root's still", p, uid)
+		}
 	}
 }
 

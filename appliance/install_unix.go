@@ -9,7 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"github.com/tapedeck/tapedeck/recorder"
 )
 
 // prepareInstall makes the files the service needs before its unit is
@@ -48,8 +51,12 @@ func prepareInstall(configPath string, log io.Writer) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("storage dir: %w", err)
 		}
-		if err := prepareStorage(dir, acct.uid, acct.gid); err != nil {
+		note, err := prepareStorage(dir, acct.uid, acct.gid)
+		if err != nil {
 			return "", err
+		}
+		if note != "" {
+			fmt.Fprintf(log, "tapedeck install: %s\n", note)
 		}
 	}
 	return acct.name, nil
@@ -119,13 +126,18 @@ func secureConfigFile(path string, gid int) (string, error) {
 	return was, nil
 }
 
-// prepareStorage creates dir (0750) and gives it to uid:gid, and with it
-// whatever in it root owns: files an earlier install left when the service
-// ran as root, in which the service user could not record or delete.
-// Files of other users are left alone.
-func prepareStorage(dir string, uid, gid int) error {
+// prepareStorage creates dir (0750) for uid:gid. An existing dir is given
+// to uid:gid, with what root owns in it (an earlier install ran the
+// service as root, and the user could not record there), only when it
+// holds nothing but recordings in folders: a storage.dir mistyped as / or
+// /home must not hand the system to the service. Otherwise it is left as
+// it is and the returned note says so.
+func prepareStorage(dir string, uid, gid int) (string, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("storage dir: %w", err)
+		return "", fmt.Errorf("storage dir: %w", err)
+	}
+	if !onlyRecordings(dir) {
+		return fmt.Sprintf("storage dir %s holds other files than recordings: left as it is (the service, user %s, must be able to write it)", dir, serviceUser), nil
 	}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -141,7 +153,28 @@ func prepareStorage(dir string, uid, gid int) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("storage dir %s: %w", dir, err)
+		return "", fmt.Errorf("storage dir %s: %w", dir, err)
 	}
-	return nil
+	return "", nil
+}
+
+// onlyRecordings reports whether everything below dir is a folder or a
+// file the recorder writes (a segment, its open marker or temporary
+// file). It stops at the first other entry.
+func onlyRecordings(dir string) bool {
+	ok := true
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			ok = false
+		case d.IsDir():
+			return nil
+		case d.Type().IsRegular() && (recorder.IsSegmentFile(p) || recorder.IsSegmentFile(strings.TrimSuffix(p, filepath.Ext(p)))):
+			return nil
+		default:
+			ok = false
+		}
+		return fs.SkipAll
+	})
+	return ok
 }
