@@ -4,6 +4,7 @@ package appliance
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,5 +212,38 @@ func TestCheckServiceStorage(t *testing.T) {
 	}
 	if err := checkServiceStorage(filepath.Join(dir, "missing.yaml")); err != nil {
 		t.Errorf("missing config: %v", err)
+	}
+}
+
+// What the old README's `sudo tee` left (0644 root:root, storage.dir
+// absolute) is made right in one go: config root:<group> 0640, storage
+// dir the user's, each change printed.
+func TestPrepareInstall(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	storage := filepath.Join(dir, "rec")
+	cfgPath := filepath.Join(dir, "etc", "tapedeck.yaml")
+	os.MkdirAll(filepath.Dir(cfgPath), 0o755)
+	os.WriteFile(cfgPath, []byte("storage:\n  dir: "+storage+"\napps:\n  live:\n    publish:\n      keys: [s3cret]\n"), 0o644)
+	os.Chmod(cfgPath, 0o644)
+	fake := func(io.Writer) (account, error) { return account{name: serviceUser, uid: 1234, gid: 4321}, nil }
+	var log bytes.Buffer
+	user, err := prepareInstallFor(cfgPath, &log, fake)
+	if err != nil || user != serviceUser {
+		t.Fatalf("prepareInstall: %q, %v", user, err)
+	}
+	if uid, gid, mode := ownerMode(t, cfgPath); uid != 0 || gid != 4321 || mode != 0o640 {
+		t.Errorf("config %d:%d %v, want 0:4321 -rw-r-----", uid, gid, mode)
+	}
+	if uid, gid, _ := ownerMode(t, storage); uid != 1234 || gid != 4321 {
+		t.Errorf("storage dir %d:%d, want 1234:4321", uid, gid)
+	}
+	if want := "tapedeck install: " + cfgPath + " was 0644 0:0, now 0640 root:4321\n"; log.String() != want {
+		t.Errorf("printed %q, want %q", log.String(), want)
+	}
+	// A second install changes nothing and says nothing.
+	log.Reset()
+	if _, err := prepareInstallFor(cfgPath, &log, fake); err != nil || log.Len() != 0 {
+		t.Errorf("second install: %v, printed %q", err, log.String())
 	}
 }

@@ -21,10 +21,16 @@ import (
 // storage dir, owned by the user. It returns the user to run as ("" for
 // root, on systems without a service user) and what it did, one line each.
 func prepareInstall(configPath string, log io.Writer) (string, error) {
+	return prepareInstallFor(configPath, log, ensureServiceUser)
+}
+
+// prepareInstallFor is prepareInstall with the account lookup given, so
+// that a test can run it without creating a user on the machine.
+func prepareInstallFor(configPath string, log io.Writer, ensureUser func(io.Writer) (account, error)) (string, error) {
 	if err := checkServiceStorage(configPath); err != nil {
 		return "", err
 	}
-	acct, err := ensureServiceUser(log)
+	acct, err := ensureUser(log)
 	if err != nil {
 		return "", err
 	}
