@@ -61,6 +61,8 @@ commands:
   check      validate a config file
   config     print the default config
   install    install as an OS service (systemd, launchd, Windows) running -c FILE
+             (written if absent; made root:tapedeck 0640; runs as user tapedeck;
+             storage.dir must be absolute)
   uninstall  remove the OS service
   start, stop, restart
              control the OS service

@@ -7,6 +7,7 @@ import (
 	"github.com/tapedeck/tapedeck/appliance/relay"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 )
@@ -95,6 +96,10 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	// Under client_golang's name, so that dashboards built for Go programs
+	// find it: a count that grows with clients gone is a leak.
+	m.family("go_goroutines", "gauge", "Number of goroutines that currently exist.")
+	m.sample("go_goroutines", nil, float64(runtime.NumGoroutine()))
 }
 
 type metricWriter struct{ w io.Writer }

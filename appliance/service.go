@@ -88,11 +88,18 @@ func (p *serviceProgram) Stop(service.Service) error {
 	return nil
 }
 
-func newService(configPath string) (service.Service, error) {
+// newService is the OS service running configPath as user ("" for root).
+func newService(configPath, user string) (service.Service, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
+	return service.New(&serviceProgram{configPath: configPath}, serviceConfig(exe, configPath, user))
+}
+
+// serviceConfig is what the service manager is given for exe running
+// configPath as user; on Linux it carries the systemd unit install writes.
+func serviceConfig(exe, configPath, user string) *service.Config {
 	cfg := &service.Config{
 		Name:        serviceName,
 		DisplayName: "tapedeck",
@@ -105,15 +112,18 @@ func newService(configPath string) (service.Service, error) {
 		},
 	}
 	if runtime.GOOS == "linux" {
-		storage := "/var/lib/tapedeck"
+		storage := serviceHome
 		if c, err := LoadConfig(configPath); err == nil {
 			if abs, err := filepath.Abs(c.Storage.Dir); err == nil {
 				storage = abs
 			}
 		}
-		cfg.Option["SystemdScript"] = SystemdUnit(exe, configPath, "", storage)
+		cfg.Option["SystemdScript"] = SystemdUnit(exe, configPath, user, storage)
+		// Upstart's job switches to it too; SysV's and OpenRC's scripts
+		// have no user setting (kardianos/service v1.3.0) and run as root.
+		cfg.UserName = user
 	}
-	return service.New(&serviceProgram{configPath: configPath}, cfg)
+	return cfg
 }
 
 // cmdService handles install, uninstall, start, stop, restart and status.
@@ -130,16 +140,27 @@ func cmdService(verb string, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if verb == "install" {
-		if _, err := LoadConfig(configPath); err != nil {
-			fmt.Fprintf(stderr, "tapedeck install: the config does not load:\n%v\n", err)
-			return 1
+		// A missing config is written by prepareInstall; a broken one is
+		// refused before anything changes, whoever runs it.
+		if _, err := os.Stat(configPath); !errors.Is(err, os.ErrNotExist) {
+			if _, err := LoadConfig(configPath); err != nil {
+				fmt.Fprintf(stderr, "tapedeck install: the config does not load:\n%v\n", err)
+				return 1
+			}
 		}
 	}
 	if verb != "status" && !isPrivileged() {
 		fmt.Fprintf(stderr, "tapedeck %s: needs administrator rights (run it with sudo, or as Administrator on Windows)\n", verb)
 		return 1
 	}
-	svc, err := newService(configPath)
+	user := "" // only install writes the unit; the other verbs name it
+	if verb == "install" {
+		if user, err = prepareInstall(configPath, stdout); err != nil {
+			fmt.Fprintf(stderr, "tapedeck install: %v\n", err)
+			return 1
+		}
+	}
+	svc, err := newService(configPath, user)
 	if err != nil {
 		fmt.Fprintf(stderr, "tapedeck %s: %v\n", verb, err)
 		return 1
@@ -163,6 +184,9 @@ func cmdService(verb string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tapedeck %s: %v\n", verb, err)
 		return 1
 	}
+	if verb == "install" && user != "" && svc.Platform() != "linux-systemd" && svc.Platform() != "linux-upstart" {
+		fmt.Fprintf(stderr, "tapedeck install: %s has no user setting: the service runs as root (the config and storage dir are prepared for %s all the same)\n", svc.Platform(), user)
+	}
 	fmt.Fprintf(stdout, "tapedeck %s: done\n", verb)
 	return 0
 }
@@ -173,7 +197,7 @@ func runAsService(configPath string) (bool, int) {
 	if service.Interactive() || runtime.GOOS != "windows" {
 		return false, 0
 	}
-	svc, err := newService(configPath)
+	svc, err := newService(configPath, "")
 	if err != nil {
 		return true, 1
 	}

@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"encoding/binary"
 	"log/slog"
 	"time"
@@ -23,7 +22,7 @@ import (
 // plays from the start; recovery can patch it later.
 type flvWriter struct {
 	f     file
-	bw    *bufio.Writer
+	bw    *growWriter
 	stats *Stats
 	log   *slog.Logger
 

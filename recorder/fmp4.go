@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"encoding/binary"
 	"log/slog"
 
@@ -24,7 +23,7 @@ import (
 // AV1/VP9. The boxes we need are few (see mp4box.go).
 type fmp4Writer struct {
 	f     file
-	bw    *bufio.Writer
+	bw    *growWriter
 	stats *Stats
 	log   *slog.Logger
 

@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -196,7 +195,7 @@ func Record(ctx context.Context, src Source, app, stream string, cfg Config) err
 	r := &recorder{
 		cfg: cfg, app: app, stream: stream, stats: cfg.Stats,
 		log:    cfg.Logger.With("app", app, "stream", stream, "format", cfg.Format),
-		bw:     bufio.NewWriterSize(io.Discard, bufSize),
+		bw:     newGrowWriter(io.Discard, bufSize),
 		warned: make(map[string]bool),
 	}
 	r.lastSync = r.cfg.Clock.Elapsed()
@@ -324,7 +323,7 @@ type recorder struct {
 	app, stream string
 	log         *slog.Logger
 	stats       *Stats
-	bw          *bufio.Writer // reused by every segment
+	bw          *growWriter // reused by every segment
 
 	// Session state (reset by KindStreamStart).
 	video, audio trackState
@@ -951,8 +950,8 @@ func (r *recorder) maybeSync(force bool) {
 // writerParams is what a segment writer starts from.
 type writerParams struct {
 	f            file
-	bw           *bufio.Writer // already Reset onto f
-	video, audio *trackState   // nil when the segment has no such track
+	bw           *growWriter // already Reset onto f
+	video, audio *trackState // nil when the segment has no such track
 	meta         []metaProp
 	cfg          *Config
 	stats        *Stats
@@ -960,7 +959,7 @@ type writerParams struct {
 }
 
 // syncFile flushes bw and fsyncs f, reporting a disk slower than the stream.
-func syncFile(bw *bufio.Writer, f file, stats *Stats, log *slog.Logger) error {
+func syncFile(bw *growWriter, f file, stats *Stats, log *slog.Logger) error {
 	t0 := time.Now()
 	if err := bw.Flush(); err != nil {
 		return err

@@ -170,15 +170,26 @@ type recording struct {
 // Paths are filepath.Join(dir, ...) of the entries found: give Sweep the
 // Config.Dir the recorders use, so that inUse sees the same paths as
 // OnSegmentOpen reported (see OpenSegments). Symbolic links below dir are
-// not followed nor deleted (dir itself may be one). Only directories that
-// this sweep emptied are removed.
+// not followed nor deleted (dir itself may be one). Directories are
+// removed when this sweep emptied them, or when they were empty already
+// and unchanged for emptyDirAge: what a stream that recorded nothing, a
+// deletion through the API or an earlier version left. A directory being
+// recorded into holds its open segment; one a recorder made a moment ago
+// is younger than emptyDirAge (and createSegmentFile makes it again if it
+// goes between its MkdirAll and its create).
 //
 // err joins every problem met (unreadable directories, failed deletions);
 // the sweep goes on past them, and deleted/freed report what was done.
 func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage DiskUsage) (deleted []string, freed int64, err error) {
 	var errs []error
 	var files []recording
-	if werr := walkFiles(dir, func(path string, d fs.DirEntry) {
+	emptied := map[string]bool{}
+	stale := func(path string, d fs.DirEntry) {
+		if info, err := d.Info(); err == nil && now.Sub(info.ModTime()) > emptyDirAge {
+			emptied[path] = true
+		}
+	}
+	if werr := walkTree(dir, func(path string, d fs.DirEntry) {
 		if !isRecording(path) {
 			return
 		}
@@ -194,7 +205,7 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 			r.mod, r.thisRun = p.Clock.correct(r.mod)
 		}
 		files = append(files, r)
-	}, &errs); werr != nil {
+	}, stale, &errs); werr != nil {
 		return nil, 0, werr
 	}
 	sort.Slice(files, func(i, j int) bool {
@@ -227,7 +238,6 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 		total += f.size
 	}
 
-	emptied := map[string]bool{}
 	for _, f := range files {
 		expired := p.MaxAge > 0 && now.Sub(f.mod) > p.MaxAge
 		over := p.MaxBytes > 0 && total > p.MaxBytes
@@ -283,10 +293,20 @@ func below(root, p string) bool {
 	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
+// emptyDirAge is how long an empty directory below the storage dir stays
+// before a sweep removes it.
+const emptyDirAge = time.Minute
+
 // walkFiles calls fn for every regular file below dir. It does not follow
 // symbolic links below dir (dir itself may be one). Unreadable
 // directories are added to errs; only an unreadable dir itself is returned.
 func walkFiles(dir string, fn func(path string, d fs.DirEntry), errs *[]error) error {
+	return walkTree(dir, fn, nil, errs)
+}
+
+// walkTree is walkFiles that also calls empty, unless nil, for every
+// directory below dir that was empty when read.
+func walkTree(dir string, fn, empty func(path string, d fs.DirEntry), errs *[]error) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -303,6 +323,9 @@ func walkFiles(dir string, fn func(path string, d fs.DirEntry), errs *[]error) e
 						*errs = append(*errs, err)
 					}
 					continue
+				}
+				if len(sub) == 0 && empty != nil {
+					empty(p, e)
 				}
 				walk(p, sub)
 			case e.Type().IsRegular():

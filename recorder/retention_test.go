@@ -42,7 +42,8 @@ func TestSweep(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		files       []file
-		dirs        []string // extra empty directories made before the sweep
+		dirs        []string // extra empty directories made before the sweep, just now
+		oldDirs     []string // extra empty directories, unchanged for two hours
 		policy      Policy
 		usage       *usage
 		wantDeleted []string // in deletion order (oldest first)
@@ -110,11 +111,21 @@ func TestSweep(t *testing.T) {
 				{"other/cam3/c.mp4", 100, 3 * time.Hour, false},
 				{"other/cam3/d.mp4", 100, 1 * time.Hour, false},
 			},
-			dirs:        []string{"live/empty-before"},
+			dirs:        []string{"live/just-made"},
 			policy:      Policy{MaxAge: 2 * time.Hour},
 			wantDeleted: []string{"live/cam1/2025/a.mp4", "live/cam2/b.flv", "other/cam3/c.mp4"},
 			wantDirs:    []string{"live/cam1/2025", "live/cam1", "live/cam2"},
-			keepDirs:    []string{"live", "live/empty-before", "other/cam3"}},
+			keepDirs:    []string{"live", "live/just-made", "other/cam3"}},
+		// Names that came and went and left folders with nothing in them
+		// (a deletion through the API, a stream that recorded nothing):
+		// no rule needs to delete a file for them to go, their parents
+		// with them; a folder made a moment ago (a recorder about to
+		// create its first segment) stays, as does the storage dir.
+		{name: "stale empty dirs pruned", files: four,
+			dirs:     []string{"live/starting"},
+			oldDirs:  []string{"live/gone1", "live/gone2/2025", "old/app/cam"},
+			wantDirs: []string{"live/gone1", "live/gone2/2025", "live/gone2", "old/app/cam", "old/app", "old"},
+			keepDirs: []string{".", "live", "live/cam1", "live/starting"}},
 		{name: "storage dir itself never removed",
 			files:       []file{{"a.mp4", 100, 5 * time.Hour, false}},
 			policy:      Policy{MaxAge: time.Hour},
@@ -144,6 +155,15 @@ func TestSweep(t *testing.T) {
 			}
 			for _, d := range tc.dirs {
 				os.MkdirAll(filepath.Join(dir, filepath.FromSlash(d)), 0o755)
+			}
+			for _, d := range tc.oldDirs {
+				p := filepath.Join(dir, filepath.FromSlash(d))
+				os.MkdirAll(p, 0o755)
+				mt := now.Add(-2 * time.Hour)
+				// Parents too: they are as old as the last change in them.
+				for q := p; q != dir; q = filepath.Dir(q) {
+					os.Chtimes(q, mt, mt)
+				}
 			}
 			calls := 0
 			var du DiskUsage

@@ -144,14 +144,17 @@ func runReload(t *testing.T, exe string) {
 }
 
 // installUnprivileged runs install (and stop) as an unprivileged user:
-// both need administrator rights and say so.
+// both need administrator rights and say so, and install writes no config
+// where there is none (it would as root).
 func installUnprivileged(t *testing.T, exe string) {
 	dir := openTempDir(t)
 	good := filepath.Join(dir, "good.yaml")
+	missing := filepath.Join(dir, "missing.yaml")
 	os.WriteFile(good, []byte(goodConfig), 0o644)
-	for _, verb := range []string{"install", "stop"} {
+	for _, run := range [][2]string{{"install", good}, {"install", missing}, {"stop", good}} {
+		verb := run[0]
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		cmd := exec.CommandContext(ctx, exe, verb, "-c", good)
+		cmd := exec.CommandContext(ctx, exe, verb, "-c", run[1])
 		if os.Geteuid() == 0 {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		}
@@ -168,5 +171,8 @@ func installUnprivileged(t *testing.T, exe string) {
 			t.Errorf("tapedeck %s unprivileged: exit %d, stdout %q, stderr %q; want 1 and %q",
 				verb, ee.ExitCode(), stdout.String(), stderr.String(), want)
 		}
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("install without the rights wrote the missing config")
 	}
 }

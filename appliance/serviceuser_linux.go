@@ -1,0 +1,53 @@
+package appliance
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"os/user"
+	"strconv"
+)
+
+// ensureServiceUser returns the tapedeck system user, creating it (and its
+// group) the way the .deb does when it does not exist: useradd, or
+// BusyBox's addgroup/adduser where there is no useradd (Alpine).
+func ensureServiceUser(log io.Writer) (account, error) {
+	if a, err := lookupAccount(serviceUser); err == nil {
+		return a, nil
+	}
+	var cmds [][]string
+	if _, err := exec.LookPath("useradd"); err == nil {
+		cmds = [][]string{{"useradd", "--system", "--user-group", "--home-dir", serviceHome,
+			"--no-create-home", "--shell", "/usr/sbin/nologin", "--comment", "tapedeck RTMP appliance", serviceUser}}
+	} else {
+		cmds = [][]string{{"addgroup", "-S", serviceUser},
+			{"adduser", "-S", "-D", "-H", "-h", serviceHome, "-s", "/sbin/nologin", "-G", serviceUser, serviceUser}}
+	}
+	for _, c := range cmds {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			return account{}, fmt.Errorf("create user %s: %s: %w: %s", serviceUser, c[0], err, out)
+		}
+	}
+	a, err := lookupAccount(serviceUser)
+	if err != nil {
+		return account{}, fmt.Errorf("create user %s: %w", serviceUser, err)
+	}
+	fmt.Fprintf(log, "tapedeck install: created system user %s (uid %d)\n", serviceUser, a.uid)
+	return a, nil
+}
+
+// lookupAccount reads name's ids. With CGO off, os/user reads /etc/passwd
+// and /etc/group, which is where system users live.
+func lookupAccount(name string) (account, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return account{}, err
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err := errors.Join(err1, err2); err != nil {
+		return account{}, fmt.Errorf("user %s: %w", name, err)
+	}
+	return account{name: name, uid: uid, gid: gid}, nil
+}
