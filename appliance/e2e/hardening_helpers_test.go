@@ -11,28 +11,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 )
 
-// hardBuild builds the tapedeck binary into dir and returns its path.
-func hardBuild(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "tapedeck")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/tapedeck/tapedeck")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // hardProc is a running tapedeck binary.
 type hardProc struct {
-	cmd      *exec.Cmd
+	*binProc
 	logs     *testenv.SyncBuf
 	cfgPath  string
 	storage  string
@@ -58,41 +45,10 @@ func hardStart(t *testing.T, bin, config string) *hardProc {
 	if err := os.WriteFile(p.cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(bin, "run", "-c", p.cfgPath)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { p.cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("tapedeck log:\n%s", testenv.Tail(p.logs.String(), 60))
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + p.httpAddr + "/healthz"); err == nil {
-			resp.Body.Close()
-			return p
-		}
-		select {
-		case <-exited:
-			t.Fatalf("tapedeck exited at start:\n%s", p.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tapedeck's API did not answer within 15s:\n%s", p.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	tail := func() string { return testenv.Tail(p.logs.String(), 60) }
+	p.binProc = startBinary(t, bin, p.cfgPath, p.logs, 10*time.Second, tail)
+	p.waitReady(t, apiAnswers("http://"+p.httpAddr), 15*time.Second, "API answering", tail)
+	return p
 }
 
 // hardWaitLog waits until the log holds want, failing after timeout.

@@ -18,7 +18,7 @@ import (
 )
 
 func TestHardening(t *testing.T) {
-	bin := hardBuild(t, t.TempDir())
+	bin := tapedeckBinary(t)
 	t.Run("empty config on reload keeps keys and token", func(t *testing.T) { t.Parallel(); hardEmptyReload(t, bin) })
 	t.Run("2000 idle connections from one address", func(t *testing.T) { t.Parallel(); hardIdleFlood(t, bin) })
 	t.Run("cross-origin and trickling API requests", func(t *testing.T) { t.Parallel(); hardHTTP(t, bin) })

@@ -589,9 +589,8 @@ func checkSegmentRun(t *testing.T, r *segmentRun) {
 
 // serverProc is the appliance binary run as a subprocess.
 type serverProc struct {
-	cmd  *exec.Cmd
+	*binProc
 	log  *testenv.SyncBuf
-	done chan struct{}
 	addr string
 }
 
@@ -602,34 +601,17 @@ var listeningLine = regexp.MustCompile(`msg="rtmp listening" addr=(\S+)`)
 // the test if still running; its log is shown when the test failed.
 func startServerProc(t *testing.T, bin, cfg, label string) *serverProc {
 	t.Helper()
-	p := &serverProc{cmd: exec.Command(bin, "run", "-c", cfg), log: &testenv.SyncBuf{Max: 8 << 20}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("%s server log:\n%s", label, excerpt(p.log.String(), 200, nil))
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if m := listeningLine.FindStringSubmatch(p.log.String()); m != nil {
+	p := &serverProc{log: &testenv.SyncBuf{Max: 8 << 20}}
+	tail := func() string { return label + " server log:\n" + excerpt(p.log.String(), 200, nil) }
+	p.binProc = startBinary(t, bin, cfg, p.log, 0, tail)
+	p.waitReady(t, func() bool {
+		m := listeningLine.FindStringSubmatch(p.log.String())
+		if m != nil {
 			p.addr = m[1]
-			return p
 		}
-		select {
-		case <-p.done:
-			t.Fatalf("%s server exited at start: %v\n%s", label, p.cmd.ProcessState, p.log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s server not listening after 20 s:\n%s", label, p.log.String())
-		}
-	}
+		return m != nil
+	}, 20*time.Second, "RTMP listening", tail)
+	return p
 }
 
 // kill -9 of the server 12 s into a segment (of 10 minutes), for each

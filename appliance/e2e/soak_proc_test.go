@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,51 +15,18 @@ import (
 // The soaked binary as a process, and the small disk it records to.
 
 type soakProc struct {
-	cmd  *exec.Cmd
-	log  *soakLog
-	done chan struct{}
+	*binProc
+	log *soakLog
 }
 
 // startSoakProc runs `bin run -c cfg` and returns once the API at api
 // answers /healthz. It is killed at the end of the test if still running.
 func startSoakProc(t *testing.T, bin, cfg, api string) *soakProc {
 	t.Helper()
-	p := &soakProc{cmd: exec.Command(bin, "run", "-c", cfg), log: newSoakLog(), done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("tapedeck log (last lines):\n%s", p.log.lastLines())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if resp, err := http.Get(api + "/healthz"); err == nil {
-			resp.Body.Close()
-			return p
-		}
-		if p.exited() {
-			t.Fatalf("tapedeck exited at start: %v\n%s", p.cmd.ProcessState, p.log.lastLines())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tapedeck's API did not answer within 20 s:\n%s", p.log.lastLines())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (p *soakProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	p := &soakProc{log: newSoakLog()}
+	p.binProc = startBinary(t, bin, cfg, p.log, 0, p.log.lastLines)
+	p.waitReady(t, apiAnswers(api), 20*time.Second, "API answering", p.log.lastLines)
+	return p
 }
 
 // stop sends SIGTERM, which closes the open segments, and waits for the
