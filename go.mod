@@ -12,6 +12,7 @@ require (
 	github.com/spf13/viper v1.21.0
 	github.com/yapingcat/gomedia v0.0.0-20240906162731-17feea57090c
 	go.yaml.in/yaml/v3 v3.0.5
+	golang.org/x/crypto v0.47.0
 	golang.org/x/net v0.49.0
 	golang.org/x/sys v0.40.0
 )
