@@ -25,7 +25,7 @@ func cmdHashPassword(stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	pw := strings.TrimRight(line, "\r\n")
 	if pw == "" {
-		fmt.Fprintln(stderr, "tapedeck hash-password: no password on stdin (e.g. read -rs PW; printf '%s' \"$PW\" | tapedeck hash-password)")
+		io.WriteString(stderr, "tapedeck hash-password: no password on stdin (e.g. read -rs PW; printf '%s' \"$PW\" | tapedeck hash-password)\n")
 		return 2
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), hashCost)
