@@ -39,6 +39,9 @@ function dur(s) {
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), x = s % 60;
   return (h ? h + "h " : "") + (h || m ? m + "m " : "") + x + "s";
 }
+// codecName spells the API's FourCC the way people say it.
+const CODECS = { avc1: "H.264", hvc1: "H.265", hev1: "H.265", av01: "AV1", vp09: "VP9", mp4a: "AAC", Opus: "Opus", ".mp3": "MP3" };
+const codecName = (c) => (c ? (CODECS[c] ? CODECS[c] + " (" + c + ")" : c) : "–");
 const hhmmss = (d) => d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 const rfc3339 = (d) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 
@@ -65,8 +68,15 @@ function showLogin() {
   stopPolling();
   for (const v of state.lives.values()) v.destroy();
   state.lives.clear();
-  $("streams").replaceChildren();
+  // Nothing of what the signed-in page showed stays in it.
+  for (const id of ["streams", "rec-stream", "timeline", "storage"]) $(id).replaceChildren();
   $("recordings").tBodies[0].replaceChildren();
+  $("pulls").tBodies[0].replaceChildren();
+  $("rec-info").textContent = "";
+  if (state.vodHls) { state.vodHls.destroy(); state.vodHls = null; }
+  $("player").removeAttribute("src");
+  $("player").hidden = true;
+  state.recs = [];
   $("app").hidden = true;
   $("logout").hidden = true;
   $("who").textContent = "";
@@ -176,8 +186,8 @@ function renderStreams(list) {
     const c = state.lives.get(key) || streamCard(s);
     if (!c.card.isConnected) $("streams").append(c.card);
     c.facts.replaceChildren();
-    fact(c.facts, "Video", [s.video_codec || "–", s.width ? s.width + "×" + s.height : "", s.fps ? Math.round(s.fps) + " fps" : ""].filter(Boolean).join(" "));
-    fact(c.facts, "Audio", s.audio_codec || "–");
+    fact(c.facts, "Video", [codecName(s.video_codec), s.width ? s.width + "×" + s.height : "", s.fps ? Math.round(s.fps) + " fps" : ""].filter(Boolean).join(" "));
+    fact(c.facts, "Audio", codecName(s.audio_codec));
     fact(c.facts, "Bitrate", bits(s.bitrate_in_bps));
     fact(c.facts, "Players", String(s.players));
     fact(c.facts, "Keyframe skips", String(s.skips), s.skips ? "warn" : "");
