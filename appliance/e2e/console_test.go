@@ -303,6 +303,31 @@ func TestE2EConsole(t *testing.T) {
 		}
 		t.Log("SKIP VOD playlist and segment-boundary seek: /hls/vod/ answers 404 (LL-HLS not merged yet); the recording played from its file")
 	}
+
+	// Zoomed to what was recorded, a click in the middle of the second
+	// segment's block plays from that moment.
+	browse(t, ctx, 10*time.Second, "zoom the timeline", chromedp.Click(chromedp.CSS("#rec-zoom")))
+	at := evalIn[string](t, ctx, `(() => {
+		const b = document.querySelectorAll('#timeline .seg')[1].getBoundingClientRect();
+		document.getElementById('timeline').dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: b.left + b.width / 2, clientY: b.top + b.height / 2}));
+		return document.getElementById('player').dataset.playing || "";
+	})()`)
+	clicked := pollIn[string](t, ctx, 10*time.Second, "playback from the clicked moment",
+		`(p => p.dataset.playing !== `+fmt.Sprintf("%q", at)+` && p.dataset.playing)(document.getElementById('player'))`)
+	when, err := time.Parse(time.RFC3339, clicked)
+	mid := closed[1].Start.Add(time.Duration(closed[1].Duration * float64(time.Second) / 2))
+	if err != nil || when.Sub(mid).Abs() > 1500*time.Millisecond {
+		t.Errorf("a click in the middle of segment 2 (%v) plays from %q (%v)", mid, clicked, err)
+	}
+	if !vod {
+		// From the file: the player seeks to the moment within it.
+		off := when.Sub(closed[1].Start).Seconds()
+		pollIn[float64](t, ctx, 30*time.Second, "the file plays from the clicked moment",
+			fmt.Sprintf(`(v => v.currentTime > %f && v.videoWidth === 640 && v.currentTime)(document.getElementById('player'))`, off+0.5))
+	} else {
+		pollIn[float64](t, ctx, 30*time.Second, "the VOD playlist plays from the clicked moment",
+			`(v => v.currentTime > 0.5 && v.videoWidth === 640 && v.currentTime)(document.getElementById('player'))`)
+	}
 	screenshot(t, ctx, art, "recording.png")
 
 	// The phone layout.

@@ -4,7 +4,7 @@
 "use strict";
 
 const POLL_MS = 2000;
-const state = { csrf: "", auth: "", timer: 0, lives: new Map(), recs: [], vodHls: null };
+const state = { csrf: "", auth: "", timer: 0, lives: new Map(), recs: [], vodHls: null, zoom: false };
 
 // ---------- small helpers ----------
 
@@ -128,11 +128,21 @@ function enter(session) {
 
 // ---------- live streams ----------
 
-// attachHLS plays an HLS URL in a <video>: natively where the browser
-// can (Safari, iOS), else through hls.js (Media Source Extensions).
-// onFail is told why it cannot play.
+// nativeHLS: Safari and every iOS browser (WebKit) play HLS themselves,
+// LL-HLS included; elsewhere hls.js does, over Media Source Extensions,
+// also where a browser now claims native HLS (recent Chromium), whose
+// low-latency support is not that of hls.js.
+const appleWebKit = /Apple/.test(navigator.vendor || "");
+function nativeHLS(video) {
+  const can = !!video.canPlayType("application/vnd.apple.mpegurl");
+  return can && (appleWebKit || !(window.Hls && Hls.isSupported()));
+}
+
+// attachHLS plays an HLS URL in a <video>. onFail is told why it cannot
+// play; a failure of the network (a muxer still starting, the box
+// restarting) is retried a few times first.
 function attachHLS(video, url, lowLatency, onFail) {
-  if (video.canPlayType("application/vnd.apple.mpegurl")) {
+  if (nativeHLS(video)) {
     video.src = url;
     video.addEventListener("error", () => onFail("the browser could not play " + url), { once: true });
     return { destroy() { video.removeAttribute("src"); video.load(); }, native: true };
@@ -142,14 +152,18 @@ function attachHLS(video, url, lowLatency, onFail) {
     return { destroy() {} };
   }
   const hls = new Hls({ lowLatencyMode: lowLatency, backBufferLength: 30, maxBufferLength: 10 });
+  let retries = 0;
   hls.on(Hls.Events.ERROR, (_, d) => {
     if (!d.fatal) return;
     const code = d.response && d.response.code;
-    if (code === 404) onFail("no HLS for this stream (404)");
-    else if (code === 401) showLogin();
-    else if (d.type === Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); return; }
-    else onFail("HLS: " + d.details);
-    hls.destroy();
+    if (code === 401) { showLogin(); return; }
+    if (d.type === Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); return; }
+    if (d.type === Hls.ErrorTypes.NETWORK_ERROR && code !== 404 && retries++ < 5) {
+      setTimeout(() => hls.startLoad(), 2000);
+      return;
+    }
+    onFail(code === 404 ? "no HLS for this stream (404)" : "HLS: " + d.details);
+    hls.stopLoad();
   });
   hls.loadSource(url);
   hls.attachMedia(video);
@@ -308,18 +322,37 @@ async function loadRecordings() {
     const end = r.duration_seconds ? new Date(start.getTime() + r.duration_seconds * 1000) : (r.open ? new Date() : start);
     return Object.assign({}, r, { startD: start, endD: end });
   });
-  renderTimeline(from, to);
+  renderTimeline();
   renderRecordingList(app, stream);
 }
 
-function renderTimeline(from, to) {
+// viewRange is the span the timeline shows: the whole day, or zoomed to
+// what was recorded on it.
+function viewRange() {
+  const day = dayRange();
+  if (!state.zoom || !state.recs.length) return day;
+  let a = Math.min(...state.recs.map((r) => r.startD.getTime()));
+  let b = Math.max(...state.recs.map((r) => r.endD.getTime()));
+  const pad = Math.max(10000, (b - a) * 0.05);
+  a = Math.max(day.from.getTime(), a - pad);
+  b = Math.min(day.to.getTime(), b + pad);
+  return { from: new Date(a), to: new Date(b) };
+}
+
+const TICK_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600];
+
+function renderTimeline() {
   const tl = $("timeline");
+  const { from, to } = viewRange();
   const span = to - from;
+  const step = (TICK_STEPS.find((s) => span / 1000 / s <= 8) || 21600) * 1000;
   const ticks = el("div", { class: "ticks" });
-  for (let h = 0; h <= 24; h += 3) {
-    const t = el("span", { class: "tick" }, String(h).padStart(2, "0"));
-    t.style.left = (h / 24) * 100 + "%";
-    ticks.append(t);
+  for (let t = Math.ceil(from / step) * step; t <= to.getTime(); t += step) {
+    const d = new Date(t);
+    const label = step < 60000 ? hhmmss(d) : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+    const tick = el("span", { class: "tick" }, label);
+    tick.style.left = ((t - from) / span) * 100 + "%";
+    ticks.append(tick);
   }
   const blocks = state.recs.map((r) => {
     const a = Math.max(0, (r.startD - from) / span), b = Math.min(1, (r.endD - from) / span);
@@ -417,11 +450,16 @@ function setupRecordings() {
     day.value = d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
     loadRecordings();
   };
+  $("rec-zoom").addEventListener("click", () => {
+    state.zoom = !state.zoom;
+    $("rec-zoom").textContent = state.zoom ? "Whole day" : "Zoom to recordings";
+    renderTimeline();
+  });
   $("rec-prev").addEventListener("click", () => shift(-1));
   $("rec-next").addEventListener("click", () => shift(1));
   $("timeline").addEventListener("click", (ev) => {
     const box = ev.currentTarget.getBoundingClientRect();
-    const { from, to } = dayRange();
+    const { from, to } = viewRange();
     const t = new Date(from.getTime() + ((ev.clientX - box.left) / box.width) * (to - from));
     const sel = $("rec-stream").value;
     if (!sel) return;
