@@ -126,7 +126,7 @@ func (a *Appliance) checkCredentials(r *http.Request, creds console.Credentials)
 		}
 		return 0, ""
 	}
-	if sess, ok := a.web.sessions.FromRequest(r); ok {
+	if sess, ok := a.web.sessions.FromRequest(r); ok && creds.Holds(sess) {
 		if !changesState(r) {
 			return 0, ""
 		}

@@ -101,8 +101,9 @@ func TestConsoleLoginRefused(t *testing.T) {
 func TestAPIGuardSessionCookie(t *testing.T) {
 	a := consoleTAppliance(t, "s3cret")
 	h := a.apiHandler()
-	id, sess := a.web.sessions.Create("ana", time.Hour)
-	expired, _ := a.web.sessions.Create("ana", time.Nanosecond)
+	fp, _ := a.credentials().Fingerprint("ana", false)
+	id, sess := a.web.sessions.Create("ana", false, fp, time.Hour)
+	expired, _ := a.web.sessions.Create("ana", false, fp, time.Nanosecond)
 	time.Sleep(time.Millisecond)
 	const lan, host = "192.168.1.5:40000", "box.lan:8080"
 	cookie := func(v string) string { return console.CookieName + "=" + v }
@@ -167,6 +168,47 @@ func TestAPIGuardSessionCookie(t *testing.T) {
 	}
 	if code, _ := guardTDo(t, h, guardTReq{method: "GET", path: "/api/v1/streams", remote: lan, host: host, headers: map[string]string{"Cookie": cookie(id)}}); code != 401 {
 		t.Errorf("read after logout: %d, want 401", code)
+	}
+}
+
+// A session ends when the config drops or changes what it signed in
+// with: the user, their password, the token.
+func TestAPIGuardSessionFollowsConfig(t *testing.T) {
+	a := consoleTAppliance(t, "tok")
+	h := a.apiHandler()
+	read := func(id string) int {
+		code, _ := guardTDo(t, h, guardTReq{method: "GET", path: "/api/v1/streams", remote: "192.168.1.5:1", host: "box.lan:8080",
+			headers: map[string]string{"Cookie": console.CookieName + "=" + id}})
+		return code
+	}
+	login := func(body string) string {
+		w := consoleTLogin(t, h, body, nil)
+		if w.Code != 200 || len(w.Result().Cookies()) != 1 {
+			t.Fatalf("login %s: %d %s", body, w.Code, w.Body)
+		}
+		return w.Result().Cookies()[0].Value
+	}
+	user, tok := login(`{"user":"ana","password":"pw"}`), login(`{"token":"tok"}`)
+	if read(user) != 200 || read(tok) != 200 {
+		t.Fatalf("fresh sessions: %d %d", read(user), read(tok))
+	}
+	// A new password for ana (a reload), then the token rotated.
+	next := *a.cfg
+	h2, _ := bcrypt.GenerateFromPassword([]byte("pw2"), bcrypt.MinCost)
+	next.HTTP.Users = []console.User{{Name: "ana", PasswordHash: string(h2)}}
+	a.mu.Lock()
+	a.cfg = &next
+	a.mu.Unlock()
+	if read(user) != 401 || read(tok) != 200 {
+		t.Errorf("after ana's password changed: user session %d (want 401), token session %d (want 200)", read(user), read(tok))
+	}
+	next2 := next
+	next2.HTTP.Token = "tok2"
+	a.mu.Lock()
+	a.cfg = &next2
+	a.mu.Unlock()
+	if read(tok) != 401 {
+		t.Errorf("after the token changed: token session %d, want 401", read(tok))
 	}
 }
 

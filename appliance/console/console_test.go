@@ -11,10 +11,10 @@ import (
 // are those that would expire first; expired ones are refused.
 func TestSessionsBounded(t *testing.T) {
 	s := NewSessions(3)
-	short, _ := s.Create("a", time.Minute)
+	short, _ := s.Create("a", false, [32]byte{}, time.Minute)
 	var long []string
 	for range 3 {
-		id, _ := s.Create("b", time.Hour)
+		id, _ := s.Create("b", false, [32]byte{}, time.Hour)
 		long = append(long, id)
 	}
 	if s.Len() != 3 {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
@@ -28,6 +29,33 @@ type Credentials struct {
 // Configured reports whether any credential is set, i.e. whether
 // requests must be authenticated at all.
 func (c Credentials) Configured() bool { return c.Token != "" || len(c.Users) > 0 }
+
+// tokenUser is the name a sign-in with the token is shown under. Its
+// session is marked byToken, so it is not that of a user so named.
+const tokenUser = "token"
+
+// Fingerprint is a hash of what a session signs in with: the user's
+// password hash, or the token; ok is false when the config does not have
+// it.
+func (c Credentials) Fingerprint(user string, byToken bool) (fp [sha256.Size]byte, ok bool) {
+	if byToken {
+		return sha256.Sum256([]byte("token\x00" + c.Token)), c.Token != ""
+	}
+	for _, u := range c.Users {
+		if u.Name == user {
+			return sha256.Sum256([]byte("user\x00" + u.PasswordHash)), true
+		}
+	}
+	return fp, false
+}
+
+// Holds reports whether a session's credential is still in the config:
+// removing a user, changing their password or the token ends the
+// sessions signed in with the old one, at their next request.
+func (c Credentials) Holds(s Session) bool {
+	fp, ok := c.Fingerprint(s.User, s.byToken)
+	return ok && subtle.ConstantTimeCompare(fp[:], s.cred[:]) == 1
+}
 
 // loginConcurrency bounds the bcrypt comparisons running at once: each
 // takes tens of milliseconds of CPU (more on a Pi), so a flood of sign-in
@@ -94,13 +122,15 @@ func (l *Login) ServeLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, ok := check(creds, req.User, req.Password, req.Token)
+	byToken := req.Token != ""
 	if !ok {
 		l.Log.Warn("console sign-in refused", "user", truncate(req.User), "client", r.RemoteAddr)
 		time.Sleep(failDelay)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "wrong user, password or token"})
 		return
 	}
-	id, sess := l.Sessions.Create(user, creds.SessionTTL)
+	fp, _ := creds.Fingerprint(user, byToken)
+	id, sess := l.Sessions.Create(user, byToken, fp, creds.SessionTTL)
 	http.SetCookie(w, &http.Cookie{
 		Name: CookieName, Value: id, Path: "/", Expires: sess.Expires,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: overTLS(r),
@@ -113,7 +143,7 @@ func (l *Login) ServeLogin(w http.ResponseWriter, r *http.Request) {
 // signs in as "token".
 func check(c Credentials, user, password, token string) (string, bool) {
 	if token != "" {
-		return "token", c.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(c.Token)) == 1
+		return tokenUser, c.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(c.Token)) == 1
 	}
 	hash := []byte(dummyHash)
 	known := false
@@ -144,7 +174,7 @@ func (l *Login) ServeSession(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, sessionJSON{Auth: "none"})
 		return
 	}
-	if sess, ok := l.Sessions.FromRequest(r); ok {
+	if sess, ok := l.Sessions.FromRequest(r); ok && l.Creds().Holds(sess) {
 		writeJSON(w, http.StatusOK, sessionJSON{Auth: "session", User: sess.User, CSRF: sess.CSRF, Expires: sess.Expires})
 		return
 	}

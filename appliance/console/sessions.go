@@ -23,6 +23,10 @@ type Session struct {
 	User    string
 	CSRF    string // sent back in CSRFHeader on requests that change state
 	Expires time.Time
+	// cred is a hash of the credential signed in with (the user's password
+	// hash, or the token): a session ends when the config changes it.
+	cred    [sha256.Size]byte
+	byToken bool
 }
 
 // Sessions is the bounded table of signed-in browsers. Only a hash of
@@ -51,11 +55,13 @@ func randomToken() string {
 }
 
 // Create starts a session for user, lasting ttl, and returns its cookie
-// value.
-func (s *Sessions) Create(user string, ttl time.Duration) (id string, sess Session) {
+// value. cred is the fingerprint of what the user signed in with (the
+// token when byToken): the session holds only while the config still
+// has it (Credentials.Holds, Credentials.Fingerprint).
+func (s *Sessions) Create(user string, byToken bool, cred [sha256.Size]byte, ttl time.Duration) (id string, sess Session) {
 	id = randomToken()
 	now := s.now()
-	sess = Session{User: user, CSRF: randomToken(), Expires: now.Add(ttl)}
+	sess = Session{User: user, CSRF: randomToken(), Expires: now.Add(ttl), cred: cred, byToken: byToken}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneLocked(now)
