@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tapedeck/tapedeck/appliance/console"
 )
 
 // Bounds on what one API request can make the server spend.
@@ -57,26 +59,39 @@ func changesState(r *http.Request) bool {
 	return true
 }
 
-// authenticate enforces http.token on every path but /healthz. Without a
-// token, reads are open to whoever reaches http.listen, and calls that
-// change something are taken only from this machine (loopback), and not
-// from a web page of another origin (a browser sends such a page's form
-// or fetch POST without asking: Origin and Sec-Fetch-Site tell), nor one
-// that reached 127.0.0.1 by DNS rebinding (its Host is not ours). Bodies
-// must be JSON, which a browser cannot send cross-site without a CORS
-// preflight we never answer.
+// authenticate enforces the credentials on every path but /healthz.
+//
+// With http.token or http.users set, a request is authorized by the
+// bearer token (any client: a browser never adds it on its own, so it
+// needs no CSRF check) or by a console session cookie; a cookie request
+// that changes state must also come from our own origin and carry the
+// session's CSRF token (see crossOrigin and console.CSRFHeader). Only
+// the console's page shell (no data) and its sign-in go without.
+//
+// Without any credential (allowed on a loopback listener only, see
+// checkConsole), reads are open to whoever reaches http.listen, and calls
+// that change something are taken only from this machine (loopback), and
+// not from a web page of another origin (a browser sends such a page's
+// form or fetch POST without asking: Origin and Sec-Fetch-Site tell), nor
+// one that reached 127.0.0.1 by DNS rebinding (its Host is not ours).
+//
+// Either way bodies must be JSON, which a browser cannot send cross-site
+// without a CORS preflight we never answer.
 func (a *Appliance) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		token := a.config().HTTP.Token
-		if token != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="tapedeck"`)
-				writeError(w, http.StatusUnauthorized, "bearer token required")
+		creds := a.credentials()
+		if creds.Configured() {
+			if code, why := a.checkCredentials(r, creds); code != 0 {
+				if code == http.StatusUnauthorized {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="tapedeck"`)
+				} else {
+					a.log.Warn("http api: request refused", "method", r.Method, "path", logPath(r.URL.Path), "client", r.RemoteAddr, "why", why)
+				}
+				writeError(w, code, why)
 				return
 			}
 		}
@@ -84,7 +99,7 @@ func (a *Appliance) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if token == "" {
+		if !creds.Configured() {
 			if why := refuseUntokened(r); why != "" {
 				a.log.Warn("http api: request refused", "method", r.Method, "path", logPath(r.URL.Path), "client", r.RemoteAddr, "why", why)
 				writeError(w, http.StatusForbidden, why)
@@ -101,6 +116,43 @@ func (a *Appliance) authenticate(next http.Handler) http.Handler {
 	})
 }
 
+// checkCredentials decides a request when credentials are configured:
+// 0 to take it, or the status and why to refuse it.
+func (a *Appliance) checkCredentials(r *http.Request, creds console.Credentials) (int, string) {
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		got, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok || creds.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(creds.Token)) != 1 {
+			return http.StatusUnauthorized, "bearer token required"
+		}
+		return 0, ""
+	}
+	if sess, ok := a.web.sessions.FromRequest(r); ok && creds.Holds(sess) {
+		if !changesState(r) {
+			return 0, ""
+		}
+		if why := crossOrigin(r); why != "" {
+			return http.StatusForbidden, why
+		}
+		if !console.CSRFValid(r, sess) {
+			return http.StatusForbidden, "CSRF token missing or wrong (send the session's csrf as " + console.CSRFHeader + ")"
+		}
+		return 0, ""
+	}
+	if console.Public(r) {
+		if changesState(r) {
+			// The sign-in: not from another site's page either.
+			if why := crossOrigin(r); why != "" {
+				return http.StatusForbidden, why
+			}
+		}
+		return 0, ""
+	}
+	if creds.Token == "" {
+		return http.StatusUnauthorized, "sign in required"
+	}
+	return http.StatusUnauthorized, "bearer token required"
+}
+
 // refuseUntokened says why a state-changing request without http.token
 // is refused, or "" to take it.
 func refuseUntokened(r *http.Request) string {
@@ -112,6 +164,13 @@ func refuseUntokened(r *http.Request) string {
 	if !loopbackHost(r.Host) {
 		return "without http.token, changes need Host to be a loopback address or localhost"
 	}
+	return crossOrigin(r)
+}
+
+// crossOrigin says why a request that changes state comes from a page of
+// another origin — its Origin is not our Host, or Sec-Fetch-Site says
+// so — or "" if it does not.
+func crossOrigin(r *http.Request) string {
 	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)
 		if err != nil || !strings.EqualFold(u.Host, r.Host) {

@@ -32,6 +32,7 @@ type Appliance struct {
 	rec  *recordings
 	push *relay.Manager
 	pull *pull.Manager
+	web  *webConsole // sign-ins, kept across reloads
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -58,6 +59,7 @@ func NewLogger(c LogConfig) *slog.Logger {
 func New(cfg *Config, log *slog.Logger) *Appliance {
 	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log)}
 	a.rec = newRecordings(a.hub, log)
+	a.web = a.newWebConsole()
 	ro := relayOptions(cfg, log)
 	a.push = relay.NewManager(a.hub, ro)
 	a.pull = pull.NewManager(a.hub, pull.Options{

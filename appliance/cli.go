@@ -42,6 +42,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdService(verb, args, stdout, stderr)
 	case "unit":
 		return cmdUnit(args, stdout, stderr)
+	case "hash-password":
+		return cmdHashPassword(os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -68,6 +70,9 @@ commands:
              control the OS service
   status     print running, stopped or not installed
   unit       print the systemd unit (used by the .deb)
+  hash-password
+             print the bcrypt hash of the password read from stdin, for
+             http.users (the web console's sign-in)
   version    print version information
 `)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"github.com/tapedeck/tapedeck/appliance/console"
 	"github.com/tapedeck/tapedeck/appliance/relay"
 	"github.com/tapedeck/tapedeck/recorder"
 )
@@ -76,6 +77,9 @@ type HTTPConfig struct {
 	MaxConnections int `mapstructure:"max_connections"`
 	// Pprof serves Go's profiler under /debug/pprof/ (token applies).
 	Pprof bool `mapstructure:"pprof"`
+	// Users may sign in to the console (config_console.go).
+	Users      []console.User `mapstructure:"users"`
+	SessionTTL time.Duration  `mapstructure:"session_ttl"`
 }
 
 // LogConfig configures logging.
@@ -429,6 +433,7 @@ func (c *Config) Validate() []error {
 	if c.HTTP.MaxConnections < 0 {
 		bad("http.max_connections", "must not be negative")
 	}
+	checkConsole(bad, c.HTTP)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:

@@ -48,6 +48,7 @@ func reloadGuard(old, next *Config, doc map[string]any) []string {
 			problems = append(problems, `http.token: the running config has a token and this file gives none; write token: "" to remove it on purpose`)
 		}
 	}
+	problems = append(problems, usersReloadProblem(old, next, doc)...)
 	for _, name := range slices.Sorted(maps.Keys(old.Apps)) {
 		oa := old.Apps[name]
 		na, served := next.App(name)
