@@ -5,11 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
@@ -53,6 +53,8 @@ type conn struct {
 	rdlStale    bool      // rdl must be set again before the next read
 
 	closeOnce sync.Once
+	// ended is what ended the read loop, for the "play ended" line.
+	ended atomic.Pointer[error]
 }
 
 // netStream is one NetStream (message stream id) of a connection.
@@ -99,10 +101,12 @@ func (c *conn) serve() {
 	c.cr = NewChunkReader(c.br, c.cfg.Pool, c.cfg.MaxMessageBytes, c.cfg.MaxChunkSize)
 	defer c.cr.Close()
 	err = c.readLoop()
-	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		c.log.Debug("rtmp connection closed")
-	default:
+	c.ended.Store(&err)
+	// A client hanging up, or a refusal already logged, is no news: the
+	// "publish ended" / "play ended" / "rtmp connect rejected" lines say it.
+	if err == nil || ordinaryClose(err) || errors.Is(err, ErrRejected) {
+		c.log.Debug("rtmp connection closed", "err", err)
+	} else {
 		c.log.Info("rtmp connection closed", "err", err)
 	}
 }

@@ -83,7 +83,7 @@ func setupVOD(t *testing.T) *vodFixture {
 				fail(r.report())
 			}
 			deadline := time.Now().Add(5 * time.Second)
-			for time.Now().Before(deadline) && strings.Count(srv.log.String(), "segment done") < i+1 {
+			for time.Now().Before(deadline) && strings.Count(srv.log.String(), "segment closed") < i+1 {
 				time.Sleep(50 * time.Millisecond)
 			}
 			time.Sleep(1100 * time.Millisecond)
