@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +17,8 @@ import (
 // The log lines a user reads, from the built binary's text log: a real
 // ffmpeg publish that is recorded, three real players (ffprobe to its
 // end, ffmpeg killed mid-play so the socket is reset, rtmpdump with a
-// play duration) and a connect to an app that does not exist.
+// play duration) and a connect to an app that does not exist. The same
+// run checks that live players get no file duration in onMetaData.
 
 // logLine is one parsed slog text line.
 type logLine struct {
@@ -141,6 +143,18 @@ apps:
 	testenv.Eventually(t, 10*time.Second, "three play ended lines", func() bool {
 		return strings.Count(p.logs.String(), `msg="play ended"`) == 3
 	})
+
+	// Live players get no duration (ffmpeg -t 7 announces one): ffprobe
+	// shows none, rtmpdump does not call its download incomplete.
+	var probed testenv.Probe
+	if err := json.Unmarshal([]byte(probe.stdout.String()), &probed); err != nil {
+		t.Errorf("ffprobe output: %v\n%s", err, probe.stdout.String())
+	} else if d := probed.Format.Duration; d != "" && d != "N/A" {
+		t.Errorf("ffprobe of a live stream shows a duration %q", d)
+	}
+	if e := dump.stderr.String(); strings.Contains(e, "duration ") || strings.Contains(e, "filesize ") || strings.Contains(e, "may be incomplete") {
+		t.Errorf("rtmpdump got a file's duration or size in the live onMetaData:\n%s", excerpt(e, 30, nil))
+	}
 
 	// The client sees the refusal's reason once.
 	if e := rejected.stderr.String(); !strings.Contains(e, `Connection rejected: app "nope" is not configured`) || strings.Count(e, "rejected") != 1 {
