@@ -104,9 +104,12 @@ func (c *conn) serve() {
 	c.ended.Store(&err)
 	// A client hanging up, or a refusal already logged, is no news: the
 	// "publish ended" / "play ended" / "rtmp connect rejected" lines say it.
-	if err == nil || ordinaryClose(err) || errors.Is(err, ErrRejected) {
+	switch {
+	case err == nil:
+		c.log.Debug("rtmp connection closed")
+	case ordinaryClose(err) || errors.Is(err, ErrRejected):
 		c.log.Debug("rtmp connection closed", "err", err)
-	} else {
+	default:
 		c.log.Info("rtmp connection closed", "err", err)
 	}
 }
