@@ -124,7 +124,12 @@ func (c *conn) stopStream(st *netStream) {
 	if st.publisher != nil {
 		st.publisher.Close()
 		st.publisher = nil
-		c.log.Info("publish ended", "stream", st.name)
+		args := []any{"stream", st.name, "bytes", c.cr.BytesRead()}
+		reason, err := c.endReason("unpublished") // FCUnpublish, deleteStream
+		if args = append(args, "reason", reason); err != nil {
+			args = append(args, "err", err)
+		}
+		c.log.Info("publish ended", args...)
 	}
 	if st.player != nil {
 		st.player.stop()

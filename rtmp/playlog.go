@@ -47,17 +47,9 @@ func (p *player) logEnd() {
 	t := &p.tally
 	reason, err := t.reason, t.err
 	if reason == "" {
-		reason = "client stopped" // deleteStream, closeStream or a new play on the stream
-		if e := p.c.ended.Load(); e != nil {
-			switch {
-			case errors.Is(*e, net.ErrClosed):
-				reason = "connection closed" // by us: shutdown, a kick
-			case *e == nil || ordinaryClose(*e):
-				reason = "client left"
-			default:
-				reason, err = "connection failed", *e
-			}
-		}
+		// deleteStream, closeStream or a new play on the stream, unless
+		// the connection ended.
+		reason, err = p.c.endReason("client stopped")
 	}
 	args := make([]any, 0, 14)
 	args = append(args, "stream", logName(t.name), "duration", time.Since(t.start).Round(time.Millisecond),
@@ -69,4 +61,21 @@ func (p *player) logEnd() {
 		args = append(args, "err", err)
 	}
 	p.c.log.Info("play ended", args...)
+}
+
+// endReason says why a stream of c ends when the connection's read loop
+// is what ended it, else stopped (the client ended the stream itself).
+// err is set only when the connection failed.
+func (c *conn) endReason(stopped string) (string, error) {
+	e := c.ended.Load()
+	switch {
+	case e == nil:
+		return stopped, nil
+	case errors.Is(*e, net.ErrClosed):
+		return "connection closed", nil // by us: shutdown, a kick
+	case *e == nil || ordinaryClose(*e):
+		return "client left", nil
+	default:
+		return "connection failed", *e
+	}
 }

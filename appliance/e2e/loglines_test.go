@@ -186,6 +186,14 @@ apps:
 		}
 	}
 
+	for _, l := range lines {
+		if l.get("msg") == "publish ended" {
+			if n, _ := strconv.ParseUint(l.get("bytes"), 10, 64); n < 100_000 || (l.get("reason") != "unpublished" && l.get("reason") != "client left") {
+				t.Errorf("publish ended line, want bytes and reason unpublished or client left: %s", l.raw)
+			}
+		}
+	}
+
 	// One "segment closed" per file, and each file named by one.
 	var files []string
 	filepath.Walk(p.storage, func(path string, info os.FileInfo, err error) error {
