@@ -10,6 +10,8 @@ require (
 	github.com/kardianos/service v1.3.0
 	github.com/pion/rtcp v1.2.16
 	github.com/pion/rtp v1.10.6
+	github.com/prometheus/client_model v0.6.2
+	github.com/prometheus/common v0.66.1
 	github.com/spf13/viper v1.21.0
 	github.com/yapingcat/gomedia v0.0.0-20240906162731-17feea57090c
 	go.yaml.in/yaml/v3 v3.0.5
@@ -26,6 +28,7 @@ require (
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
 	github.com/pion/logging v0.2.4 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
@@ -38,5 +41,7 @@ require (
 	github.com/spf13/cast v1.10.0 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/subosito/gotenv v1.6.0 // indirect
+	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	golang.org/x/text v0.33.0 // indirect
+	google.golang.org/protobuf v1.36.8 // indirect
 )

@@ -23,7 +23,11 @@ type recordingJSON struct {
 	// Format is the file's as it is on disk: fmp4 (fragmented), mp4
 	// (progressive) or flv, the names the config's record.format uses.
 	Format string `json:"format"`
-	Open   bool   `json:"open"` // possibly still being written
+	// Container is the file type, "mp4" or "flv" (its extension and
+	// Content-Type): what a client that only tells MP4 from FLV needs,
+	// and what "format" said for both MP4 kinds before it named them.
+	Container string `json:"container"`
+	Open      bool   `json:"open"` // possibly still being written
 	// Recovery is what start-up recovery found of this file, when it found
 	// anything: "truncated" or "repaired" (left open by a crash, made
 	// playable), "damaged" (closed, its end broken, left as is) or
@@ -34,11 +38,20 @@ type recordingJSON struct {
 
 func recordingOf(s recorder.SegmentInfo, found map[string]recorder.Recovered) recordingJSON {
 	j := recordingJSON{Path: s.Rel, App: s.App, Stream: s.Stream, Start: s.Start, Duration: s.Duration.Seconds(),
-		Bytes: s.Size, Format: s.Format, Open: s.Open}
+		Bytes: s.Size, Format: s.Format, Container: containerOf(s.Format), Open: s.Open}
 	if f, ok := found[s.Path]; ok {
 		j.Recovery, j.RecoveryDetail = f.Action, f.Detail
 	}
 	return j
+}
+
+// containerOf is the file type of a recording format: fmp4 and mp4 are
+// both MP4 files.
+func containerOf(format string) string {
+	if format == recorder.FormatFLV {
+		return "flv"
+	}
+	return "mp4"
 }
 
 // listRecordings answers the recordings under storage.dir, oldest first,
@@ -115,7 +128,7 @@ func (a *Appliance) serveRecording(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such recording")
 		return
 	}
-	if s.Format == recorder.FormatFLV {
+	if containerOf(s.Format) == "flv" {
 		w.Header().Set("Content-Type", "video/x-flv")
 	} else {
 		w.Header().Set("Content-Type", "video/mp4")

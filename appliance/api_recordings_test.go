@@ -168,8 +168,8 @@ func TestAPIRecordingDurationsFromFiles(t *testing.T) {
 			t.Fatalf("list: %d %s", code, out)
 		}
 		var l []struct {
-			Path, Format string
-			Duration     *float64 `json:"duration_seconds"`
+			Path, Format, Container string
+			Duration                *float64 `json:"duration_seconds"`
 		}
 		if err := json.Unmarshal([]byte(out), &l); err != nil {
 			t.Fatal(err)
@@ -177,7 +177,7 @@ func TestAPIRecordingDurationsFromFiles(t *testing.T) {
 		m := map[string]*float64{}
 		for _, r := range l {
 			m[r.Path] = r.Duration
-			formats[r.Path] = r.Format
+			formats[r.Path] = r.Format + "/" + r.Container
 		}
 		if len(m) != 6 {
 			t.Fatalf("listed %d files, want 6: %s", len(m), out)
@@ -207,9 +207,9 @@ func TestAPIRecordingDurationsFromFiles(t *testing.T) {
 	// The format as the file is: ffmpeg's fragmented MP4 is fmp4, as the
 	// config calls what the recorder writes so.
 	for p, f := range map[string]string{
-		"live/cam1/2026-01-01_10-00-00.flv": "flv",
-		"live/cam1/2026-01-01_10-00-02.mp4": "mp4",
-		"live/cam1/2026-01-01_10-00-04.mp4": "fmp4",
+		"live/cam1/2026-01-01_10-00-00.flv": "flv/flv",
+		"live/cam1/2026-01-01_10-00-02.mp4": "mp4/mp4",
+		"live/cam1/2026-01-01_10-00-04.mp4": "fmp4/mp4",
 	} {
 		if formats[p] != f {
 			t.Errorf("%s: format %q, want %q", p, formats[p], f)

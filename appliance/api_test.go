@@ -89,10 +89,14 @@ func parseMetrics(t testing.TB, text string) map[string]float64 {
 		}
 		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
 			name, typ, _ := strings.Cut(rest, " ")
-			if typ != "gauge" && typ != "counter" {
+			if typ != "gauge" && typ != "counter" && typ != "summary" {
 				t.Errorf("metrics: %s has type %q", name, typ)
 			}
 			typed[name] = true
+			if typ == "summary" {
+				typed[name+"_sum"], typed[name+"_count"] = true, true
+				helped[name+"_sum"], helped[name+"_count"] = true, true
+			}
 			continue
 		}
 		if strings.HasPrefix(line, "#") {

@@ -42,6 +42,8 @@ type Appliance struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 	done    chan error
+	// stopWaits ends players' waits for a publisher (play_wait) at shutdown.
+	stopWaits chan struct{}
 }
 
 // NewLogger builds the logger the config asks for.
@@ -77,6 +79,8 @@ func New(cfg *Config, log *slog.Logger) *Appliance {
 		OnPublish: a.pullPublished,
 	})
 	h := &rtmpHandler{cfg: a.config, hub: a.hub, log: log, http: &http.Client{}, published: a.published, demand: a.pull.Demand, rec: a.rec}
+	a.stopWaits = make(chan struct{})
+	h.stopWaits = a.stopWaits
 	l := cfg.RTMP.Limits
 	a.rtmp = rtmp.NewServer(rtmp.ServerConfig{
 		ChunkSize:           uint32(cfg.RTMP.ChunkSize),
@@ -344,6 +348,11 @@ func (a *Appliance) Shutdown(timeout time.Duration) error {
 	}
 	a.push.Close()
 	a.pull.Close()
+	select {
+	case <-a.stopWaits: // shut down before
+	default:
+		close(a.stopWaits)
+	}
 	err := a.rtmp.Shutdown(ctx)
 	if rerr := a.rec.stop(ctx); err == nil {
 		err = rerr

@@ -136,6 +136,9 @@ type AppConfig struct {
 	Push []relay.Target `mapstructure:"push"`
 	// Pull maps a stream name to a source this app pulls in (cameras).
 	Pull map[string]PullSource `mapstructure:"pull"`
+	// PlayWait ends the wait of a player for a stream nobody publishes
+	// with NetStream.Play.StreamNotFound; 0 waits as long as it stays.
+	PlayWait time.Duration `mapstructure:"play_wait"`
 }
 
 // PullSource is a camera or server a stream is pulled from.
@@ -199,6 +202,7 @@ type SegmentConfig struct {
 var appDefaults = map[string]any{
 	"gop_cache":       true,
 	"republish_grace": "10s",
+	"play_wait":       "0s",
 	"record": map[string]any{
 		"enabled":    false,
 		"format":     "fmp4",
@@ -471,6 +475,9 @@ func (c *Config) Validate() []error {
 		}
 		if a.RepublishGrace < 0 {
 			bad(key+".republish_grace", "must not be negative")
+		}
+		if a.PlayWait < 0 {
+			bad(key+".play_wait", "must not be negative (0 waits for a publisher as long as the player stays)")
 		}
 		checkAccess(bad, key+".publish", a.Publish)
 		checkAccess(bad, key+".play", a.Play)

@@ -26,6 +26,9 @@ type rtmpHandler struct {
 	demand func(app, stream string) bool
 	// rec tells playback which files are still being recorded.
 	rec *recordings
+	// stopWaits is closed at shutdown: players waiting for a publisher
+	// (play_wait) stop waiting.
+	stopWaits <-chan struct{}
 }
 
 // streamPath turns what a client sent into the hub's app and stream name.
@@ -158,6 +161,10 @@ func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.S
 	sub := h.hub.Subscribe(app, name, streamConfig(ac))
 	if h.demand != nil {
 		h.demand(app, name)
+	}
+	if err := h.awaitPublisher(ci, sub, app, name, ac.PlayWait); err != nil {
+		sub.Close()
+		return nil, err
 	}
 	return sub, nil
 }

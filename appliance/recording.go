@@ -96,7 +96,7 @@ func (r *recordings) start(app, stream string, ac AppConfig, storageDir string) 
 		SegmentMaxBytes: int64(ac.Record.Segment.MaxBytes),
 		Fragment:        ac.Record.Fragment,
 		SyncEvery:       ac.Record.SyncEvery,
-		Logger:          r.log.With("app", app, "stream", stream),
+		Logger:          r.log, // the recorder adds app, stream and format
 		Stats:           rec.stats,
 		Clock:           r.clock,
 		OnSegmentOpen:   r.open.Opened,
@@ -222,7 +222,6 @@ func (r *recordings) segmentDone(storageDir string, s recorder.Segment) {
 	if s.Bytes == 0 {
 		return // the file could not even be started; nothing to index
 	}
-	r.log.Info("segment done", "path", s.Path, "duration", s.Duration.Round(time.Millisecond), "bytes", s.Bytes)
 	r.index(storageDir).Closed(s)
 }
 

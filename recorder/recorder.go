@@ -910,21 +910,30 @@ func (r *recorder) finish(err error) {
 	r.seg = nil
 	r.stats.Bytes.Add(s.Bytes - r.reported)
 	r.reported = 0
-	if err == nil {
-		r.log.Info("segment closed", "path", s.Path, "duration", s.Duration, "bytes", s.Bytes)
-	}
 	r.report(s)
 }
 
 // report calls OnSegmentDone in its own goroutine; Record waits for it.
+// The "segment closed" line is logged once the callback returned, so a
+// reader of the log knows the owner's bookkeeping (index, open set) has
+// the segment too: one line per segment, after everything about it.
 func (r *recorder) report(s Segment) {
-	if cb := r.cfg.OnSegmentDone; cb != nil {
-		r.callbacks.Add(1)
-		go func() {
-			defer r.callbacks.Done()
-			cb(s)
-		}()
+	logClosed := func() {
+		if s.Err == nil {
+			r.log.Info("segment closed", "path", s.Path, "duration", s.Duration, "bytes", s.Bytes)
+		}
 	}
+	cb := r.cfg.OnSegmentDone
+	if cb == nil {
+		logClosed()
+		return
+	}
+	r.callbacks.Add(1)
+	go func() {
+		defer r.callbacks.Done()
+		cb(s)
+		logClosed()
+	}()
 }
 
 // maybeSync flushes and fsyncs the open segment on schedule.

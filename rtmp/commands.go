@@ -192,12 +192,13 @@ func (c *conn) onConnect(txn float64, obj amf.Object) error {
 	}
 	c.log = c.log.With("app", logName(c.info.App))
 	if err := c.srv.handler.OnConnect(&c.info); err != nil {
-		c.log.Info("rtmp connect rejected", "err", err)
+		reason := strings.TrimPrefix(err.Error(), ErrRejected.Error()+": ") // said once: "Connection rejected: app ..."
+		c.log.Info("rtmp connect rejected", "err", reason)
 		c.sendAMF(csidCommand, 0, typeCommandAMF0, "_error", txn, nil, amf.Object{
 			{Key: "level", Value: "error"}, {Key: "code", Value: "NetConnection.Connect.Rejected"},
-			{Key: "description", Value: "Connection rejected: " + err.Error()},
+			{Key: "description", Value: "Connection rejected: " + reason},
 		})
-		return fmt.Errorf("connect rejected: %w", err)
+		return err // wraps ErrRejected: the connection ends, its close logged at DEBUG
 	}
 	c.connected = true
 	c.progress(c.cfg.CommandTimeout, "no publish or play")

@@ -5,11 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
@@ -53,6 +53,8 @@ type conn struct {
 	rdlStale    bool      // rdl must be set again before the next read
 
 	closeOnce sync.Once
+	// ended is what ended the read loop, for the "play ended" line.
+	ended atomic.Pointer[error]
 }
 
 // netStream is one NetStream (message stream id) of a connection.
@@ -99,9 +101,14 @@ func (c *conn) serve() {
 	c.cr = NewChunkReader(c.br, c.cfg.Pool, c.cfg.MaxMessageBytes, c.cfg.MaxChunkSize)
 	defer c.cr.Close()
 	err = c.readLoop()
+	c.ended.Store(&err)
+	// A client hanging up, or a refusal already logged, is no news: the
+	// "publish ended" / "play ended" / "rtmp connect rejected" lines say it.
 	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case err == nil:
 		c.log.Debug("rtmp connection closed")
+	case ordinaryClose(err) || errors.Is(err, ErrRejected):
+		c.log.Debug("rtmp connection closed", "err", err)
 	default:
 		c.log.Info("rtmp connection closed", "err", err)
 	}
@@ -117,7 +124,12 @@ func (c *conn) stopStream(st *netStream) {
 	if st.publisher != nil {
 		st.publisher.Close()
 		st.publisher = nil
-		c.log.Info("publish ended", "stream", st.name)
+		args := []any{"stream", st.name, "bytes", c.cr.BytesRead()}
+		reason, err := c.endReason("unpublished") // FCUnpublish, deleteStream
+		if args = append(args, "reason", reason); err != nil {
+			args = append(args, "err", err)
+		}
+		c.log.Info("publish ended", args...)
 	}
 	if st.player != nil {
 		st.player.stop()

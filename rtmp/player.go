@@ -43,10 +43,16 @@ type player struct {
 	// vod is set when sub plays a recording: timestamps stay absolute and
 	// the subscription's markers become VOD status messages.
 	vod VODSubscription
+
+	tally playTally // for the "play ended" line (playlog.go)
 }
 
 func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, vod VODSubscription) *player {
 	p := &player{c: c, streamID: streamID, sub: sub, done: make(chan struct{}), vod: vod}
+	p.tally.start = time.Now()
+	if st := c.streams[streamID]; st != nil {
+		p.tally.name = st.name
+	}
 	if duration > 0 && duration < 1<<31 {
 		p.limit = uint32(duration)
 	}
@@ -63,6 +69,7 @@ func (p *player) stop() {
 
 func (p *player) run() {
 	defer close(p.done)
+	defer p.logEnd()
 	defer p.sub.Close()
 	window := p.c.cfg.WriteBatch
 	for {
@@ -75,7 +82,7 @@ func (p *player) run() {
 		p.batch = msgs
 		if err != nil {
 			if !p.stopping.Load() {
-				p.c.log.Info("play ended", "err", err)
+				p.tally.reason = "stream ended"
 				// The stream is gone for good: tell the client and hang up,
 				// as a closed live stream has nothing more to give.
 				p.c.sendUserControl(ucStreamEOF, p.streamID)
@@ -84,18 +91,19 @@ func (p *player) run() {
 			}
 			return
 		}
+		p.tally.messages += uint64(len(msgs))
 		err = p.write(msgs)
 		for i, m := range msgs {
 			m.Release()
 			msgs[i] = nil
 		}
 		if p.finished {
-			p.c.log.Info("play reached its duration", "ms", p.limit)
+			p.tally.reason = "duration reached"
 			return
 		}
 		if err != nil {
 			if !p.stopping.Load() && !errors.Is(err, errPlayerStopped) {
-				p.c.log.Info("player write failed", "err", err)
+				p.tally.writeFailed(err)
 			}
 			p.c.close()
 			return
@@ -185,6 +193,7 @@ func (p *player) write(msgs []*remux.Message) error {
 	c.refreshWriteDeadlineLocked()
 	n, err := p.vb.writeTo(c.nc)
 	c.srv.bytesOut.Add(uint64(n))
+	p.tally.bytes += uint64(n)
 	if err != nil {
 		c.wclosed = true
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -447,27 +448,19 @@ func swfHashFromLog(log string) string {
 	return ""
 }
 
-// playDuration finds the one "play started" of stream name in a server log
-// and returns the time until that connection closed.
+// playDuration returns the duration of the one "play ended" line of
+// stream name in a server log: how long the server streamed to it.
 func playDuration(log, name string) (time.Duration, error) {
-	var remote string
-	var start time.Time
+	var found []string
 	for _, l := range strings.Split(log, "\n") {
-		ts, err := time.Parse(time.RFC3339Nano, logAttr(l, "time"))
-		if err != nil {
-			continue
-		}
-		switch {
-		case strings.Contains(l, `msg="play started"`) && logAttr(l, "stream") == name:
-			if remote != "" {
-				return 0, errors.New("more than one play started:\n" + log)
-			}
-			remote, start = logAttr(l, "remote"), ts
-		case remote != "" && strings.Contains(l, `msg="rtmp connection closed"`) && logAttr(l, "remote") == remote:
-			return ts.Sub(start), nil
+		if strings.Contains(l, `msg="play ended"`) && logAttr(l, "stream") == name {
+			found = append(found, l)
 		}
 	}
-	return 0, errors.New("no play started and connection closed pair for " + name + " in:\n" + log)
+	if len(found) != 1 {
+		return 0, fmt.Errorf("%d play ended lines for %s in:\n%s", len(found), name, log)
+	}
+	return time.ParseDuration(logAttr(found[0], "duration"))
 }
 
 // logAttr returns the unquoted value of key=value in a slog text line.

@@ -298,7 +298,7 @@ func checkContinuity(t *testing.T, track string, src []framePacket, segs [][]fra
 }
 
 // waitSegmentsClosed waits until the stream is no longer published and every
-// segment file under dir has been reported done ("segment done" logged
+// segment file under dir has been reported done ("segment closed" logged
 // once per file, no .tmp left), twice in a row, and returns the files in
 // recording order.
 func waitSegmentsClosed(t *testing.T, srv *testServer, app, stream, dir string, timeout time.Duration) []string {
@@ -308,7 +308,7 @@ func waitSegmentsClosed(t *testing.T, srv *testServer, app, stream, dir string, 
 	for {
 		segs := findSegments(t, dir)
 		tmps, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
-		done := strings.Count(srv.log.String(), `msg="segment done"`)
+		done := strings.Count(srv.log.String(), `msg="segment closed"`)
 		st, _ := srv.stats(app, stream)
 		if !st.Publishing && len(segs) > 0 && done == len(segs) && len(tmps) == 0 {
 			if stable++; stable == 2 {
@@ -319,7 +319,7 @@ func waitSegmentsClosed(t *testing.T, srv *testServer, app, stream, dir string, 
 			stable = 0
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("segments not closed %v after the publish: %d files %v, %d 'segment done', tmp %v, publishing %v",
+			t.Fatalf("segments not closed %v after the publish: %d files %v, %d 'segment closed', tmp %v, publishing %v",
 				timeout, len(segs), segs, done, tmps, st.Publishing)
 		}
 		time.Sleep(200 * time.Millisecond)

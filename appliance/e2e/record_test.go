@@ -64,9 +64,9 @@ func TestE2ERecording(t *testing.T) {
 		t.Fatalf("publisher failed: %s", pub.report())
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(logs(), "segment done") {
+	for !strings.Contains(logs(), "segment closed") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no 'segment done' in the log 5 s after the publish ended")
+			t.Fatalf("no 'segment closed' in the log 5 s after the publish ended")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -83,7 +83,7 @@ func setupVOD(t *testing.T) *vodFixture {
 				fail(r.report())
 			}
 			deadline := time.Now().Add(5 * time.Second)
-			for time.Now().Before(deadline) && strings.Count(srv.log.String(), "segment done") < i+1 {
+			for time.Now().Before(deadline) && strings.Count(srv.log.String(), "segment closed") < i+1 {
 				time.Sleep(50 * time.Millisecond)
 			}
 			time.Sleep(1100 * time.Millisecond)
@@ -157,9 +157,15 @@ func TestE2EVODPlayFiles(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "out.flv")
 		u := "rtmp://" + f.srv.addr + "/vod/live/cam1/clip.mp4"
 		runTool(t, 40*time.Second, nil, "rtmpdump", "-q", "--start", "5", "-r", u, "-o", out)
-		v := videoFrames(t, out)
+		p := parseProbe(t, startProbe(t, out, 0))
+		v := p.entries("frame", "video")
 		if len(v) == 0 {
 			t.Fatal("no video")
+		}
+		// Video and audio, and no data track made of an onMetaData sent
+		// at the start time.
+		if len(p.Streams) != 2 {
+			t.Errorf("--start 5: %d streams %+v, want video and audio", len(p.Streams), p.Streams)
 		}
 		// From the keyframe at or before 5 s (GOP 1 s): 3 to 4 s of the 8.
 		if v[0].pts < 4.5 || v[0].pts > 5.5 || len(v) < 70 || len(v) > 105 {

@@ -164,6 +164,7 @@ func (s *Stream) append(m *remux.Message) {
 	track0 := m.Frame.Track == 0
 	switch {
 	case m.IsMetadata():
+		liveMetadata(m)
 		s.meta = replace(s.meta, m)
 	case m.Kind == remux.KindVideo && m.Frame.SequenceHeader && track0:
 		s.videoHdr = replace(s.videoHdr, m)

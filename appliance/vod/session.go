@@ -136,9 +136,14 @@ type Session struct {
 	// --resume) adds its start to every timestamp it receives
 	// (nTimeStamp = nResumeTS + packet ts). After a seek they are absolute:
 	// RTMP_SendSeek resets nResumeTS to 0, and Flash shows them as is.
-	tsBase  uint32
-	rebase  bool
-	unpaced bool // tests and benchmarks: no real-time pacing
+	tsBase uint32
+	rebase bool
+	// metaTS is when onMetaData goes out: librtmp adds the play's start
+	// argument to it as to everything, so a rebased play sends it at
+	// minus that start, to land at 0 (see queueHeaders).
+	metaTS  uint32
+	startMs uint32 // the play's start argument, for metaTS
+	unpaced bool   // tests and benchmarks: no real-time pacing
 
 	supports func(remux.FourCC) bool // Options.Supports, never nil
 	verdicts map[remux.FourCC]bool   // Options.Supports per codec met so far
@@ -230,6 +235,9 @@ func Open(t Target, o Options) (*Session, error) {
 		s.startAt = at
 	}
 	s.rebase = o.Start > 0
+	if s.rebase {
+		s.startMs = uint32(min(o.Start, float64(1<<31)))
+	}
 	if o.Duration > 0 {
 		s.end = s.startAt + uint32(min(o.Duration, float64(1<<31)))
 	}
@@ -495,7 +503,8 @@ func (s *Session) rescan() bool {
 // segment at timeline time ts.
 func (s *Session) queueHeaders(ts uint32, meta bool) {
 	if meta {
-		s.q = append(s.q, s.metadata(ts))
+		// onMetaData goes out at metaTS, to land at time 0 (Next).
+		s.q = append(s.q, s.metadata())
 	}
 	for _, h := range s.rd.Headers() {
 		m := pool.Get(len(h.Payload))
@@ -509,7 +518,7 @@ func (s *Session) queueHeaders(ts uint32, meta bool) {
 	}
 }
 
-func (s *Session) metadata(ts uint32) *remux.Message {
+func (s *Session) metadata() *remux.Message {
 	info := s.rd.Info()
 	// The last timestamp, not the end of the last frame: rtmpdump calls a
 	// download complete only when it reached 99.9% of the duration. For a
@@ -538,7 +547,7 @@ func (s *Session) metadata(ts uint32) *remux.Message {
 	}
 	props = append(props, amf.Property{Key: "canSeekToEnd", Value: true})
 	body, _ := amf.AppendAMF0(nil, "onMetaData", props)
-	m := remux.NewMessage(remux.KindData, ts, body)
+	m := remux.NewMessage(remux.KindData, 0, body)
 	return m
 }
 
@@ -713,9 +722,9 @@ func (s *Session) Next(dst []*remux.Message) ([]*remux.Message, error) {
 				return dst, err
 			}
 			s.started, s.done, s.clockSet = true, false, false
-			s.tsBase = 0
+			s.tsBase, s.metaTS = 0, 0
 			if first && s.rebase {
-				s.tsBase = pos
+				s.tsBase, s.metaTS = pos, -s.startMs
 			}
 			if !first {
 				dst = append(dst, remux.NewMessage(remux.KindSeekNotify, pos, nil))
@@ -779,7 +788,14 @@ func (s *Session) Next(dst []*remux.Message) ([]*remux.Message, error) {
 			if m.Kind.IsMedia() {
 				s.lastTS = m.Timestamp
 			}
-			m.Timestamp -= min(m.Timestamp, s.tsBase)
+			if m.Kind == remux.KindData {
+				// onMetaData belongs at time 0 of what the client writes:
+				// at any other time ffmpeg's FLV demuxer takes it for a
+				// data packet ("Subtitle: text" in rtmpdump --start's file).
+				m.Timestamp = s.metaTS
+			} else {
+				m.Timestamp -= min(m.Timestamp, s.tsBase)
+			}
 			dst = append(dst, m)
 			if len(dst) >= maxBatch {
 				return dst, nil
