@@ -145,7 +145,10 @@ func runUntil(configPath string, stderr io.Writer, stop <-chan struct{}) int {
 	reload := func(why string) {
 		next, err := ReloadConfig(configPath, a.Config())
 		if err != nil {
-			log.Error("reload refused; keeping the running config", "why", why, "problems", err.Error())
+			// One line per problem, as check prints them.
+			for _, line := range problemLines(err) {
+				log.Error("reload refused; keeping the running config", "why", why, "problem", line)
+			}
 			return
 		}
 		a.Reload(next)
