@@ -60,8 +60,8 @@ func TestCLICheck(t *testing.T) {
 	good := writeConfig(t, "good.yaml", goodConfig)
 	bad := writeConfig(t, "bad.yaml", badConfig)
 
-	if code, out, errOut := runMain(t, "check", "-c", good); code != 0 || out != "ok\n" || errOut != "" {
-		t.Errorf("check -c good.yaml: exit %d, stdout %q, stderr %q; want 0, \"ok\\n\"", code, out, errOut)
+	if code, out, errOut := runMain(t, "check", "-c", good); code != 0 || out != "ok: "+good+"\n" || errOut != "" {
+		t.Errorf("check -c good.yaml: exit %d, stdout %q, stderr %q; want 0, \"ok: %s\\n\"", code, out, errOut, good)
 	}
 	if code, out, errOut := runMain(t, "check", "-c", bad); code != 1 || out != "" || errOut != badConfigProblems(bad) {
 		t.Errorf("check -c bad.yaml: exit %d, stdout %q, stderr:\n%s\nwant exit 1 and:\n%s", code, out, errOut, badConfigProblems(bad))

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/viper"
 )
 
 // envVar is the TAPEDECK_* variable that overrides a key path:
@@ -112,4 +115,23 @@ func appendNew(list []string, problems ...string) []string {
 		}
 	}
 	return list
+}
+
+// configEnvVars lists the TAPEDECK_* variables set that override a key of
+// the default config, for check to say what it checked: names only, as
+// one may be the API token.
+func configEnvVars() []string {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if v.ReadConfig(bytes.NewReader(defaultYAML)) != nil {
+		return nil
+	}
+	var out []string
+	for _, k := range v.AllKeys() {
+		if e, ok := os.LookupEnv(envVar(k)); ok && e != "" {
+			out = append(out, envVar(k))
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -128,13 +127,11 @@ func serviceConfig(exe, configPath, user string) *service.Config {
 
 // cmdService handles install, uninstall, start, stop, restart and status.
 func cmdService(verb string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("c", "/etc/tapedeck/tapedeck.yaml", "config file the service runs with")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs, code, ok := parseVerb(verb, args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	configPath, err := filepath.Abs(*path)
+	configPath, err := filepath.Abs(flagValue(fs, "c"))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
