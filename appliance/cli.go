@@ -104,6 +104,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
+	if u := flagValue(fs, "user"); u != "" {
+		// Before the config is read: the service reads it as its group.
+		if err := dropPrivileges(u); err != nil {
+			fmt.Fprintf(stderr, "tapedeck run: %v\n", err)
+			return 1
+		}
+	}
 	configPath := findConfig(flagValue(fs, "c"))
 	if ok, code := runAsService(configPath); ok {
 		return code

@@ -91,6 +91,9 @@ func flagsFor(verb string) *flag.FlagSet {
 	switch verb {
 	case "run", "check":
 		fs.String("c", "", "config `file` (default: ./tapedeck.yaml, then /etc/tapedeck/tapedeck.yaml, else the embedded default)")
+		if verb == "run" {
+			fs.String("user", "", "started as root, switch to this `user` first (Linux; what install's SysV/OpenRC script passes)")
+		}
 	case "install", "uninstall", "start", "stop", "restart", "status":
 		fs.String("c", serviceConfigPath, "config `file` the service runs with")
 	case "unit":

@@ -119,8 +119,12 @@ func serviceConfig(exe, configPath, user string) *service.Config {
 		}
 		cfg.Option["SystemdScript"] = SystemdUnit(exe, configPath, user, storage)
 		// Upstart's job switches to it too; SysV's and OpenRC's scripts
-		// have no user setting (kardianos/service v1.3.0) and run as root.
+		// have no user setting (kardianos/service v1.3.0) and start it as
+		// root, so there the binary switches itself.
 		cfg.UserName = user
+		if user != "" && !switchesUser(service.Platform()) {
+			cfg.Arguments = append(cfg.Arguments, "-user", user)
+		}
 	}
 	return cfg
 }
@@ -163,26 +167,26 @@ func cmdService(verb string, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if verb == "status" {
-		st, err := svc.Status()
-		switch {
-		case errors.Is(err, service.ErrNotInstalled), err != nil && !unitInstalled():
-			fmt.Fprintln(stdout, "not installed")
-		case err != nil:
+		// The word and the LSB exit code: 0 running, 3 stopped, 4 not
+		// installed, as `service NAME status` scripts answer.
+		word, code, err := serviceStatus(svc)
+		if err != nil {
 			fmt.Fprintf(stderr, "tapedeck status: %v\n", err)
-			return 1
-		case st == service.StatusRunning:
-			fmt.Fprintln(stdout, "running")
-		default:
-			fmt.Fprintln(stdout, "stopped")
+			return code
 		}
-		return 0
+		fmt.Fprintln(stdout, word)
+		return code
 	}
 	if err := service.Control(svc, verb); err != nil {
 		fmt.Fprintf(stderr, "tapedeck %s: %v\n", verb, err)
 		return 1
 	}
-	if verb == "install" && user != "" && svc.Platform() != "linux-systemd" && svc.Platform() != "linux-upstart" {
-		fmt.Fprintf(stderr, "tapedeck install: %s has no user setting: the service runs as root (the config and storage dir are prepared for %s all the same)\n", svc.Platform(), user)
+	switch {
+	case verb == "install":
+		installSummary(stdout, svc.Platform(), configPath, user)
+		return 0
+	case verb == "uninstall" && svc.Platform() == platformSysV:
+		removeSysVLinks()
 	}
 	fmt.Fprintf(stdout, "tapedeck %s: done\n", verb)
 	return 0
