@@ -455,6 +455,9 @@ func BuildDeb(ctx context.Context, root, out, stageRoot string, s Stamp, d Deb, 
 		return "", err
 	}
 	debVersion := DebVersion(s.Version)
+	if err := stageDocs(ctx, stage, bin, s, debVersion); err != nil {
+		return "", fmt.Errorf("deb %s: %w", d.Arch, err)
+	}
 	dst, err := filepath.Abs(filepath.Join(out, DebFileName(debVersion, d.Arch)))
 	if err != nil {
 		return "", err
