@@ -50,6 +50,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdService(verb, args, stdout, stderr)
 	case "unit":
 		return cmdUnit(args, stdout, stderr)
+	case "man":
+		if _, code, ok := parseVerb(verb, args, stdout, stderr); !ok {
+			return code
+		}
+		manPage(stdout)
+		return 0
 	case "version":
 		if _, code, ok := parseVerb(verb, args, stdout, stderr); !ok {
 			return code

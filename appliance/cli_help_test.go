@@ -23,7 +23,7 @@ func TestCLIVerbHelp(t *testing.T) {
 	verbs := map[string][]string{ // verb: the flags its help must list
 		"run": {"-c"}, "check": {"-c"}, "config": nil, "install": {"-c"}, "uninstall": {"-c"},
 		"start": {"-c"}, "stop": {"-c"}, "restart": {"-c"}, "status": {"-c"},
-		"unit": {"-exe", "-c", "-user", "-storage"}, "version": nil, "help": nil,
+		"unit": {"-exe", "-c", "-user", "-storage"}, "man": nil, "version": nil, "help": nil,
 	}
 	about := map[string]string{ // a phrase of what the verb does
 		"check": "every problem in one pass", "install": "prints what it", "status": "0 running, 3 stopped, 4 not installed",

@@ -96,6 +96,7 @@ func TestDebContents(t *testing.T) {
 				"./usr/share/doc/tapedeck/copyright":     "-rw-r--r-- root/root",
 				"./usr/share/doc/tapedeck/changelog.gz":  "-rw-r--r-- root/root",
 				"./usr/share/lintian/overrides/tapedeck": "-rw-r--r-- root/root",
+				"./usr/share/man/man1/tapedeck.1.gz":     "-rw-r--r-- root/root",
 			}
 			if fmt.Sprint(files) != fmt.Sprint(wantFiles) {
 				t.Errorf("dpkg-deb --contents files:\n got %v\nwant %v\n%s", files, wantFiles, contents)
@@ -133,26 +134,18 @@ func TestDebContents(t *testing.T) {
 	}
 }
 
-// checkDebDocs checks /usr/share/doc/tapedeck: the changelog names this
-// package version, and the copyright carries the license of every module
-// the packaged binary was built from.
+// checkDebDocs checks /usr/share/doc/tapedeck and the man page: the
+// changelog names this package version, the copyright carries the license
+// of every module the packaged binary was built from, tapedeck.1 is what
+// `tapedeck man` prints.
 func checkDebDocs(t *testing.T, root string) {
 	t.Helper()
-	gz, err := os.Open(filepath.Join(root, "usr/share/doc/tapedeck/changelog.gz"))
-	if err != nil {
-		t.Fatal(err)
+	text := gunzipFile(t, filepath.Join(root, "usr/share/doc/tapedeck/changelog.gz"))
+	if want := "tapedeck (" + DebVersion(art.version) + ") unstable; urgency=medium\n"; !strings.HasPrefix(text, want) {
+		t.Errorf("changelog does not start %q:\n%s", want, text)
 	}
-	defer gz.Close()
-	zr, err := gzip.NewReader(gz)
-	if err != nil {
-		t.Fatalf("changelog.gz: %v", err)
-	}
-	text, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatalf("changelog.gz: %v", err)
-	}
-	if want := "tapedeck (" + DebVersion(art.version) + ") unstable; urgency=medium\n"; !strings.HasPrefix(string(text), want) || zr.Header.Name != "" || !zr.Header.ModTime.IsZero() {
-		t.Errorf("changelog (header name %q, time %v) does not start %q:\n%s", zr.Header.Name, zr.Header.ModTime, want, text)
+	if got, want := gunzipFile(t, filepath.Join(root, "usr/share/man/man1/tapedeck.1.gz")), mustRun(t, 30*time.Second, hostBinary(t), "man"); got != want {
+		t.Errorf("tapedeck.1 differs from `tapedeck man`")
 	}
 	copyright := readFile(t, filepath.Join(root, "usr/share/doc/tapedeck/copyright"))
 	bi, err := buildinfo.ReadFile(filepath.Join(root, "usr/bin/tapedeck"))
@@ -167,6 +160,29 @@ func checkDebDocs(t *testing.T, root string) {
 	if !strings.Contains(copyright, "\nGo standard library (") || strings.Contains(copyright, "TERMS AND CONDITIONS FOR USE") {
 		t.Errorf("copyright lacks the standard library, or carries a full Apache license text")
 	}
+}
+
+// gunzipFile reads a gzip'd file made as Debian wants it: no file name
+// or time in the header (gzip -n), so that builds are reproducible.
+func gunzipFile(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if zr.Header.Name != "" || !zr.Header.ModTime.IsZero() {
+		t.Errorf("%s: gzip header names %q, time %v", path, zr.Header.Name, zr.Header.ModTime)
+	}
+	return string(b)
 }
 
 // checkDebBinary checks the packaged binary's architecture; armhf carries

@@ -167,8 +167,7 @@ func escapeModulePath(p string) string {
 // DebChangelog is /usr/share/doc/tapedeck/changelog.gz: one entry in
 // Debian's format for this build (tapedeck is a native package, so the
 // file is changelog.gz, not changelog.Debian.gz), dated by the stamp so
-// that the same commit builds the same bytes, gzip'd with no name or time
-// in the header and maximum compression, as Debian policy wants.
+// that the same commit builds the same bytes.
 func DebChangelog(s Stamp, debVersion string) ([]byte, error) {
 	date, err := time.Parse(time.RFC3339, s.Date)
 	if err != nil {
@@ -186,12 +185,18 @@ func DebChangelog(s Stamp, debVersion string) ([]byte, error) {
 
  -- %s  %s
 `, debVersion, s.Version, commit, Maintainer, date.UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+	return gzipMax([]byte(text))
+}
+
+// gzipMax compresses as Debian policy wants documentation compressed:
+// maximum compression, no file name or time in the header (gzip -9n).
+func gzipMax(data []byte) ([]byte, error) {
 	var b bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := zw.Write([]byte(text)); err != nil {
+	if _, err := zw.Write(data); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {
@@ -200,9 +205,10 @@ func DebChangelog(s Stamp, debVersion string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// stageDocs writes the package's copyright and changelog.gz into stage,
-// where nfpm.yaml takes them from.
-func stageDocs(ctx context.Context, stage, bin string, s Stamp, debVersion string) error {
+// stageDocs writes the package's copyright, changelog.gz and
+// tapedeck.1.gz (from man, `tapedeck man`) into stage, where nfpm.yaml
+// takes them from.
+func stageDocs(ctx context.Context, stage, bin string, s Stamp, debVersion string, man []byte) error {
 	copyright, err := DebCopyright(ctx, bin)
 	if err != nil {
 		return err
@@ -211,8 +217,14 @@ func stageDocs(ctx context.Context, stage, bin string, s Stamp, debVersion strin
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(stage, "copyright"), copyright, 0o644); err != nil {
+	manGz, err := gzipMax(man)
+	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(stage, "changelog.gz"), changelog, 0o644)
+	for name, data := range map[string][]byte{"copyright": copyright, "changelog.gz": changelog, "tapedeck.1.gz": manGz} {
+		if err := os.WriteFile(filepath.Join(stage, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
