@@ -28,7 +28,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		case "-h", "--help", "-help":
 			return cmdHelp(args[1:], stdout, stderr)
 		case "-v", "--version", "-version":
-			args[0] = "version"
+			args = append([]string{"version"}, args[1:]...)
 		}
 	}
 	verb := "run"
