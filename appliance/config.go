@@ -348,15 +348,15 @@ func loadConfig(path string) (*Config, map[string]any, error) {
 	cerr.Problems = appendNew(cerr.Problems, typeProblems...)
 	replaced = append(replaced, fileReplaced...)
 	var cfg Config
+	failed := slices.Clone(replaced)
 	if err := decodeConfig(typed, &cfg); err != nil {
-		cerr.Problems = append(cerr.Problems, decodeProblems(err)...)
+		for _, p := range decodeProblems(err) {
+			cerr.Problems = append(cerr.Problems, p)
+			key, _, _ := strings.Cut(p, ": ")
+			failed = append(failed, key)
+		}
 	}
 	cfg.Source = source
-	failed := slices.Clone(replaced)
-	for _, p := range cerr.Problems {
-		key, _, _ := strings.Cut(p, ": ")
-		failed = append(failed, key)
-	}
 	for _, e := range cfg.Validate() {
 		// A key that failed to decode is reported once, not again as its
 		// default or zero value.

@@ -111,6 +111,17 @@ apps:
 			},
 		},
 		{
+			// The section falls back to its defaults, and the variable's
+			// value over them is still checked.
+			name: "a section of the wrong type and a bad variable inside it",
+			env:  map[string]string{"TAPEDECK_RTMP_LISTEN": "nonsense"},
+			yaml: "rtmp: [\":1935\"]\n",
+			want: []string{
+				`environment TAPEDECK_RTMP_LISTEN: rtmp.listen: "nonsense" is not host:port (e.g. ":1935" or "127.0.0.1:8080")`,
+				F + `: rtmp: must be a map of settings (keys indented under it), not a list`,
+			},
+		},
+		{
 			name: "a segment given as a bare number has no unit",
 			yaml: "apps:\n  live:\n    record:\n      segment: 10\n",
 			want: []string{F + `: apps.live.record.segment: 10 needs a unit (e.g. 10s for seconds)`},

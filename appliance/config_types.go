@@ -23,7 +23,7 @@ type typeCheck struct {
 	fromEnv  func(key string, v any) bool
 	apps     []string // "apps.NAME" of each app seen, for its defaults
 	problems []string
-	failed   []string // key paths whose value was replaced
+	failed   []string // key paths whose value was dropped (no default to put in its place)
 }
 
 var (
@@ -32,7 +32,7 @@ var (
 )
 
 // checkTypes returns raw with every value of the wrong type replaced, the
-// problems found and the keys replaced.
+// problems found and the keys dropped for want of a default.
 func checkTypes(raw, defaults map[string]any, fromEnv func(string, any) bool) (map[string]any, []string, []string) {
 	c := &typeCheck{defaults: defaults, fromEnv: fromEnv}
 	out, _ := c.walk("", raw, reflect.TypeOf(Config{}))
@@ -146,9 +146,12 @@ func (c *typeCheck) mapOf(key string, m map[string]any, typeOf func(string) (ref
 		sub := joinKey(key, k)
 		nv, ok := c.walk(sub, m[k], t)
 		if !ok {
-			c.failed = append(c.failed, sub)
+			// The default stands in, and is validated like any value; a
+			// key without one is dropped and its zero value not checked
+			// (it would be reported a second time).
 			d, has := c.defaultAt(sub)
 			if !has {
+				c.failed = append(c.failed, sub)
 				d = nil
 			}
 			nv = d
