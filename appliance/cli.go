@@ -1,13 +1,14 @@
 package appliance
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -22,9 +23,13 @@ var (
 // Main runs the command line with args (without the program name) and
 // returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-		usage(stdout)
-		return 0
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "--help", "-help":
+			return cmdHelp(args[1:], stdout, stderr)
+		case "-v", "--version", "-version":
+			args = append([]string{"version"}, args[1:]...)
+		}
 	}
 	verb := "run"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
@@ -32,10 +37,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	switch verb {
 	case "run":
-		return cmdRun(args, stderr)
+		return cmdRun(args, stdout, stderr)
 	case "check":
 		return cmdCheck(args, stdout, stderr)
 	case "config":
+		if _, code, ok := parseVerb(verb, args, stdout, stderr); !ok {
+			return code
+		}
 		stdout.Write(defaultYAML)
 		return 0
 	case "install", "uninstall", "start", "stop", "restart", "status":
@@ -43,38 +51,28 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "unit":
 		return cmdUnit(args, stdout, stderr)
 	case "hash-password":
+		if _, code, ok := parseVerb(verb, args, stdout, stderr); !ok {
+			return code
+		}
 		return cmdHashPassword(os.Stdin, stdout, stderr)
+	case "man":
+		if _, code, ok := parseVerb(verb, args, stdout, stderr); !ok {
+			return code
+		}
+		manPage(stdout)
+		return 0
 	case "version":
+		if _, code, ok := parseVerb(verb, args, stdout, stderr); !ok {
+			return code
+		}
 		fmt.Fprintln(stdout, versionString())
 		return 0
-	case "help", "-h", "--help":
-		usage(stdout)
-		return 0
+	case "help":
+		return cmdHelp(args, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "tapedeck: unknown command %q\n", verb)
 	usage(stderr)
 	return 2
-}
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: tapedeck [command] [-c file]
-commands:
-  run        run in the foreground (default)
-  check      validate a config file
-  config     print the default config
-  install    install as an OS service (systemd, launchd, Windows) running -c FILE
-             (written if absent; made root:tapedeck 0640; runs as user tapedeck;
-             storage.dir must be absolute)
-  uninstall  remove the OS service
-  start, stop, restart
-             control the OS service
-  status     print running, stopped or not installed
-  unit       print the systemd unit (used by the .deb)
-  hash-password
-             print the bcrypt hash of the password read from stdin, for
-             http.users (the web console's sign-in)
-  version    print version information
-`)
 }
 
 func versionString() string {
@@ -104,7 +102,7 @@ func findConfig(explicit string) string {
 	if explicit != "" {
 		return explicit
 	}
-	for _, p := range []string{"tapedeck.yaml", "/etc/tapedeck/tapedeck.yaml"} {
+	for _, p := range defaultConfigPaths {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
@@ -112,14 +110,19 @@ func findConfig(explicit string) string {
 	return ""
 }
 
-func cmdRun(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("c", "", "config file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs, code, ok := parseVerb("run", args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	configPath := findConfig(*path)
+	if u := flagValue(fs, "user"); u != "" {
+		// Before the config is read: the service reads it as its group.
+		if err := dropPrivileges(u); err != nil {
+			fmt.Fprintf(stderr, "tapedeck run: %v\n", err)
+			return 1
+		}
+	}
+	configPath := findConfig(flagValue(fs, "c"))
 	if ok, code := runAsService(configPath); ok {
 		return code
 	}
@@ -150,7 +153,10 @@ func runUntil(configPath string, stderr io.Writer, stop <-chan struct{}) int {
 	reload := func(why string) {
 		next, err := ReloadConfig(configPath, a.Config())
 		if err != nil {
-			log.Error("reload refused; keeping the running config", "why", why, "problems", err.Error())
+			// One line per problem, as check prints them.
+			for _, line := range problemLines(err) {
+				log.Error("reload refused; keeping the running config", "why", why, "problem", line)
+			}
 			return
 		}
 		a.Reload(next)
@@ -220,30 +226,40 @@ func watchFile(path string, every time.Duration, stop <-chan struct{}) <-chan st
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("c", "", "config file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs, code, ok := parseVerb("check", args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	if _, err := LoadConfig(findConfig(*path)); err != nil {
+	path := findConfig(flagValue(fs, "c"))
+	if _, err := LoadConfig(path); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintln(stdout, "ok")
+	// Say what was checked: "ok" alone, when no file was found, reads as
+	// if the file the user meant had been.
+	what := path
+	if path == "" {
+		looked := make([]string, len(defaultConfigPaths))
+		for i, p := range defaultConfigPaths {
+			looked[i] = p
+			if !filepath.IsAbs(p) {
+				looked[i] = "./" + p
+			}
+		}
+		what = "the embedded default config (no -c given, and no " + strings.Join(looked, " or ") + " found)"
+	}
+	if env := configEnvVars(); len(env) > 0 {
+		what += " with " + strings.Join(env, ", ")
+	}
+	fmt.Fprintln(stdout, "ok: "+what)
 	return 0
 }
 
 func cmdUnit(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("unit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	exe := fs.String("exe", "/usr/bin/tapedeck", "binary path")
-	path := fs.String("c", "/etc/tapedeck/tapedeck.yaml", "config file")
-	user := fs.String("user", "tapedeck", "user to run as (\"\" for root)")
-	storage := fs.String("storage", "/var/lib/tapedeck", "storage dir (writable)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs, code, ok := parseVerb("unit", args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	io.WriteString(stdout, SystemdUnit(*exe, *path, *user, *storage))
+	io.WriteString(stdout, SystemdUnit(flagValue(fs, "exe"), flagValue(fs, "c"), flagValue(fs, "user"), flagValue(fs, "storage")))
 	return 0
 }

@@ -60,8 +60,8 @@ func TestCLICheck(t *testing.T) {
 	good := writeConfig(t, "good.yaml", goodConfig)
 	bad := writeConfig(t, "bad.yaml", badConfig)
 
-	if code, out, errOut := runMain(t, "check", "-c", good); code != 0 || out != "ok\n" || errOut != "" {
-		t.Errorf("check -c good.yaml: exit %d, stdout %q, stderr %q; want 0, \"ok\\n\"", code, out, errOut)
+	if code, out, errOut := runMain(t, "check", "-c", good); code != 0 || out != "ok: "+good+"\n" || errOut != "" {
+		t.Errorf("check -c good.yaml: exit %d, stdout %q, stderr %q; want 0, \"ok: %s\\n\"", code, out, errOut, good)
 	}
 	if code, out, errOut := runMain(t, "check", "-c", bad); code != 1 || out != "" || errOut != badConfigProblems(bad) {
 		t.Errorf("check -c bad.yaml: exit %d, stdout %q, stderr:\n%s\nwant exit 1 and:\n%s", code, out, errOut, badConfigProblems(bad))
@@ -244,7 +244,9 @@ func TestCLIInstall(t *testing.T) {
 func TestCLIStatus(t *testing.T) {
 	good := writeConfig(t, "good.yaml", goodConfig)
 	code, out, errOut := runMain(t, "status", "-c", good)
-	if code != 0 || errOut != "" || !slices.Contains([]string{"running\n", "stopped\n", "not installed\n"}, out) {
-		t.Errorf("status: exit %d, stdout %q, stderr %q; want 0 and one of running, stopped, not installed", code, out, errOut)
+	// LSB init-script status codes.
+	want := map[string]int{"running\n": 0, "stopped\n": 3, "not installed\n": 4}
+	if wantCode, ok := want[out]; !ok || code != wantCode || errOut != "" {
+		t.Errorf("status: exit %d, stdout %q, stderr %q; want running/0, stopped/3 or not installed/4", code, out, errOut)
 	}
 }

@@ -252,14 +252,28 @@ func deepMerge(base, over map[string]any) map[string]any {
 type ConfigError struct {
 	Source   string
 	Problems []string // "key.path: problem"
+	// Origins names, by key path, where a value came from when it was not
+	// Source: "environment TAPEDECK_RTMP_LISTEN".
+	Origins map[string]string
 }
 
 func (e *ConfigError) Error() string {
+	return strings.Join(e.Lines(), "\n")
+}
+
+// Lines returns one "ORIGIN: key.path: problem" line per problem, as a
+// log writes them: one event per line.
+func (e *ConfigError) Lines() []string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
-		lines[i] = e.Source + ": " + p
+		key, _, _ := strings.Cut(p, ": ")
+		origin, ok := e.Origins[key]
+		if !ok {
+			origin = e.Source
+		}
+		lines[i] = origin + ": " + p
 	}
-	return strings.Join(lines, "\n")
+	return lines
 }
 
 // LoadConfig reads the embedded defaults, then path (if not empty), then
@@ -281,12 +295,14 @@ func loadConfig(path string) (*Config, map[string]any, error) {
 	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
 		return nil, nil, fmt.Errorf("embedded default config: %w", err)
 	}
+	defaults := v.AllSettings()
 	source := "embedded default"
 	// Apps are taken from the file as YAML says them: viper would lower-case
 	// app names and drop an app written as "cam: {}", and a file's apps must
 	// replace the default ones, not merge into them.
 	var fileApps map[string]any
 	hasFileApps := false
+	var fileProblems, fileReplaced []string
 	if path != "" {
 		doc, err := readConfigDoc(path)
 		if err != nil {
@@ -305,6 +321,9 @@ func loadConfig(path string) (*Config, map[string]any, error) {
 			}
 			delete(doc, "apps")
 		}
+		// A list or a value written over a section ("rtmp: [x]") would
+		// vanish in viper's merge: the file's own types are checked first.
+		doc, fileProblems, fileReplaced = checkTypes(lowerKeys(doc).(map[string]any), defaults, noEnv)
 		if err := v.MergeConfigMap(doc); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -329,24 +348,34 @@ func loadConfig(path string) (*Config, map[string]any, error) {
 	raw["apps"] = apps
 	cerr := &ConfigError{Source: source}
 	cerr.Problems = append(cerr.Problems, unknownKeys(raw, Config{})...)
+	// Values of the wrong type are reported and replaced by their
+	// defaults first, so that the decode cannot drop (say) a whole app
+	// and hide the problems in its other values.
+	typed, typeProblems, replaced := checkTypes(raw, defaults, fromEnv)
+	cerr.Problems = appendNew(cerr.Problems, fileProblems...)
+	cerr.Problems = appendNew(cerr.Problems, typeProblems...)
+	replaced = append(replaced, fileReplaced...)
 	var cfg Config
-	if err := decodeConfig(raw, &cfg); err != nil {
-		cerr.Problems = append(cerr.Problems, decodeProblems(err)...)
+	failed := slices.Clone(replaced)
+	if err := decodeConfig(typed, &cfg); err != nil {
+		for _, p := range decodeProblems(err) {
+			cerr.Problems = append(cerr.Problems, p)
+			key, _, _ := strings.Cut(p, ": ")
+			failed = append(failed, key)
+		}
 	}
 	cfg.Source = source
-	failed := map[string]bool{}
-	for _, p := range cerr.Problems {
-		key, _, _ := strings.Cut(p, ": ")
-		failed[key] = true
-	}
 	for _, e := range cfg.Validate() {
-		// A key that failed to decode is reported once, not again as zero.
-		if key, _, _ := strings.Cut(e.Error(), ": "); !failed[key] {
-			cerr.Problems = append(cerr.Problems, e.Error())
+		// A key that failed to decode is reported once, not again as its
+		// default or zero value.
+		key, msg, _ := strings.Cut(e.Error(), ": ")
+		if !underAny(key, failed) {
+			cerr.Problems = append(cerr.Problems, key+": "+withValue(msg, typed, key))
 		}
 	}
 	if len(cerr.Problems) > 0 {
 		sort.Strings(cerr.Problems)
+		cerr.Origins = envOrigins(cerr.Problems, raw)
 		return nil, nil, cerr
 	}
 	return &cfg, fileDoc, nil

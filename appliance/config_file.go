@@ -2,8 +2,10 @@ package appliance
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -28,7 +30,7 @@ func readConfigDoc(path string) (map[string]any, error) {
 	}
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &ConfigError{Source: path, Problems: []string{"not valid YAML: " + err.Error()}}
+		return nil, &ConfigError{Source: path, Problems: []string{yamlProblem(err)}}
 	}
 	if doc == nil {
 		what := "is empty"
@@ -71,4 +73,15 @@ func readWhole(path string, stat func(string) (os.FileInfo, error), read func(st
 		}
 		time.Sleep(retry)
 	}
+}
+
+// yamlProblem is the parser's error on one line (a problem is one log
+// line), in our words for a file that is not a map of settings.
+func yamlProblem(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 && strings.Contains(te.Errors[0], "into map[string]interface") {
+		line, _, _ := strings.Cut(te.Errors[0], ":")
+		return line + ": the file must be a map of settings (rtmp:, http:, apps: ...), not a list or a single value"
+	}
+	return "not valid YAML: " + strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }

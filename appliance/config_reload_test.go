@@ -33,11 +33,7 @@ func reloadTLoad(t *testing.T, text string) *appliance.Config {
 
 func TestReloadGuard(t *testing.T) {
 	running := reloadTLoad(t, reloadTRunning)
-	cases := []struct {
-		name string
-		yaml string
-		want []string // problems; nil: the reload is applied
-	}{
+	runReloadCases(t, running, []reloadCase{
 		{"same file", reloadTRunning, nil},
 		// Without apps the default "live" (no keys) serves live; "*" is
 		// gone and nothing else is served, which closes, not opens.
@@ -61,7 +57,19 @@ func TestReloadGuard(t *testing.T) {
 		{"app now served by * that says so", "http:\n  token: t0ken\napps:\n  \"*\":\n    publish:\n      keys: []\n    play:\n      allow: [\"10.0.0.0/8\"]\n", nil},
 		{"keys changed, not removed", strings.Replace(reloadTRunning, "s3cret", "other", 1), nil},
 		{"new token", strings.Replace(reloadTRunning, "t0ken", "n3w", 1), nil},
-	}
+	})
+}
+
+// reloadCase is a file reloaded over a running config and the problems
+// the refusal must list (nil: the reload is applied).
+type reloadCase struct {
+	name string
+	yaml string
+	want []string
+}
+
+func runReloadCases(t *testing.T, running *appliance.Config, cases []reloadCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := writeConfig(t, "tapedeck.yaml", c.yaml)
@@ -81,6 +89,12 @@ func TestReloadGuard(t *testing.T) {
 			}
 			if ce.Source != p || !slices.Equal(ce.Problems, c.want) {
 				t.Errorf("refusal from %s:\n  got  %q\n  want %q", ce.Source, ce.Problems, c.want)
+			}
+			// Neither keys, the token nor hook URLs (they may carry one).
+			for _, secret := range []string{"s3cret", "t0ken", "auth.local"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the refusal prints %q: %v", secret, err)
+				}
 			}
 		})
 	}

@@ -95,7 +95,7 @@ func TestConfigProblems(t *testing.T) {
 		{"chunk_size too large", "rtmp:\n  chunk_size: 16777216\n",
 			[]string{"rtmp.chunk_size: 16777216 is outside 128..16777215"}},
 		{"chunk_size not a number", "rtmp:\n  chunk_size: big\n",
-			[]string{"rtmp.chunk_size: cannot parse value as 'int'"}},
+			[]string{`rtmp.chunk_size: "big" is not a whole number`}},
 		{"write_batch out of range", "rtmp:\n  write_batch: 2s\n",
 			[]string{"rtmp.write_batch: 2s is outside 0s..1s"}},
 		{"bad listen address", "rtmp:\n  listen: nonsense\n",
@@ -131,28 +131,28 @@ func TestConfigProblems(t *testing.T) {
 		{"app named like a renamed vod.app", "vod:\n  app: replay\napps:\n  replay:\n    gop_cache: true\n",
 			[]string{"apps.replay: is the playback app (vod.app); choose another name"}},
 		{"negative republish_grace", "apps:\n  live:\n    republish_grace: -1s\n",
-			[]string{"apps.live.republish_grace: must not be negative"}},
+			[]string{`apps.live.republish_grace: must not be negative (got "-1s")`}},
 		{"negative max_connections", "rtmp:\n  limits:\n    max_connections: -1\n",
-			[]string{"rtmp.limits.max_connections: must not be negative"}},
+			[]string{"rtmp.limits.max_connections: must not be negative (got -1)"}},
 		{"zero idle_timeout", "rtmp:\n  limits:\n    idle_timeout: 0s\n",
-			[]string{"rtmp.limits.idle_timeout: must be positive"}},
+			[]string{`rtmp.limits.idle_timeout: must be positive (got "0s")`}},
 		{"negative max_connections_per_ip", "rtmp:\n  limits:\n    max_connections_per_ip: -1\n",
-			[]string{"rtmp.limits.max_connections_per_ip: must not be negative"}},
+			[]string{"rtmp.limits.max_connections_per_ip: must not be negative (got -1)"}},
 		{"max_connections_per_ip above max_connections", "rtmp:\n  limits:\n    max_connections: 100\n    max_connections_per_ip: 101\n",
 			[]string{"rtmp.limits.max_connections_per_ip: 101 is above max_connections (100)"}},
 		{"negative http max_connections", "http:\n  max_connections: -1\n",
-			[]string{"http.max_connections: must not be negative"}},
+			[]string{"http.max_connections: must not be negative (got -1)"}},
 		{"push policy with a bad scheme and host", "relay:\n  allow_targets:\n    schemes: [rtmp, http]\n    hosts: [public, \"10.0.0.0/33\"]\n",
 			[]string{
 				`relay.allow_targets.schemes[1]: "http" is not rtmp or rtmps`,
 				`relay.allow_targets.hosts[1]: "10.0.0.0/33" is not "public", a CIDR, an address or a host name`,
 			}},
 		{"zero command_timeout", "rtmp:\n  limits:\n    command_timeout: 0s\n",
-			[]string{"rtmp.limits.command_timeout: must be positive"}},
+			[]string{`rtmp.limits.command_timeout: must be positive (got "0s")`}},
 		{"command_timeout above idle_timeout", "rtmp:\n  limits:\n    command_timeout: 2m\n",
 			[]string{"rtmp.limits.command_timeout: 2m0s is above idle_timeout (1m0s)"}},
 		{"close_after without on_demand", "apps:\n  cams:\n    pull:\n      door:\n        url: rtsp://cam/x\n        close_after: 30s\n",
-			[]string{"apps.cams.pull.door.close_after: only applies with on_demand: true"}},
+			[]string{`apps.cams.pull.door.close_after: only applies with on_demand: true (got "30s")`}},
 		{"pull with a bad transport", "apps:\n  cams:\n    pull:\n      door:\n        url: rtsp://cam/x\n        transport: sctp\n",
 			[]string{`apps.cams.pull.door: transport "sctp": want tcp or udp`}},
 		{"rtsps pull over udp", "apps:\n  cams:\n    pull:\n      door:\n        url: rtsps://cam/x\n        transport: udp\n",
@@ -372,16 +372,17 @@ func TestConfigEnvOverrides(t *testing.T) {
 		}
 	}
 
-	// Invalid values from the environment are reported like the file's.
+	// Invalid values from the environment are blamed on their variable,
+	// not on the file (or the embedded default) they override.
 	t.Setenv("TAPEDECK_RTMP_LISTEN", "nope")
 	t.Setenv("TAPEDECK_RTMP_CHUNK_SIZE", "huge")
-	expectProblems(t, p, p, []string{
-		`rtmp.listen: "nope" is not host:port (e.g. ":1935" or "127.0.0.1:8080")`,
-		"rtmp.chunk_size: cannot parse value as 'int'",
-	})
-	ce := loadProblems(t, "")
-	if ce.Source != "embedded default" || len(ce.Problems) != 2 {
-		t.Errorf("env problems over the embedded default: %v", ce)
+	want := "environment TAPEDECK_RTMP_CHUNK_SIZE: rtmp.chunk_size: \"huge\" is not a whole number\n" +
+		"environment TAPEDECK_RTMP_LISTEN: rtmp.listen: \"nope\" is not host:port (e.g. \":1935\" or \"127.0.0.1:8080\")"
+	for _, path := range []string{p, ""} {
+		ce := loadProblems(t, path)
+		if got := ce.Error(); got != want {
+			t.Errorf("LoadConfig(%q) with bad env values:\n%s\nwant:\n%s", path, got, want)
+		}
 	}
 }
 

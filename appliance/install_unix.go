@@ -8,7 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -183,4 +185,25 @@ func onlyRecordings(dir string) bool {
 		return fs.SkipAll
 	})
 	return ok
+}
+
+// fileOwnerMode describes path's mode and owner as install leaves them
+// ("mode 0640, owner root:tapedeck"), read back from the file.
+func fileOwnerMode(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Sprintf("mode %04o", fi.Mode().Perm())
+	}
+	owner, group := strconv.Itoa(int(st.Uid)), strconv.Itoa(int(st.Gid))
+	if u, err := user.LookupId(owner); err == nil {
+		owner = u.Username
+	}
+	if g, err := user.LookupGroupId(group); err == nil {
+		group = g.Name
+	}
+	return fmt.Sprintf("mode %04o, owner %s:%s", fi.Mode().Perm(), owner, group)
 }

@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -120,21 +119,23 @@ func serviceConfig(exe, configPath, user string) *service.Config {
 		}
 		cfg.Option["SystemdScript"] = SystemdUnit(exe, configPath, user, storage)
 		// Upstart's job switches to it too; SysV's and OpenRC's scripts
-		// have no user setting (kardianos/service v1.3.0) and run as root.
+		// have no user setting (kardianos/service v1.3.0) and start it as
+		// root, so there the binary switches itself.
 		cfg.UserName = user
+		if user != "" && !switchesUser(service.Platform()) {
+			cfg.Arguments = append(cfg.Arguments, "-user", user)
+		}
 	}
 	return cfg
 }
 
 // cmdService handles install, uninstall, start, stop, restart and status.
 func cmdService(verb string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("c", "/etc/tapedeck/tapedeck.yaml", "config file the service runs with")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs, code, ok := parseVerb(verb, args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	configPath, err := filepath.Abs(*path)
+	configPath, err := filepath.Abs(flagValue(fs, "c"))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -166,26 +167,26 @@ func cmdService(verb string, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if verb == "status" {
-		st, err := svc.Status()
-		switch {
-		case errors.Is(err, service.ErrNotInstalled), err != nil && !unitInstalled():
-			fmt.Fprintln(stdout, "not installed")
-		case err != nil:
+		// The word and the LSB exit code: 0 running, 3 stopped, 4 not
+		// installed, as `service NAME status` scripts answer.
+		word, code, err := serviceStatus(svc)
+		if err != nil {
 			fmt.Fprintf(stderr, "tapedeck status: %v\n", err)
-			return 1
-		case st == service.StatusRunning:
-			fmt.Fprintln(stdout, "running")
-		default:
-			fmt.Fprintln(stdout, "stopped")
+			return code
 		}
-		return 0
+		fmt.Fprintln(stdout, word)
+		return code
 	}
 	if err := service.Control(svc, verb); err != nil {
 		fmt.Fprintf(stderr, "tapedeck %s: %v\n", verb, err)
 		return 1
 	}
-	if verb == "install" && user != "" && svc.Platform() != "linux-systemd" && svc.Platform() != "linux-upstart" {
-		fmt.Fprintf(stderr, "tapedeck install: %s has no user setting: the service runs as root (the config and storage dir are prepared for %s all the same)\n", svc.Platform(), user)
+	switch {
+	case verb == "install":
+		installSummary(stdout, svc.Platform(), configPath, user)
+		return 0
+	case verb == "uninstall" && svc.Platform() == platformSysV:
+		removeSysVLinks()
 	}
 	fmt.Fprintf(stdout, "tapedeck %s: done\n", verb)
 	return 0

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"os/user"
 	"strconv"
+	"syscall"
 )
 
 // ensureServiceUser returns the tapedeck system user, creating it (and its
@@ -50,4 +52,29 @@ func lookupAccount(name string) (account, error) {
 		return account{}, fmt.Errorf("user %s: %w", name, err)
 	}
 	return account{name: name, uid: uid, gid: gid}, nil
+}
+
+// dropPrivileges makes the process user name's (its uid, its group and no
+// other groups) for good: `run -user NAME`, which init scripts that start
+// the service as root (SysV, OpenRC) pass. Go's Setuid applies to every
+// thread. Already running as name is fine; any other user is refused.
+func dropPrivileges(name string) error {
+	a, err := lookupAccount(name)
+	if err != nil {
+		return fmt.Errorf("-user %s: %w", name, err)
+	}
+	switch os.Geteuid() {
+	case a.uid:
+		return nil
+	case 0:
+	default:
+		return fmt.Errorf("-user %s: switching user needs to start as root (this is uid %d)", name, os.Geteuid())
+	}
+	if err := errors.Join(syscall.Setgroups([]int{a.gid}), syscall.Setgid(a.gid), syscall.Setuid(a.uid)); err != nil {
+		return fmt.Errorf("-user %s: %w", name, err)
+	}
+	if os.Geteuid() != a.uid || os.Getegid() != a.gid {
+		return fmt.Errorf("-user %s: still uid %d gid %d after the switch", name, os.Geteuid(), os.Getegid())
+	}
+	return nil
 }

@@ -2,9 +2,11 @@ package packaging
 
 import (
 	"bytes"
+	"compress/gzip"
 	"debug/buildinfo"
 	"debug/elf"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +71,9 @@ func TestDebContents(t *testing.T) {
 					t.Errorf("dpkg-deb --info has no line matching %s:\n%s", re, info)
 				}
 			}
+			if dep := mustRun(t, time.Minute, dpkgDeb, "--field", deb, "Depends", "Recommends"); dep != "Depends: adduser\nRecommends: ca-certificates\n" {
+				t.Errorf("dependencies:\n%s", dep)
+			}
 			if cf := mustRun(t, time.Minute, dpkgDeb, "--info", deb, "conffiles"); cf != "/etc/tapedeck/tapedeck.yaml\n" {
 				t.Errorf("conffiles = %q", cf)
 			}
@@ -85,9 +90,13 @@ func TestDebContents(t *testing.T) {
 				}
 			}
 			wantFiles := map[string]string{
-				"./usr/bin/tapedeck":                    "-rwxr-xr-x root/root",
-				"./etc/tapedeck/tapedeck.yaml":          "-rw-r--r-- root/root",
-				"./lib/systemd/system/tapedeck.service": "-rw-r--r-- root/root",
+				"./usr/bin/tapedeck":                     "-rwxr-xr-x root/root",
+				"./etc/tapedeck/tapedeck.yaml":           "-rw-r--r-- root/root",
+				"./lib/systemd/system/tapedeck.service":  "-rw-r--r-- root/root",
+				"./usr/share/doc/tapedeck/copyright":     "-rw-r--r-- root/root",
+				"./usr/share/doc/tapedeck/changelog.gz":  "-rw-r--r-- root/root",
+				"./usr/share/lintian/overrides/tapedeck": "-rw-r--r-- root/root",
+				"./usr/share/man/man1/tapedeck.1.gz":     "-rw-r--r-- root/root",
 			}
 			if fmt.Sprint(files) != fmt.Sprint(wantFiles) {
 				t.Errorf("dpkg-deb --contents files:\n got %v\nwant %v\n%s", files, wantFiles, contents)
@@ -104,7 +113,8 @@ func TestDebContents(t *testing.T) {
 			if got := readFile(t, cfg); got != config {
 				t.Errorf("config differs from `tapedeck config` with storage.dir /var/lib/tapedeck:\n%s", got)
 			}
-			if out, err := run(t, 30*time.Second, hostBinary(t), "check", "-c", cfg); err != nil || strings.TrimSpace(out) != "ok" {
+			checkDebDocs(t, filepath.Join(x, "root"))
+			if out, err := run(t, 30*time.Second, hostBinary(t), "check", "-c", cfg); err != nil || out != "ok: "+cfg+"\n" {
 				t.Errorf("tapedeck check on the packaged config: %v %s", err, out)
 			}
 			for _, s := range maintScripts {
@@ -122,6 +132,57 @@ func TestDebContents(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkDebDocs checks /usr/share/doc/tapedeck and the man page: the
+// changelog names this package version, the copyright carries the license
+// of every module the packaged binary was built from, tapedeck.1 is what
+// `tapedeck man` prints.
+func checkDebDocs(t *testing.T, root string) {
+	t.Helper()
+	text := gunzipFile(t, filepath.Join(root, "usr/share/doc/tapedeck/changelog.gz"))
+	if want := "tapedeck (" + DebVersion(art.version) + ") unstable; urgency=medium\n"; !strings.HasPrefix(text, want) {
+		t.Errorf("changelog does not start %q:\n%s", want, text)
+	}
+	if got, want := gunzipFile(t, filepath.Join(root, "usr/share/man/man1/tapedeck.1.gz")), mustRun(t, 30*time.Second, hostBinary(t), "man"); got != want {
+		t.Errorf("tapedeck.1 differs from `tapedeck man`")
+	}
+	copyright := readFile(t, filepath.Join(root, "usr/share/doc/tapedeck/copyright"))
+	bi, err := buildinfo.ReadFile(filepath.Join(root, "usr/bin/tapedeck"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range bi.Deps {
+		if !strings.Contains(copyright, "\n"+m.Path+" "+m.Version+"\n") {
+			t.Errorf("copyright has no section for %s %s", m.Path, m.Version)
+		}
+	}
+	if !strings.Contains(copyright, "\nGo standard library (") || strings.Contains(copyright, "TERMS AND CONDITIONS FOR USE") {
+		t.Errorf("copyright lacks the standard library, or carries a full Apache license text")
+	}
+}
+
+// gunzipFile reads a gzip'd file made as Debian wants it: no file name
+// or time in the header (gzip -n), so that builds are reproducible.
+func gunzipFile(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if zr.Header.Name != "" || !zr.Header.ModTime.IsZero() {
+		t.Errorf("%s: gzip header names %q, time %v", path, zr.Header.Name, zr.Header.ModTime)
+	}
+	return string(b)
 }
 
 // checkDebBinary checks the packaged binary's architecture; armhf carries
@@ -425,11 +486,18 @@ func mkdirs(t testing.TB, root string, dirs ...string) {
 	}
 }
 
+// dpkgAdmin makes an empty dpkg database in root but for adduser, which
+// the package depends on (priority important: on every Debian system):
+// the host's own entry, as dpkg-query prints it, or a minimal one.
 func dpkgAdmin(t testing.TB, root string) {
 	t.Helper()
 	mkdirs(t, root, "etc", "var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "var/log", "tmp")
-	for _, f := range []string{"var/lib/dpkg/status", "var/lib/dpkg/available"} {
-		if err := os.WriteFile(filepath.Join(root, f), nil, 0o644); err != nil {
+	adduser, err := exec.Command("dpkg-query", "-s", "adduser").Output()
+	if err != nil || !bytes.Contains(adduser, []byte("\nStatus: install ok installed\n")) {
+		adduser = []byte("Package: adduser\nStatus: install ok installed\nPriority: important\nSection: admin\nMaintainer: none\nArchitecture: all\nVersion: 3.134\nDescription: add and remove users and groups\n")
+	}
+	for f, content := range map[string][]byte{"var/lib/dpkg/status": append(bytes.TrimRight(adduser, "\n"), '\n'), "var/lib/dpkg/available": nil} {
+		if err := os.WriteFile(filepath.Join(root, f), content, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -31,8 +31,9 @@ var art struct {
 	version string            // version of the artefacts under test
 	bins    map[Target]string // built or found binaries
 	debs    map[string]string // built or found packages
-	unit    []byte            // generated unit and config (own builds)
+	unit    []byte            // generated unit, config and man page (own builds)
 	config  []byte
+	man     []byte
 }
 
 func TestMain(m *testing.M) {
@@ -178,14 +179,14 @@ func debPackage(t testing.TB, arch string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if art.unit == nil {
-		unit, config, err := Generated(ctx, art.root, bins)
+		unit, config, man, err := Generated(ctx, art.root, bins)
 		if err != nil {
 			t.Fatal(err)
 		}
-		art.unit, art.config = unit, config
+		art.unit, art.config, art.man = unit, config, man
 	}
 	start := time.Now()
-	p, err := BuildDeb(ctx, art.root, art.tmp, filepath.Join(art.tmp, "stage"), testStamp, d, bins[d.Target], art.unit, art.config, nil)
+	p, err := BuildDeb(ctx, art.root, art.tmp, filepath.Join(art.tmp, "stage"), testStamp, d, bins[d.Target], art.unit, art.config, art.man, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -255,12 +255,12 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		defer os.RemoveAll(stage)
-		unit, config, err := Generated(ctx, o.Root, bins)
+		unit, config, man, err := Generated(ctx, o.Root, bins)
 		if err != nil {
 			return nil, err
 		}
 		for _, d := range debs {
-			p, err := BuildDeb(ctx, o.Root, o.Out, stage, o.Stamp, d, bins[d.Target], unit, config, o.Log)
+			p, err := BuildDeb(ctx, o.Root, o.Out, stage, o.Stamp, d, bins[d.Target], unit, config, man, o.Log)
 			if err != nil {
 				return nil, err
 			}
@@ -370,12 +370,13 @@ func goTool() string {
 	return "go"
 }
 
-// Generated returns the systemd unit and the package's config file, both
-// produced by a tapedeck binary that runs here (`tapedeck unit`, `tapedeck
-// config` with storage.dir set to /var/lib/tapedeck), so that the package
-// ships exactly what the program prints. bins may hold a binary for this
+// Generated returns the systemd unit, the package's config file and the
+// manual page, all produced by a tapedeck binary that runs here (`tapedeck
+// unit`, `tapedeck config` with storage.dir set to /var/lib/tapedeck,
+// `tapedeck man`), so that the package ships exactly what the program
+// prints. bins may hold a binary for this
 // machine; otherwise `go run .` is used.
-func Generated(ctx context.Context, root string, bins map[Target]string) (unit, config []byte, err error) {
+func Generated(ctx context.Context, root string, bins map[Target]string) (unit, config, man []byte, err error) {
 	run := func(args ...string) ([]byte, error) {
 		var cmd *exec.Cmd
 		if p, ok := bins[Target{runtime.GOOS, runtime.GOARCH, ""}]; ok && runtime.GOOS == "linux" {
@@ -394,16 +395,19 @@ func Generated(ctx context.Context, root string, bins map[Target]string) (unit, 
 		return out, nil
 	}
 	if unit, err = run("unit", "-exe", "/usr/bin/tapedeck", "-c", "/etc/tapedeck/tapedeck.yaml", "-user", "tapedeck", "-storage", "/var/lib/tapedeck"); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	def, err := run("config")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if config, err = PackageConfig(def); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return unit, config, nil
+	if man, err = run("man"); err != nil {
+		return nil, nil, nil, err
+	}
+	return unit, config, man, nil
 }
 
 // PackageConfig is the default config with storage.dir set to
@@ -434,7 +438,7 @@ func PackageConfig(def []byte) ([]byte, error) {
 
 // BuildDeb stages the binary and the generated files and runs the pinned
 // nfpm on packaging/nfpm.yaml. It returns the package's path.
-func BuildDeb(ctx context.Context, root, out, stageRoot string, s Stamp, d Deb, bin string, unit, config []byte, log io.Writer) (string, error) {
+func BuildDeb(ctx context.Context, root, out, stageRoot string, s Stamp, d Deb, bin string, unit, config, man []byte, log io.Writer) (string, error) {
 	if bin == "" {
 		return "", fmt.Errorf("deb %s: no %s binary", d.Arch, d.Target)
 	}
@@ -455,6 +459,9 @@ func BuildDeb(ctx context.Context, root, out, stageRoot string, s Stamp, d Deb, 
 		return "", err
 	}
 	debVersion := DebVersion(s.Version)
+	if err := stageDocs(ctx, stage, bin, s, debVersion, man); err != nil {
+		return "", fmt.Errorf("deb %s: %w", d.Arch, err)
+	}
 	dst, err := filepath.Abs(filepath.Join(out, DebFileName(debVersion, d.Arch)))
 	if err != nil {
 		return "", err

@@ -46,6 +46,57 @@ func TestCLIBinary(t *testing.T) {
 		t.Parallel()
 		installUnprivileged(t, exe)
 	})
+	t.Run("VersionHelpCheck", func(t *testing.T) {
+		t.Parallel()
+		versionHelpCheck(t, exe)
+	})
+}
+
+// versionHelpCheck runs the built binary as a newcomer would: the version
+// flags, a verb's help, a stray argument, and a bad environment variable
+// that check blames on the variable, not on the file.
+func versionHelpCheck(t *testing.T, exe string) {
+	run := func(env []string, args ...string) (int, string, string) {
+		t.Helper()
+		cmd := exec.Command(exe, args...)
+		cmd.Env = append(os.Environ(), env...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("%q: %v", args, err)
+		}
+		return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+	}
+	_, version, _ := run(nil, "version")
+	if !strings.HasPrefix(version, "tapedeck ") || strings.Count(version, "\n") != 1 {
+		t.Errorf("version: %q", version)
+	}
+	for _, arg := range []string{"-v", "--version"} {
+		if code, out, errOut := run(nil, arg); code != 0 || out != version || errOut != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and %q", arg, code, out, errOut, version)
+		}
+	}
+	code, help, _ := run(nil, "help", "install")
+	if code != 0 || !strings.HasPrefix(help, "usage: tapedeck install [-c FILE]\n") || !strings.Contains(help, "\nflags:\n  -c file") || !strings.Contains(help, "\nexample:\n") {
+		t.Errorf("help install: exit %d\n%s", code, help)
+	}
+	if code, out, _ := run(nil, "install", "--help"); code != 0 || out != help {
+		t.Errorf("install --help: exit %d, differs from help install:\n%s", code, out)
+	}
+	cfg := filepath.Join(t.TempDir(), "td.yaml")
+	os.WriteFile(cfg, []byte(goodConfig), 0o644)
+	if code, _, errOut := run(nil, "check", cfg); code != 2 || !strings.Contains(errOut, "-c "+cfg) {
+		t.Errorf("check FILE (without -c): exit %d, stderr %q; want 2 and a hint", code, errOut)
+	}
+	want := "environment TAPEDECK_RTMP_LISTEN: rtmp.listen: \"nonsense\" is not host:port (e.g. \":1935\" or \"127.0.0.1:8080\")\n"
+	if code, _, errOut := run([]string{"TAPEDECK_RTMP_LISTEN=nonsense"}, "check", "-c", cfg); code != 1 || errOut != want {
+		t.Errorf("check with TAPEDECK_RTMP_LISTEN=nonsense: exit %d, stderr %q; want 1 and %q", code, errOut, want)
+	}
+	if code, out, _ := run(nil, "check", "-c", cfg); code != 0 || out != "ok: "+cfg+"\n" {
+		t.Errorf("check -c td.yaml: exit %d, stdout %q", code, out)
+	}
 }
 
 // runReload runs `tapedeck run -c FILE` as a process: it serves,
@@ -117,12 +168,18 @@ func runReload(t *testing.T, exe string) {
 	}
 
 	// An invalid file is refused on SIGHUP, and by the file watcher; the
-	// running config stays.
-	write(base + "log:\n  level: loud\napps:\n  live:\n    gop_cache: true\n")
+	// running config stays. Each problem is a log line of its own (no
+	// literal "\n" inside one).
+	write(base + "log:\n  level: loud\napps:\n  live:\n    gop_cache: maybe\n")
 	cmd.Process.Signal(syscall.SIGHUP)
-	line := logs.WaitLine(t, 5*time.Second, "reload refused; keeping the running config", "why=SIGHUP")
-	if !strings.Contains(line, `log.level: \"loud\" is not one of debug, info, warn, error`) {
-		t.Errorf("refusal does not name the problem: %s", line)
+	for _, problem := range []string{
+		`apps.live.gop_cache: \"maybe\" is not true or false`,
+		`log.level: \"loud\" is not one of debug, info, warn, error`,
+	} {
+		line := logs.WaitLine(t, 5*time.Second, "reload refused; keeping the running config", "why=SIGHUP", problem)
+		if strings.Contains(line, `\n`) || !strings.Contains(line, "problem=\""+path+": ") {
+			t.Errorf("refusal line is not one problem naming the file: %s", line)
+		}
 	}
 	logs.WaitLine(t, 5*time.Second, "reload refused; keeping the running config", `why="file changed"`)
 	if err := dial("cam"); err != nil {
