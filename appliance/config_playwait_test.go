@@ -11,7 +11,7 @@ import (
 // player stays), never negative; errors name the key and the file.
 func TestConfigPlayWait(t *testing.T) {
 	p := writeConfig(t, "tapedeck.yaml", "apps:\n  live:\n    play_wait: -1s\n")
-	expectProblems(t, p, p, []string{"apps.live.play_wait: must not be negative (0 waits for a publisher as long as the player stays)"})
+	expectProblems(t, p, p, []string{"apps.live.play_wait: must not be negative (0 waits for a publisher as long as the player stays) (got \"-1s\")"})
 	p = writeConfig(t, "tapedeck.yaml", "apps:\n  live:\n    play_wait: soon\n")
 	expectProblems(t, p, p, []string{`apps.live.play_wait: "soon" is not a duration (e.g. 500ms, 10s, 1m30s)`})
 

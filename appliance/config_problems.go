@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+
+	"github.com/tapedeck/tapedeck/appliance/internal/redact"
 )
 
 // envVar is the TAPEDECK_* variable that overrides a key path:
@@ -74,6 +76,9 @@ func withValue(msg string, raw map[string]any, key string) string {
 		return msg
 	}
 	shown := describe(v)
+	if u, ok := v.(string); ok && strings.Contains(u, "://") {
+		shown = strconv.Quote(redact.URL(u)) // rtsp://user:pass@…, ?key=…
+	}
 	// The problem may show the value as decoded: "2m" as 2m0s, "16MB"
 	// as 16777216.
 	forms := []string{shown, fmt.Sprint(v)}

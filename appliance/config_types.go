@@ -357,14 +357,22 @@ func describe(v any) string {
 	return fmt.Sprint(v)
 }
 
-// secretKey reports whether key holds secrets (publish and play keys, the
-// API token), whose values a problem must not print: check's output and
-// the reload log are read by more people than the file is.
+// secretKey reports whether key holds a secret (publish and play keys, the
+// API token, console passwords and their hashes, S3 credentials), whose
+// value a problem must not print: check's output and the reload log are
+// read by more people than the file is.
 func secretKey(key string) bool {
-	if i := strings.IndexByte(key, '['); i >= 0 {
-		key = key[:i]
+	if i := strings.LastIndexByte(key, '['); i >= 0 && strings.HasSuffix(key, "]") {
+		key = key[:i] // keys[2]: an element of the list
 	}
-	return strings.HasSuffix(key, ".keys") || key == "http.token"
+	if key == "http.token" || strings.HasSuffix(key, ".keys") {
+		return true
+	}
+	switch key[strings.LastIndexByte(key, '.')+1:] {
+	case "password", "password_hash", "secret_key", "access_key", "token":
+		return true
+	}
+	return false
 }
 
 func isScalar(v any) bool {
