@@ -184,6 +184,7 @@ func (a *Appliance) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/recordings", a.listRecordings)
 	mux.HandleFunc("GET /api/v1/recordings/{path...}", a.serveRecording)
 	mux.HandleFunc("DELETE /api/v1/recordings/{path...}", a.deleteRecording)
+	mux.HandleFunc("GET /hls/", a.serveHLS)
 	return a.guardAPI(mux)
 }
 

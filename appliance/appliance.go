@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapedeck/tapedeck/appliance/hls"
 	"github.com/tapedeck/tapedeck/appliance/hub"
 	"github.com/tapedeck/tapedeck/appliance/pull"
 	"github.com/tapedeck/tapedeck/appliance/relay"
@@ -32,6 +33,7 @@ type Appliance struct {
 	rec  *recordings
 	push *relay.Manager
 	pull *pull.Manager
+	hls  *hls.Server
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -58,6 +60,7 @@ func NewLogger(c LogConfig) *slog.Logger {
 func New(cfg *Config, log *slog.Logger) *Appliance {
 	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log)}
 	a.rec = newRecordings(a.hub, log)
+	a.hls = a.newHLS()
 	ro := relayOptions(cfg, log)
 	a.push = relay.NewManager(a.hub, ro)
 	a.pull = pull.NewManager(a.hub, pull.Options{
@@ -340,6 +343,7 @@ func (a *Appliance) Shutdown(timeout time.Duration) error {
 	if a.httpSrv != nil {
 		a.httpSrv.Shutdown(ctx)
 	}
+	a.hls.Close()
 	a.push.Close()
 	a.pull.Close()
 	err := a.rtmp.Shutdown(ctx)

@@ -76,6 +76,8 @@ type HTTPConfig struct {
 	MaxConnections int `mapstructure:"max_connections"`
 	// Pprof serves Go's profiler under /debug/pprof/ (token applies).
 	Pprof bool `mapstructure:"pprof"`
+	// HLS serves live streams and recordings under /hls/ (config_hls.go).
+	HLS HLSConfig `mapstructure:"hls"`
 }
 
 // LogConfig configures logging.
@@ -429,6 +431,7 @@ func (c *Config) Validate() []error {
 	if c.HTTP.MaxConnections < 0 {
 		bad("http.max_connections", "must not be negative")
 	}
+	validateHLS(c.HTTP.HLS, bad)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:

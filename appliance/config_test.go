@@ -264,7 +264,7 @@ func TestConfigEmbeddedDefault(t *testing.T) {
 		r.TLS != (appliance.TLSConfig{}) {
 		t.Errorf("rtmp defaults: %+v", r)
 	}
-	if def.HTTP != (appliance.HTTPConfig{Listen: "127.0.0.1:8080", MaxConnections: 64}) || def.Log != (appliance.LogConfig{Level: "info", Format: "text"}) ||
+	if def.HTTP != (appliance.HTTPConfig{Listen: "127.0.0.1:8080", MaxConnections: 64, HLS: def.HTTP.HLS}) || def.Log != (appliance.LogConfig{Level: "info", Format: "text"}) ||
 		def.Storage.Dir != "./recordings" || def.VOD.App != "vod" ||
 		def.Webhooks != (appliance.WebhooksConfig{Timeout: 5 * time.Second}) {
 		t.Errorf("defaults: http %+v log %+v storage %+v vod %+v webhooks %+v", def.HTTP, def.Log, def.Storage, def.VOD, def.Webhooks)
@@ -348,7 +348,7 @@ webhooks:
 		cfg.RTMP.Limits.HandshakeTimeout != 10*time.Second {
 		t.Errorf("rtmp: %+v", cfg.RTMP)
 	}
-	if cfg.HTTP != (appliance.HTTPConfig{Token: "abc", MaxConnections: 64}) || cfg.Log != (appliance.LogConfig{Level: "DEBUG", Format: "json"}) {
+	if cfg.HTTP != (appliance.HTTPConfig{Token: "abc", MaxConnections: 64, HLS: cfg.HTTP.HLS}) || cfg.Log != (appliance.LogConfig{Level: "DEBUG", Format: "json"}) {
 		t.Errorf("http %+v log %+v", cfg.HTTP, cfg.Log)
 	}
 	if cfg.Webhooks != (appliance.WebhooksConfig{OnPublish: "https://hooks.example/pub", Timeout: 750 * time.Millisecond}) {
