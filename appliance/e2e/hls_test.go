@@ -94,13 +94,18 @@ func TestHLSLiveFFmpeg(t *testing.T) {
 	})
 
 	t.Run("stops after the last client", func(t *testing.T) {
-		left := time.Now()
+		// The last request: the muxer must outlive it by idle_timeout (2s).
+		if code, _ := hardRequest(t, "GET", url, nil, ""); code != http.StatusOK {
+			t.Fatalf("playlist: %d", code)
+		}
+		last := time.Now()
+		time.Sleep(time.Second)
+		if n := streamSubscribers(t, p, "live/cam", nil); n != 1 && time.Since(last) < 2*time.Second {
+			t.Errorf("%d subscribers 1s after the last request, want 1 (idle_timeout is 2s)", n)
+		}
 		testenv.Eventually(t, 10*time.Second, "the muxer unsubscribed", func() bool {
 			return streamSubscribers(t, p, "live/cam", nil) == 0
 		})
-		if d := time.Since(left); d < time.Second {
-			t.Errorf("muxer stopped %v after the last request, before idle_timeout (2s)", d)
-		}
 		if !strings.Contains(p.logs.String(), "hls muxer stopped: no client") {
 			t.Error("no log line for the muxer's stop")
 		}
