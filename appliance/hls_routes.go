@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/tapedeck/tapedeck/appliance/hls"
 	"github.com/tapedeck/tapedeck/appliance/hub"
@@ -30,6 +31,10 @@ func (a *Appliance) admitHLS(r *http.Request, app, stream string) (hub.StreamCon
 		return hub.StreamConfig{}, err
 	}
 	ac, ok := a.config().App(app)
+	if !ok && strings.HasPrefix(r.URL.Path, "/hls/vod/") {
+		// Recordings of an app no longer configured: the token guards them.
+		return hub.StreamConfig{}, nil
+	}
 	if !ok {
 		return hub.StreamConfig{}, fmt.Errorf("app %q is not configured", app)
 	}

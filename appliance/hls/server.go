@@ -277,7 +277,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, m *muxer, fi
 		}
 		m.mu.Unlock()
 		if seg != nil {
-			body = newSlicesReader(parts)
+			body = slices(parts).reader()
 		}
 	}
 	if body == nil {

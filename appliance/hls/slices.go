@@ -1,57 +1,33 @@
 package hls
 
-import (
-	"errors"
-	"io"
-)
+import "io"
 
-// slicesReader reads byte slices one after the other as one seekable
-// stream: a segment served from its parts without joining them.
-type slicesReader struct {
-	parts [][]byte
-	size  int64
-	off   int64
-}
+// slices are byte slices read one after the other as one stream: a
+// segment served from its parts without joining them.
+type slices [][]byte
 
-func newSlicesReader(parts [][]byte) *slicesReader {
-	r := &slicesReader{parts: parts}
-	for _, p := range parts {
-		r.size += int64(len(p))
-	}
-	return r
-}
-
-func (r *slicesReader) Read(b []byte) (int, error) {
-	if r.off >= r.size {
-		return 0, io.EOF
-	}
+// ReadAt reads the concatenation of the slices at off.
+func (s slices) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	pos := int64(0)
-	for _, p := range r.parts {
-		end := pos + int64(len(p))
-		if r.off < end && n < len(b) {
-			c := copy(b[n:], p[r.off-pos:])
-			n += c
-			r.off += int64(c)
+	for _, b := range s {
+		end := pos + int64(len(b))
+		if off+int64(n) < end && n < len(p) {
+			n += copy(p[n:], b[off+int64(n)-pos:])
 		}
 		pos = end
+	}
+	if n < len(p) {
+		return n, io.EOF
 	}
 	return n, nil
 }
 
-func (r *slicesReader) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.off
-	case io.SeekEnd:
-		offset += r.size
-	default:
-		return 0, errors.New("slicesReader: bad whence")
+// reader is the slices as an io.ReadSeeker.
+func (s slices) reader() *io.SectionReader {
+	var size int64
+	for _, b := range s {
+		size += int64(len(b))
 	}
-	if offset < 0 {
-		return 0, errors.New("slicesReader: negative position")
-	}
-	r.off = offset
-	return offset, nil
+	return io.NewSectionReader(s, 0, size)
 }
