@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -147,4 +148,180 @@ func TestHLSNeedsToken(t *testing.T) {
 	if len(lines) < 50 || strings.TrimSpace(stderr) != "" {
 		t.Errorf("ffmpeg with the token: %d frames, errors:\n%s", len(lines), stderr)
 	}
+}
+
+// hlsRecordConfig records live/* in 2 s fMP4 segments.
+const hlsRecordConfig = `
+rtmp: {listen: "{rtmp}"}
+http: {listen: "{http}"}
+storage: {dir: "{storage}"}
+apps:
+  live:
+    record: {format: fmp4, segment: {duration: 2s}}
+`
+
+// vodPlaylist polls the VOD playlist of live/<stream> until it lists
+// want files and none is still being written.
+func vodPlaylist(t *testing.T, p *hardProc, stream string, want int) string {
+	t.Helper()
+	url := "http://" + p.httpAddr + "/hls/vod/live/" + stream + "/index.m3u8"
+	var body string
+	testenv.Eventually(t, 20*time.Second, "the VOD playlist of "+stream+" lists its closed files", func() bool {
+		var code int
+		code, body = hardRequest(t, "GET", url, nil, "")
+		return code == http.StatusOK && strings.Count(body, "#EXTINF:") == want && !strings.Contains(body, "being written")
+	})
+	return body
+}
+
+// packetTimes runs ffprobe -show_packets on url and returns the DTS of
+// every packet per stream index.
+func packetTimes(t *testing.T, url string) map[string][]float64 {
+	t.Helper()
+	out, err := hardRun(t, 60*time.Second, "ffprobe", "-v", "error", "-show_entries", "packet=stream_index,dts_time", "-of", "csv=p=0", url)
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", url, err, out)
+	}
+	times := map[string][]float64{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		idx, dts, ok := strings.Cut(l, ",")
+		f, err := strconv.ParseFloat(strings.TrimSpace(dts), 64)
+		if !ok || err != nil {
+			t.Fatalf("ffprobe line %q (output:\n%s)", l, excerpt(out, 20, nil))
+		}
+		times[idx] = append(times[idx], f)
+	}
+	return times
+}
+
+// checkMonotonic fails the test where a stream's DTS does not increase.
+func checkMonotonic(t *testing.T, times map[string][]float64) {
+	t.Helper()
+	for idx, ts := range times {
+		for i := 1; i < len(ts); i++ {
+			if ts[i] <= ts[i-1] {
+				t.Errorf("stream %s: packet %d DTS %.3f after %.3f", idx, i, ts[i], ts[i-1])
+				break
+			}
+		}
+	}
+}
+
+// extinfTotal sums a playlist's EXTINF durations.
+func extinfTotal(t *testing.T, pl string) float64 {
+	t.Helper()
+	var total float64
+	for _, l := range strings.Split(pl, "\n") {
+		if v, ok := strings.CutPrefix(l, "#EXTINF:"); ok {
+			f, err := strconv.ParseFloat(strings.TrimSuffix(v, ","), 64)
+			if err != nil {
+				t.Fatalf("EXTINF %q", l)
+			}
+			total += f
+		}
+	}
+	return total
+}
+
+// TestHLSVODRecording: a 3-segment recording plays through its VOD
+// playlist in ffmpeg for its whole duration with monotonic timestamps,
+// its files answer range requests with 206, and a recording with a gap
+// gets a discontinuity and still plays in order.
+func TestHLSVODRecording(t *testing.T) {
+	p := hardStart(t, tapedeckBinary(t), hlsRecordConfig)
+	pub := func(stream string, seconds int) *exec.Cmd {
+		return hardStartTool(t, "ffmpeg", hardPublisherArgs("rtmp://"+p.rtmpAddr+"/live/"+stream, seconds)...)
+	}
+	// cam: 6 s in 2 s segments. gap: 3 s, a pause, 3 s again.
+	cam, gap := pub("cam", 6), pub("gap", 3)
+	gap.Wait()
+	time.Sleep(3 * time.Second)
+	gap = pub("gap", 3)
+	cam.Wait()
+	gap.Wait()
+
+	base := "http://" + p.httpAddr + "/hls/vod/live/cam/"
+	pl := vodPlaylist(t, p, "cam", 3)
+	for _, want := range []string{"#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-ENDLIST", "#EXT-X-MAP:URI="} {
+		if !strings.Contains(pl, want) {
+			t.Errorf("VOD playlist lacks %s:\n%s", want, pl)
+		}
+	}
+	if n := strings.Count(pl, "#EXT-X-PROGRAM-DATE-TIME:"); n != 3 {
+		t.Errorf("%d PROGRAM-DATE-TIME tags, want one per segment (3):\n%s", n, pl)
+	}
+	if strings.Contains(pl, "#EXT-X-DISCONTINUITY") || strings.Count(pl, "#EXT-X-MAP:") != 1 {
+		t.Errorf("one continuous recording: want no discontinuity and one init section:\n%s", pl)
+	}
+	total := extinfTotal(t, pl)
+	if total < 5.5 || total > 7 {
+		t.Errorf("segments last %.3fs in all, want about 6s", total)
+	}
+
+	times := packetTimes(t, base+"index.m3u8")
+	checkMonotonic(t, times)
+	video := times["0"]
+	if len(video) < 140 {
+		t.Fatalf("%d video packets over HLS VOD, want the whole 6s at 25 fps (~150)", len(video))
+	}
+	if span := video[len(video)-1] - video[0]; span < total-0.5 {
+		t.Errorf("video spans %.3fs, the playlist %.3fs: not played whole", span, total)
+	}
+	if _, stderr := ffmpegFrames(t, base+"index.m3u8", 1000); strings.TrimSpace(stderr) != "" {
+		t.Errorf("ffmpeg decoding the VOD playlist:\n%s", stderr)
+	}
+
+	// A segment and an init section answer ranges.
+	var seg, init string
+	for _, l := range strings.Split(pl, "\n") {
+		if strings.Contains(l, ".mp4?t=") && seg == "" {
+			seg = l
+		}
+		if u, ok := strings.CutPrefix(l, "#EXT-X-MAP:URI=\""); ok {
+			init = strings.TrimSuffix(u, "\"")
+		}
+	}
+	for _, u := range []string{seg, init} {
+		req, _ := http.NewRequest("GET", base+u, nil)
+		req.Header.Set("Range", "bytes=4-11")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 64)
+		n, _ := io.ReadFull(resp.Body, b)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusPartialContent || n != 8 || resp.Header.Get("Content-Range") == "" {
+			t.Errorf("range of %s: %d, %d bytes, Content-Range %q; want 206 and 8 bytes", u, resp.StatusCode, n, resp.Header.Get("Content-Range"))
+		}
+		if u == init && string(b[:4]) != "ftyp" {
+			t.Errorf("init section bytes 4-11 = %q, want ftyp...", b[:8])
+		}
+		if u == seg && string(b[:4]) != "moof" {
+			t.Errorf("segment bytes 4-11 = %q, want moof...", b[:8])
+		}
+	}
+	if code, _ := hardRequest(t, "GET", base+"..%2F..%2F..%2Ftapedeck.yaml?init=1", nil, ""); code != http.StatusNotFound {
+		t.Errorf("a path out of storage.dir: %d, want 404", code)
+	}
+
+	// The recording with a pause: a discontinuity, times still in order.
+	gpl := vodPlaylist(t, p, "gap", strings.Count(vodPlaylistNow(t, p, "gap"), "#EXTINF:"))
+	if !strings.Contains(gpl, "#EXT-X-DISCONTINUITY\n") {
+		t.Errorf("no discontinuity at the pause:\n%s", gpl)
+	}
+	checkMonotonic(t, packetTimes(t, "http://"+p.httpAddr+"/hls/vod/live/gap/index.m3u8"))
+}
+
+// vodPlaylistNow waits until the gap stream's files are all closed and
+// returns its playlist.
+func vodPlaylistNow(t *testing.T, p *hardProc, stream string) string {
+	t.Helper()
+	var body string
+	testenv.Eventually(t, 20*time.Second, "the files of "+stream+" closed", func() bool {
+		var code int
+		code, body = hardRequest(t, "GET", "http://"+p.httpAddr+"/hls/vod/live/"+stream+"/index.m3u8", nil, "")
+		return code == http.StatusOK && !strings.Contains(body, "being written")
+	})
+	return body
 }
