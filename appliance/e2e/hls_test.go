@@ -92,6 +92,9 @@ func TestHLSLiveFFmpeg(t *testing.T) {
 		if n := streamSubscribers(t, p, "live/cam", nil); n != 1 {
 			t.Errorf("%d subscribers while HLS is served, want 1 (the muxer)", n)
 		}
+		if _, m := hardRequest(t, "GET", "http://"+p.httpAddr+"/metrics", nil, ""); !strings.Contains(m, "\ntapedeck_hls_muxers 1\n") {
+			t.Errorf("/metrics does not count the running muxer:\n%s", excerpt(m, 40, nil))
+		}
 	})
 
 	t.Run("stops after the last client", func(t *testing.T) {
@@ -106,6 +109,10 @@ func TestHLSLiveFFmpeg(t *testing.T) {
 		}
 		testenv.Eventually(t, 10*time.Second, "the muxer unsubscribed", func() bool {
 			return streamSubscribers(t, p, "live/cam", nil) == 0
+		})
+		testenv.Eventually(t, 5*time.Second, "/metrics counts no muxer", func() bool {
+			_, m := hardRequest(t, "GET", "http://"+p.httpAddr+"/metrics", nil, "")
+			return strings.Contains(m, "\ntapedeck_hls_muxers 0\n")
 		})
 		if !strings.Contains(p.logs.String(), "hls muxer stopped: no client") {
 			t.Error("no log line for the muxer's stop")
