@@ -210,6 +210,9 @@ func TestLivePlaylistPartsAndBlockingReload(t *testing.T) {
 	if !ready {
 		t.Errorf("blocking reload answered before segment %d part 0 existed", next)
 	}
+	if code, _, took := get(t, base+"part0.mp4"); code != http.StatusNotFound || took > time.Second {
+		t.Errorf("a part dropped from the playlist: %d after %v, want 404 at once", code, took)
+	}
 	if code, _, _ := get(t, base+"index.m3u8?_HLS_msn=100000"); code != http.StatusBadRequest {
 		t.Errorf("_HLS_msn far ahead: %d, want 400", code)
 	}

@@ -260,7 +260,8 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, m *muxer, fi
 		var p *part
 		m.wait(r, 3*max(m.cfg.PartDuration, m.cfg.SegmentDuration), func() bool {
 			p = m.partLocked(pn)
-			return p != nil || m.err != nil || pn > m.nextPN+2
+			// Gone (older than the playlist) or too far ahead: no wait.
+			return p != nil || m.err != nil || pn < m.nextPN || pn > m.nextPN+2
 		})
 		m.mu.Unlock()
 		if p != nil {
