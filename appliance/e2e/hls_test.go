@@ -74,14 +74,24 @@ func streamSubscribers(t *testing.T, p *hardProc, path string, headers map[strin
 	return st.Subscribers
 }
 
-// TestHLSLiveFFmpeg: ffmpeg as an HLS client decodes the live playlist
-// without an error line, and the stream's muxer stops (unsubscribes from
-// the hub) once no client asked for idle_timeout.
+// TestHLSLiveFFmpeg: GStreamer (hlsdemux2) and ffmpeg as HLS clients
+// decode the live playlist without an error line, and the stream's muxer
+// stops (unsubscribes from the hub) once no client asked for idle_timeout.
 func TestHLSLiveFFmpeg(t *testing.T) {
 	p := hlsLive(t, hlsConfig, "cam", 40, nil)
 	url := "http://" + p.httpAddr + "/hls/live/cam/index.m3u8"
 
-	t.Run("decodes", func(t *testing.T) {
+	t.Run("gstreamer decodes from a cold start", func(t *testing.T) {
+		// First: the muxer starts with this client. hlsdemux2 starts three
+		// target durations from the live edge.
+		out, err := hardRun(t, 60*time.Second, "gst-launch-1.0", "uridecodebin3", "uri="+url, "caps=video/x-raw",
+			"!", "identity", "eos-after=100", "!", "fakesink", "sync=true")
+		if err != nil || !strings.Contains(out, "Got EOS") || strings.Contains(out, "ERROR") || strings.Contains(out, "WARNING") {
+			t.Errorf("gst-launch-1.0 did not decode 100 frames cleanly: %v\n%s", err, excerpt(out, 40, nil))
+		}
+	})
+
+	t.Run("ffmpeg decodes", func(t *testing.T) {
 		lines, stderr := ffmpegFrames(t, url, 150)
 		if len(lines) < 100 {
 			t.Errorf("ffmpeg decoded %d frames, want >= 100", len(lines))

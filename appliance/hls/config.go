@@ -35,9 +35,14 @@ const (
 	// past this many times SegmentDuration, so a stream with rare
 	// keyframes still advances and stays within memory.
 	maxSegmentFactor = 10
-	// firstSegmentWait is how long a first playlist request waits for
-	// the muxer's first complete segment.
-	firstSegmentWait = 15 * time.Second
+	// startSegments is how many complete segments a playlist has before
+	// it is first served: players that start three target durations
+	// from the live edge (GStreamer, VLC) lose sync on fewer. A muxer
+	// that already runs answers at once.
+	startSegments = 3
+	// firstSegmentWait is how long a playlist request waits for them;
+	// after it, one complete segment is enough.
+	firstSegmentWait = 10 * time.Second
 	// partKeep is how many of the newest segments list their parts.
 	partKeep = 3
 )

@@ -44,7 +44,8 @@ type muxer struct {
 	cfg         Config
 	log         *slog.Logger
 	sub         *hub.Subscriber
-	lastReq     atomic.Int64 // unix ns of the last request
+	lastReq     atomic.Int64 // unix ns of the last request's start or end
+	inflight    atomic.Int32 // requests being answered (blocking ones wait)
 	done        chan struct{}
 
 	mu       sync.Mutex
@@ -95,6 +96,13 @@ func newMuxer(app, stream string, sub *hub.Subscriber, cfg Config, log *slog.Log
 
 func (m *muxer) touch() { m.lastReq.Store(time.Now().UnixNano()) }
 
+// request marks a request in progress until the returned func is called.
+func (m *muxer) request() func() {
+	m.touch()
+	m.inflight.Add(1)
+	return func() { m.inflight.Add(-1); m.touch() }
+}
+
 // run reads the stream until it ends or the muxer is stopped.
 func (m *muxer) run() {
 	defer close(m.done)
@@ -133,7 +141,7 @@ func (m *muxer) watch(stopped func()) {
 			stopped()
 			return
 		case <-tick.C:
-			if time.Since(time.Unix(0, m.lastReq.Load())) > m.cfg.IdleTimeout {
+			if m.inflight.Load() == 0 && time.Since(time.Unix(0, m.lastReq.Load())) > m.cfg.IdleTimeout {
 				m.log.Info("hls muxer stopped: no client", "idle", m.cfg.IdleTimeout)
 				m.sub.Close()
 				<-m.done

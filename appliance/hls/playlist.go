@@ -62,19 +62,15 @@ func (m *muxer) playlistLocked(suffix string) string {
 
 // readyLocked reports whether a playlist request may be answered: a
 // blocking reload (_HLS_msn, _HLS_part) once that segment or part exists,
-// any other once there is a complete segment. bad reports a request for
-// a segment too far ahead to wait for.
+// any other once there are startSegments complete segments. bad reports a request for
+// a segment too far ahead to wait for. A first request waits for
+// startSegments complete segments.
 func (m *muxer) readyLocked(msn, part int64) (ready, bad bool) {
 	if m.err != nil {
 		return true, false
 	}
 	if msn < 0 {
-		for _, s := range m.segs {
-			if s.complete {
-				return true, false
-			}
-		}
-		return false, false
+		return m.completeLocked() >= startSegments, false
 	}
 	if uint64(msn) > m.nextMSN+1 {
 		return false, true
@@ -90,6 +86,17 @@ func (m *muxer) readyLocked(msn, part int64) (ready, bad bool) {
 		}
 	}
 	return false, false
+}
+
+// completeLocked counts the complete segments.
+func (m *muxer) completeLocked() int {
+	n := 0
+	for _, s := range m.segs {
+		if s.complete {
+			n++
+		}
+	}
+	return n
 }
 
 // partLocked finds part pn.

@@ -101,7 +101,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, code, err.Error())
 			return
 		}
-		m.touch()
+		defer m.request()()
 		s.servePlaylist(w, r, m, suffix)
 		return
 	}
@@ -112,7 +112,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no HLS muxer for this stream: request index.m3u8 first")
 		return
 	}
-	m.touch()
+	defer m.request()()
 	s.serveMedia(w, r, m, file)
 }
 
@@ -223,7 +223,7 @@ func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, m *muxer,
 	case m.err != nil && !errors.Is(m.err, errEnded):
 		httpError(w, http.StatusUnsupportedMediaType, m.err.Error())
 		return
-	case !ready && msn < 0:
+	case !ready && msn < 0 && m.completeLocked() == 0:
 		w.Header().Set("Retry-After", "1")
 		httpError(w, http.StatusServiceUnavailable, "no segment yet: the stream has not sent a keyframe")
 		return
