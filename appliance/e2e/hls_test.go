@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -167,6 +169,9 @@ func TestHLSNeedsToken(t *testing.T) {
 	}
 }
 
+// gstPTS finds the timestamps of the buffers a verbose fakesink reports.
+var gstPTS = regexp.MustCompile(`chain   \*+.*pts: (\d+:\d\d:\d\d\.\d+)`)
+
 // hlsRecordConfig records live/* in 2 s fMP4 segments.
 const hlsRecordConfig = `
 rtmp: {listen: "{rtmp}"}
@@ -286,6 +291,17 @@ func TestHLSVODRecording(t *testing.T) {
 	}
 	if _, stderr := ffmpegFrames(t, base+"index.m3u8", 1000); strings.TrimSpace(stderr) != "" {
 		t.Errorf("ffmpeg decoding the VOD playlist:\n%s", stderr)
+	}
+
+	// GStreamer (hlsdemux2) decodes it whole too, in order.
+	out, err := hardRun(t, 60*time.Second, "gst-launch-1.0", "-v", "uridecodebin3", "uri="+base+"index.m3u8", "caps=video/x-raw",
+		"!", "fakesink", "sync=false", "silent=false")
+	var pts []string
+	for _, m := range gstPTS.FindAllStringSubmatch(out, -1) {
+		pts = append(pts, m[1])
+	}
+	if err != nil || len(pts) < 140 || !sort.StringsAreSorted(pts) || strings.Contains(out, "ERROR") {
+		t.Errorf("GStreamer decoded %d frames (sorted: %v), err %v:\n%s", len(pts), sort.StringsAreSorted(pts), err, excerpt(out, 30, nil))
 	}
 
 	// A segment and an init section answer ranges.
