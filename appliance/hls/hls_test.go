@@ -412,3 +412,30 @@ func newTestFragmenter() (*recorder.Fragmenter, error) {
 	defer a.Release()
 	return recorder.NewFragmenter(v, a)
 }
+
+func TestMaxStreamBytesBoundsTheMuxer(t *testing.T) {
+	h := hub.New(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	publishAVC(ctx, t, h, 8)
+	// The synthetic segments are a few KB: 1 byte keeps only the newest.
+	cfg := Config{SegmentDuration: time.Second, SegmentCount: 7, MaxStreamBytes: 1, IdleTimeout: time.Minute}
+	srv, ts := testServer(t, h, cfg)
+	start := time.Now()
+	code, pl, _ := get(t, ts.URL+"/hls/live/cam/index.m3u8")
+	if code != 200 || time.Since(start) > 5*time.Second {
+		t.Fatalf("first playlist: %d after %v\n%s", code, time.Since(start), pl)
+	}
+	time.Sleep(time.Second)
+	srv.mu.Lock()
+	m := srv.muxers["live/cam"]
+	srv.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := m.completeLocked(); n != 1 {
+		t.Errorf("%d complete segments held, want 1 under max_stream_bytes", n)
+	}
+	if m.segs[0].msn == 0 {
+		t.Error("no segment was dropped")
+	}
+}

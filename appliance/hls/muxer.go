@@ -260,7 +260,10 @@ func (m *muxer) cut(rel int64, key bool) {
 		return
 	}
 	segMs := m.cfg.SegmentDuration.Milliseconds()
-	if (key && rel-cur.start >= segMs) || rel-cur.start >= segMs*maxSegmentFactor {
+	// Past 10x segment_duration or a quarter of max_stream_bytes a segment
+	// ends between keyframes: rare keyframes must not stretch memory.
+	long := rel-cur.start >= segMs*maxSegmentFactor || cur.bytes >= m.cfg.MaxStreamBytes/4
+	if (key && rel-cur.start >= segMs) || long {
 		m.flushPart()
 		m.closeSegment(rel)
 		m.openSegment(rel)
@@ -459,7 +462,7 @@ func (m *muxer) closeSegment(rel int64) {
 }
 
 // trimLocked drops the oldest segments beyond SegmentCount complete ones
-// or MaxStreamBytes.
+// or MaxStreamBytes, down to one complete segment and the one being made.
 func (m *muxer) trimLocked() {
 	var total int64
 	complete := 0
@@ -469,7 +472,8 @@ func (m *muxer) trimLocked() {
 			complete++
 		}
 	}
-	for len(m.segs) > 1 && m.segs[0].complete && (complete > m.cfg.SegmentCount || total > m.cfg.MaxStreamBytes) {
+	// The newest complete segment stays whatever its size: a player needs one.
+	for complete > 1 && m.segs[0].complete && (complete > m.cfg.SegmentCount || total > m.cfg.MaxStreamBytes) {
 		old := m.segs[0]
 		total -= old.bytes
 		complete--

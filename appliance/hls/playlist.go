@@ -70,7 +70,10 @@ func (m *muxer) readyLocked(msn, part int64) (ready, bad bool) {
 		return true, false
 	}
 	if msn < 0 {
-		return m.completeLocked() >= startSegments, false
+		n := m.completeLocked()
+		// Fewer when max_stream_bytes holds fewer.
+		trimmed := len(m.segs) > 0 && m.segs[0].msn > 0
+		return n >= startSegments || (n > 0 && trimmed), false
 	}
 	if uint64(msn) > m.nextMSN+1 {
 		return false, true
