@@ -439,3 +439,75 @@ func TestMaxStreamBytesBoundsTheMuxer(t *testing.T) {
 		t.Error("no segment was dropped")
 	}
 }
+
+func TestRepublishStartsADiscontinuity(t *testing.T) {
+	h := hub.New(nil)
+	scfg := hub.StreamConfig{GOPCache: true, RepublishGrace: 5 * time.Second}
+	pub, err := h.Publish("live", "cam", scfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In real time: PROGRAM-DATE-TIME comes from the frames' arrival.
+	write := func(p *hub.Publication, from, n int) {
+		p.Write(msg(remux.KindVideo, 0, testenv.AVCHeader))
+		start := time.Now()
+		for i := from; i < from+n; i++ {
+			body := testenv.AVCInterframe
+			if i%25 == 0 {
+				body = testenv.AVCKeyframe
+			}
+			time.Sleep(time.Until(start.Add(time.Duration(i-from) * 40 * time.Millisecond)))
+			p.Write(msg(remux.KindVideo, uint32(i*40), body))
+		}
+	}
+	go write(pub, 0, 51)
+	s := New(Options{Hub: h, Config: func() Config { return Config{SegmentDuration: time.Second, IdleTimeout: time.Minute} },
+		Admit: func(*http.Request, string, string) (hub.StreamConfig, error) { return scfg, nil }})
+	ts := httptest.NewServer(s)
+	defer func() { ts.Close(); s.Close() }()
+	done := make(chan struct{})
+	go func() { defer close(done); get(t, ts.URL+"/hls/live/cam/index.m3u8") }()
+	time.Sleep(2100 * time.Millisecond)
+	pub.Close()
+	// The encoder comes back a second later with its clock at 0 again.
+	time.Sleep(time.Second)
+	pub2, err := h.Publish("live", "cam", scfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub2.Close()
+	<-done
+	write(pub2, 0, 80)
+	_, pl, _ := get(t, ts.URL+"/hls/live/cam/index.m3u8")
+	if !bytes.Contains(pl, []byte("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init2.mp4\"")) {
+		t.Errorf("no discontinuity and new init after the republish:\n%s", pl)
+	}
+	// PROGRAM-DATE-TIME follows the wall clock across the pause: the
+	// segments after it start at least the pause later than they would
+	// on the first session's clock.
+	before, after, _ := strings.Cut(string(pl), "#EXT-X-DISCONTINUITY\n")
+	pdt := func(s string, last bool) time.Time {
+		all := pdtRE.FindAllStringSubmatch(s, -1)
+		if len(all) == 0 {
+			t.Fatalf("no PROGRAM-DATE-TIME in\n%s", s)
+		}
+		m := all[0]
+		if last {
+			m = all[len(all)-1]
+		}
+		p, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	lastDur := extinfRE.FindAllStringSubmatch(before, -1)
+	d, _ := strconv.ParseFloat(lastDur[len(lastDur)-1][1], 64)
+	end := pdt(before, true).Add(time.Duration(d * float64(time.Second)))
+	if gap := pdt(after, false).Sub(end); gap < 900*time.Millisecond || gap > 3*time.Second {
+		t.Errorf("the second session starts %v after the first ended; the pause was 1s:\n%s", gap, pl)
+	}
+	if code, b, _ := get(t, ts.URL+"/hls/live/cam/init2.mp4"); code != 200 || string(b[4:8]) != "ftyp" {
+		t.Errorf("init2.mp4: %d", code)
+	}
+}

@@ -57,8 +57,7 @@ type muxer struct {
 	nextMSN  uint64
 	nextPN   uint64
 	discSeq  uint64    // discontinuities dropped off the front
-	anchor   time.Time // wall-clock time of timeline 0 (for PROGRAM-DATE-TIME)
-	anchored bool
+	anchors  map[int]time.Time // per session (init): wall-clock time of timeline 0, for PROGRAM-DATE-TIME
 	maxDur   int64 // longest segment so far, ms
 	notes    []string
 
@@ -87,7 +86,7 @@ func newMuxer(app, stream string, sub *hub.Subscriber, cfg Config, log *slog.Log
 	m := &muxer{
 		app: app, stream: stream, cfg: cfg, sub: sub, done: make(chan struct{}),
 		log:     log.With("app", app, "stream", stream),
-		changed: make(chan struct{}), inits: map[int][]byte{}, warned: map[string]bool{},
+		changed: make(chan struct{}), inits: map[int][]byte{}, anchors: map[int]time.Time{}, warned: map[string]bool{},
 		needInit: true,
 	}
 	m.touch()
@@ -385,14 +384,14 @@ func (m *muxer) unwrap(ts uint32) int64 {
 	return m.ext
 }
 
-// anchorAt ties the timeline to the wall clock: the frame at rel arrived
-// now. The earliest such tie wins, as frames replayed from the GOP cache
-// arrive late and live ones on time.
+// anchorAt ties the session's timeline to the wall clock: the frame at
+// rel arrived now. The earliest such tie wins, as frames replayed from
+// the GOP cache arrive late and live ones on time.
 func (m *muxer) anchorAt(rel int64) {
 	a := time.Now().Add(-time.Duration(rel) * time.Millisecond)
 	m.mu.Lock()
-	if !m.anchored || a.Before(m.anchor) {
-		m.anchor, m.anchored = a, true
+	if old, ok := m.anchors[m.initSeq]; !ok || a.Before(old) {
+		m.anchors[m.initSeq] = a
 	}
 	m.mu.Unlock()
 }
@@ -487,6 +486,7 @@ func (m *muxer) trimLocked() {
 		}
 		if !used {
 			delete(m.inits, old.init)
+			delete(m.anchors, old.init)
 		}
 	}
 }

@@ -37,7 +37,7 @@ func (m *muxer) playlistLocked(suffix string) string {
 			init = s.init
 			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"init%d.mp4%s\"\n", init, suffix)
 		}
-		pdt := m.anchor.Add(time.Duration(s.start) * time.Millisecond).UTC()
+		pdt := m.anchors[s.init].Add(time.Duration(s.start) * time.Millisecond).UTC()
 		fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", pdt.Format("2006-01-02T15:04:05.000Z07:00"))
 		if i >= len(m.segs)-partKeep {
 			for _, p := range s.parts {
