@@ -48,18 +48,18 @@ type muxer struct {
 	inflight    atomic.Int32 // requests being answered (blocking ones wait)
 	done        chan struct{}
 
-	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced when a part or segment is added
-	err      error         // set once the muxer stopped, or the stream cannot be carried
-	inits    map[int][]byte
-	initSeq  int
-	segs     []*segment // oldest first; the last one may be incomplete
-	nextMSN  uint64
-	nextPN   uint64
-	discSeq  uint64    // discontinuities dropped off the front
-	anchors  map[int]time.Time // per session (init): wall-clock time of timeline 0, for PROGRAM-DATE-TIME
-	maxDur   int64 // longest segment so far, ms
-	notes    []string
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced when a part or segment is added
+	err     error         // set once the muxer stopped, or the stream cannot be carried
+	inits   map[int][]byte
+	initSeq int
+	segs    []*segment // oldest first; the last one may be incomplete
+	nextMSN uint64
+	nextPN  uint64
+	discSeq uint64            // discontinuities dropped off the front
+	anchors map[int]time.Time // per session (init): wall-clock time of timeline 0, for PROGRAM-DATE-TIME
+	maxDur  int64             // longest segment so far, ms
+	notes   []string
 
 	// Owned by the run goroutine.
 	frag             *recorder.Fragmenter
