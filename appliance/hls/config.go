@@ -40,9 +40,10 @@ const (
 	// from the live edge (GStreamer, VLC) lose sync on fewer. A muxer
 	// that already runs answers at once.
 	startSegments = 3
-	// firstSegmentWait is how long a playlist request waits for them;
+	// firstSegmentWait is how long a playlist request waits for them (players
+	// give up on a playlist after about 10 s);
 	// after it, one complete segment is enough.
-	firstSegmentWait = 10 * time.Second
+	firstSegmentWait = 6 * time.Second
 	// partKeep is how many of the newest segments list their parts.
 	partKeep = 3
 )
