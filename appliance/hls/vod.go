@@ -73,10 +73,17 @@ func (s *Server) serveVOD(w http.ResponseWriter, r *http.Request, rest string) {
 	if q.Get("init") != "" {
 		body = io.NewSectionReader(f, 0, l.initEnd)
 	} else {
-		shift, err := strconv.ParseInt(q.Get("t"), 10, 64)
-		if err != nil || shift < 0 {
-			shift = 0
+		shift := int64(0)
+		if v := q.Get("t"); v != "" {
+			// At most about 35 years of milliseconds: the products stay in 64 bits.
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 || n > 1<<40 {
+				httpError(w, http.StatusBadRequest, "t: want milliseconds, 0.."+strconv.FormatInt(1<<40, 10))
+				return
+			}
+			shift = n
 		}
+		var err error
 		if body, err = shiftedSection(f, info.Size(), l, shift); err != nil {
 			httpError(w, http.StatusInternalServerError, "reading the recording failed")
 			return
