@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -251,16 +252,35 @@ func extinfTotal(t *testing.T, pl string) float64 {
 // gets a discontinuity and still plays in order.
 func TestHLSVODRecording(t *testing.T) {
 	p := hardStart(t, tapedeckBinary(t), hlsRecordConfig)
-	pub := func(stream string, seconds int) *exec.Cmd {
-		return hardStartTool(t, "ffmpeg", hardPublisherArgs("rtmp://"+p.rtmpAddr+"/live/"+stream, seconds)...)
+	ffmpeg := testenv.NeedTool(t, "ffmpeg")
+	// pub runs an ffmpeg publisher to its end; done gets its error.
+	pub := func(stream string, seconds int, done chan<- error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, ffmpeg, hardPublisherArgs("rtmp://"+p.rtmpAddr+"/live/"+stream, seconds)...).CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("ffmpeg publishing %s: %v\n%s", stream, err, out)
+		}
+		done <- err
 	}
 	// cam: 6 s in 2 s segments. gap: 3 s, a pause, 3 s again.
-	cam, gap := pub("cam", 6), pub("gap", 3)
-	gap.Wait()
-	time.Sleep(3 * time.Second)
-	gap = pub("gap", 3)
-	cam.Wait()
-	gap.Wait()
+	camDone, gapDone := make(chan error, 1), make(chan error, 1)
+	go pub("cam", 6, camDone)
+	go func() {
+		first := make(chan error, 1)
+		pub("gap", 3, first)
+		if err := <-first; err != nil {
+			gapDone <- err
+			return
+		}
+		time.Sleep(3 * time.Second)
+		pub("gap", 3, gapDone)
+	}()
+	for _, ch := range []chan error{camDone, gapDone} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	base := "http://" + p.httpAddr + "/hls/vod/live/cam/"
 	pl := vodPlaylist(t, p, "cam", 3)
