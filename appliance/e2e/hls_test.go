@@ -358,6 +358,29 @@ func TestHLSVODRecording(t *testing.T) {
 		t.Errorf("a path out of storage.dir: %d, want 404", code)
 	}
 
+	// A window starting inside the first file starts the player there;
+	// the window's bounds are read as RFC 3339 or unix seconds.
+	m := regexp.MustCompile(`#EXT-X-PROGRAM-DATE-TIME:(\S+)`).FindStringSubmatch(pl)
+	first, err := time.Parse(time.RFC3339Nano, m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := first.Add(time.Second)
+	for _, q := range []string{"?start=" + from.Format(time.RFC3339), "?start=" + strconv.FormatInt(from.Unix(), 10) + "&end=" + strconv.FormatInt(from.Unix()+1, 10)} {
+		code, body := hardRequest(t, "GET", base+"index.m3u8"+q, nil, "")
+		if code != http.StatusOK || !strings.Contains(body, "#EXT-X-START:TIME-OFFSET=1.000,PRECISE=YES") {
+			t.Errorf("window %s: %d, want a start 1s into the first file:\n%s", q, code, body)
+		}
+	}
+	for _, q := range []string{"?start=yesterday", "?start=" + strconv.FormatInt(from.Unix(), 10) + "&end=" + strconv.FormatInt(from.Unix()-10, 10)} {
+		if code, _ := hardRequest(t, "GET", base+"index.m3u8"+q, nil, ""); code != http.StatusBadRequest {
+			t.Errorf("window %s: %d, want 400", q, code)
+		}
+	}
+	if code, _ := hardRequest(t, "GET", base+"index.m3u8?start=2001-01-01T00:00:00Z&end=2001-01-02T00:00:00Z", nil, ""); code != http.StatusNotFound {
+		t.Errorf("a window without recordings: %d, want 404", code)
+	}
+
 	// The recording with a pause: a discontinuity, times still in order.
 	gpl := vodPlaylist(t, p, "gap", strings.Count(vodPlaylistNow(t, p, "gap"), "#EXTINF:"))
 	if !strings.Contains(gpl, "#EXT-X-DISCONTINUITY\n") {
