@@ -286,6 +286,8 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, m *muxer, fi
 		return
 	}
 	w.Header().Set("Content-Type", "video/mp4")
+	// Numbers start again with a new muxer: nothing may be reused.
+	w.Header().Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, "", time.Time{}, body)
 }
 
