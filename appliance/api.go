@@ -185,6 +185,7 @@ func (a *Appliance) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/recordings/{path...}", a.serveRecording)
 	mux.HandleFunc("DELETE /api/v1/recordings/{path...}", a.deleteRecording)
 	a.mountConsole(mux)
+	mux.HandleFunc("GET /hls/", a.serveHLS)
 	return a.guardAPI(mux)
 }
 

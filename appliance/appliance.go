@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapedeck/tapedeck/appliance/hls"
 	"github.com/tapedeck/tapedeck/appliance/hub"
 	"github.com/tapedeck/tapedeck/appliance/pull"
 	"github.com/tapedeck/tapedeck/appliance/relay"
@@ -33,6 +34,7 @@ type Appliance struct {
 	push *relay.Manager
 	pull *pull.Manager
 	web  *webConsole // sign-ins, kept across reloads
+	hls  *hls.Server
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -62,6 +64,7 @@ func New(cfg *Config, log *slog.Logger) *Appliance {
 	a := &Appliance{log: log, cfg: cfg, hub: hub.New(log)}
 	a.rec = newRecordings(a.hub, log)
 	a.web = a.newWebConsole()
+	a.hls = a.newHLS()
 	ro := relayOptions(cfg, log)
 	a.push = relay.NewManager(a.hub, ro)
 	a.pull = pull.NewManager(a.hub, pull.Options{
@@ -346,6 +349,7 @@ func (a *Appliance) Shutdown(timeout time.Duration) error {
 	if a.httpSrv != nil {
 		a.httpSrv.Shutdown(ctx)
 	}
+	a.hls.Close()
 	a.push.Close()
 	a.pull.Close()
 	select {

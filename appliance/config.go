@@ -80,6 +80,8 @@ type HTTPConfig struct {
 	// Users may sign in to the console (config_console.go).
 	Users      []console.User `mapstructure:"users"`
 	SessionTTL time.Duration  `mapstructure:"session_ttl"`
+	// HLS serves live streams and recordings under /hls/ (config_hls.go).
+	HLS HLSConfig `mapstructure:"hls"`
 }
 
 // LogConfig configures logging.
@@ -467,6 +469,7 @@ func (c *Config) Validate() []error {
 		bad("http.max_connections", "must not be negative")
 	}
 	checkConsole(bad, c.HTTP)
+	validateHLS(c.HTTP.HLS, bad)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:

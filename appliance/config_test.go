@@ -265,7 +265,7 @@ func TestConfigEmbeddedDefault(t *testing.T) {
 		r.TLS != (appliance.TLSConfig{}) {
 		t.Errorf("rtmp defaults: %+v", r)
 	}
-	if !reflect.DeepEqual(def.HTTP, appliance.HTTPConfig{Listen: "127.0.0.1:8080", MaxConnections: 64, Users: []console.User{}, SessionTTL: 12 * time.Hour}) || def.Log != (appliance.LogConfig{Level: "info", Format: "text"}) ||
+	if !reflect.DeepEqual(def.HTTP, appliance.HTTPConfig{Listen: "127.0.0.1:8080", MaxConnections: 64, Users: []console.User{}, SessionTTL: 12 * time.Hour, HLS: def.HTTP.HLS}) || def.Log != (appliance.LogConfig{Level: "info", Format: "text"}) ||
 		def.Storage.Dir != "./recordings" || def.VOD.App != "vod" ||
 		def.Webhooks != (appliance.WebhooksConfig{Timeout: 5 * time.Second}) {
 		t.Errorf("defaults: http %+v log %+v storage %+v vod %+v webhooks %+v", def.HTTP, def.Log, def.Storage, def.VOD, def.Webhooks)
@@ -349,7 +349,7 @@ webhooks:
 		cfg.RTMP.Limits.HandshakeTimeout != 10*time.Second {
 		t.Errorf("rtmp: %+v", cfg.RTMP)
 	}
-	if !reflect.DeepEqual(cfg.HTTP, appliance.HTTPConfig{Token: "abc", MaxConnections: 64, Users: []console.User{}, SessionTTL: 12 * time.Hour}) || cfg.Log != (appliance.LogConfig{Level: "DEBUG", Format: "json"}) {
+	if !reflect.DeepEqual(cfg.HTTP, appliance.HTTPConfig{Token: "abc", MaxConnections: 64, Users: []console.User{}, SessionTTL: 12 * time.Hour, HLS: cfg.HTTP.HLS}) || cfg.Log != (appliance.LogConfig{Level: "DEBUG", Format: "json"}) {
 		t.Errorf("http %+v log %+v", cfg.HTTP, cfg.Log)
 	}
 	if cfg.Webhooks != (appliance.WebhooksConfig{OnPublish: "https://hooks.example/pub", Timeout: 750 * time.Millisecond}) {

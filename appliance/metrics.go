@@ -37,6 +37,7 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	m.single("tapedeck_streams", "gauge", "Streams being published.", float64(live))
+	m.single("tapedeck_hls_muxers", "gauge", "Streams being served over HLS (muxers running).", float64(a.hls.Active()))
 	for _, f := range []struct {
 		name, typ, help string
 		value           func(hub.Stats) float64

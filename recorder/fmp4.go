@@ -150,15 +150,9 @@ func (w *fmp4Writer) media(k int, m *remux.Message, p payload, rel int64) error 
 		return nil
 	}
 	w.active = true
-	dts := t.dtsFor(rel)
-	if t.hasPending {
-		if dts <= t.pending.dts {
-			dts = t.pending.dts + 1
-			t.lastDTS = dts
-		}
-		t.finalize(uint32(dts - t.pending.dts))
-		w.fragBytes += len(t.samples[len(t.samples)-1].data)
-	}
+	// The new sample is only pending: the flush below writes the
+	// finalized ones, so the cut falls before it.
+	w.fragBytes += t.push(m, p, rel)
 	if !w.fragStarted {
 		w.fragStarted = true
 		w.fragStart = rel
@@ -177,13 +171,30 @@ func (w *fmp4Writer) media(k int, m *remux.Message, p payload, rel int64) error 
 			w.fragStart = rel
 		}
 	}
+	return nil
+}
+
+// push makes the pending sample final, now that the next one's time rel
+// tells its duration, and holds m (retained) as the new pending sample.
+// It returns the size of the sample made final (0 if none).
+func (t *mp4Track) push(m *remux.Message, p payload, rel int64) int {
+	dts := t.dtsFor(rel)
+	n := 0
+	if t.hasPending {
+		if dts <= t.pending.dts {
+			dts = t.pending.dts + 1
+			t.lastDTS = dts
+		}
+		t.finalize(uint32(dts - t.pending.dts))
+		n = len(t.samples[len(t.samples)-1].data)
+	}
 	cts := int32(0)
 	if t.video {
 		cts = p.cts * (videoTimescale / 1000)
 	}
 	t.pending = sample{m: m.Retain(), data: p.data, dts: dts, cts: cts, key: p.key || !t.video}
 	t.hasPending = true
-	return nil
+	return n
 }
 
 // finalize moves the pending sample, now of known duration, to the fragment.
@@ -206,15 +217,46 @@ func (w *fmp4Writer) flush() error {
 	if total == 0 {
 		return nil
 	}
-	b, moof := boxStart(w.box[:0], "moof")
+	b, dataStart, data := appendMoof(w.box[:0], w.seq, w.tracks)
+	w.box = b
+
+	mdatData := w.n + int64(len(b))
+	if w.prog != nil {
+		w.prog.addFragment(w.tracks, dataStart, mdatData, data)
+	}
+	write := func(p []byte) {
+		nn, _ := w.bw.Write(p)
+		w.n += int64(nn)
+	}
+	write(b)
+	for _, t := range w.tracks {
+		for i := range t.samples {
+			s := &t.samples[i]
+			write(s.data)
+			s.m.Release()
+			*s = sample{}
+		}
+		t.samples = t.samples[:0]
+	}
+	w.seq++
+	w.fragBytes = 0
+	return syncFile(w.bw, w.f, w.stats, w.log)
+}
+
+// appendMoof appends the moof describing the finalized samples of tracks
+// and the header of the mdat that follows it; it returns where each
+// track's data starts in the mdat and the mdat's payload size. The
+// recorder's files and the in-memory Fragmenter share it.
+func appendMoof(b []byte, seq uint32, tracks []*mp4Track) ([]byte, [2]int, int) {
+	b, moof := boxStart(b, "moof")
 	var off int
 	b, off = fullBoxStart(b, "mfhd", 0, 0)
-	b = be32(b, w.seq)
+	b = be32(b, seq)
 	b = boxEnd(b, off)
 	var patches [2]int
 	var dataStart [2]int
 	data := 0
-	for i, t := range w.tracks {
+	for i, t := range tracks {
 		if len(t.samples) == 0 {
 			continue
 		}
@@ -253,36 +295,14 @@ func (w *fmp4Writer) flush() error {
 	}
 	b = boxEnd(b, moof)
 	moofSize := len(b) - moof
-	for i, t := range w.tracks {
+	for i, t := range tracks {
 		if len(t.samples) > 0 {
 			binary.BigEndian.PutUint32(b[patches[i]:], uint32(moofSize+8+dataStart[i]))
 		}
 	}
 	b = be32(b, uint32(8+data))
 	b = append(b, "mdat"...)
-	w.box = b
-
-	mdatData := w.n + int64(len(b))
-	if w.prog != nil {
-		w.prog.addFragment(w.tracks, dataStart, mdatData, data)
-	}
-	write := func(p []byte) {
-		nn, _ := w.bw.Write(p)
-		w.n += int64(nn)
-	}
-	write(b)
-	for _, t := range w.tracks {
-		for i := range t.samples {
-			s := &t.samples[i]
-			write(s.data)
-			s.m.Release()
-			*s = sample{}
-		}
-		t.samples = t.samples[:0]
-	}
-	w.seq++
-	w.fragBytes = 0
-	return syncFile(w.bw, w.f, w.stats, w.log)
+	return b, dataStart, data
 }
 
 func (w *fmp4Writer) header(int, *remux.Message, int64) error { return nil }
@@ -321,8 +341,11 @@ func (w *fmp4Writer) duration() int64 {
 }
 
 // releaseAll drops every retained message (abort path).
-func (w *fmp4Writer) releaseAll() {
-	for _, t := range w.tracks {
+func (w *fmp4Writer) releaseAll() { releaseTracks(w.tracks) }
+
+// releaseTracks drops the messages the tracks' samples hold.
+func releaseTracks(tracks []*mp4Track) {
+	for _, t := range tracks {
 		for i := range t.samples {
 			t.samples[i].m.Release()
 			t.samples[i] = sample{}
@@ -346,15 +369,7 @@ func (w *fmp4Writer) close(abort bool) error {
 		w.f.Close()
 		return nil
 	}
-	for _, t := range w.tracks {
-		if t.hasPending {
-			d := t.lastDur
-			if d == 0 {
-				d = defaultDur(t)
-			}
-			t.finalize(d)
-		}
-	}
+	finishTracks(w.tracks)
 	err := w.flush()
 	w.releaseAll()
 	if err == nil {
@@ -372,6 +387,20 @@ func (w *fmp4Writer) close(abort bool) error {
 		w.n = n
 	}
 	return err
+}
+
+// finishTracks makes each track's pending sample final, lasting as long
+// as the one before it.
+func finishTracks(tracks []*mp4Track) {
+	for _, t := range tracks {
+		if t.hasPending {
+			d := t.lastDur
+			if d == 0 {
+				d = defaultDur(t)
+			}
+			t.finalize(d)
+		}
+	}
 }
 
 // defaultDur is the duration of a lone last sample: a frame at 25 fps, or
