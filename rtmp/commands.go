@@ -157,7 +157,7 @@ func argAt(args []any, i int) any {
 }
 
 func (c *conn) streamByName(name string) *netStream {
-	n, _ := splitName(name)
+	n := c.request(name).Name
 	for _, st := range c.streams {
 		if st.name == n {
 			return st
@@ -253,7 +253,11 @@ func (c *conn) request(raw string) *StreamRequest {
 			q[k] = v
 		}
 	}
-	return &StreamRequest{Name: name, RawName: raw, Query: q}
+	app := c.info.App
+	if name == "" {
+		app, name = nameFromPath(app, c.info.TcURL)
+	}
+	return &StreamRequest{App: app, Name: name, RawName: raw, Query: q}
 }
 
 func (c *conn) onPublish(streamID uint32, raw, typ string) error {
