@@ -40,6 +40,9 @@ type ConnInfo struct {
 	// audioFourCcInfoMap (and capsEx); Supports interprets them. Handlers
 	// must not modify it.
 	Connect amf.Object
+	// Caps is Connect's Enhanced RTMP announcement, parsed at connect:
+	// what the client can receive, and its capsEx.
+	Caps Caps
 
 	conn *conn
 }
