@@ -89,4 +89,3 @@ func TestConnInfoConnect(t *testing.T) {
 		}
 	}
 }
-

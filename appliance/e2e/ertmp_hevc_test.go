@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+
+	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/remux/amf"
+	"github.com/tapedeck/tapedeck/rtmp"
+)
+
+// hevcAACMedia is 3 s of 320x240 H.265 from libx265 at 25 fps, a
+// keyframe (IDR) a second and B-frames, with AAC.
+func hevcAACMedia(t *testing.T) *srcMedia {
+	return encodeMedia(t, "src.mp4",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+		"-t", "3", "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:min-keyint=25:log-level=error",
+		"-pix_fmt", "yuv420p", "-tag:v", "hvc1", "-c:a", "aac", "-b:a", "64k")
+}
+
+// gortmplibFourCcList is the fourCcList gortmplib v1.0.1 sends when it plays.
+var gortmplibFourCcList = []any{"hvc1", "av01", "vp09", "avc1", "Opus", "fLaC", "ac-3", "mp4a", ".mp3"}
+
+// rawPlay is what a player built on our client received: its first video
+// messages in order, as the wire carried them.
+type rawPlay struct {
+	seqStart      bool
+	frames        int           // coded video frames
+	firstFrameAt  time.Duration // since Play.Start
+	firstIsIRAP   bool          // by the H.265 NAL unit types, not by our parser
+	enhancedTags  int           // Enhanced RTMP (ExHeader) audio/video tags
+	legacyVideo   int           // legacy video tags
+	failed        string        // the onStatus code when play was refused
+	failedMessage string
+}
+
+// playRaw plays url with our RTMP client announcing props in connect and
+// reads for d.
+func playRaw(t *testing.T, url string, props amf.Object, d time.Duration) *rawPlay {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, name, err := rtmp.Dial(ctx, url, rtmp.ClientConfig{Timeout: 5 * time.Second, ConnectProps: props})
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	defer c.Close()
+	res := &rawPlay{}
+	if err := c.Play(ctx, name); err != nil {
+		res.failed = err.Error()
+		return res
+	}
+	start := time.Now()
+	c.SetReadDeadline(start.Add(d))
+	for time.Since(start) < d {
+		m, err := c.ReadMedia()
+		if err != nil {
+			if !errors.Is(err, rtmp.ErrStreamEnded) && time.Since(start) < d-100*time.Millisecond {
+				t.Logf("raw player: %v", err)
+			}
+			break
+		}
+		if m.Kind.IsMedia() && m.Frame.Enhanced {
+			res.enhancedTags++
+		}
+		if m.Kind == remux.KindVideo {
+			if !m.Frame.Enhanced {
+				res.legacyVideo++
+			}
+			switch {
+			case m.Frame.SequenceHeader:
+				res.seqStart = true
+			case m.Frame.Packet == remux.PacketCodedFrames || m.Frame.Packet == remux.PacketCodedFramesX:
+				if res.frames == 0 {
+					res.firstFrameAt = time.Since(start)
+					var au h264.AVCC
+					if au.Unmarshal(m.Frame.Data(m.Payload)) == nil {
+						res.firstIsIRAP = h265.IsRandomAccess(au)
+					}
+				}
+				res.frames++
+			}
+		}
+		m.Release()
+	}
+	return res
+}
+
+// TestE2EHEVCLiveToERTMPPlayer: gortmplib publishes libx265 HEVC + AAC
+// (Enhanced RTMP; it writes VideoFrameType 0 on every frame and leaves the
+// keyframe signal to the bitstream), and a player that announced hvc1,
+// joining a running stream, gets the SequenceStart and then coded frames,
+// an IRAP first, within a second; gortmplib reads the same frames back.
+func TestE2EHEVCLiveToERTMPPlayer(t *testing.T) {
+	bin := tapedeckBinary(t)
+	src := hevcAACMedia(t)
+	p := hardStart(t, bin, ertmpConfig)
+	url := "rtmp://" + p.rtmpAddr + "/live/hevc"
+	pubDone := make(chan error, 1)
+	go func() { pubDone <- gortPublish(t, "rtmp://"+p.rtmpAddr+"/live#hevc", src, 3) }()
+	hardWaitPublishing(t, p, "live/hevc", nil)
+	time.Sleep(1500 * time.Millisecond) // join mid-GOP
+	gort := make(chan *gortReceived, 1)
+	go func() { gort <- gortRead(url, 4*time.Second) }()
+	raw := playRaw(t, url, amf.Object{{Key: "fourCcList", Value: gortmplibFourCcList}}, 4*time.Second)
+	t.Logf("raw E-RTMP player: %+v", *raw)
+	if !raw.seqStart || raw.frames < 50 {
+		t.Errorf("raw player announcing hvc1: SequenceStart %v, %d coded frames in 4 s; want it and at least 50", raw.seqStart, raw.frames)
+	}
+	if raw.frames > 0 && (!raw.firstIsIRAP || raw.firstFrameAt > time.Second) {
+		t.Errorf("raw player's first frame: IRAP %v after %v; want an IRAP within 1 s", raw.firstIsIRAP, raw.firstFrameAt)
+	}
+	g := <-gort
+	if g.err != nil {
+		t.Fatal(g.err)
+	}
+	checkSameFrames(t, "gortmplib HEVC", src.video, g.video, 50)
+	checkSameFrames(t, "gortmplib AAC", src.audio, g.audio, 80)
+	if err := <-pubDone; err != nil {
+		t.Fatal(err)
+	}
+}
