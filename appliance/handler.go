@@ -164,11 +164,14 @@ func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.S
 			return nil, fmt.Errorf("%w: %v", rtmp.ErrUnauthorized, err)
 		}
 	}
+	if err := h.checkLiveCodecs(ci, app, name); err != nil {
+		return nil, err
+	}
 	sub := h.hub.Subscribe(app, name, streamConfig(ac))
 	if h.demand != nil {
 		h.demand(app, name)
 	}
-	return sub, nil
+	return announcedOnly(sub, ci.Caps, h.log), nil
 }
 
 // playVOD plays a recording under storage.dir (appliance/vod). The play

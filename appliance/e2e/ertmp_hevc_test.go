@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,14 +30,14 @@ var gortmplibFourCcList = []any{"hvc1", "av01", "vp09", "avc1", "Opus", "fLaC", 
 // rawPlay is what a player built on our client received: its first video
 // messages in order, as the wire carried them.
 type rawPlay struct {
-	seqStart      bool
-	frames        int           // coded video frames
-	firstFrameAt  time.Duration // since Play.Start
-	firstIsIRAP   bool          // by the H.265 NAL unit types, not by our parser
-	enhancedTags  int           // Enhanced RTMP (ExHeader) audio/video tags
-	legacyVideo   int           // legacy video tags
-	failed        string        // the onStatus code when play was refused
-	failedMessage string
+	seqStart     bool
+	frames       int           // coded video frames
+	firstFrameAt time.Duration // since Play.Start
+	firstIsIRAP  bool          // by the H.265 NAL unit types, not by our parser
+	enhancedTags int           // Enhanced RTMP (ExHeader) audio/video tags
+	legacyVideo  int           // legacy video tags
+	audio        int           // audio frames
+	failed       string        // the onStatus code and description when play was refused
 }
 
 // playRaw plays url with our RTMP client announcing props in connect and
@@ -67,6 +68,9 @@ func playRaw(t *testing.T, url string, props amf.Object, d time.Duration) *rawPl
 		}
 		if m.Kind.IsMedia() && m.Frame.Enhanced {
 			res.enhancedTags++
+		}
+		if m.Kind == remux.KindAudio && m.Frame.Packet == remux.PacketCodedFrames {
+			res.audio++
 		}
 		if m.Kind == remux.KindVideo {
 			if !m.Frame.Enhanced {
@@ -121,6 +125,64 @@ func TestE2EHEVCLiveToERTMPPlayer(t *testing.T) {
 	}
 	checkSameFrames(t, "gortmplib HEVC", src.video, g.video, 50)
 	checkSameFrames(t, "gortmplib AAC", src.audio, g.audio, 80)
+	if err := <-pubDone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestE2EHEVCLivePlayersGetWhatTheyAnnounced: on a live HEVC + AAC stream
+// (gortmplib publishing libx265 output),
+//   - a player that announced nothing (ffmpeg 5.1, our client without
+//     fourCcList) or announced Enhanced RTMP without hvc1 is refused with
+//     NetStream.Play.Failed naming H.265 — ffprobe exits with an error
+//     rather than waiting on tags it cannot parse;
+//   - a legacy player that was waiting before the publish started gets the
+//     AAC and no Enhanced RTMP tag;
+//   - a player that announced hvc1 gets SequenceStart, then coded frames,
+//     an IRAP first, within 1 s.
+func TestE2EHEVCLivePlayersGetWhatTheyAnnounced(t *testing.T) {
+	bin := tapedeckBinary(t)
+	src := hevcAACMedia(t)
+	p := hardStart(t, bin, ertmpConfig)
+	url := "rtmp://" + p.rtmpAddr + "/live/hevc"
+
+	early := make(chan *rawPlay, 1)
+	go func() { early <- playRaw(t, url, nil, 5*time.Second) }()
+	time.Sleep(500 * time.Millisecond)
+	pubDone := make(chan error, 1)
+	go func() { pubDone <- gortPublish(t, url, src, 2) }()
+	hardWaitPublishing(t, p, "live/hevc", nil)
+	time.Sleep(300 * time.Millisecond) // the sequence headers are in
+
+	for _, tc := range []struct {
+		name  string
+		props amf.Object
+	}{
+		{"nothing announced", nil},
+		{"E-RTMP without hvc1", amf.Object{{Key: "fourCcList", Value: []any{"avc1", "mp4a", "av01"}}}},
+		{"v2 map without hvc1", amf.Object{{Key: "videoFourCcInfoMap", Value: amf.Object{{Key: "vp09", Value: 1.0}}}}},
+	} {
+		r := playRaw(t, url, tc.props, time.Second)
+		if !strings.Contains(r.failed, "NetStream.Play.Failed") || !strings.Contains(r.failed, "H.265") || !strings.Contains(r.failed, "hvc1") {
+			t.Errorf("%s: play = %q, want NetStream.Play.Failed naming H.265 and hvc1", tc.name, r.failed)
+		}
+	}
+	out, err := hardRun(t, 20*time.Second, "ffprobe", "-hide_banner", "-v", "error", "-show_streams", url)
+	if err == nil {
+		t.Errorf("ffprobe 5.1 (no Enhanced RTMP) read the HEVC stream:\n%s", out)
+	}
+	t.Logf("ffprobe on the HEVC stream: %v: %s", err, strings.TrimSpace(out))
+	hardWaitLog(t, p, "did not announce Enhanced RTMP support for hvc1", 5*time.Second)
+
+	raw := playRaw(t, url, amf.Object{{Key: "videoFourCcInfoMap", Value: amf.Object{{Key: "hvc1", Value: 1.0}}}}, 2*time.Second)
+	if raw.failed != "" || !raw.seqStart || raw.frames < 25 || !raw.firstIsIRAP || raw.firstFrameAt > time.Second {
+		t.Errorf("player announcing hvc1 (v2 map): %+v; want SequenceStart, an IRAP first within 1 s, 25+ frames in 2 s", *raw)
+	}
+	e := <-early
+	t.Logf("legacy player waiting before the publish: %+v", *e)
+	if e.failed != "" || e.enhancedTags != 0 || e.frames != 0 || e.audio < 100 {
+		t.Errorf("legacy player waiting before the publish got %d Enhanced RTMP tags, %d video and %d audio frames (%q); want only AAC, 100+ frames", e.enhancedTags, e.frames, e.audio, e.failed)
+	}
 	if err := <-pubDone; err != nil {
 		t.Fatal(err)
 	}
