@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/remux/amf"
@@ -38,6 +40,24 @@ type rawPlay struct {
 	legacyVideo  int           // legacy video tags
 	audio        int           // audio frames
 	failed       string        // the onStatus code and description when play was refused
+}
+
+// randomAccess says whether a frame can start decoding, as mediacommon
+// reads the codec: an H.265 IRAP, an AV1 temporal unit with a sequence
+// header, a VP9 key frame.
+func randomAccess(codec remux.FourCC, data []byte) bool {
+	switch codec {
+	case remux.CodecHEVC:
+		var au h264.AVCC
+		return au.Unmarshal(data) == nil && h265.IsRandomAccess(au)
+	case remux.CodecAV1:
+		var tu av1.Bitstream
+		return tu.Unmarshal(data) == nil && av1.IsRandomAccess2(tu)
+	case remux.CodecVP9:
+		var h vp9.Header
+		return h.Unmarshal(data) == nil && !h.NonKeyFrame
+	}
+	return false
 }
 
 // playRaw plays url with our RTMP client announcing props in connect and
@@ -82,10 +102,7 @@ func playRaw(t *testing.T, url string, props amf.Object, d time.Duration) *rawPl
 			case m.Frame.Packet == remux.PacketCodedFrames || m.Frame.Packet == remux.PacketCodedFramesX:
 				if res.frames == 0 {
 					res.firstFrameAt = time.Since(start)
-					var au h264.AVCC
-					if au.Unmarshal(m.Frame.Data(m.Payload)) == nil {
-						res.firstIsIRAP = h265.IsRandomAccess(au)
-					}
+					res.firstIsIRAP = randomAccess(m.Frame.Codec, m.Frame.Data(m.Payload))
 				}
 				res.frames++
 			}

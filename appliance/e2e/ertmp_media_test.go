@@ -13,8 +13,10 @@ import (
 
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 
 	"github.com/tapedeck/tapedeck/remux"
 )
@@ -130,6 +132,10 @@ func gortTracks(t *testing.T, m *srcMedia) (video, audio *gortmplib.Track) {
 	case remux.CodecHEVC:
 		video = &gortmplib.Track{Codec: &codecs.H265{
 			VPS: remux.HEVCRecordNALU(m.videoConfig, 32), SPS: remux.HEVCRecordNALU(m.videoConfig, 33), PPS: remux.HEVCRecordNALU(m.videoConfig, 34)}}
+	case remux.CodecVP9:
+		video = &gortmplib.Track{Codec: &codecs.VP9{}}
+	case remux.CodecAV1:
+		video = &gortmplib.Track{Codec: &codecs.AV1{}}
 	default:
 		t.Fatalf("no gortmplib track for video %v", m.videoCodec)
 	}
@@ -140,6 +146,12 @@ func gortTracks(t *testing.T, m *srcMedia) (video, audio *gortmplib.Track) {
 			t.Fatalf("AudioSpecificConfig: %v", err)
 		}
 		audio = &gortmplib.Track{Codec: &codecs.MPEG4Audio{Config: &asc}}
+	case remux.CodecOpus:
+		var h opus.IDHeader
+		if err := h.Unmarshal(m.audioConfig); err != nil {
+			t.Fatalf("OpusHead: %v", err)
+		}
+		audio = &gortmplib.Track{Codec: &codecs.Opus{IDHeader: &h}}
 	default:
 		t.Fatalf("no gortmplib track for audio %v", m.audioCodec)
 	}
@@ -188,8 +200,14 @@ func gortPublish(t *testing.T, rawURL string, m *srcMedia, loops int) error {
 			switch {
 			case video && m.videoCodec == remux.CodecAVC:
 				err = w.WriteH264(vt, off+f.pts, off+f.dts, f.nalus)
-			case video:
+			case video && m.videoCodec == remux.CodecHEVC:
 				err = w.WriteH265(vt, off+f.pts, off+f.dts, f.nalus)
+			case video && m.videoCodec == remux.CodecVP9:
+				err = w.WriteVP9(vt, off+f.pts, f.data)
+			case video:
+				err = w.WriteAV1(vt, off+f.pts, f.nalus)
+			case m.audioCodec == remux.CodecOpus:
+				err = w.WriteOpus(at, off+f.pts, f.data)
 			default:
 				err = w.WriteMPEG4Audio(at, off+f.pts, f.data)
 			}
@@ -231,27 +249,35 @@ func gortRead(rawURL string, d time.Duration) *gortReceived {
 		if err := r.Initialize(); err != nil {
 			return fmt.Errorf("gortmplib reader: %w", err)
 		}
-		onVideo := func(_, _ time.Duration, au [][]byte) {
+		onFrame := func(to *[][32]byte, sum [32]byte) {
 			res.mu.Lock()
 			defer res.mu.Unlock()
-			if len(res.video) == 0 {
+			if to == &res.video && len(res.video) == 0 {
 				res.firstVideoAt = time.Since(start)
 			}
-			res.video = append(res.video, nalSum(au))
+			*to = append(*to, sum)
 		}
-		onAudio := func(_ time.Duration, b []byte) {
-			res.mu.Lock()
-			defer res.mu.Unlock()
-			res.audio = append(res.audio, sha256.Sum256(b))
-		}
+		onVideo := func(_, _ time.Duration, au [][]byte) { onFrame(&res.video, nalSum(au)) }
+		onAudio := func(_ time.Duration, b []byte) { onFrame(&res.audio, sha256.Sum256(b)) }
 		for _, tr := range r.Tracks() {
 			switch tr.Codec.(type) {
 			case *codecs.H264:
 				r.OnDataH264(tr, onVideo)
 			case *codecs.H265:
 				r.OnDataH265(tr, onVideo)
+			case *codecs.VP9:
+				r.OnDataVP9(tr, func(pts time.Duration, frame []byte) { onFrame(&res.video, sha256.Sum256(frame)) })
+			case *codecs.AV1:
+				r.OnDataAV1(tr, func(pts time.Duration, tu [][]byte) {
+					b, err := av1.Bitstream(tu).Marshal()
+					if err == nil {
+						onFrame(&res.video, nalSum(av1OBUs(b)))
+					}
+				})
 			case *codecs.MPEG4Audio:
 				r.OnDataMPEG4Audio(tr, onAudio)
+			case *codecs.Opus:
+				r.OnDataOpus(tr, onAudio)
 			}
 		}
 		deadline := start.Add(d)

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// ertmpConfig is a box with one app, live, and nothing else.
+// ertmpConfig is a box with one app, live, recording every stream as
+// fMP4 (the Enhanced RTMP tests check the recordings of some).
 const ertmpConfig = `rtmp:
   listen: "{rtmp}"
 http:
@@ -14,7 +15,11 @@ http:
 storage:
   dir: "{storage}"
 apps:
-  live: {}
+  live:
+    record:
+      enabled: true
+      format: fmp4
+      fragment: 500ms
 `
 
 // TestE2EGortmplibNames publishes H.264 + AAC with gortmplib (MediaMTX's
