@@ -228,8 +228,8 @@ type gortReceived struct {
 }
 
 // gortRead plays rawURL with gortmplib for about d and records each
-// frame's checksum.
-func gortRead(rawURL string, d time.Duration) *gortReceived {
+// frame's checksum; opts set up the client (a TLS configuration).
+func gortRead(rawURL string, d time.Duration, opts ...func(*gortmplib.Client)) *gortReceived {
 	res := &gortReceived{}
 	res.err = func() error {
 		u, err := url.Parse(rawURL)
@@ -239,6 +239,9 @@ func gortRead(rawURL string, d time.Duration) *gortReceived {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		c := &gortmplib.Client{URL: u}
+		for _, o := range opts {
+			o(c)
+		}
 		start := time.Now()
 		if err := c.Initialize(ctx); err != nil {
 			return fmt.Errorf("gortmplib play %s: %w", rawURL, err)
