@@ -21,7 +21,7 @@ import "encoding/binary"
 func codecKeyframe(codec FourCC, data []byte) (key, known bool) {
 	switch codec {
 	case CodecHEVC:
-		return nalKeyframe(data, func(h byte) bool { t := (h >> 1) & 0x3F; return t >= 16 && t <= 23 })
+		return hevcKeyframe(data)
 	case CodecAV1:
 		return av1Keyframe(data)
 	case CodecVP9:
@@ -30,10 +30,11 @@ func codecKeyframe(codec FourCC, data []byte) (key, known bool) {
 	return false, false
 }
 
-// nalKeyframe walks 4-byte length-prefixed NAL units and reports whether
-// one's header byte satisfies isKey; lengths that do not add up to data
-// make it unknown.
-func nalKeyframe(data []byte, isKey func(byte) bool) (key, known bool) {
+// hevcKeyframe walks 4-byte length-prefixed NAL units and reports whether
+// one is an IRAP picture's (nal_unit_type 16..23, bits 1..6 of the first
+// header byte, H.265 §7.4.2.2); lengths that do not add up to data make it
+// unknown.
+func hevcKeyframe(data []byte) (key, known bool) {
 	if len(data) == 0 {
 		return false, false
 	}
@@ -46,7 +47,7 @@ func nalKeyframe(data []byte, isKey func(byte) bool) (key, known bool) {
 		if n == 0 || n > len(data)-p {
 			return false, false
 		}
-		if isKey(data[p]) {
+		if t := (data[p] >> 1) & 0x3F; t >= 16 && t <= 23 {
 			key = true
 		}
 		p += n
