@@ -115,10 +115,11 @@ var (
 	serverAudioCodecs = [...]remux.FourCC{remux.CodecAAC, remux.CodecOpus, remux.CodecFLAC, remux.CodecAC3, remux.CodecEAC3, remux.CodecMP3}
 )
 
-// serverCapsEx is what tapedeck parses of Enhanced RTMP v2: multitrack
-// messages, ModEx prefixes and their nanosecond timestamp offsets. Not
-// Reconnect: it never sends NetConnection.Connect.ReconnectRequest.
-const serverCapsEx = CapsExMultitrack | CapsExModEx | CapsExTimestampNanoOffset
+// serverCapsEx is what tapedeck does of Enhanced RTMP v2: it sends
+// NetConnection.Connect.ReconnectRequest when it shuts down
+// (caps_reconnect.go), parses multitrack messages, ModEx prefixes and
+// their nanosecond timestamp offsets.
+const serverCapsEx = CapsExReconnect | CapsExMultitrack | CapsExModEx | CapsExTimestampNanoOffset
 
 // serverCaps are the Enhanced RTMP properties of tapedeck's connect _result
 // (enhanced-rtmp.md §6: "the server SHOULD state its support via

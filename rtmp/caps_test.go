@@ -49,8 +49,8 @@ func TestServerCapsBytes(t *testing.T) {
 		cat(amf0Key(s), amf0Num(4))
 	}
 	cat([]byte{0, 0, 0x09})
-	// CapsExMask.Multitrack 0x02 | ModEx 0x04 | TimestampNanoOffset 0x08.
-	cat(amf0Key("capsEx"), amf0Num(14))
+	// CapsExMask.Reconnect 0x01 | Multitrack 0x02 | ModEx 0x04 | TimestampNanoOffset 0x08.
+	cat(amf0Key("capsEx"), amf0Num(15))
 	cat([]byte{0, 0, 0x09})
 
 	got, err := amf.AppendAMF0(nil, amf.Object(serverCaps()))
@@ -61,8 +61,8 @@ func TestServerCapsBytes(t *testing.T) {
 		t.Errorf("serverCaps AMF0:\n got %s\nwant %s", hex.EncodeToString(got), hex.EncodeToString(want))
 	}
 	// The wire value spot-checked against the spec's numbers: 4.0 is
-	// 0x4010000000000000, 14.0 is 0x402C000000000000.
-	if !bytes.Contains(got, []byte{0x00, 0x40, 0x10, 0, 0, 0, 0, 0, 0}) || !bytes.Contains(got, []byte{0x00, 0x40, 0x2C, 0, 0, 0, 0, 0, 0}) {
+	// 0x4010000000000000, 15.0 is 0x402E000000000000.
+	if !bytes.Contains(got, []byte{0x00, 0x40, 0x10, 0, 0, 0, 0, 0, 0}) || !bytes.Contains(got, []byte{0x00, 0x40, 0x2E, 0, 0, 0, 0, 0, 0}) {
 		t.Errorf("CanForward or capsEx numbers missing from %x", got)
 	}
 }

@@ -183,6 +183,7 @@ func (c *conn) onConnect(txn float64, obj amf.Object) error {
 	}
 	c.info.ObjectEncoding, _ = obj.Number("objectEncoding")
 	c.info.Caps = ParseCaps(obj)
+	c.noteReconnect()
 	c.info.Query, _ = url.ParseQuery(appQuery)
 	if u, err := url.Parse(c.info.TcURL); err == nil {
 		for k, v := range u.Query() {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
@@ -53,6 +54,7 @@ type conn struct {
 	rdlStale    bool      // rdl must be set again before the next read
 
 	closeOnce sync.Once
+	reconnect atomic.Bool // the client announced capsEx Reconnect (caps_reconnect.go)
 }
 
 // netStream is one NetStream (message stream id) of a connection.
