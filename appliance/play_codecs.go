@@ -33,8 +33,11 @@ func (h *rtmpHandler) checkLiveCodecs(ci *rtmp.ConnInfo, app, name string) error
 
 // announcedOnly is a live subscription that drops the media messages its
 // player cannot parse: Enhanced RTMP tags, and codecs only Enhanced RTMP
-// carries, of a codec the player did not announce. A player that
-// announced any codec ("*") gets the subscription unwrapped.
+// carries, of a codec the player did not announce. Pre-standard HEVC
+// (CodecID 12, from old encoders) goes to a player that announced hvc1 in
+// the Enhanced RTMP form it decodes, as recordings do. A player that
+// announced any codec ("*", a forwarder) gets the subscription unwrapped,
+// the messages as published.
 func announcedOnly(sub *hub.Subscriber, caps rtmp.Caps, log *slog.Logger) rtmp.Subscription {
 	if _, all := caps.Codecs["*"]; all {
 		return sub
@@ -47,6 +50,7 @@ type announcedSub struct {
 	caps     rtmp.Caps
 	log      *slog.Logger
 	verdicts map[remux.FourCC]bool
+	pool     *remux.Pool // for rewritten legacy HEVC, made on first use
 }
 
 // Next is hub.Subscriber.Next without what the player did not announce; it
@@ -60,6 +64,14 @@ func (a *announcedSub) Next(dst []*remux.Message) ([]*remux.Message, error) {
 			if rtmp.NeedsEnhanced(m) && !a.takes(m.Frame.Codec) {
 				m.Release()
 				continue
+			}
+			if m.Kind == remux.KindVideo && !m.Frame.Enhanced && m.Frame.Codec == remux.CodecHEVC {
+				if a.pool == nil {
+					a.pool = remux.NewPool()
+				}
+				if m = remux.EnhanceLegacyHEVC(m, a.pool); m == nil {
+					continue
+				}
 			}
 			kept = append(kept, m)
 		}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 
+	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 	"github.com/tapedeck/tapedeck/remux"
 	"github.com/tapedeck/tapedeck/remux/amf"
 	"github.com/tapedeck/tapedeck/rtmp"
@@ -24,6 +26,16 @@ func hevcAACMedia(t *testing.T) *srcMedia {
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
 		"-t", "3", "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:min-keyint=25:log-level=error",
 		"-pix_fmt", "yuv420p", "-tag:v", "hvc1", "-c:a", "aac", "-b:a", "64k")
+}
+
+// hevcBox starts the binary (ertmpConfig) and encodes the HEVC source; it
+// returns the URL of live/stream on it.
+func hevcBox(t *testing.T, stream string) (*hardProc, *srcMedia, string) {
+	t.Helper()
+	bin := tapedeckBinary(t)
+	src := hevcAACMedia(t)
+	p := hardStart(t, bin, ertmpConfig)
+	return p, src, "rtmp://" + p.rtmpAddr + "/live/" + stream
 }
 
 // gortmplibFourCcList is the fourCcList gortmplib v1.0.1 sends when it plays.
@@ -118,10 +130,7 @@ func playRaw(t *testing.T, url string, props amf.Object, d time.Duration) *rawPl
 // joining a running stream, gets the SequenceStart and then coded frames,
 // an IRAP first, within a second; gortmplib reads the same frames back.
 func TestE2EHEVCLiveToERTMPPlayer(t *testing.T) {
-	bin := tapedeckBinary(t)
-	src := hevcAACMedia(t)
-	p := hardStart(t, bin, ertmpConfig)
-	url := "rtmp://" + p.rtmpAddr + "/live/hevc"
+	p, src, url := hevcBox(t, "hevc")
 	pubDone := make(chan error, 1)
 	go func() { pubDone <- gortPublish(t, "rtmp://"+p.rtmpAddr+"/live#hevc", src, 3) }()
 	hardWaitPublishing(t, p, "live/hevc", nil)
@@ -158,10 +167,7 @@ func TestE2EHEVCLiveToERTMPPlayer(t *testing.T) {
 //   - a player that announced hvc1 gets SequenceStart, then coded frames,
 //     an IRAP first, within 1 s.
 func TestE2EHEVCLivePlayersGetWhatTheyAnnounced(t *testing.T) {
-	bin := tapedeckBinary(t)
-	src := hevcAACMedia(t)
-	p := hardStart(t, bin, ertmpConfig)
-	url := "rtmp://" + p.rtmpAddr + "/live/hevc"
+	p, src, url := hevcBox(t, "hevc")
 
 	early := make(chan *rawPlay, 1)
 	go func() { early <- playRaw(t, url, nil, 5*time.Second) }()
@@ -202,5 +208,68 @@ func TestE2EHEVCLivePlayersGetWhatTheyAnnounced(t *testing.T) {
 	}
 	if err := <-pubDone; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// publishLegacyHEVC publishes m (H.265 + AAC) on c, our client, as the
+// pre-standard HEVC-in-FLV old encoders send: legacy video tags with
+// CodecID 12 carrying hvcC and length-prefixed NAL units like AVC.
+func publishLegacyHEVC(c *rtmp.Client, m *srcMedia) error {
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	if err := c.WriteMessage(remux.KindVideo, 0, cat([]byte{0x1C, 0, 0, 0, 0}, m.videoConfig)); err != nil {
+		return err
+	}
+	if err := c.WriteMessage(remux.KindAudio, 0, cat([]byte{0xAF, 0}, m.audioConfig)); err != nil {
+		return err
+	}
+	start := time.Now()
+	vi, ai := 0, 0
+	for vi < len(m.video) || ai < len(m.audio) {
+		if ai >= len(m.audio) || (vi < len(m.video) && m.video[vi].dts <= m.audio[ai].dts) {
+			f := m.video[vi]
+			vi++
+			time.Sleep(time.Until(start.Add(f.dts)))
+			avcc, _ := h264.AVCC(f.nalus).Marshal()
+			hdr := byte(0x2C)
+			if h265.IsRandomAccess(f.nalus) {
+				hdr = 0x1C
+			}
+			cts := int32((f.pts - f.dts) / time.Millisecond)
+			if err := c.WriteMessage(remux.KindVideo, uint32(f.dts/time.Millisecond), cat([]byte{hdr, 1, byte(cts >> 16), byte(cts >> 8), byte(cts)}, avcc)); err != nil {
+				return err
+			}
+			continue
+		}
+		f := m.audio[ai]
+		ai++
+		time.Sleep(time.Until(start.Add(f.dts)))
+		if err := c.WriteMessage(remux.KindAudio, uint32(f.dts/time.Millisecond), cat([]byte{0xAF, 1}, f.data)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestE2ELegacyHEVCLive: pre-standard HEVC (CodecID 12) published live goes
+// to a player that announced hvc1 as Enhanced RTMP (SequenceStart, coded
+// frames, an IRAP first), never as CodecID 12 tags it would not parse; a
+// player that announced nothing is refused naming H.265.
+func TestE2ELegacyHEVCLive(t *testing.T) {
+	p, src, url := hevcBox(t, "old")
+	pub := testenv.PublishRTMP(t, url)
+	done := make(chan error, 1)
+	go func() { done <- publishLegacyHEVC(pub, src) }()
+	hardWaitPublishing(t, p, "live/old", nil)
+	time.Sleep(1200 * time.Millisecond)
+	raw := playRaw(t, url, amf.Object{{Key: "fourCcList", Value: []any{"hvc1", "mp4a"}}}, time.Second)
+	t.Logf("player announcing hvc1: %+v", *raw)
+	if raw.failed != "" || !raw.seqStart || raw.legacyVideo != 0 || raw.frames < 20 || !raw.firstIsIRAP || raw.firstFrameAt > time.Second {
+		t.Errorf("player announcing hvc1 on a CodecID 12 stream: %+v; want Enhanced RTMP only, SequenceStart, an IRAP first, 20+ frames", *raw)
+	}
+	if r := playRaw(t, url, nil, time.Second); !strings.Contains(r.failed, "NetStream.Play.Failed") || !strings.Contains(r.failed, "H.265") {
+		t.Errorf("legacy player on a CodecID 12 stream: %q, want NetStream.Play.Failed naming H.265", r.failed)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("publishing CodecID 12 HEVC: %v", err)
 	}
 }

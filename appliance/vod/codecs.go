@@ -33,7 +33,7 @@ func (s *Session) deliverable(m *remux.Message) *remux.Message {
 		return nil
 	}
 	if m.Kind == remux.KindVideo && !m.Frame.Enhanced && m.Frame.Codec == remux.CodecHEVC {
-		return enhanceLegacyHEVC(m)
+		return remux.EnhanceLegacyHEVC(m, pool)
 	}
 	return m
 }
@@ -56,37 +56,4 @@ func (s *Session) announced(codec remux.FourCC) bool {
 			"codec", codec.String(), "file", s.segs[max(s.cur, 0)].path)
 	}
 	return ok
-}
-
-// enhanceLegacyHEVC rewrites a CodecID 12 message: [frameType<<4|12,
-// packetType, SI24 cts, data] becomes [0x80|frameType<<4|packetType,
-// "hvc1", (cts for CodedFrames), data], from the Frame parsed when it was
-// read. Packet types: sequence header → SequenceStart, NALUs →
-// CodedFrames, end of sequence → SequenceEnd. Command frames and anything
-// else are dropped (nil).
-func enhanceLegacyHEVC(m *remux.Message) *remux.Message {
-	f := m.Frame
-	var pt byte
-	switch f.Packet {
-	case remux.PacketSequenceStart:
-		pt = 0
-	case remux.PacketCodedFrames:
-		pt = 1
-	case remux.PacketSequenceEnd:
-		pt = 2
-	default:
-		m.Release()
-		return nil
-	}
-	hdr := []byte{0x80 | f.FrameType<<4 | pt, 'h', 'v', 'c', '1'}
-	if pt == 1 {
-		hdr = append(hdr, byte(f.CTS>>16), byte(f.CTS>>8), byte(f.CTS))
-	}
-	data := f.Data(m.Payload)
-	n := pool.Get(len(hdr) + len(data))
-	copy(n.Payload[copy(n.Payload, hdr):], data)
-	n.Kind, n.Timestamp = m.Kind, m.Timestamp
-	n.Parse()
-	m.Release()
-	return n
 }
