@@ -28,7 +28,7 @@ const (
 // the zero Caps, which takes no Enhanced RTMP codec.
 type Caps struct {
 	// Codecs maps a FourCC string, or the wildcard "*", to its
-	// FourcCcInfoMask. A fourCcList entry (v1, "can receive") counts as
+	// FourCcInfoMask. A fourCcList entry (v1, "can receive") counts as
 	// CanDecode|CanForward; the maps' values are kept as sent.
 	Codecs map[string]uint8
 	// CapsEx is the capsEx number (CapsEx* bits), 0 if absent.
