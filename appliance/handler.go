@@ -41,6 +41,15 @@ func streamPath(app, name string) (string, string) {
 	return a, n
 }
 
+// reqApp is the app a request's name belongs to (rtmp.StreamRequest.App;
+// requests made without the rtmp package leave it empty: the connection's).
+func reqApp(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) string {
+	if req.App != "" {
+		return req.App
+	}
+	return ci.App
+}
+
 func appOf(ci *rtmp.ConnInfo) string {
 	a, _, _ := strings.Cut(ci.App, "/")
 	return a
@@ -78,7 +87,7 @@ func (h *rtmpHandler) webhooks(a AppConfig) WebhooksConfig {
 // what a missing name or app is reported as (refusal: ErrUnauthorized to a
 // publisher, ErrStreamNotFound to a player).
 func (h *rtmpHandler) admit(ci *rtmp.ConnInfo, req *rtmp.StreamRequest, refusal error, side func(AppConfig) AccessConfig) (app, name string, ac AppConfig, err error) {
-	app, name = streamPath(ci.App, req.Name)
+	app, name = streamPath(reqApp(ci, req), req.Name)
 	if name == "" {
 		return "", "", AppConfig{}, fmt.Errorf("%w: empty stream name", refusal)
 	}
@@ -158,6 +167,9 @@ func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.S
 			return nil, fmt.Errorf("%w: %v", rtmp.ErrUnauthorized, err)
 		}
 	}
+	if err := h.checkLiveCodecs(ci, app, name); err != nil {
+		return nil, err
+	}
 	sub := h.hub.Subscribe(app, name, streamConfig(ac))
 	if h.demand != nil {
 		h.demand(app, name)
@@ -166,7 +178,7 @@ func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.S
 		sub.Close()
 		return nil, err
 	}
-	return sub, nil
+	return announcedOnly(sub, ci.Caps, h.log), nil
 }
 
 // playVOD plays a recording under storage.dir (appliance/vod). The play
@@ -175,7 +187,7 @@ func (h *rtmpHandler) OnPlay(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.S
 // configured.
 func (h *rtmpHandler) playVOD(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.Subscription, error) {
 	cfg := h.cfg()
-	rel := vod.RelName(ci.App, req.Name)
+	rel := vod.RelName(reqApp(ci, req), req.Name)
 	if err := checkRecordingName(rel); err != nil {
 		return nil, err
 	}
@@ -219,7 +231,7 @@ func (h *rtmpHandler) StreamLength(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) f
 	if appOf(ci) != h.cfg().VOD.App {
 		return 0
 	}
-	t, err := vod.Resolve(h.cfg().Storage.Dir, vod.RelName(ci.App, req.Name), strings.HasPrefix(req.RawName, "mp4:"))
+	t, err := vod.Resolve(h.cfg().Storage.Dir, vod.RelName(reqApp(ci, req), req.Name), strings.HasPrefix(req.RawName, "mp4:"))
 	if err != nil {
 		return 0
 	}

@@ -123,6 +123,7 @@ func newVideoConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 		if _, err := remux.ParseVP9Config(rec); err != nil {
 			return nil, err
 		}
+		tc.record = append(tc.record[:0], remux.VP9Record(rec)...) // vpcC content without the box's version/flags
 	default:
 		return nil, fmt.Errorf("video codec %v not supported in MP4", c)
 	}

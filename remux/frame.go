@@ -183,11 +183,11 @@ func (f *Frame) parseExHeader(b []byte, video bool, frameType byte) {
 			f.CTS = si24(b[p:])
 			p += 3
 		}
-		f.Packet, f.Keyframe = PacketCodedFrames, video && frameType == videoFrameKey
+		f.Packet, f.Keyframe = PacketCodedFrames, video && isKeyframe(f.Codec, frameType, b[p:end])
 	case pt == exSequenceEnd:
 		f.Packet = PacketSequenceEnd
 	case video && pt == exVideoCodedFramesX:
-		f.Packet, f.Keyframe = PacketCodedFramesX, frameType == videoFrameKey
+		f.Packet, f.Keyframe = PacketCodedFramesX, isKeyframe(f.Codec, frameType, b[p:end])
 	case video && pt == exVideoMetadata:
 		f.Packet = PacketMetadata // its frame type is to be ignored (§1.1)
 	case video && pt == exVideoMPEG2TSSeqStart:
@@ -229,7 +229,7 @@ func (f *Frame) parseLegacyVideo(b []byte, frameType byte) {
 	case 0:
 		f.Packet, f.SequenceHeader = PacketSequenceStart, true
 	case 1:
-		f.Packet, f.Keyframe = PacketCodedFrames, frameType == videoFrameKey
+		f.Packet, f.Keyframe = PacketCodedFrames, isKeyframe(f.Codec, frameType, b[5:])
 		f.CTS = si24(b[2:])
 	case 2:
 		f.Packet = PacketSequenceEnd
@@ -323,6 +323,16 @@ func (f *Frame) modEx(b []byte, p int) (next int, ok bool) {
 		f.NanoOffset = uint32(data[0])<<16 | uint32(data[1])<<8 | uint32(data[2])
 	}
 	return p, true
+}
+
+// isKeyframe decides Frame.Keyframe for coded frames of codec with the
+// tag's VideoFrameType: the codec's own signal where tapedeck reads one
+// (codecKeyframe), else the frame type.
+func isKeyframe(codec FourCC, frameType byte, data []byte) bool {
+	if key, known := codecKeyframe(codec, data); known {
+		return key
+	}
+	return frameType == videoFrameKey
 }
 
 // hasCTS reports whether CodedFrames of codec c start with an SI24

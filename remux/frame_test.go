@@ -27,12 +27,16 @@ func cat(parts ...any) []byte {
 
 // Tag bodies shared by the cases.
 var (
-	avcC   = []byte{0x01, 0x64, 0x00, 0x1F, 0xFF, 0xE1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1F, 0x01, 0x00, 0x04, 0x68, 0xEE, 0x3C, 0x80}
-	nalu   = []byte{0x00, 0x00, 0x00, 0x02, 0x65, 0x88} // AVCC length-prefixed IDR slice
-	hvcC   = []byte{0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5D, 0xF0, 0x00, 0xFC}
-	av1C   = []byte{0x81, 0x00, 0x0C, 0x00}
-	av1TU  = []byte{0x12, 0x00, 0x0A, 0x0B, 0x00} // temporal delimiter + sequence header OBU start
-	opusHd = []byte("OpusHead\x01\x02\x38\x01\x80\xBB\x00\x00\x00\x00\x00")
+	avcC = []byte{0x01, 0x64, 0x00, 0x1F, 0xFF, 0xE1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1F, 0x01, 0x00, 0x04, 0x68, 0xEE, 0x3C, 0x80}
+	nalu = []byte{0x00, 0x00, 0x00, 0x02, 0x65, 0x88} // AVCC length-prefixed IDR slice
+	// H.265 NAL units, length-prefixed: an IDR_W_RADL slice (type 19,
+	// header 0x26 0x01), an IRAP, and a TRAIL_R slice (type 1, 0x02 0x01).
+	hevcIDR   = []byte{0x00, 0x00, 0x00, 0x02, 0x26, 0x01}
+	hevcTrail = []byte{0x00, 0x00, 0x00, 0x02, 0x02, 0x01}
+	hvcC      = []byte{0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5D, 0xF0, 0x00, 0xFC}
+	av1C      = []byte{0x81, 0x00, 0x0C, 0x00}
+	av1TU     = []byte{0x12, 0x00, 0x0A, 0x0B, 0x00} // temporal delimiter + sequence header OBU start
+	opusHd    = []byte("OpusHead\x01\x02\x38\x01\x80\xBB\x00\x00\x00\x00\x00")
 	// A TimestampOffsetNano ModEx block: size-1 = 2, UI24 500 ns.
 	modExNano = []byte{0x02, 0x00, 0x01, 0xF4}
 )
@@ -106,15 +110,15 @@ func TestParseVideo(t *testing.T) {
 		{"legacy VP6 inter", cat(0x24, 0x00, 0x00), Frame{Packet: cf}, []byte{0x00, 0x00}},
 		// enhanced-rtmp.md §9: pre-standard HEVC, CodecID 12 carried like AVC.
 		{"legacy CodecID 12 HEVC sequence header", cat(0x1C, 0x00, 0, 0, 0, hvcC), Frame{Codec: CodecHEVC, Packet: seq, SequenceHeader: true}, hvcC},
-		{"legacy CodecID 12 HEVC keyframe", cat(0x1C, 0x01, 0, 0, 0, nalu), Frame{Codec: CodecHEVC, Packet: cf, Keyframe: true}, nalu},
-		{"legacy CodecID 12 HEVC inter CTS 40", cat(0x2C, 0x01, 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Packet: cf, CTS: 40}, nalu},
+		{"legacy CodecID 12 HEVC keyframe", cat(0x1C, 0x01, 0, 0, 0, hevcIDR), Frame{Codec: CodecHEVC, Packet: cf, Keyframe: true}, hevcIDR},
+		{"legacy CodecID 12 HEVC inter CTS 40", cat(0x2C, 0x01, 0, 0, 40, hevcTrail), Frame{Codec: CodecHEVC, Packet: cf, CTS: 40}, hevcTrail},
 
 		// enhanced-rtmp.md §1: ExVideoTagHeader.
 		{"HEVC SequenceStart 0x90 hvc1", cat(exVideo(1, 0), "hvc1", hvcC), Frame{Codec: CodecHEVC, Packet: seq, SequenceHeader: true, Enhanced: true}, hvcC},
-		{"HEVC CodedFrames keyframe CTS 40", cat(exVideo(1, 1), "hvc1", 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Packet: cf, Keyframe: true, Enhanced: true, CTS: 40}, nalu},
-		{"HEVC CodedFrames inter negative CTS", cat(exVideo(2, 1), "hvc1", 0xFF, 0xFF, 0xF6, nalu), Frame{Codec: CodecHEVC, Packet: cf, Enhanced: true, CTS: -10}, nalu},
+		{"HEVC CodedFrames keyframe CTS 40", cat(exVideo(1, 1), "hvc1", 0, 0, 40, hevcIDR), Frame{Codec: CodecHEVC, Packet: cf, Keyframe: true, Enhanced: true, CTS: 40}, hevcIDR},
+		{"HEVC CodedFrames inter negative CTS", cat(exVideo(2, 1), "hvc1", 0xFF, 0xFF, 0xF6, hevcTrail), Frame{Codec: CodecHEVC, Packet: cf, Enhanced: true, CTS: -10}, hevcTrail},
 		{"HEVC CodedFramesX keyframe (CTS implied 0)", cat(exVideo(1, 3), "hvc1", 0x00, 0x00, 0x28, 0x26, 0x01), Frame{Codec: CodecHEVC, Packet: cfx, Keyframe: true, Enhanced: true}, []byte{0x00, 0x00, 0x28, 0x26, 0x01}},
-		{"HEVC CodedFramesX inter", cat(exVideo(2, 3), "hvc1", nalu), Frame{Codec: CodecHEVC, Packet: cfx, Enhanced: true}, nalu},
+		{"HEVC CodedFramesX inter", cat(exVideo(2, 3), "hvc1", hevcTrail), Frame{Codec: CodecHEVC, Packet: cfx, Enhanced: true}, hevcTrail},
 		{"HEVC SequenceEnd", cat(exVideo(1, 2), "hvc1"), Frame{Codec: CodecHEVC, Packet: end, Enhanced: true}, empty},
 		{"avc1 FourCC CodedFrames keyframe CTS", cat(exVideo(1, 1), "avc1", 0, 0, 40, nalu), Frame{Codec: CodecAVC, Packet: cf, Keyframe: true, Enhanced: true, CTS: 40}, nalu},
 		{"avc1 FourCC SequenceStart", cat(exVideo(1, 0), "avc1", avcC), Frame{Codec: CodecAVC, Packet: seq, SequenceHeader: true, Enhanced: true}, avcC},
@@ -137,12 +141,12 @@ func TestParseVideo(t *testing.T) {
 		{"legacy AVC command frame 57 00", cat(0x57, 0x00), Frame{Codec: CodecAVC, Packet: cmd}, nil},
 		{"legacy AVC command frame 57 01", cat(0x57, 0x01), Frame{Codec: CodecAVC, Packet: cmd}, nil},
 		{"legacy H.263 command frame 52 00", cat(0x52, 0x00), Frame{Packet: cmd}, nil},
-		{"reserved packet type 8", cat(exVideo(1, 8), "hvc1", nalu), Frame{Codec: CodecHEVC, Enhanced: true}, nil},
+		{"reserved packet type 8", cat(exVideo(1, 8), "hvc1", hevcTrail), Frame{Codec: CodecHEVC, Enhanced: true}, nil},
 		// §4: ModEx prefix (TimestampOffsetNano) before the real packet type.
-		{"ModEx then HEVC CodedFrames keyframe", cat(exVideo(1, 7), modExNano, 0x01, "hvc1", 0, 0, 40, nalu), Frame{Codec: CodecHEVC, Packet: cf, Keyframe: true, Enhanced: true, CTS: 40, NanoOffset: 500}, nalu},
+		{"ModEx then HEVC CodedFrames keyframe", cat(exVideo(1, 7), modExNano, 0x01, "hvc1", 0, 0, 40, hevcIDR), Frame{Codec: CodecHEVC, Packet: cf, Keyframe: true, Enhanced: true, CTS: 40, NanoOffset: 500}, hevcIDR},
 		{"ModEx 16-bit size then AV1 SequenceStart", cat(exVideo(1, 7), 0xFF, 0x00, 0x03, 0x00, 0x01, 0xF4, 0x00, 0x00, "av01", av1C), Frame{Codec: CodecAV1, Packet: seq, SequenceHeader: true, Enhanced: true, NanoOffset: 500}, av1C},
-		{"two ModEx blocks then CodedFramesX", cat(exVideo(1, 7), modExNano, 0x07, 0x02, 0x0F, 0x42, 0x3F, 0x03, "hvc1", nalu), Frame{Codec: CodecHEVC, Packet: cfx, Keyframe: true, Enhanced: true, NanoOffset: 999999}, nalu},
-		{"ModEx of another type keeps no offset", cat(exVideo(1, 7), modExNano, 0x13, "hvc1", nalu), Frame{Codec: CodecHEVC, Packet: cfx, Keyframe: true, Enhanced: true}, nalu},
+		{"two ModEx blocks then CodedFramesX", cat(exVideo(1, 7), modExNano, 0x07, 0x02, 0x0F, 0x42, 0x3F, 0x03, "hvc1", hevcIDR), Frame{Codec: CodecHEVC, Packet: cfx, Keyframe: true, Enhanced: true, NanoOffset: 999999}, hevcIDR},
+		{"ModEx of another type keeps no offset", cat(exVideo(1, 7), modExNano, 0x13, "hvc1", hevcIDR), Frame{Codec: CodecHEVC, Packet: cfx, Keyframe: true, Enhanced: true}, hevcIDR},
 		{"ModEx then command frame", cat(exVideo(5, 7), modExNano, 0x00, 0x00), Frame{Packet: cmd, Enhanced: true, NanoOffset: 500}, nil},
 		// §5: Multitrack.
 		{"Multitrack OneTrack HEVC SequenceStart track 1", cat(exVideo(1, 6), 0x00, "hvc1", 1, hvcC), Frame{Codec: CodecHEVC, Packet: seq, SequenceHeader: true, Enhanced: true, Multitrack: OneTrack, Track: 1}, hvcC},
@@ -162,14 +166,14 @@ func TestParseVideo(t *testing.T) {
 // §1.2 reads the body, which starts with the SI24 CTS, only after them.
 func TestParseVideoMultitrackCTS(t *testing.T) {
 	checkFrames(t, ParseVideo, []frameCase{
-		{"OneTrack hvc1 keyframe track 1 CTS 40", cat(exVideo(1, 6), 0x01, "hvc1", 1, 0, 0, 40, nalu),
-			Frame{Codec: CodecHEVC, Packet: PacketCodedFrames, Keyframe: true, Enhanced: true, CTS: 40, Multitrack: OneTrack, Track: 1}, nalu},
+		{"OneTrack hvc1 keyframe track 1 CTS 40", cat(exVideo(1, 6), 0x01, "hvc1", 1, 0, 0, 40, hevcIDR),
+			Frame{Codec: CodecHEVC, Packet: PacketCodedFrames, Keyframe: true, Enhanced: true, CTS: 40, Multitrack: OneTrack, Track: 1}, hevcIDR},
 		{"OneTrack avc1 inter track 2 CTS 0", cat(exVideo(2, 6), 0x01, "avc1", 2, 0, 0, 0, nalu),
 			Frame{Codec: CodecAVC, Packet: PacketCodedFrames, Enhanced: true, Multitrack: OneTrack, Track: 2}, nalu},
-		{"ManyTracks hvc1 keyframe CTS 80", cat(exVideo(1, 6), 0x11, "hvc1", 0, 0, 0, 9, 0, 0, 80, nalu, 1, 0, 0, 9, 0, 0, 80, nalu),
-			Frame{Codec: CodecHEVC, Packet: PacketCodedFrames, Keyframe: true, Enhanced: true, CTS: 80, Multitrack: ManyTracks}, nalu},
-		{"ManyTracksManyCodecs hvc1 then av01", cat(exVideo(2, 6), 0x21, "hvc1", 4, 0, 0, 9, 0xFF, 0xFF, 0xF6, nalu, "av01", 5, 0, 0, 5, av1TU),
-			Frame{Codec: CodecHEVC, Packet: PacketCodedFrames, Enhanced: true, CTS: -10, Multitrack: ManyTracksManyCodecs, Track: 4}, nalu},
+		{"ManyTracks hvc1 keyframe CTS 80", cat(exVideo(1, 6), 0x11, "hvc1", 0, 0, 0, 9, 0, 0, 80, hevcIDR, 1, 0, 0, 9, 0, 0, 80, hevcIDR),
+			Frame{Codec: CodecHEVC, Packet: PacketCodedFrames, Keyframe: true, Enhanced: true, CTS: 80, Multitrack: ManyTracks}, hevcIDR},
+		{"ManyTracksManyCodecs hvc1 then av01", cat(exVideo(2, 6), 0x21, "hvc1", 4, 0, 0, 9, 0xFF, 0xFF, 0xF6, hevcTrail, "av01", 5, 0, 0, 5, av1TU),
+			Frame{Codec: CodecHEVC, Packet: PacketCodedFrames, Enhanced: true, CTS: -10, Multitrack: ManyTracksManyCodecs, Track: 4}, hevcTrail},
 	})
 }
 

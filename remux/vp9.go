@@ -24,10 +24,28 @@ type VP9Config struct {
 	CodecInitData []byte
 }
 
-// ParseVP9Config parses a VPCodecConfigurationRecord without the vpcC box's
-// version and flags. mediacommon has no parser for it (only for the frame
+// VP9Record returns the VPCodecConfigurationRecord of a vp09 SequenceStart
+// body. Publishers send it in two forms: ffmpeg the 8-byte record alone,
+// gortmplib (MediaMTX) the whole vpcC box content, version 1 and flags 0
+// first. The record alone is taken when its codecInitializationDataSize
+// accounts for the bytes that follow; else, with version 1 and zero flags,
+// what follows the 4 bytes. It aliases body.
+func VP9Record(body []byte) []byte {
+	if len(body) >= 8 && int(binary.BigEndian.Uint16(body[6:])) == len(body)-8 {
+		return body
+	}
+	if len(body) >= 12 && body[0] == 1 && body[1] == 0 && body[2] == 0 && body[3] == 0 &&
+		int(binary.BigEndian.Uint16(body[10:])) == len(body)-12 {
+		return body[4:]
+	}
+	return body
+}
+
+// ParseVP9Config parses a VPCodecConfigurationRecord, in either form
+// VP9Record takes. mediacommon has no parser for it (only for the frame
 // header), hence this one: 8 fixed bytes.
 func ParseVP9Config(rec []byte) (VP9Config, error) {
+	rec = VP9Record(rec)
 	if len(rec) < 8 {
 		return VP9Config{}, fmt.Errorf("vpcC: %d bytes, want at least 8", len(rec))
 	}

@@ -32,6 +32,10 @@ func TestParseVP9Config(t *testing.T) {
 		{"all fields", []byte{2, 31, 12<<4 | 3<<1 | 1, 1, 1, 1, 0, 2, 0xAB, 0xCD}, VP9Config{Profile: 2, Level: 31, BitDepth: 12,
 			ChromaSubsampling: 3, FullRange: true, ColourPrimaries: 1, TransferCharacteristics: 1, MatrixCoefficients: 1,
 			CodecInitData: []byte{0xAB, 0xCD}}},
+		// gortmplib sends the vpcC box content: version 1, flags 0, then
+		// the record (level 4.0, 8-bit 4:2:0 colocated, BT.709).
+		{"vpcC with version and flags (gortmplib)", []byte{1, 0, 0, 0, 0, 0x28, 8<<4 | 1<<1, 2, 2, 2, 0, 0}, VP9Config{Level: 40, BitDepth: 8,
+			ChromaSubsampling: 1, ColourPrimaries: 2, TransferCharacteristics: 2, MatrixCoefficients: 2, CodecInitData: []byte{}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,4 +105,25 @@ func FuzzParseVP9(f *testing.F) {
 			t.Fatalf("keyframe of %dx%d", h.Width(), h.Height())
 		}
 	})
+}
+
+func TestVP9Record(t *testing.T) {
+	plain := []byte{0, 0x28, 0x82, 2, 2, 2, 0, 0}
+	full := append([]byte{1, 0, 0, 0}, plain...)
+	// A plain record of profile 1 whose bytes look like version/flags
+	// would not: its codecInitializationDataSize accounts for it.
+	profile1 := []byte{1, 0, 0, 0, 0, 0, 0, 4, 0xAA, 0xBB, 0xCC, 0xDD}
+	for _, tc := range []struct {
+		name     string
+		in, want []byte
+	}{
+		{"ffmpeg: the record", plain, plain},
+		{"gortmplib: version, flags, record", full, plain},
+		{"record with init data that starts like a FullBox", profile1, profile1},
+		{"too short", []byte{1, 0}, []byte{1, 0}},
+	} {
+		if got := VP9Record(tc.in); !bytes.Equal(got, tc.want) {
+			t.Errorf("%s: VP9Record(% x) = % x, want % x", tc.name, tc.in, got, tc.want)
+		}
+	}
 }

@@ -157,7 +157,7 @@ func argAt(args []any, i int) any {
 }
 
 func (c *conn) streamByName(name string) *netStream {
-	n, _ := splitName(name)
+	n := c.request(name).Name
 	for _, st := range c.streams {
 		if st.name == n {
 			return st
@@ -182,6 +182,8 @@ func (c *conn) onConnect(txn float64, obj amf.Object) error {
 		conn:       c,
 	}
 	c.info.ObjectEncoding, _ = obj.Number("objectEncoding")
+	c.info.Caps = ParseCaps(obj)
+	c.noteReconnect()
 	c.info.Query, _ = url.ParseQuery(appQuery)
 	if u, err := url.Parse(c.info.TcURL); err == nil {
 		for k, v := range u.Query() {
@@ -211,14 +213,21 @@ func (c *conn) onConnect(txn float64, obj amf.Object) error {
 	if err := c.setChunkSize(c.cfg.ChunkSize); err != nil {
 		return err
 	}
-	err := c.sendAMF(csidCommand, 0, typeCommandAMF0, "_result", txn, amf.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}, {Key: "mode", Value: 1.0}}, amf.Object{
-		{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"},
-		{Key: "description", Value: "Connection succeeded."}, {Key: "objectEncoding", Value: c.info.ObjectEncoding},
-	})
-	if err != nil {
+	if err := c.sendAMF(csidCommand, 0, typeCommandAMF0, connectResult(txn, c.info.ObjectEncoding, c.connectCaps())...); err != nil {
 		return err
 	}
 	return c.sendAMF(csidCommand, 0, typeCommandAMF0, "onBWDone", 0.0, nil, 8192.0)
+}
+
+// connectResult is the properties and information objects of the connect
+// _result: the FMS-style properties every client expects, with tapedeck's
+// Enhanced RTMP support (caps) added to them.
+func connectResult(txn, objectEncoding float64, caps []amf.Property) []any {
+	props := append(amf.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}, {Key: "mode", Value: 1.0}}, caps...)
+	return []any{"_result", txn, props, amf.Object{
+		{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"},
+		{Key: "description", Value: "Connection succeeded."}, {Key: "objectEncoding", Value: objectEncoding},
+	}}
 }
 
 func be32(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
@@ -254,7 +263,11 @@ func (c *conn) request(raw string) *StreamRequest {
 			q[k] = v
 		}
 	}
-	return &StreamRequest{Name: name, RawName: raw, Query: q}
+	app := c.info.App
+	if name == "" {
+		app, name = nameFromPath(app, c.info.TcURL)
+	}
+	return &StreamRequest{App: app, Name: name, RawName: raw, Query: q}
 }
 
 func (c *conn) onPublish(streamID uint32, raw, typ string) error {

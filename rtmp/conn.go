@@ -54,7 +54,8 @@ type conn struct {
 
 	closeOnce sync.Once
 	// ended is what ended the read loop, for the "play ended" line.
-	ended atomic.Pointer[error]
+	ended     atomic.Pointer[error]
+	reconnect atomic.Bool // the client announced capsEx Reconnect (caps_reconnect.go)
 }
 
 // netStream is one NetStream (message stream id) of a connection.

@@ -15,32 +15,9 @@ import (
 // the connect _result (Client.ServerProperties, Client.ConnectInfo). Nil
 // objects are skipped; a peer that announced nothing supports nothing.
 func SupportsCodec(codec remux.FourCC, objs ...amf.Object) bool {
-	want := codec.String()
-	has := func(s string) bool { return s == want || s == "*" }
 	for _, o := range objs {
-		if v, ok := o.Get("fourCcList"); ok {
-			switch l := v.(type) {
-			case []any:
-				for _, e := range l {
-					if s, _ := e.(string); has(s) {
-						return true
-					}
-				}
-			case amf.ECMAArray:
-				for _, p := range l {
-					if s, _ := p.Value.(string); has(s) {
-						return true
-					}
-				}
-			}
-		}
-		for _, k := range [...]string{"videoFourCcInfoMap", "audioFourCcInfoMap"} {
-			v, _ := o.Get(k)
-			for _, p := range amf.Props(v) {
-				if has(p.Key) {
-					return true
-				}
-			}
+		if ParseCaps(o).Takes(codec) {
+			return true
 		}
 	}
 	return false

@@ -2,9 +2,6 @@ package rtmp
 
 import (
 	"context"
-	"errors"
-	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -63,22 +60,8 @@ func (connectHandler) OnPlay(*ConnInfo, *StreamRequest) (Subscription, error) {
 // what an Enhanced RTMP client announced in it.
 func TestConnInfoConnect(t *testing.T) {
 	h := connectHandler{infos: make(chan ConnInfo, 2)}
-	srv := NewServer(ServerConfig{Logger: slog.New(slog.DiscardHandler)}, h)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-served; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	url := "rtmp://" + ln.Addr().String() + "/vod/x"
+	_, addr, _ := startBIServer(t, ServerConfig{}, h)
+	url := "rtmp://" + addr + "/vod/x"
 	for _, tc := range []struct {
 		name  string
 		props amf.Object

@@ -40,6 +40,9 @@ type ConnInfo struct {
 	// audioFourCcInfoMap (and capsEx); Supports interprets them. Handlers
 	// must not modify it.
 	Connect amf.Object
+	// Caps is Connect's Enhanced RTMP announcement, parsed at connect:
+	// what the client can receive, and its capsEx.
+	Caps Caps
 
 	conn *conn
 }
@@ -53,6 +56,10 @@ func (ci *ConnInfo) Disconnect() {
 
 // StreamRequest is a publish or play request.
 type StreamRequest struct {
+	// App is the application the name belongs to: ConnInfo.App, or, for
+	// a request without a name whose app (or tcUrl) path had one, that
+	// path without its last element ("live/cam" → "live", Name "cam").
+	App     string
 	Name    string     // stream name without query and without flv:/mp4: prefixes
 	RawName string     // as sent
 	Query   url.Values // the name's query, merged over the connection's

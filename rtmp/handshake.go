@@ -73,7 +73,7 @@ func ServerHandshake(rw io.ReadWriter) (HandshakeKind, error) {
 	// which sends far fewer than 1536 bytes and then waits) is rejected at once.
 	var c0 [1]byte
 	if _, err := io.ReadFull(rw, c0[:]); err != nil {
-		return HandshakeSimple, fmt.Errorf("rtmp handshake: reading C0: %w", err)
+		return HandshakeSimple, fmt.Errorf("rtmp handshake: reading C0: %w", plainOnTLS(err))
 	}
 	if err := hsCheckVersion(c0[0]); err != nil {
 		return HandshakeSimple, err
@@ -102,6 +102,8 @@ func hsCheckVersion(v byte) error {
 		return nil
 	case v == 6 || v == 8 || v == 9:
 		return fmt.Errorf("rtmp handshake: client requested RTMPE (encrypted RTMP, version %d), which is not supported", v)
+	case v == tlsHandshakeRecord:
+		return errors.New("rtmp handshake: first byte 0x16 is a TLS handshake: an RTMPS (rtmps://) client on the plain RTMP port; it must connect to the RTMPS port (rtmp.tls.listen)")
 	case v >= 0x20 && v < 0x7F:
 		return fmt.Errorf("rtmp handshake: first byte %#02x (%q) is not an RTMP version; peer looks like an HTTP or other text client", v, rune(v))
 	}

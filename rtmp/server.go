@@ -233,10 +233,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for ln := range s.listeners {
 		ln.Close()
 	}
+	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
-		c.close()
+		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	requestReconnects(conns)
+	for _, c := range conns {
+		c.close()
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -99,6 +99,10 @@ func startUpstream(t testing.TB) *upstream {
 
 func (u *upstream) OnConnect(*rtmp.ConnInfo) error { return nil }
 
+// ConnectCaps makes the upstream answer connect like nginx-rtmp, without
+// Enhanced RTMP properties (rtmp.CapsAnnouncer).
+func (u *upstream) ConnectCaps(*rtmp.ConnInfo) []amf.Property { return nil }
+
 func (u *upstream) OnPublish(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtmp.Publisher, error) {
 	if u.deny != nil && u.deny(req.Name) {
 		return nil, rtmp.ErrUnauthorized

@@ -1,0 +1,101 @@
+package appliance
+
+import (
+	"log/slog"
+
+	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/remux"
+	"github.com/tapedeck/tapedeck/rtmp"
+)
+
+// Live players get what they announced, as players of recordings do
+// (appliance/vod): a stream whose video or audio reaches a player only over
+// Enhanced RTMP (HEVC, AV1, VP9, Opus, ...) is refused, with
+// NetStream.Play.Failed naming the codec, to a player that did not announce
+// that codec in its connect (rtmp.CheckAnnounced); and what a publisher
+// switches to later is not sent to it (announcedOnly).
+
+// checkLiveCodecs refuses a play of app/name when the stream's codecs (as
+// its sequence headers say; nothing yet is no refusal) need an Enhanced
+// RTMP codec the player did not announce.
+func (h *rtmpHandler) checkLiveCodecs(ci *rtmp.ConnInfo, app, name string) error {
+	s := h.hub.Lookup(app, name)
+	if s == nil {
+		return nil
+	}
+	st := s.Stats()
+	if err := rtmp.CheckAnnounced("stream "+app+"/"+name, st.VideoCodec, st.AudioCodec, ci.Caps.Takes); err != nil {
+		h.log.Warn("play refused", "app", app, "stream", name, "addr", ci.RemoteAddr.String(), "flashVer", ci.FlashVer, "err", err)
+		return err
+	}
+	return nil
+}
+
+// announcedOnly is a live subscription that drops the media messages its
+// player cannot parse: Enhanced RTMP tags, and codecs only Enhanced RTMP
+// carries, of a codec the player did not announce. Pre-standard HEVC
+// (CodecID 12, from old encoders) goes to a player that announced hvc1 in
+// the Enhanced RTMP form it decodes, as recordings do. A player that
+// announced any codec ("*", a forwarder) gets the subscription unwrapped,
+// the messages as published.
+func announcedOnly(sub *hub.Subscriber, caps rtmp.Caps, log *slog.Logger) rtmp.Subscription {
+	if _, all := caps.Codecs["*"]; all {
+		return sub
+	}
+	return &announcedSub{Subscriber: sub, caps: caps, log: log}
+}
+
+type announcedSub struct {
+	*hub.Subscriber
+	caps     rtmp.Caps
+	log      *slog.Logger
+	verdicts map[remux.FourCC]bool
+	pool     *remux.Pool // for rewritten legacy HEVC, made on first use
+}
+
+// Next is hub.Subscriber.Next without what the player did not announce; it
+// blocks until at least one message is left.
+func (a *announcedSub) Next(dst []*remux.Message) ([]*remux.Message, error) {
+	n := len(dst)
+	for {
+		out, err := a.Subscriber.Next(dst)
+		kept := out[:n]
+		for _, m := range out[n:] {
+			if rtmp.NeedsEnhanced(m) && !a.takes(m.Frame.Codec) {
+				m.Release()
+				continue
+			}
+			if m.Kind == remux.KindVideo && !m.Frame.Enhanced && m.Frame.Codec == remux.CodecHEVC {
+				if a.pool == nil {
+					a.pool = remux.NewPool()
+				}
+				if m = remux.EnhanceLegacyHEVC(m, a.pool); m == nil {
+					continue
+				}
+			}
+			kept = append(kept, m)
+		}
+		if len(kept) > n || err != nil {
+			return kept, err
+		}
+		dst = kept
+	}
+}
+
+// takes asks the player's caps once per codec and logs a refusal once.
+func (a *announcedSub) takes(codec remux.FourCC) bool {
+	ok, known := a.verdicts[codec]
+	if known {
+		return ok
+	}
+	ok = a.caps.Takes(codec)
+	if a.verdicts == nil {
+		a.verdicts = make(map[remux.FourCC]bool, 2)
+	}
+	a.verdicts[codec] = ok
+	if !ok {
+		a.log.Warn("live: not sending media the player did not announce Enhanced RTMP support for",
+			"app", a.Stream().App(), "stream", a.Stream().Name(), "codec", codec.String())
+	}
+	return ok
+}
