@@ -92,6 +92,8 @@ type StorageConfig struct {
 	MaxBytes   ByteSize           `mapstructure:"max_bytes"`
 	MinFree    recorder.FreeSpace `mapstructure:"min_free"` // "2GB" or "10%", decoded by textHook
 	SweepEvery time.Duration      `mapstructure:"sweep_every"`
+	// Upload ships closed segments to an S3-compatible bucket (config_upload.go).
+	Upload UploadConfig `mapstructure:"upload"`
 }
 
 // VODConfig configures playback of recordings.
@@ -176,6 +178,8 @@ type RecordConfig struct {
 	MaxBytes ByteSize      `mapstructure:"max_bytes"`
 	// OnSegmentDone runs when a segment is closed (upload it, index it...).
 	OnSegmentDone SegmentHookConfig `mapstructure:"on_segment_done"`
+	// Upload replaces storage.upload for this app (nil: that one applies).
+	Upload *UploadConfig `mapstructure:"upload"`
 }
 
 // SegmentHookConfig is an HTTP POST and/or a command run per finished segment.
