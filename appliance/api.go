@@ -184,6 +184,7 @@ func (a *Appliance) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/recordings", a.listRecordings)
 	mux.HandleFunc("GET /api/v1/recordings/{path...}", a.serveRecording)
 	mux.HandleFunc("DELETE /api/v1/recordings/{path...}", a.deleteRecording)
+	mux.HandleFunc("GET /api/v1/uploads", a.listUploads)
 	return a.guardAPI(mux)
 }
 

@@ -120,6 +120,7 @@ func (a *Appliance) Start() error {
 	a.done = make(chan error, 3)
 	// Before anything records: make what a crash cut playable.
 	a.rec.recover(cfg.Storage.Dir)
+	a.startUploads(cfg)
 	go a.sweepLoop()
 	a.applyPulls(nil, cfg)
 	ln, err := net.Listen("tcp", cfg.RTMP.Listen)
@@ -261,6 +262,9 @@ func (a *Appliance) Reload(cfg *Config) {
 	}
 	a.applyPushes(old, cfg)
 	a.applyPulls(old, cfg)
+	if up := a.rec.uploader(); up != nil {
+		up.Retry() // new credentials or bucket: the backlog is tried at once
+	}
 	a.log.Info("configuration reloaded", "source", cfg.Source, "apps", len(cfg.Apps))
 }
 
