@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,4 +186,90 @@ func TestUploadE2ERecord30s(t *testing.T) {
 	}
 	keys, _ := r.s3.Keys("tapes")
 	t.Logf("%d segments uploaded: %v; %d bytes sent", n, keys, st.BytesSent)
+}
+
+// tapedeck SIGKILLed in the middle of a multipart upload: on restart the
+// upload resumes from its journaled parts (the bytes sent after the
+// restart leave out the parts acknowledged before) and the objects are
+// byte-identical.
+func TestUploadE2EKill9Resume(t *testing.T) {
+	r := newUploadRig(t)
+	// 1 MB/s: a 5 MB part takes 5 s, time to kill between parts.
+	r.write(t, testenv.S3SecretKey, "tapes", "    part_size: 5MB\n    concurrency: 1\n    max_rate: 1MB\n")
+	bin := tapedeckBinary(t)
+	p := r.start(t, bin, "first run")
+	pub := runTool(t, 60*time.Second, nil, "ffmpeg", uploadPublisherArgs("rtmp://"+p.addr+"/live/cam1", 11)...)
+	if pub.exitCode != 0 || pub.interrupted {
+		t.Fatalf("ffmpeg publish failed:\n%s", pub.report())
+	}
+	before := r.waitStatus(t, p, 30*time.Second, "a part acknowledged", func(s uploadsStatus) bool {
+		return len(s.Jobs) > 0 && s.Jobs[0].PartsAcked >= 1
+	})
+	p.cmd.Process.Kill()
+	<-p.done
+	var total, acked int64
+	for _, j := range before.Jobs {
+		total += j.Bytes
+		acked += j.BytesAcked
+	}
+	if before.Pending < 2 || acked < 5<<20 {
+		t.Fatalf("before the kill: %+v", before)
+	}
+
+	p2 := r.start(t, bin, "after kill -9")
+	st := r.waitStatus(t, p2, 60*time.Second, "backlog uploaded after the restart", func(s uploadsStatus) bool { return s.Pending == 0 })
+	r.checkBucket(t)
+	if st.ResumedBytes < acked {
+		t.Errorf("resumed %d bytes, %d were acknowledged before the kill", st.ResumedBytes, acked)
+	}
+	// What was acknowledged is not sent again.
+	if st.BytesSent > total-acked {
+		t.Errorf("sent %d bytes after the restart for %d pending of which %d acknowledged: parts were sent again", st.BytesSent, total, acked)
+	}
+	t.Logf("pending at the kill: %d segments, %d bytes, %d acknowledged; after the restart: %d sent, %d resumed", before.Pending, total, acked, st.BytesSent, st.ResumedBytes)
+	if !strings.Contains(p2.log.String(), "multipart upload resumed") {
+		t.Errorf("no resume logged")
+	}
+}
+
+// Wrong credentials, then a missing bucket: each a clear error in the log
+// and in GET /api/v1/uploads, the segments kept; after the config is
+// fixed and reloaded (SIGHUP) they are uploaded.
+func TestUploadE2EBadCredentialsReload(t *testing.T) {
+	r := newUploadRig(t)
+	const wrong = "not-the-secret-0000"
+	r.write(t, wrong, "tapes", "")
+	p := r.start(t, tapedeckBinary(t), "upload")
+	pub := runTool(t, 60*time.Second, nil, "ffmpeg", uploadPublisherArgs("rtmp://"+p.addr+"/live/cam1", 11)...)
+	if pub.exitCode != 0 || pub.interrupted {
+		t.Fatalf("ffmpeg publish failed:\n%s", pub.report())
+	}
+	st := r.waitStatus(t, p, 20*time.Second, "a credentials error", func(s uploadsStatus) bool {
+		return s.LastError != nil && s.LastError.Reason == "credentials" && s.Pending >= 2 && s.Pending == len(findSegments(t, r.storage))
+	})
+	pending := st.Pending
+	if !strings.Contains(st.LastError.Message, "refused the credentials of storage.upload") {
+		t.Errorf("message %q", st.LastError.Message)
+	}
+	p.log.WaitLine(t, 5*time.Second, `level=ERROR msg="upload failed"`, "reason=credentials")
+	if strings.Contains(p.log.String(), wrong) {
+		t.Fatal("the secret key is in the log")
+	}
+
+	r.write(t, testenv.S3SecretKey, "missing-bucket", "")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	st = r.waitStatus(t, p, 20*time.Second, "a missing-bucket error", func(s uploadsStatus) bool {
+		return s.LastError != nil && s.LastError.Reason == "bucket"
+	})
+	if !strings.Contains(st.LastError.Message, `bucket "missing-bucket" does not exist`) || st.Pending != pending {
+		t.Errorf("uploads %+v", st)
+	}
+	p.log.WaitLine(t, 5*time.Second, `level=ERROR msg="upload failed"`, "reason=bucket")
+
+	r.write(t, testenv.S3SecretKey, "tapes", "")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	st = r.waitStatus(t, p, 30*time.Second, "uploaded after the fix", func(s uploadsStatus) bool { return s.Pending == 0 })
+	if n := r.checkBucket(t); n != pending || st.Uploaded != int64(pending) || st.Lost != 0 {
+		t.Fatalf("%d segments; uploads %+v", n, st)
+	}
 }

@@ -59,6 +59,8 @@ type Uploader struct {
 	done   chan struct{}
 	wake   chan struct{}
 
+	saveMu sync.Mutex // serializes update's journal writes
+
 	mu      sync.Mutex
 	jobs    map[string]*job     // by rel
 	clients map[string]*client  // by target name
@@ -374,16 +376,23 @@ func (u *Uploader) attempt(j *job, t Target) error {
 	return nil
 }
 
-// update changes j under the lock and journals it.
+// update journals j changed by change, then applies the change: what
+// the status shows (parts acknowledged) is on disk already. Updates of
+// one job are serialized, so the journal's order is the memory's.
 func (u *Uploader) update(j *job, change func(*job)) error {
+	u.saveMu.Lock()
+	defer u.saveMu.Unlock()
 	u.mu.Lock()
-	change(j)
-	snapshot := *j
-	snapshot.Parts = append([]part(nil), j.Parts...)
+	next := *j
+	next.Parts = append([]part(nil), j.Parts...)
 	u.mu.Unlock()
-	if err := u.jl.save(&snapshot); err != nil {
+	change(&next)
+	if err := u.jl.save(&next); err != nil {
 		return &Error{Reason: ReasonLocal, Err: err}
 	}
+	u.mu.Lock()
+	change(j)
+	u.mu.Unlock()
 	return nil
 }
 
