@@ -3,9 +3,11 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +25,8 @@ type uploadRig struct {
 	storage string
 	api     string // http://127.0.0.1:port
 	cfg     string
+	// storageExtra are lines under storage: (retention settings).
+	storageExtra string
 }
 
 func newUploadRig(t *testing.T) *uploadRig {
@@ -43,7 +47,7 @@ http:
   listen: %s
 storage:
   dir: %s
-  upload:
+%s  upload:
     endpoint: %s
     bucket: %s
     region: us-east-1
@@ -56,7 +60,7 @@ storage:
     record:
       segment:
         duration: 10s
-`, strings.TrimPrefix(r.api, "http://"), r.storage, r.s3.Endpoint, bucket, testenv.S3AccessKey, secret, extra)
+`, strings.TrimPrefix(r.api, "http://"), r.storage, r.storageExtra, r.s3.Endpoint, bucket, testenv.S3AccessKey, secret, extra)
 	if err := os.WriteFile(r.cfg, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -272,4 +276,52 @@ func TestUploadE2EBadCredentialsReload(t *testing.T) {
 	if n := r.checkBucket(t); n != pending || st.Uploaded != int64(pending) || st.Lost != 0 {
 		t.Fatalf("%d segments; uploads %+v", n, st)
 	}
+}
+
+// Offline (the S3 server gone): retention keeps the segments that wait
+// for their upload past max_age; when the free-space floor cannot be
+// met (min_free 99%, reloaded), it deletes them all the same, and the
+// loss is counted (API, metric) and logged at ERROR while recording goes
+// on.
+func TestUploadE2EOfflineRetention(t *testing.T) {
+	r := newUploadRig(t)
+	r.s3.Kill() // offline from the start
+	r.storageExtra = "  sweep_every: 1s\n  max_age: 1s\n  min_free: 0\n"
+	r.write(t, testenv.S3SecretKey, "tapes", "")
+	p := r.start(t, tapedeckBinary(t), "offline")
+	pub := startTool(t, 60*time.Second, nil, "ffmpeg", uploadPublisherArgs("rtmp://"+p.addr+"/live/cam1", 24)...)
+	st := r.waitStatus(t, p, 20*time.Second, "the first segment queued and failing", func(s uploadsStatus) bool {
+		return s.Pending == 1 && s.Failures["network"] > 0
+	})
+	first := st.Jobs[0].Path
+	time.Sleep(3 * time.Second) // three sweeps past max_age
+	if _, err := os.Stat(filepath.Join(r.storage, filepath.FromSlash(first))); err != nil {
+		t.Fatalf("segment %s waiting for its upload deleted by max_age: %v", first, err)
+	}
+
+	r.storageExtra = "  sweep_every: 1s\n  max_age: 1s\n  min_free: 99%\n"
+	r.write(t, testenv.S3SecretKey, "tapes", "")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	st = r.waitStatus(t, p, 10*time.Second, "the loss counted", func(s uploadsStatus) bool { return s.Lost >= 1 })
+	p.log.WaitLine(t, 5*time.Second, `level=ERROR msg="segment lost before upload"`, "path="+first)
+	if _, err := os.Stat(filepath.Join(r.storage, filepath.FromSlash(first))); err == nil {
+		t.Fatalf("%s still there", first)
+	}
+	resp, err := http.Get(r.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^tapedeck_upload_lost_segments_total [1-9]`).Match(body) {
+		t.Errorf("metrics:\n%s", body)
+	}
+	// Recording goes on: the publish ends well and a later segment closes.
+	pub.wait()
+	if pub.exitCode != 0 || pub.interrupted {
+		t.Fatalf("ffmpeg publish failed:\n%s", pub.report())
+	}
+	testenv.Eventually(t, 10*time.Second, "3 segments done (24 s in 10 s segments)", func() bool {
+		return strings.Count(p.log.String(), `msg="segment done"`) >= 3
+	})
 }
