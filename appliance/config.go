@@ -455,6 +455,7 @@ func (c *Config) Validate() []error {
 	if c.Storage.SweepEvery <= 0 {
 		bad("storage.sweep_every", "must be positive")
 	}
+	checkUpload(bad, "storage.upload", &c.Storage.Upload)
 	if c.VOD.App == "" || strings.ContainsAny(c.VOD.App, "/?# ") {
 		bad("vod.app", "%q is not one path element", c.VOD.App)
 	}
@@ -475,6 +476,9 @@ func (c *Config) Validate() []error {
 		checkAccess(bad, key+".play", a.Play)
 		checkWebhooks(bad, key+".webhooks", a.Webhooks)
 		checkRecord(bad, key+".record", a.Record)
+		if a.Record.Upload != nil {
+			checkUpload(bad, key+".record.upload", a.Record.Upload)
+		}
 		checkPush(bad, key+".push", a.Push)
 		checkPull(bad, key+".pull", a.Pull)
 	}
