@@ -222,3 +222,52 @@ func TestUploadBadCredentialsThenMissingBucket(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// max_rate caps a real upload: 12 MiB at 4 MiB/s in two parts at once
+// never goes faster than 4 MiB/s + 10% (the journal's fsyncs come on
+// top, so the whole is slower; TestLimiterRate checks the rate itself).
+func TestUploadMaxRate(t *testing.T) {
+	r := newRig(t)
+	const rate, size = 4 << 20, 12 << 20
+	r.set(func(t *Target) { t.MaxRate = rate; t.Concurrency = 2 })
+	u := r.uploader()
+	p := r.segment("live/cam/rate.mp4", size)
+	t0 := time.Now()
+	if err := u.Enqueue(Segment{Path: p, App: "live", Stream: "cam"}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitIdle(t, u, time.Minute, r.log)
+	took := time.Since(t0)
+	got := float64(st.BytesSent) / took.Seconds()
+	t.Logf("%d bytes in %v: %.0f bytes/s for max_rate %d", st.BytesSent, took.Round(time.Millisecond), got, rate)
+	if got > rate*1.1 || took < 2700*time.Millisecond {
+		t.Fatalf("rate %.0f bytes/s, max_rate %d", got, rate)
+	}
+	r.same(p, "live/cam/rate.mp4")
+}
+
+// delete_after_upload removes the local file only once the object is
+// verified: not while the upload fails.
+func TestUploadDeleteAfterUpload(t *testing.T) {
+	r := newRig(t)
+	r.set(func(t *Target) { t.DeleteAfterUpload = true; t.Bucket = "nothere" })
+	u := r.uploader()
+	p := r.segment("live/cam/del.mp4", 6<<20)
+	want, _ := testenv.FileSHA256(p)
+	if err := u.Enqueue(Segment{Path: p, App: "live", Stream: "cam"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a bucket error", r.log, func() bool { return u.Status().Failures[ReasonBucket] > 0 })
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("deleted while its upload fails: %v", err)
+	}
+	r.set(func(t *Target) { t.Bucket = "tapes" })
+	u.Retry()
+	waitIdle(t, u, 30*time.Second, r.log)
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatalf("still there after a verified upload: %v", err)
+	}
+	if got, _, err := r.s3.ObjectSHA256("tapes", "live/cam/del.mp4"); err != nil || got != want {
+		t.Fatalf("object sha256 %s (%v), file had %s", got, err, want)
+	}
+}
