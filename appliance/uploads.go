@@ -1,17 +1,39 @@
 package appliance
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/tapedeck/tapedeck/appliance/upload"
 	"github.com/tapedeck/tapedeck/recorder"
 )
 
+// crashedSegments lists the segments under dir that a crash left open
+// (their marker is there), to be queued once recovery has run.
+func crashedSegments(dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && d.Name() == upload.JournalDir {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, recorder.OpenMarkerSuffix) {
+			out = append(out, strings.TrimSuffix(p, recorder.OpenMarkerSuffix))
+		}
+		return nil
+	})
+	return out
+}
+
 // startUploads opens the upload journal of storage.dir and starts the
 // uploader; its settings are read from the config in force at each
 // attempt, so a reload applies to the backlog. storage.dir itself is
 // read once: a new one takes a restart.
-func (a *Appliance) startUploads(cfg *Config) {
+func (a *Appliance) startUploads(cfg *Config, crashed []string) {
 	box, err := os.Hostname()
 	if err != nil || box == "" {
 		box = "tapedeck"
@@ -30,6 +52,22 @@ func (a *Appliance) startUploads(cfg *Config) {
 	a.rec.mu.Lock()
 	a.rec.up = up
 	a.rec.mu.Unlock()
+	// Segments a crash left open never had their segment-done: the ones
+	// start-up recovery kept are queued now.
+	idx := a.rec.index(cfg.Storage.Dir)
+	for _, p := range crashed {
+		rel, err := filepath.Rel(cfg.Storage.Dir, p)
+		if err != nil {
+			continue
+		}
+		s, err := idx.Lookup(filepath.ToSlash(rel))
+		if err != nil {
+			continue // removed by recovery: nothing playable
+		}
+		if err := up.Enqueue(upload.Segment{Path: p, App: s.App, Stream: s.Stream, Start: s.Start}); err != nil {
+			a.log.Error("recovered segment not queued for upload", "path", p, "err", err)
+		}
+	}
 	up.Start()
 }
 

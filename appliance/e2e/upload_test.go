@@ -325,3 +325,31 @@ func TestUploadE2EOfflineRetention(t *testing.T) {
 		return strings.Count(p.log.String(), `msg="segment done"`) >= 3
 	})
 }
+
+// A segment a crash left open never had its segment-done: start-up
+// recovery makes it playable and queues it, and it reaches the bucket.
+func TestUploadE2ERecoveredSegment(t *testing.T) {
+	r := newUploadRig(t)
+	r.write(t, testenv.S3SecretKey, "tapes", "")
+	bin := tapedeckBinary(t)
+	p := r.start(t, bin, "crashed")
+	startTool(t, 30*time.Second, nil, "ffmpeg", uploadPublisherArgs("rtmp://"+p.addr+"/live/cam1", 20)...)
+	testenv.Eventually(t, 15*time.Second, "a segment being written", func() bool {
+		segs := findSegments(t, r.storage)
+		if len(segs) == 0 {
+			return false
+		}
+		fi, err := os.Stat(segs[0])
+		return err == nil && fi.Size() > 2<<20
+	})
+	p.cmd.Process.Kill()
+	<-p.done
+	if st, err := os.ReadDir(filepath.Join(r.storage, ".uploads")); err == nil && len(st) > 0 {
+		t.Fatalf("a job for the open segment before the crash: %v", st)
+	}
+	p2 := r.start(t, bin, "after the crash")
+	st := r.waitStatus(t, p2, 30*time.Second, "the recovered segment uploaded", func(s uploadsStatus) bool { return s.Uploaded == 1 && s.Pending == 0 })
+	if n := r.checkBucket(t); n != 1 {
+		t.Fatalf("%d segments; uploads %+v", n, st)
+	}
+}

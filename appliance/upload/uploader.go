@@ -124,6 +124,13 @@ func (u *Uploader) Enqueue(s Segment) error {
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
+	u.mu.Lock()
+	old, queued := u.jobs[rel]
+	same := queued && old.Size == info.Size() && old.ModTime.Equal(info.ModTime())
+	u.mu.Unlock()
+	if same {
+		return nil // queued already: keep its progress
+	}
 	j := &job{Rel: rel, App: s.App, Stream: s.Stream, Start: s.Start, Size: info.Size(), ModTime: info.ModTime(), Enqueued: time.Now()}
 	if err := u.jl.save(j); err != nil {
 		return err
