@@ -271,3 +271,29 @@ func TestUploadDeleteAfterUpload(t *testing.T) {
 		t.Fatalf("object sha256 %s (%v), file had %s", got, err, want)
 	}
 }
+
+// A server whose certificate the box does not trust: reason tls with a
+// precise message; with its CA in ca_file the upload goes through.
+func TestUploadTLS(t *testing.T) {
+	s3 := testenv.StartS3TLS(t)
+	s3.MakeBucket("tapes")
+	r := &rig{t: t, s3: s3, dir: t.TempDir(), log: &testenv.SyncBuf{}}
+	r.target = Target{Name: "storage.upload", Endpoint: s3.Endpoint, Bucket: "tapes", Region: "us-east-1",
+		AccessKey: testenv.S3AccessKey, SecretKey: testenv.S3SecretKey, PathStyle: true}
+	u := r.uploader()
+	p := r.segment("live/cam/tls.mp4", 1<<20)
+	if err := u.Enqueue(Segment{Path: p, App: "live", Stream: "cam"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a TLS error", r.log, func() bool {
+		e := u.Status().LastError
+		return e != nil && e.Reason == ReasonTLS
+	})
+	if msg := u.Status().LastError.Message; !strings.Contains(msg, "TLS: ") || !strings.Contains(msg, "certificate") {
+		t.Fatalf("message %q", msg)
+	}
+	r.set(func(t *Target) { t.CAFile = s3.CAFile })
+	u.Retry()
+	waitIdle(t, u, 30*time.Second, r.log)
+	r.same(p, "live/cam/tls.mp4")
+}

@@ -245,8 +245,19 @@ func (u *Uploader) next() (*job, Target, time.Duration) {
 	var best *job
 	var bestT Target
 	var drops []*job
+	type resolved struct {
+		t   Target
+		ok  bool
+		err error
+	}
+	byApp := map[string]resolved{} // one lookup per app, not per job (a secret file is read)
 	for _, j := range u.jobs {
-		t, ok, err := u.opts.Target(j.App)
+		res, seen := byApp[j.App]
+		if !seen {
+			res.t, res.ok, res.err = u.opts.Target(j.App)
+			byApp[j.App] = res
+		}
+		t, ok, err := res.t, res.ok, res.err
 		if !ok && err == nil {
 			drops = append(drops, j)
 			continue

@@ -3,11 +3,14 @@ package testenv
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,8 +74,13 @@ type S3Server struct {
 	sidecar  string // the backend's metadata, outside Root (not a bucket)
 	Root     string // the posix backend's folder: one sub-folder per bucket
 	Addr     string // 127.0.0.1:port
-	Endpoint string // http://127.0.0.1:port
+	Endpoint string // http://127.0.0.1:port, https:// with TLS
 	Log      *SyncBuf
+	// With TLS (StartS3TLS): the CA that signed the server's certificate.
+	CAFile   string
+	pool     *x509.CertPool
+	certFile string
+	keyFile  string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -82,9 +90,25 @@ type S3Server struct {
 // the test ends.
 func StartS3(t testing.TB) *S3Server {
 	t.Helper()
-	s := &S3Server{t: t, bin: VersityGW(t), Root: t.TempDir(), sidecar: t.TempDir(), Addr: FreeAddr(t), Log: &SyncBuf{}}
+	s := newS3(t)
 	s.Endpoint = "http://" + s.Addr
 	s.Start()
+	return s
+}
+
+// StartS3TLS is StartS3 serving HTTPS, with a certificate for 127.0.0.1
+// signed by a test CA (S3Server.CAFile).
+func StartS3TLS(t testing.TB) *S3Server {
+	t.Helper()
+	s := newS3(t)
+	s.pool, s.CAFile, s.certFile, s.keyFile = MakeCerts(t, t.TempDir())
+	s.Endpoint = "https://" + s.Addr
+	s.Start()
+	return s
+}
+
+func newS3(t testing.TB) *S3Server {
+	s := &S3Server{t: t, bin: VersityGW(t), Root: t.TempDir(), sidecar: t.TempDir(), Addr: FreeAddr(t), Log: &SyncBuf{}}
 	t.Cleanup(s.Kill)
 	return s
 }
@@ -93,8 +117,11 @@ func StartS3(t testing.TB) *S3Server {
 // and waits until it accepts connections.
 func (s *S3Server) Start() {
 	s.t.Helper()
-	cmd := exec.Command(s.bin, "--port", s.Addr, "--access", S3AccessKey, "--secret", S3SecretKey, "--quiet",
-		"posix", "--sidecar", s.sidecar, s.Root)
+	args := []string{"--port", s.Addr, "--access", S3AccessKey, "--secret", S3SecretKey, "--quiet"}
+	if s.certFile != "" {
+		args = append(args, "--cert", s.certFile, "--key", s.keyFile)
+	}
+	cmd := exec.Command(s.bin, append(args, "posix", "--sidecar", s.sidecar, s.Root)...)
 	cmd.Stdout, cmd.Stderr = s.Log, s.Log
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("versitygw: %v", err)
@@ -131,7 +158,13 @@ func (s *S3Server) Kill() {
 // Client is a minio-go client of the server (the root user).
 func (s *S3Server) Client() *minio.Client {
 	s.t.Helper()
-	c, err := minio.New(s.Addr, &minio.Options{Creds: credentials.NewStaticV4(S3AccessKey, S3SecretKey, ""), Region: "us-east-1"})
+	opts := &minio.Options{Creds: credentials.NewStaticV4(S3AccessKey, S3SecretKey, ""), Region: "us-east-1"}
+	if s.pool != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: s.pool}
+		opts.Secure, opts.Transport = true, tr
+	}
+	c, err := minio.New(s.Addr, opts)
 	if err != nil {
 		s.t.Fatal(err)
 	}
