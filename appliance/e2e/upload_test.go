@@ -353,3 +353,63 @@ func TestUploadE2ERecoveredSegment(t *testing.T) {
 		t.Fatalf("%d segments; uploads %+v", n, st)
 	}
 }
+
+// metricValue reads one unlabelled series (or the first of a family)
+// from /metrics.
+func (r *uploadRig) metricValue(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(r.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:\{[^}]*\})? (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no %s in /metrics", name)
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// Uploading while recording: the uploader runs flat out at max_rate
+// (512 KB/s, below the ~770 KB/s the stream makes, so it never idles)
+// and the rate over each 10 s window stays within 10% of it, while the
+// recorder neither drops nor skips a frame nor has a slow fsync.
+func TestUploadE2EWhileRecording(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 40 s publish; skipped with -short")
+	}
+	r := newUploadRig(t)
+	const rate = 512 << 10
+	r.write(t, testenv.S3SecretKey, "tapes", "    part_size: 5MB\n    concurrency: 2\n    max_rate: 512KB\n")
+	p := r.start(t, tapedeckBinary(t), "upload")
+	pub := startTool(t, 70*time.Second, nil, "ffmpeg", uploadPublisherArgs("rtmp://"+p.addr+"/live/cam1", 40)...)
+	// The first segment closes at 10 s; from 21 s on the window holds
+	// only uploading time.
+	time.Sleep(22 * time.Second)
+	var rates []float64
+	for range 3 {
+		time.Sleep(5 * time.Second)
+		rates = append(rates, r.metricValue(t, "tapedeck_upload_rate_bytes_per_second"))
+	}
+	syncs := r.metricValue(t, "tapedeck_recording_slow_syncs")
+	dropped := r.metricValue(t, "tapedeck_recording_dropped")
+	skips := r.metricValue(t, "tapedeck_stream_skips_total")
+	pub.wait()
+	if pub.exitCode != 0 || pub.interrupted {
+		t.Fatalf("ffmpeg publish failed:\n%s", pub.report())
+	}
+	t.Logf("upload rate over 10 s windows: %.0f bytes/s (max_rate %d); recorder slow syncs %v, dropped %v, stream skips %v", rates, rate, syncs, dropped, skips)
+	for _, got := range rates {
+		if got > rate*1.1 || got < rate*0.9 {
+			t.Errorf("upload rate %.0f bytes/s, max_rate %d", got, rate)
+		}
+	}
+	if syncs != 0 || skips != 0 {
+		t.Errorf("recording disturbed: %v slow syncs, %v keyframe skips", syncs, skips)
+	}
+}
