@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/tapedeck/tapedeck/appliance/internal/redact"
 	"github.com/tapedeck/tapedeck/appliance/upload"
 )
 
@@ -37,6 +38,16 @@ type UploadConfig struct {
 	// DeleteAfterUpload removes the local file once its upload is verified.
 	DeleteAfterUpload bool   `mapstructure:"delete_after_upload"`
 	StorageClass      string `mapstructure:"storage_class"`
+}
+
+// String prints the settings with the secret masked, so that a config
+// printed whole (%v, a debug line) never shows it.
+func (u UploadConfig) String() string {
+	if u.SecretKey != "" {
+		u.SecretKey = redact.Mask
+	}
+	type plain UploadConfig // without this method
+	return fmt.Sprintf("%+v", plain(u))
 }
 
 // enabled reports whether this config uploads at all.

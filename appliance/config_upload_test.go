@@ -1,8 +1,10 @@
 package appliance_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tapedeck/tapedeck/appliance"
@@ -70,8 +72,11 @@ func TestConfigUploadSecretFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Storage.Upload.SecretKey != "from-env-secret" || cfg.Storage.Upload.PartSize != 8<<20 || cfg.Storage.Upload.Concurrency != 2 {
-		t.Fatalf("upload %+v", cfg.Storage.Upload)
+	if u := cfg.Storage.Upload; u.SecretKey != "from-env-secret" || u.PartSize != 8<<20 || u.Concurrency != 2 {
+		t.Fatalf("upload: part_size %d, concurrency %d, secret from the environment %v", u.PartSize, u.Concurrency, u.SecretKey == "from-env-secret")
+	}
+	if s := fmt.Sprintf("%v %+v", cfg, cfg); strings.Contains(s, "from-env-secret") {
+		t.Fatalf("the secret shows when the config is printed: %s", s)
 	}
 	def, err := appliance.LoadConfig("")
 	if err != nil {

@@ -39,6 +39,7 @@ type job struct {
 	Reason    string `json:"reason,omitempty"`
 
 	nextTry time.Time // in memory only: a restart retries at once
+	target  string    // settings of the last failed attempt (Uploader.hold), in memory only
 }
 
 // part is an acknowledged part of a multipart upload.

@@ -201,6 +201,10 @@ func TestUploadBadCredentialsThenMissingBucket(t *testing.T) {
 	if strings.Contains(r.log.String(), "wrong-secret-value-1234") || strings.Contains(st.LastError.Message, "wrong-secret") {
 		t.Fatal("the secret key shows in the log or the status")
 	}
+	// The slow schedule: the next try a minute or more away.
+	if next := st.Jobs[0].NextAttempt; time.Until(next) < 50*time.Second {
+		t.Fatalf("next attempt %v, want the slow schedule (>= 1 min)", next)
+	}
 	if !strings.Contains(r.log.String(), "level=ERROR msg=\"upload failed\"") {
 		t.Fatalf("no ERROR line:\n%s", r.log.String())
 	}

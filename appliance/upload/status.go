@@ -122,12 +122,16 @@ func (u *Uploader) Status() Status {
 		s.LastError = &e
 	}
 	for _, j := range u.jobs {
+		next := j.nextTry
+		if h, held := u.hold[j.target]; held && h.until.After(next) {
+			next = h.until // the slow schedule of a permanent failure
+		}
 		s.PendingBytes += j.Size
 		s.OldestPendingAge = max(s.OldestPendingAge, now.Sub(j.Enqueued).Seconds())
 		s.Jobs = append(s.Jobs, JobStatus{
 			Path: j.Rel, App: j.App, Stream: j.Stream, Bytes: j.Size, Enqueued: j.Enqueued,
 			Uploading: u.current == j.Rel, Multipart: j.UploadID != "", PartsAcked: len(j.Parts), BytesAcked: j.acked(),
-			Attempts: j.Attempts, LastError: j.LastError, Reason: j.Reason, NextAttempt: j.nextTry,
+			Attempts: j.Attempts, LastError: j.LastError, Reason: j.Reason, NextAttempt: next,
 		})
 	}
 	u.mu.Unlock()

@@ -319,7 +319,7 @@ func (u *Uploader) fail(j *job, t Target, err error) {
 	now := time.Now()
 	u.mu.Lock()
 	j.Attempts++
-	j.LastError, j.Reason = e.Error(), e.Reason
+	j.LastError, j.Reason, j.target = e.Error(), e.Reason, t.Name
 	u.st.failures[e.Reason]++
 	u.st.lastErr = &ErrorInfo{Time: now, Path: j.Rel, Target: t.Name, Reason: e.Reason, Message: e.Error()}
 	var wait time.Duration
