@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -39,10 +40,15 @@ func (u *Uploader) putWhole(c *client, j *job, f *os.File) error {
 		return &Error{Reason: ReasonLocal, Err: fmt.Errorf("read %s: %w", j.Rel, err)}
 	}
 	s := sumOf(body)
-	if _, err := c.put(u.ctx, key, body, s, u.reader(u.ctx)); err != nil {
+	etag, err := c.put(u.ctx, key, body, s, u.reader(u.ctx))
+	if err != nil {
 		return err
 	}
-	return u.verify(c, j, key, hex.EncodeToString(s.md5[:]))
+	want := hex.EncodeToString(s.md5[:])
+	if strings.Trim(etag, `"`) != want {
+		want = "" // not an MD5 ETag (SSE-KMS): the size is checked, Content-MD5 was
+	}
+	return u.verify(c, j, key, want)
 }
 
 // putMultipart uploads a segment in parts, resuming the journaled
@@ -116,6 +122,11 @@ func (u *Uploader) putMultipart(c *client, j *job, f *os.File, t Target) error {
 	u.mu.Unlock()
 	sort.Slice(parts, func(a, b int) bool { return parts[a].N < parts[b].N })
 	want := multipartETag(parts)
+	for _, p := range parts {
+		if p.ETag != p.MD5 {
+			want = "" // the server's ETags are not MD5s: see sendPart
+		}
+	}
 	if err := c.complete(u.ctx, key, id, parts); err != nil {
 		if !noSuchUpload(err) {
 			return err
@@ -146,8 +157,13 @@ func (u *Uploader) sendPart(ctx context.Context, c *client, j *job, f *os.File, 
 		return err
 	}
 	md5hex := hex.EncodeToString(s.md5[:])
-	if etag != "" && etag != md5hex {
-		return &Error{Reason: ReasonIntegrity, Err: fmt.Errorf("part %d of %s: the server's ETag %s is not the part's MD5 %s", n, key, etag, md5hex)}
+	etag = strings.Trim(etag, `"`)
+	if etag != md5hex {
+		// The server checked the Content-MD5 (it refuses a body that does
+		// not match with BadDigest); an ETag that is not the MD5 is a
+		// server that makes them otherwise (SSE-KMS, data-integrity
+		// ETags), and the object is then checked by its size alone.
+		u.log.Debug("part ETag is not its MD5", "path", j.Rel, "part", n, "etag", etag, "md5", md5hex)
 	}
 	return u.update(j, func(j *job) { j.Parts = append(j.Parts, part{N: n, Size: size, MD5: md5hex, ETag: etag}) })
 }
@@ -164,13 +180,14 @@ func multipartETag(parts []part) string {
 }
 
 // verify checks the object in the bucket against the file: size and
-// ETag. A mismatch starts the upload over on the next attempt.
+// ETag (etag "": a server whose ETags are not MD5-based, size alone). A
+// mismatch starts the upload over on the next attempt.
 func (u *Uploader) verify(c *client, j *job, key, etag string) error {
 	size, got, err := c.stat(u.ctx, key)
 	if err != nil {
 		return err
 	}
-	if size == j.Size && got == etag {
+	if size == j.Size && (etag == "" || got == etag) {
 		return nil
 	}
 	u.update(j, func(j *job) { j.UploadID, j.Parts = "", nil })

@@ -81,16 +81,19 @@ type S3Server struct {
 	pool     *x509.CertPool
 	certFile string
 	keyFile  string
+	// posixArgs are options of the posix backend (StartS3's arguments).
+	posixArgs []string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
 }
 
-// StartS3 starts a VersityGW on a free loopback port; it is killed when
-// the test ends.
-func StartS3(t testing.TB) *S3Server {
+// StartS3 starts a VersityGW on a free loopback port, with posixArgs
+// given to its posix backend; it is killed when the test ends.
+func StartS3(t testing.TB, posixArgs ...string) *S3Server {
 	t.Helper()
 	s := newS3(t)
+	s.posixArgs = posixArgs
 	s.Endpoint = "http://" + s.Addr
 	s.Start()
 	return s
@@ -121,7 +124,8 @@ func (s *S3Server) Start() {
 	if s.certFile != "" {
 		args = append(args, "--cert", s.certFile, "--key", s.keyFile)
 	}
-	cmd := exec.Command(s.bin, append(args, "posix", "--sidecar", s.sidecar, s.Root)...)
+	args = append(append(append(args, "posix", "--sidecar", s.sidecar), s.posixArgs...), s.Root)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = s.Log, s.Log
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("versitygw: %v", err)
