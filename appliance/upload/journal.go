@@ -82,6 +82,13 @@ func (jl journal) save(j *job) error {
 	}
 	final := jl.path(j.Rel)
 	f, err := os.CreateTemp(jl.dir, ".tmp-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		// Retention prunes empty folders below storage.dir: it may have
+		// taken an empty journal between MkdirAll and here.
+		if err = os.MkdirAll(jl.dir, 0o755); err == nil {
+			f, err = os.CreateTemp(jl.dir, ".tmp-*")
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("upload journal: %w", err)
 	}
