@@ -263,9 +263,7 @@ func (a *Appliance) Reload(cfg *Config) {
 	}
 	a.applyPushes(old, cfg)
 	a.applyPulls(old, cfg)
-	if up := a.rec.uploader(); up != nil {
-		up.Retry() // new credentials or bucket: the backlog is tried at once
-	}
+	a.reloadUploads(old, cfg)
 	a.log.Info("configuration reloaded", "source", cfg.Source, "apps", len(cfg.Apps))
 }
 

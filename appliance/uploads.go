@@ -107,3 +107,14 @@ func (r *recordings) uploader() *upload.Uploader {
 	defer r.mu.Unlock()
 	return r.up
 }
+
+// reloadUploads tries the backlog at once with the reloaded settings
+// (new credentials, a bucket made); a new storage.dir takes a restart.
+func (a *Appliance) reloadUploads(old, cfg *Config) {
+	if old.Storage.Dir != cfg.Storage.Dir {
+		a.log.Warn("uploads keep the journal of the old storage.dir until a restart", "dir", old.Storage.Dir)
+	}
+	if up := a.rec.uploader(); up != nil {
+		up.Retry()
+	}
+}
