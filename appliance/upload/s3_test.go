@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -22,6 +23,7 @@ type rig struct {
 
 	mu     sync.Mutex
 	target Target
+	err    error // what resolving the settings gives (an unreadable secret_key_file)
 }
 
 func newRig(t *testing.T, posixArgs ...string) *rig {
@@ -43,7 +45,7 @@ func (r *rig) uploader() *Uploader {
 	u, err := New(Options{Dir: r.dir, Logger: testLogger(r.log), Target: func(string) (Target, bool, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		return r.target, true, nil
+		return r.target, true, r.err
 	}})
 	if err != nil {
 		r.t.Fatal(err)
@@ -324,4 +326,31 @@ func TestUploadNonMD5ETags(t *testing.T) {
 	if !strings.Contains(r.log.String(), "part ETag is not its MD5") {
 		t.Fatalf("the server's ETags were MD5s after all: the test shows nothing\n%s", r.log.String())
 	}
+}
+
+// Settings that cannot be resolved (an unreadable secret_key_file): reason
+// config with the message, the job kept, uploaded once they resolve.
+func TestUploadSettingsError(t *testing.T) {
+	r := newRig(t)
+	r.mu.Lock()
+	r.err = errors.New("storage.upload.secret_key_file: cannot read /etc/tapedeck/s3.key: permission denied")
+	r.mu.Unlock()
+	u := r.uploader()
+	p := r.segment("live/cam/cfg.mp4", 1<<20)
+	if err := u.Enqueue(Segment{Path: p, App: "live", Stream: "cam"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a config error", r.log, func() bool {
+		e := u.Status().LastError
+		return e != nil && e.Reason == ReasonConfig && strings.Contains(e.Message, "permission denied")
+	})
+	if st := u.Status(); st.Pending != 1 || st.Jobs[0].Uploading {
+		t.Fatalf("status %+v", st)
+	}
+	r.mu.Lock()
+	r.err = nil
+	r.mu.Unlock()
+	u.Retry()
+	waitIdle(t, u, 20*time.Second, r.log)
+	r.same(p, "live/cam/cfg.mp4")
 }

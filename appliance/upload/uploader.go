@@ -216,7 +216,11 @@ func (u *Uploader) poke() {
 func (u *Uploader) run() {
 	defer close(u.done)
 	for u.ctx.Err() == nil {
-		j, t, wait := u.next()
+		j, t, wait, err := u.next()
+		if err != nil {
+			u.fail(j, t, err)
+			continue
+		}
 		if j == nil {
 			tm := time.NewTimer(wait)
 			select {
@@ -227,7 +231,7 @@ func (u *Uploader) run() {
 			tm.Stop()
 			continue
 		}
-		err := u.attempt(j, t)
+		err = u.attempt(j, t)
 		u.mu.Lock()
 		u.current = ""
 		u.mu.Unlock()
@@ -237,36 +241,46 @@ func (u *Uploader) run() {
 	}
 }
 
-// next returns the oldest due job and its target, or how long to wait.
-func (u *Uploader) next() (*job, Target, time.Duration) {
-	now := time.Now()
-	wait := time.Minute
-	u.mu.Lock()
-	var best *job
-	var bestT Target
-	var drops []*job
+// next returns the oldest due job and its settings (or the error that
+// resolving them gave), or how long to wait. Settings are resolved once
+// per app, outside the lock (a secret file is read).
+func (u *Uploader) next() (*job, Target, time.Duration, error) {
 	type resolved struct {
 		t   Target
 		ok  bool
 		err error
 	}
-	byApp := map[string]resolved{} // one lookup per app, not per job (a secret file is read)
+	byApp := map[string]*resolved{}
+	u.mu.Lock()
 	for _, j := range u.jobs {
-		res, seen := byApp[j.App]
-		if !seen {
-			res.t, res.ok, res.err = u.opts.Target(j.App)
-			byApp[j.App] = res
+		byApp[j.App] = nil
+	}
+	u.mu.Unlock()
+	for app := range byApp {
+		r := &resolved{}
+		r.t, r.ok, r.err = u.opts.Target(app)
+		if r.err != nil {
+			r.ok, r.t = true, Target{Name: "upload settings of app " + app}
 		}
-		t, ok, err := res.t, res.ok, res.err
-		if !ok && err == nil {
-			drops = append(drops, j)
+		byApp[app] = r
+	}
+
+	now := time.Now()
+	wait := time.Minute
+	var best *job
+	var drops []string
+	u.mu.Lock()
+	for _, j := range u.jobs {
+		r := byApp[j.App]
+		if r == nil {
+			continue // enqueued since: next round
+		}
+		if !r.ok {
+			drops = append(drops, j.Rel)
 			continue
 		}
-		if err != nil {
-			t.Name = "upload settings of " + j.App
-		}
 		due := j.nextTry
-		if h, held := u.hold[t.Name]; held && h.until.After(due) {
+		if h, held := u.hold[r.t.Name]; held && h.until.After(due) {
 			due = h.until
 		}
 		if due.After(now) {
@@ -274,24 +288,30 @@ func (u *Uploader) next() (*job, Target, time.Duration) {
 			continue
 		}
 		if best == nil || j.Enqueued.Before(best.Enqueued) || j.Enqueued.Equal(best.Enqueued) && j.Rel < best.Rel {
-			best, bestT = j, t
-			if err != nil {
-				bestT = Target{Name: t.Name, Endpoint: "invalid: " + err.Error()}
-			}
+			best = j
 		}
 	}
-	if best != nil {
+	for _, rel := range drops {
+		delete(u.jobs, rel)
+	}
+	if best != nil && byApp[best.App].err == nil {
 		u.current = best.Rel
 	}
 	u.mu.Unlock()
-	for _, j := range drops {
-		u.mu.Lock()
-		delete(u.jobs, j.Rel)
-		u.mu.Unlock()
-		u.log.Warn("upload dropped: the app no longer uploads", "path", j.Rel, "app", j.App)
-		u.jl.remove(j.Rel)
+	for _, rel := range drops {
+		u.log.Warn("upload dropped: the app no longer uploads", "path", rel)
+		if err := u.jl.remove(rel); err != nil {
+			u.log.Error("upload journal", "err", err)
+		}
 	}
-	return best, bestT, wait
+	if best == nil {
+		return nil, Target{}, wait, nil
+	}
+	r := byApp[best.App]
+	if r.err != nil {
+		return best, r.t, 0, &Error{Reason: ReasonConfig, Err: r.err}
+	}
+	return best, r.t, 0, nil
 }
 
 // client returns the client for t, made anew when its settings changed.
@@ -351,9 +371,6 @@ func (u *Uploader) fail(j *job, t Target, err error) {
 
 // attempt uploads one job; nil when the object is verified in the bucket.
 func (u *Uploader) attempt(j *job, t Target) error {
-	if t.Bucket == "" {
-		return &Error{Reason: ReasonConfig, Err: errors.New(t.Endpoint)}
-	}
 	path := filepath.Join(u.opts.Dir, filepath.FromSlash(j.Rel))
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
