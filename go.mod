@@ -7,6 +7,7 @@ require (
 	github.com/bluenviron/mediacommon/v2 v2.9.3
 	github.com/go-viper/mapstructure/v2 v2.5.0
 	github.com/kardianos/service v1.3.0
+	github.com/minio/minio-go/v7 v7.4.1
 	github.com/pion/rtcp v1.2.16
 	github.com/pion/rtp v1.10.6
 	github.com/spf13/viper v1.21.0
@@ -29,7 +30,6 @@ require (
 	github.com/klauspost/crc32 v1.3.0 // indirect
 	github.com/minio/crc64nvme v1.1.1 // indirect
 	github.com/minio/md5-simd v1.1.2 // indirect
-	github.com/minio/minio-go/v7 v7.4.1 // indirect
 	github.com/pelletier/go-toml/v2 v2.4.3 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
 	github.com/pion/logging v0.2.4 // indirect
