@@ -1,7 +1,6 @@
 package upload
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
@@ -92,8 +91,8 @@ type sums struct {
 func sumOf(b []byte) sums { return sums{md5: md5.Sum(b), sha256: sha256.Sum256(b)} }
 
 // put uploads body as one object, with Content-MD5 and a signed SHA-256.
-func (c *client) put(ctx context.Context, key string, body []byte, s sums, wrap func(io.Reader) io.Reader) (string, error) {
-	info, err := c.core.PutObject(ctx, c.t.Bucket, key, wrap(bytes.NewReader(body)), int64(len(body)),
+func (c *client) put(ctx context.Context, key string, body io.Reader, size int64, s sums) (string, error) {
+	info, err := c.core.PutObject(ctx, c.t.Bucket, key, body, size,
 		base64.StdEncoding.EncodeToString(s.md5[:]), hex.EncodeToString(s.sha256[:]), c.putOptions())
 	if err != nil {
 		return "", classify(c.t, "put "+key, err)
@@ -111,8 +110,8 @@ func (c *client) start(ctx context.Context, key string) (string, error) {
 }
 
 // putPart uploads part n of the upload id.
-func (c *client) putPart(ctx context.Context, key, id string, n int, body []byte, s sums, wrap func(io.Reader) io.Reader) (string, error) {
-	p, err := c.core.PutObjectPart(ctx, c.t.Bucket, key, id, n, wrap(bytes.NewReader(body)), int64(len(body)),
+func (c *client) putPart(ctx context.Context, key, id string, n int, body io.Reader, size int64, s sums) (string, error) {
+	p, err := c.core.PutObjectPart(ctx, c.t.Bucket, key, id, n, body, size,
 		minio.PutObjectPartOptions{
 			Md5Base64:            base64.StdEncoding.EncodeToString(s.md5[:]),
 			Sha256Hex:            hex.EncodeToString(s.sha256[:]),

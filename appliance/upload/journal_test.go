@@ -89,3 +89,27 @@ func TestObjectKey(t *testing.T) {
 		}
 	}
 }
+
+// Buffers are reused when large enough, and at most MaxConcurrency kept.
+func TestBuffers(t *testing.T) {
+	var b buffers
+	x := b.get(100)
+	if len(x) != 100 {
+		t.Fatalf("len %d", len(x))
+	}
+	b.put(x)
+	if y := b.get(50); &y[0] != &x[0] || len(y) != 50 {
+		t.Fatal("a free buffer large enough was not reused")
+	}
+	for i := range MaxConcurrency + 3 {
+		b.put(make([]byte, 10+i))
+	}
+	if len(b.free) != MaxConcurrency {
+		t.Fatalf("%d kept", len(b.free))
+	}
+	for _, f := range b.free {
+		if cap(f) < 13 {
+			t.Fatalf("kept a small one (%d) over larger ones", cap(f))
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -13,12 +14,11 @@ import (
 	"sync"
 )
 
-// reader wraps a body for the client: through the rate limiter,
-// counting the bytes sent.
-func (u *Uploader) reader(ctx context.Context) func(io.Reader) io.Reader {
-	return func(r io.Reader) io.Reader {
-		return &limitedReader{ctx: ctx, r: r, l: &u.lim, count: u.st.sent}
-	}
+// body is b for the client: read through the rate limiter, counted as
+// sent. Call stop once the request returned: the HTTP transport may go
+// on reading a body after that, and b goes back to the buffers.
+func (u *Uploader) body(ctx context.Context, b []byte) *limitedReader {
+	return &limitedReader{ctx: ctx, r: bytes.NewReader(b), l: &u.lim, count: u.st.sent}
 }
 
 // key returns j's object key, fixing it when no upload is under way
@@ -35,12 +35,15 @@ func (u *Uploader) key(j *job, t Target) string {
 // putWhole uploads a segment no larger than a part in one PUT.
 func (u *Uploader) putWhole(c *client, j *job, f *os.File) error {
 	key := u.key(j, c.t)
-	body := make([]byte, j.Size)
+	body := u.bufs.get(j.Size)
+	defer u.bufs.put(body)
 	if _, err := io.ReadFull(f, body); err != nil {
 		return &Error{Reason: ReasonLocal, Err: fmt.Errorf("read %s: %w", j.Rel, err)}
 	}
 	s := sumOf(body)
-	etag, err := c.put(u.ctx, key, body, s, u.reader(u.ctx))
+	r := u.body(u.ctx, body)
+	etag, err := c.put(u.ctx, key, r, int64(len(body)), s)
+	r.stop()
 	if err != nil {
 		return err
 	}
@@ -98,7 +101,8 @@ func (u *Uploader) putMultipart(c *client, j *job, f *os.File, t Target) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, ps) // one part per worker: memory is PartSize × Concurrency
+			buf := u.bufs.get(ps) // one part per worker: memory is PartSize × Concurrency
+			defer u.bufs.put(buf)
 			for n := range todo {
 				if ctx.Err() != nil {
 					return
@@ -152,7 +156,9 @@ func (u *Uploader) sendPart(ctx context.Context, c *client, j *job, f *os.File, 
 		return &Error{Reason: ReasonLocal, Err: fmt.Errorf("read %s at %d: %w", j.Rel, off, err)}
 	}
 	s := sumOf(body)
-	etag, err := c.putPart(ctx, key, id, n, body, s, u.reader(ctx))
+	r := u.body(ctx, body)
+	etag, err := c.putPart(ctx, key, id, n, r, int64(len(body)), s)
+	r.stop()
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package upload
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -59,12 +60,26 @@ func (l *limiter) wait(ctx context.Context, n int) error {
 	}
 }
 
-// limitedReader reads through a limiter and counts what it read.
+// limitedReader reads through a limiter and counts what it read; after
+// stop it reads nothing more.
 type limitedReader struct {
 	ctx   context.Context
 	r     io.Reader
 	l     *limiter
 	count func(int)
+
+	mu      sync.Mutex // held while reading r, so stop waits for a read under way
+	stopped bool
+}
+
+// errStopped is what a body reads after its request returned.
+var errStopped = errors.New("upload: body read after its request ended")
+
+// stop ends the reads: what r reads from may be reused.
+func (lr *limitedReader) stop() {
+	lr.mu.Lock()
+	lr.stopped = true
+	lr.mu.Unlock()
 }
 
 func (lr *limitedReader) Read(p []byte) (int, error) {
@@ -73,6 +88,11 @@ func (lr *limitedReader) Read(p []byte) (int, error) {
 	}
 	if err := lr.l.wait(lr.ctx, len(p)); err != nil {
 		return 0, err
+	}
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if lr.stopped {
+		return 0, errStopped
 	}
 	n, err := lr.r.Read(p)
 	if n > 0 && lr.count != nil {

@@ -53,6 +53,7 @@ type Uploader struct {
 	log  *slog.Logger
 	jl   journal
 	lim  limiter
+	bufs buffers
 
 	ctx    context.Context
 	cancel context.CancelFunc
