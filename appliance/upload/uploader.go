@@ -432,20 +432,14 @@ func (u *Uploader) update(j *job, change func(*job)) error {
 	return nil
 }
 
-// done1 finishes a verified upload: the job goes, and with
-// delete_after_upload the local file.
+// done1 finishes a verified upload: the job leaves the journal first
+// (a crash after that leaves at most a local file that is already in the
+// bucket), then, with delete_after_upload, the local file, and only then
+// the memory: the API shows it pending until both are done.
 func (u *Uploader) done1(j *job, t Target, path string, took time.Duration) {
-	u.mu.Lock()
-	delete(u.jobs, j.Rel)
-	u.st.uploaded++
-	u.st.uploadedBytes += j.Size
-	delete(u.hold, t.Name)
-	u.mu.Unlock()
 	if err := u.jl.remove(j.Rel); err != nil {
 		u.log.Error("upload journal", "err", err)
 	}
-	u.log.Info("segment uploaded", "path", j.Rel, "bucket", t.Bucket, "key", j.Key, "bytes", j.Size,
-		"took", took.Round(time.Millisecond), "attempts", j.Attempts+1)
 	if t.DeleteAfterUpload {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			u.log.Warn("uploaded segment not deleted", "path", j.Rel, "err", err)
@@ -453,4 +447,12 @@ func (u *Uploader) done1(j *job, t Target, path string, took time.Duration) {
 			u.opts.OnDeleted(path)
 		}
 	}
+	u.mu.Lock()
+	delete(u.jobs, j.Rel)
+	u.st.uploaded++
+	u.st.uploadedBytes += j.Size
+	delete(u.hold, t.Name)
+	u.mu.Unlock()
+	u.log.Info("segment uploaded", "path", j.Rel, "bucket", t.Bucket, "key", j.Key, "bytes", j.Size,
+		"took", took.Round(time.Millisecond), "attempts", j.Attempts+1)
 }
