@@ -186,6 +186,7 @@ func (a *Appliance) apiHandler() http.Handler {
 	mux.HandleFunc("DELETE /api/v1/recordings/{path...}", a.deleteRecording)
 	a.mountConsole(mux)
 	mux.HandleFunc("GET /hls/", a.serveHLS)
+	mux.HandleFunc("GET /api/v1/uploads", a.listUploads)
 	return a.guardAPI(mux)
 }
 

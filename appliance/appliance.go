@@ -128,7 +128,9 @@ func (a *Appliance) Start() error {
 	cfg := a.config()
 	a.done = make(chan error, 3)
 	// Before anything records: make what a crash cut playable.
+	crashed := crashedSegments(cfg.Storage.Dir) // for the uploader, before recovery removes the markers
 	a.rec.recover(cfg.Storage.Dir)
+	a.startUploads(cfg, crashed)
 	go a.sweepLoop()
 	a.applyPulls(nil, cfg)
 	ln, err := net.Listen("tcp", cfg.RTMP.Listen)
@@ -270,6 +272,7 @@ func (a *Appliance) Reload(cfg *Config) {
 	}
 	a.applyPushes(old, cfg)
 	a.applyPulls(old, cfg)
+	a.reloadUploads(old, cfg)
 	a.log.Info("configuration reloaded", "source", cfg.Source, "apps", len(cfg.Apps))
 }
 

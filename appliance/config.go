@@ -98,6 +98,8 @@ type StorageConfig struct {
 	MaxBytes   ByteSize           `mapstructure:"max_bytes"`
 	MinFree    recorder.FreeSpace `mapstructure:"min_free"` // "2GB" or "10%", decoded by textHook
 	SweepEvery time.Duration      `mapstructure:"sweep_every"`
+	// Upload ships closed segments to an S3-compatible bucket (config_upload.go).
+	Upload UploadConfig `mapstructure:"upload"`
 }
 
 // VODConfig configures playback of recordings.
@@ -185,6 +187,8 @@ type RecordConfig struct {
 	MaxBytes ByteSize      `mapstructure:"max_bytes"`
 	// OnSegmentDone runs when a segment is closed (upload it, index it...).
 	OnSegmentDone SegmentHookConfig `mapstructure:"on_segment_done"`
+	// Upload replaces storage.upload for this app (nil: that one applies).
+	Upload *UploadConfig `mapstructure:"upload"`
 }
 
 // SegmentHookConfig is an HTTP POST and/or a command run per finished segment.
@@ -492,6 +496,7 @@ func (c *Config) Validate() []error {
 	if c.Storage.SweepEvery <= 0 {
 		bad("storage.sweep_every", "must be positive")
 	}
+	checkUpload(bad, "storage.upload", &c.Storage.Upload)
 	if c.VOD.App == "" || strings.ContainsAny(c.VOD.App, "/?# ") {
 		bad("vod.app", "%q is not one path element", c.VOD.App)
 	}
@@ -515,6 +520,9 @@ func (c *Config) Validate() []error {
 		checkAccess(bad, key+".play", a.Play)
 		checkWebhooks(bad, key+".webhooks", a.Webhooks)
 		checkRecord(bad, key+".record", a.Record)
+		if a.Record.Upload != nil {
+			checkUpload(bad, key+".record.upload", a.Record.Upload)
+		}
 		checkPush(bad, key+".push", a.Push)
 		checkPull(bad, key+".pull", a.Pull)
 	}

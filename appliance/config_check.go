@@ -125,6 +125,9 @@ func walkKeys(prefix string, raw map[string]any, t reflect.Type, out *[]string) 
 		return
 	case reflect.Slice:
 		return
+	case reflect.Pointer:
+		walkKeys(prefix, raw, t.Elem(), out)
+		return
 	case reflect.Struct:
 	default:
 		return

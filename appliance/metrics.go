@@ -76,6 +76,7 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if free, ok := freeBytes(a.config().Storage.Dir); ok {
 		m.single("tapedeck_storage_free_bytes", "gauge", "Free bytes on the storage.dir file system.", float64(free))
 	}
+	a.uploadMetrics(m)
 	relays := a.push.Streams()
 	for _, f := range []struct {
 		name, typ, help string

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/hub"
+	"github.com/tapedeck/tapedeck/appliance/upload"
 	"github.com/tapedeck/tapedeck/appliance/vod"
 	"github.com/tapedeck/tapedeck/recorder"
 )
@@ -36,6 +37,8 @@ type recordings struct {
 
 	swept     int64 // segments deleted by retention
 	recovered []recorder.Recovered
+
+	up *upload.Uploader // set by startUploads (uploads.go)
 }
 
 type activeRecording struct {
@@ -103,6 +106,7 @@ func (r *recordings) start(app, stream string, ac AppConfig, storageDir string) 
 		OnSegmentDone: func(s recorder.Segment) {
 			r.open.Done(s.OpenPath)
 			r.segmentDone(storageDir, s)
+			r.enqueueUpload(s)
 			if h := r.hook(app, ac.Record.OnSegmentDone); h != nil {
 				h.Run(s)
 			}
@@ -196,6 +200,7 @@ func (r *recordings) sweep(cfg *Config) {
 			return
 		}
 		p.Clock = r.clock
+		p = r.uploadPolicy(p)
 		deleted, freed, err := recorder.Sweep(where, p, r.open.InUse, now, nil)
 		if err != nil {
 			r.log.Warn("retention sweep", "dir", where, "err", err)
@@ -276,6 +281,9 @@ func (r *recordings) stop(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if up := r.uploader(); up != nil {
+		up.Close()
 	}
 	r.mu.Lock()
 	hooks := make([]*recorder.Hook, 0, len(r.hooks))

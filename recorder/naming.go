@@ -46,6 +46,13 @@ func safeName(s string) string {
 	return s
 }
 
+// ExpandTemplate fills the fields {app} {stream} {YYYY} {MM} {DD} {hh}
+// {mm} {ss} of tmpl for a segment of app/stream starting at t, the way
+// segment paths are named (the upload prefix uses it too).
+func ExpandTemplate(tmpl, app, stream string, t time.Time) string {
+	return expandTemplate(tmpl, app, stream, t)
+}
+
 // expandTemplate fills the template fields for a segment starting at t.
 func expandTemplate(tmpl, app, stream string, t time.Time) string {
 	return strings.NewReplacer(

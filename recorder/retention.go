@@ -26,6 +26,12 @@ type Policy struct {
 	// step of a year) nor keeps them all (a backward one). Give Sweep a now
 	// read from the same clock. Share it with the recorders (Config.Clock).
 	Clock *ClockSteps
+	// Keep, when set, names segments that must stay until something else
+	// is done with them (not yet uploaded): the age and size rules pass
+	// over them, only the free-space floor deletes them, and each such
+	// deletion is reported to Lost (which must then be set too).
+	Keep func(path string) bool
+	Lost func(path string, size int64)
 }
 
 // FreeSpace is a free-space floor given as bytes ("2GB") or a percentage ("10%").
@@ -248,6 +254,10 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 		if inUse != nil && inUse(f.path) {
 			continue
 		}
+		kept := p.Keep != nil && p.Keep(f.path)
+		if kept && !low {
+			continue
+		}
 		if err := os.Remove(f.path); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				total -= f.size // someone else deleted it
@@ -259,6 +269,9 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 		// A marker beside it is stale (the file is not being written): it
 		// goes with it, or the directory could never be pruned.
 		os.Remove(markerPath(f.path))
+		if kept {
+			p.Lost(f.path, f.size)
+		}
 		deleted = append(deleted, f.path)
 		freed += f.size
 		total -= f.size
