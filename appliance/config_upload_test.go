@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -33,7 +34,7 @@ func TestConfigUploadProblems(t *testing.T) {
 			[]string{`storage.upload.bucket: "My_Tapes" is not a bucket name (lower-case letters, digits, . and -)`,
 				"storage.upload.secret_key: must be set (or secret_key_file, or the environment)"}},
 		{"both secrets", "storage:\n  upload:\n" + goodUpload + "    secret_key: s\n    secret_key_file: " + emptyKey + "\n",
-			[]string{"storage.upload.secret_key_file: set secret_key or secret_key_file, not both"}},
+			[]string{"storage.upload.secret_key_file: set secret_key or secret_key_file, not both (got " + strconv.Quote(emptyKey) + ")"}},
 		{"empty secret file", "storage:\n  upload:\n" + goodUpload + "    secret_key_file: " + emptyKey + "\n",
 			[]string{"storage.upload.secret_key_file: " + emptyKey + " holds no key on its first line"}},
 		{"missing secret file", "storage:\n  upload:\n" + goodUpload + "    secret_key_file: /nonexistent/s3.key\n",
