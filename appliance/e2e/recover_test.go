@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,22 +36,47 @@ func synthFLV(n int) []byte {
 	return b
 }
 
-// startAndStop starts the appliance on storage and shuts it down, and
-// returns its log: start-up recovery is all that runs, which is what the
-// recovery tests here and in record_test.go look at.
+// startAndStop runs the built binary on storage until it listens, stops
+// it with SIGTERM, and returns its log: start-up recovery is all that
+// runs, which is what the recovery tests here and in record_test.go look
+// at — against the binary a user runs, over files put there by hand.
 func startAndStop(t *testing.T, storage string) string {
 	t.Helper()
-	cfg, err := appliance.LoadConfig("")
-	if err != nil {
+	bin := tapedeckBinary(t)
+	cfg := filepath.Join(t.TempDir(), "tapedeck.yaml")
+	conf := "rtmp:\n  listen: 127.0.0.1:0\nhttp:\n  listen: \"\"\nstorage:\n  dir: " + storage + "\n"
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg.RTMP.Listen, cfg.HTTP.Listen, cfg.Storage.Dir = "127.0.0.1:0", "", storage
 	var logBuf testenv.SyncBuf
-	b := appliance.New(cfg, slog.New(slog.NewTextHandler(&logBuf, nil)))
-	if err := b.Start(); err != nil {
+	cmd := exec.Command(bin, "run", "-c", cfg)
+	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b.Shutdown(5 * time.Second)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(logBuf.String(), `msg="rtmp listening"`) {
+		select {
+		case err := <-done:
+			t.Fatalf("tapedeck exited at start (%v):\n%s", err, logBuf.String())
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatalf("tapedeck did not listen within 20 s:\n%s", logBuf.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("tapedeck after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		t.Errorf("tapedeck did not exit within 15 s of SIGTERM")
+	}
 	return logBuf.String()
 }
 
