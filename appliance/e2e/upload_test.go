@@ -322,7 +322,7 @@ func TestUploadE2EOfflineRetention(t *testing.T) {
 		t.Fatalf("ffmpeg publish failed:\n%s", pub.report())
 	}
 	testenv.Eventually(t, 10*time.Second, "3 segments done (24 s in 10 s segments)", func() bool {
-		return strings.Count(p.log.String(), `msg="segment done"`) >= 3
+		return strings.Count(p.log.String(), `msg="segment closed"`) >= 3
 	})
 }
 
