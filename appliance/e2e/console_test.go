@@ -245,6 +245,9 @@ func TestE2EConsole(t *testing.T) {
 			t.Errorf("stream card lacks %q:\n%s", want, card)
 		}
 	}
+	if !evalIn[bool](t, ctx, "document.getElementById('uploads-panel').hidden") {
+		t.Error("the Uploads panel is shown on a box that uploads nothing")
+	}
 	if cookie := evalIn[string](t, ctx, "document.cookie"); strings.Contains(cookie, "tapedeck_session") {
 		t.Errorf("the session cookie is readable by scripts: %q", cookie)
 	}

@@ -69,7 +69,8 @@ function showLogin() {
   for (const v of state.lives.values()) v.destroy();
   state.lives.clear();
   // Nothing of what the signed-in page showed stays in it.
-  for (const id of ["streams", "rec-stream", "timeline", "storage"]) $(id).replaceChildren();
+  for (const id of ["streams", "rec-stream", "timeline", "storage", "uploads"]) $(id).replaceChildren();
+  $("uploads-panel").hidden = true;
   $("recordings").tBodies[0].replaceChildren();
   $("pulls").tBodies[0].replaceChildren();
   $("rec-info").textContent = "";
@@ -263,13 +264,33 @@ function renderStorage(s) {
   if (r.slow_syncs) fact(dl, "Slow flushes", String(r.slow_syncs), "warn");
 }
 
+// renderUploads shows GET /api/v1/uploads, only where some app uploads.
+// The last error comes with its credentials already scrubbed by the box.
+function renderUploads(u) {
+  $("uploads-panel").hidden = !u.enabled;
+  const dl = $("uploads");
+  dl.replaceChildren();
+  if (!u.enabled) return;
+  fact(dl, "Backlog", u.pending + " segments, " + bytes(u.pending_bytes), u.pending ? "warn" : "ok");
+  fact(dl, "Oldest pending", u.pending ? dur(u.oldest_pending_seconds) : "–");
+  fact(dl, "Upload rate", bytes(Math.round(u.rate_bytes_per_second || 0)) + "/s");
+  fact(dl, "Uploaded", u.uploaded + " segments, " + bytes(u.uploaded_bytes));
+  const reasons = Object.keys(u.failures || {}).sort().filter((k) => u.failures[k]);
+  fact(dl, "Failures", reasons.length ? reasons.map((k) => k + " " + u.failures[k]).join(", ") : "none", reasons.length ? "warn" : "");
+  const e = u.last_error;
+  fact(dl, "Last error", e ? hhmmss(new Date(e.time)) + " " + (e.message.startsWith(e.reason + ":") ? "" : e.reason + ": ") + e.message + (e.path ? " (" + e.path + ")" : "") : "none", e ? "bad" : "");
+  fact(dl, "Lost before upload", u.lost + " segments, " + bytes(u.lost_bytes), u.lost ? "bad" : "");
+}
+
 async function poll() {
   if (document.hidden) return;
   try {
-    const [streams, pulls, storage] = await Promise.all([api("/api/v1/streams"), api("/api/v1/pulls"), api("/api/v1/storage")]);
+    const [streams, pulls, storage, uploads] = await Promise.all([api("/api/v1/streams"), api("/api/v1/pulls"),
+      api("/api/v1/storage"), api("/api/v1/uploads")]);
     renderStreams(streams);
     renderPulls(pulls);
     renderStorage(storage);
+    renderUploads(uploads);
     $("status").textContent = "updated " + hhmmss(new Date());
     $("status").className = "muted";
   } catch (e) {
