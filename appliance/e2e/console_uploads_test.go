@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
 )
 
@@ -69,12 +68,7 @@ func TestE2EConsoleUploads(t *testing.T) {
 	startTool(t, 2*time.Minute, nil, "ffmpeg", publisherArgs("rtmp://"+p.rtmpAddr+"/live/cam1", 90)...)
 	hardWaitPublishing(t, p, "live/cam1", bearer)
 	ctx := consoleBrowser(t, chromium)
-	browse(t, ctx, 30*time.Second, "sign in with the token", chromedp.Navigate("http://"+p.httpAddr+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-form")),
-		chromedp.Click(chromedp.CSS("#login-switch")),
-		chromedp.SendKeys(chromedp.CSS("input[name=token]"), consoleToken),
-		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
-		chromedp.WaitVisible(chromedp.CSS("#uploads-panel")))
+	consoleSignInToken(t, ctx, "http://"+p.httpAddr, "#uploads-panel")
 
 	// A backlog of at least two segments, failing for the bucket.
 	got := pollIn[[]string](t, ctx, 40*time.Second, "the Uploads panel shows a backlog of 2 failing on the bucket, as the API",

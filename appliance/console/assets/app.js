@@ -182,7 +182,7 @@ function streamCard(s) {
     el("h3", {}, key), el("div", { class: "preview" }, video), note, facts, relays);
   const url = "/hls/" + enc(s.app) + "/" + enc(s.name) + "/index.m3u8";
   const player = attachHLS(video, url, true, (why) => { note.textContent = "Live view unavailable: " + why; });
-  const entry = { card, video, facts, relays, note, destroy() { player.destroy(); card.remove(); } };
+  const entry = { card, video, facts, relays, note, player, destroy() { player.destroy(); card.remove(); } };
   state.lives.set(key, entry);
   return entry;
 }
@@ -492,6 +492,11 @@ function setupRecordings() {
 }
 
 // ---------- start ----------
+
+// tapedeckHls returns the hls.js player of a live stream ("app/name"), or
+// undefined: the browser test reads its playingDate (the program
+// date-time on screen) to measure glass-to-glass latency.
+window.tapedeckHls = (key) => { const e = state.lives.get(key); return e && !e.player.native ? e.player : undefined; };
 
 async function main() {
   setupLogin();
