@@ -338,10 +338,15 @@ async function loadRecordings() {
     $("rec-info").textContent = "Recordings not loaded: " + e.message;
     return;
   }
-  state.recs = list.map((r) => {
+  // A closed segment's length can be unknown for a while (the box reads
+  // it from the file, within a time budget, under load): until a later
+  // listing has it, the segment is taken to run until the next begins,
+  // so that its block can be seen and clicked and a click in it plays it.
+  state.recs = list.map((r, i) => {
     const start = new Date(r.start);
-    const end = r.duration_seconds ? new Date(start.getTime() + r.duration_seconds * 1000) : (r.open ? new Date() : start);
-    return Object.assign({}, r, { startD: start, endD: end });
+    const next = list[i + 1] ? new Date(list[i + 1].start) : new Date();
+    const end = r.duration_seconds ? new Date(start.getTime() + r.duration_seconds * 1000) : (r.open ? new Date() : next);
+    return Object.assign({}, r, { startD: start, endD: end < start ? start : end });
   });
   renderTimeline();
   renderRecordingList(app, stream);
@@ -377,8 +382,9 @@ function renderTimeline() {
   }
   const blocks = state.recs.map((r) => {
     const a = Math.max(0, (r.startD - from) / span), b = Math.min(1, (r.endD - from) / span);
-    const blk = el("div", { class: "seg" + (r.open ? " open" : "") + (r.recovery ? " damaged" : ""),
-      title: hhmmss(r.startD) + " – " + hhmmss(r.endD) + (r.recovery ? " (" + r.recovery + ")" : "") });
+    const blk = el("div", { class: "seg" + (r.open ? " open" : "") + (r.recovery ? " damaged" : ""), "data-path": r.path,
+      title: hhmmss(r.startD) + " – " + hhmmss(r.endD) + (r.open || r.duration_seconds ? "" : " (length not known yet)") +
+        (r.recovery ? " (" + r.recovery + ")" : "") });
     blk.style.left = a * 100 + "%";
     blk.style.width = Math.max(0.2, (b - a) * 100) + "%";
     return blk;
