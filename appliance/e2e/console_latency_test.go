@@ -103,6 +103,7 @@ func TestE2EConsoleLatency(t *testing.T) {
 	g50, g95, gmax := percentile(g2g, 50), percentile(g2g, 95), percentile(g2g, 100)
 	t.Logf("glass-to-glass (ingest to display) over %d samples in 10 s: median %v, p95 %v, max %v; hls.js latency: median %v, p95 %v",
 		len(g2g), g50, g95, gmax, percentile(hl, 50), percentile(hl, 95))
+	t.Logf("samples (ms): %v", m.G2G)
 	if g95 > 2*time.Second {
 		t.Errorf("glass-to-glass p95 %v, want ≤ 2 s (issue 18)", g95)
 	}

@@ -152,7 +152,11 @@ function attachHLS(video, url, lowLatency, onFail) {
     onFail("this browser plays neither HLS nor Media Source Extensions");
     return { destroy() {} };
   }
-  const hls = new Hls({ lowLatencyMode: lowLatency, backBufferLength: 30, maxBufferLength: 10 });
+  // Live, a player that fell behind (a stall on a busy box or network)
+  // plays up to 1.5× until it is back at its target latency, rather than
+  // staying behind for the rest of the view.
+  const hls = new Hls({ lowLatencyMode: lowLatency, backBufferLength: 30, maxBufferLength: 10,
+    maxLiveSyncPlaybackRate: lowLatency ? 1.5 : 1 });
   let retries = 0;
   hls.on(Hls.Events.ERROR, (_, d) => {
     if (!d.fatal) return;
