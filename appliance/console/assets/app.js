@@ -69,7 +69,8 @@ function showLogin() {
   for (const v of state.lives.values()) v.destroy();
   state.lives.clear();
   // Nothing of what the signed-in page showed stays in it.
-  for (const id of ["streams", "rec-stream", "timeline", "storage"]) $(id).replaceChildren();
+  for (const id of ["streams", "rec-stream", "timeline", "storage", "uploads"]) $(id).replaceChildren();
+  $("uploads-panel").hidden = true;
   $("recordings").tBodies[0].replaceChildren();
   $("pulls").tBodies[0].replaceChildren();
   $("rec-info").textContent = "";
@@ -151,7 +152,11 @@ function attachHLS(video, url, lowLatency, onFail) {
     onFail("this browser plays neither HLS nor Media Source Extensions");
     return { destroy() {} };
   }
-  const hls = new Hls({ lowLatencyMode: lowLatency, backBufferLength: 30, maxBufferLength: 10 });
+  // Live, a player that fell behind (a stall on a busy box or network)
+  // plays up to 1.5× until it is back at its target latency, rather than
+  // staying behind for the rest of the view.
+  const hls = new Hls({ lowLatencyMode: lowLatency, backBufferLength: 30, maxBufferLength: 10,
+    maxLiveSyncPlaybackRate: lowLatency ? 1.5 : 1 });
   let retries = 0;
   hls.on(Hls.Events.ERROR, (_, d) => {
     if (!d.fatal) return;
@@ -181,7 +186,7 @@ function streamCard(s) {
     el("h3", {}, key), el("div", { class: "preview" }, video), note, facts, relays);
   const url = "/hls/" + enc(s.app) + "/" + enc(s.name) + "/index.m3u8";
   const player = attachHLS(video, url, true, (why) => { note.textContent = "Live view unavailable: " + why; });
-  const entry = { card, video, facts, relays, note, destroy() { player.destroy(); card.remove(); } };
+  const entry = { card, video, facts, relays, note, player, destroy() { player.destroy(); card.remove(); } };
   state.lives.set(key, entry);
   return entry;
 }
@@ -263,13 +268,33 @@ function renderStorage(s) {
   if (r.slow_syncs) fact(dl, "Slow flushes", String(r.slow_syncs), "warn");
 }
 
+// renderUploads shows GET /api/v1/uploads, only where some app uploads.
+// The last error comes with its credentials already scrubbed by the box.
+function renderUploads(u) {
+  $("uploads-panel").hidden = !u.enabled;
+  const dl = $("uploads");
+  dl.replaceChildren();
+  if (!u.enabled) return;
+  fact(dl, "Backlog", u.pending + " segments, " + bytes(u.pending_bytes), u.pending ? "warn" : "ok");
+  fact(dl, "Oldest pending", u.pending ? dur(u.oldest_pending_seconds) : "–");
+  fact(dl, "Upload rate", bytes(Math.round(u.rate_bytes_per_second || 0)) + "/s");
+  fact(dl, "Uploaded", u.uploaded + " segments, " + bytes(u.uploaded_bytes));
+  const reasons = Object.keys(u.failures || {}).sort().filter((k) => u.failures[k]);
+  fact(dl, "Failures", reasons.length ? reasons.map((k) => k + " " + u.failures[k]).join(", ") : "none", reasons.length ? "warn" : "");
+  const e = u.last_error;
+  fact(dl, "Last error", e ? hhmmss(new Date(e.time)) + " " + (e.message.startsWith(e.reason + ":") ? "" : e.reason + ": ") + e.message + (e.path ? " (" + e.path + ")" : "") : "none", e ? "bad" : "");
+  fact(dl, "Lost before upload", u.lost + " segments, " + bytes(u.lost_bytes), u.lost ? "bad" : "");
+}
+
 async function poll() {
   if (document.hidden) return;
   try {
-    const [streams, pulls, storage] = await Promise.all([api("/api/v1/streams"), api("/api/v1/pulls"), api("/api/v1/storage")]);
+    const [streams, pulls, storage, uploads] = await Promise.all([api("/api/v1/streams"), api("/api/v1/pulls"),
+      api("/api/v1/storage"), api("/api/v1/uploads")]);
     renderStreams(streams);
     renderPulls(pulls);
     renderStorage(storage);
+    renderUploads(uploads);
     $("status").textContent = "updated " + hhmmss(new Date());
     $("status").className = "muted";
   } catch (e) {
@@ -317,10 +342,15 @@ async function loadRecordings() {
     $("rec-info").textContent = "Recordings not loaded: " + e.message;
     return;
   }
-  state.recs = list.map((r) => {
+  // A closed segment's length can be unknown for a while (the box reads
+  // it from the file, within a time budget, under load): until a later
+  // listing has it, the segment is taken to run until the next begins,
+  // so that its block can be seen and clicked and a click in it plays it.
+  state.recs = list.map((r, i) => {
     const start = new Date(r.start);
-    const end = r.duration_seconds ? new Date(start.getTime() + r.duration_seconds * 1000) : (r.open ? new Date() : start);
-    return Object.assign({}, r, { startD: start, endD: end });
+    const next = list[i + 1] ? new Date(list[i + 1].start) : new Date();
+    const end = r.duration_seconds ? new Date(start.getTime() + r.duration_seconds * 1000) : (r.open ? new Date() : next);
+    return Object.assign({}, r, { startD: start, endD: end < start ? start : end });
   });
   renderTimeline();
   renderRecordingList(app, stream);
@@ -356,8 +386,9 @@ function renderTimeline() {
   }
   const blocks = state.recs.map((r) => {
     const a = Math.max(0, (r.startD - from) / span), b = Math.min(1, (r.endD - from) / span);
-    const blk = el("div", { class: "seg" + (r.open ? " open" : "") + (r.recovery ? " damaged" : ""),
-      title: hhmmss(r.startD) + " – " + hhmmss(r.endD) + (r.recovery ? " (" + r.recovery + ")" : "") });
+    const blk = el("div", { class: "seg" + (r.open ? " open" : "") + (r.recovery ? " damaged" : ""), "data-path": r.path,
+      title: hhmmss(r.startD) + " – " + hhmmss(r.endD) + (r.open || r.duration_seconds ? "" : " (length not known yet)") +
+        (r.recovery ? " (" + r.recovery + ")" : "") });
     blk.style.left = a * 100 + "%";
     blk.style.width = Math.max(0.2, (b - a) * 100) + "%";
     return blk;
@@ -471,6 +502,11 @@ function setupRecordings() {
 }
 
 // ---------- start ----------
+
+// tapedeckHls returns the hls.js player of a live stream ("app/name"), or
+// undefined: the browser test reads its playingDate (the program
+// date-time on screen) to measure glass-to-glass latency.
+window.tapedeckHls = (key) => { const e = state.lives.get(key); return e && !e.player.native ? e.player : undefined; };
 
 async function main() {
   setupLogin();
