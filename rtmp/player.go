@@ -50,6 +50,7 @@ func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, v
 	if duration > 0 && duration < 1<<31 {
 		p.limit = uint32(duration)
 	}
+	c.srv.pacer.players.Add(1)
 	go p.run()
 	return p
 }
@@ -64,7 +65,8 @@ func (p *player) stop() {
 func (p *player) run() {
 	defer close(p.done)
 	defer p.sub.Close()
-	window := p.c.cfg.WriteBatch
+	pacer := &p.c.srv.pacer
+	defer pacer.players.Add(-1)
 	for {
 		if p.vod != nil {
 			if ms := p.bufferMs.Load(); ms != 0 {
@@ -84,6 +86,7 @@ func (p *player) run() {
 			}
 			return
 		}
+		start := time.Now()
 		err = p.write(msgs)
 		for i, m := range msgs {
 			m.Release()
@@ -100,8 +103,9 @@ func (p *player) run() {
 			p.c.close()
 			return
 		}
-		if window > 0 {
-			time.Sleep(window)
+		// Whatever arrives while the player waits leaves in its next write.
+		if d := pacer.pause(start, time.Now()); d > 0 {
+			time.Sleep(d)
 		}
 	}
 }
@@ -183,7 +187,9 @@ func (p *player) write(msgs []*remux.Message) error {
 		return nil
 	}
 	c.refreshWriteDeadlineLocked()
+	start := time.Now()
 	n, err := p.vb.writeTo(c.nc)
+	c.srv.pacer.observe(time.Since(start))
 	c.srv.bytesOut.Add(uint64(n))
 	if err != nil {
 		c.wclosed = true

@@ -1,0 +1,84 @@
+package rtmp
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// NoWriteBatch as ServerConfig.WriteBatch sends every message the moment it
+// arrives: no merge window at all.
+const NoWriteBatch time.Duration = -1
+
+const (
+	// autoMaxBatch caps the adaptive window: with the time a round of
+	// writes to every player takes, a message is out within ~60 ms even
+	// with a thousand players.
+	autoMaxBatch = 40 * time.Millisecond
+	// autoDuty is how much of one core the players' writes may take
+	// before the window opens: window = players × cost of a write / duty.
+	autoDuty = 0.25
+	// minPause: a shorter wait costs a timer and a wake-up for little
+	// merging, so the player writes again at once.
+	minPause = time.Millisecond
+	// Bounds of the measured cost of one write: a write that blocked on a
+	// full socket is the client's slowness, not our CPU.
+	minWriteCost = 2 * time.Microsecond
+	maxWriteCost = 200 * time.Microsecond
+)
+
+// writePacer decides how long a player waits after a write, so that what
+// the stream produces meanwhile leaves in the next vectored write. The cost
+// that merging saves is a syscall (and a wake-up) per player per message,
+// which only matters when there are many players: with few players the
+// window is zero and a message leaves as soon as it arrives; with many it
+// grows with players × the measured cost of one write, up to
+// autoMaxBatch, bounding the CPU the writes take. A positive fixed window
+// (ServerConfig.WriteBatch) replaces the adaptive one.
+//
+// It is shared by every player of a Server: the CPU the writes compete for
+// is the machine's, whatever stream they belong to.
+type writePacer struct {
+	fixed   time.Duration // > 0: fixed window; NoWriteBatch: none; 0: adaptive
+	players atomic.Int64  // players writing now
+	costNs  atomic.Int64  // moving average of one write's duration
+}
+
+// observe folds the duration of one vectored write into the average. The
+// load-then-store is not atomic as a whole; a lost sample does not matter.
+func (w *writePacer) observe(d time.Duration) {
+	d = min(max(d, minWriteCost), maxWriteCost)
+	old := w.costNs.Load()
+	if old == 0 {
+		w.costNs.Store(int64(d))
+		return
+	}
+	w.costNs.Store(old + (int64(d)-old)/64)
+}
+
+// window is the merge window now.
+func (w *writePacer) window() time.Duration {
+	switch {
+	case w.fixed > 0:
+		return w.fixed
+	case w.fixed < 0:
+		return 0
+	}
+	cost := max(w.costNs.Load(), int64(minWriteCost))
+	win := time.Duration(float64(w.players.Load()*cost) / autoDuty)
+	return min(win, autoMaxBatch)
+}
+
+// pause is how long a player waits after a write that started at start:
+// the next write starts no sooner than one window after this one started.
+// A fixed window is waited in full after the write, as it always was.
+func (w *writePacer) pause(start, now time.Time) time.Duration {
+	win := w.window()
+	if w.fixed > 0 {
+		return win
+	}
+	p := win - now.Sub(start)
+	if p < minPause {
+		return 0
+	}
+	return p
+}

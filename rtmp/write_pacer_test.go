@@ -1,0 +1,56 @@
+package rtmp
+
+import (
+	"testing"
+	"time"
+)
+
+func TestWritePacerWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name    string
+		fixed   time.Duration
+		players int64
+		cost    time.Duration
+		took    time.Duration // how long the write took
+		want    time.Duration // pause after it
+	}{
+		{"one player writes at once", 0, 1, 15 * time.Microsecond, 10 * time.Microsecond, 0},
+		{"ten players write at once", 0, 10, 15 * time.Microsecond, 10 * time.Microsecond, 0},
+		// 100 × 15 µs / 0.25 = 6 ms window, 1 ms of it spent writing.
+		{"hundred players merge", 0, 100, 15 * time.Microsecond, time.Millisecond, 5 * time.Millisecond},
+		{"window capped", 0, 1000, 15 * time.Microsecond, 0, autoMaxBatch},
+		{"slow write leaves no pause", 0, 100, 15 * time.Microsecond, 6 * time.Millisecond, 0},
+		{"fixed window waited in full", 100 * time.Millisecond, 1, 15 * time.Microsecond, 5 * time.Millisecond, 100 * time.Millisecond},
+		{"no batching", NoWriteBatch, 1000, 15 * time.Microsecond, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &writePacer{fixed: tc.fixed}
+			w.players.Store(tc.players)
+			w.costNs.Store(int64(tc.cost))
+			if got := w.pause(t0, t0.Add(tc.took)); got != tc.want {
+				t.Errorf("pause = %v, want %v (window %v)", got, tc.want, w.window())
+			}
+		})
+	}
+}
+
+func TestWritePacerObserveBounds(t *testing.T) {
+	var w writePacer
+	w.observe(10 * time.Microsecond)
+	if got := time.Duration(w.costNs.Load()); got != 10*time.Microsecond {
+		t.Fatalf("first sample: cost %v, want 10µs", got)
+	}
+	// A write that blocked a second on a full socket counts as the bound.
+	w.observe(time.Second)
+	want := 10*time.Microsecond + (maxWriteCost-10*time.Microsecond)/64
+	if got := time.Duration(w.costNs.Load()); got != want {
+		t.Fatalf("after a blocked write: cost %v, want %v", got, want)
+	}
+	for range 1000 {
+		w.observe(0)
+	}
+	if got := time.Duration(w.costNs.Load()); got < minWriteCost || got > minWriteCost+time.Microsecond {
+		t.Fatalf("after instant writes: cost %v, want about %v", got, minWriteCost)
+	}
+}
