@@ -104,7 +104,9 @@ func (p *player) run() {
 			return
 		}
 		// Whatever arrives while the player waits leaves in its next write.
-		if d := pacer.pause(start, time.Now()); d > 0 {
+		now := time.Now()
+		pacer.observe(now.Sub(start))
+		if d := pacer.pause(start, now); d > 0 {
 			time.Sleep(d)
 		}
 	}
@@ -187,9 +189,7 @@ func (p *player) write(msgs []*remux.Message) error {
 		return nil
 	}
 	c.refreshWriteDeadlineLocked()
-	start := time.Now()
 	n, err := p.vb.writeTo(c.nc)
-	c.srv.pacer.observe(time.Since(start))
 	c.srv.bytesOut.Add(uint64(n))
 	if err != nil {
 		c.wclosed = true
