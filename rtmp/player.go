@@ -146,6 +146,11 @@ func (p *player) write(msgs []*remux.Message) error {
 	}
 	p.vb.reset()
 	for _, m := range msgs {
+		if len(p.vb.segs) >= maxWriteSegs {
+			if err := p.flushLocked(); err != nil {
+				return err
+			}
+		}
 		var csid uint32
 		switch m.Kind {
 		case remux.KindAudio:
@@ -185,12 +190,26 @@ func (p *player) write(msgs []*remux.Message) error {
 		}
 		p.vb.add(c.cw, csid, Header{Type: uint8(m.Kind), StreamID: p.streamID, Timestamp: ts}, m.Payload)
 	}
+	return p.flushLocked()
+}
+
+// maxWriteSegs bounds the chunks of one vectored write. A joining player
+// gets the whole GOP cache at once (a megabyte, hundreds of chunks); in
+// one write, its scratch vectors, and the socket's iovec array inside
+// package poll, would keep that size for the life of the connection.
+// Steady-state writes (a few messages) stay below it.
+const maxWriteSegs = 32
+
+// flushLocked writes what was added since the last flush; c.wmu is held.
+func (p *player) flushLocked() error {
+	c := p.c
 	if len(p.vb.segs) == 0 {
 		return nil
 	}
 	c.refreshWriteDeadlineLocked()
 	n, err := p.vb.writeTo(c.nc)
 	c.srv.bytesOut.Add(uint64(n))
+	p.vb.reset()
 	if err != nil {
 		c.wclosed = true
 	}

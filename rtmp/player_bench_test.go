@@ -111,3 +111,27 @@ func TestPlayerWritePathZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestPlayerWriteBoundsScratch: the burst a joining player gets (the GOP
+// cache, here 200 messages) leaves in writes of at most maxWriteSegs
+// chunks plus one message, so the scratch the player keeps stays small.
+func TestPlayerWriteBoundsScratch(t *testing.T) {
+	p, msgs, nc := newBenchPlayer(t, 200)
+	var want int64
+	maxChunks := 0
+	for _, m := range msgs {
+		want += int64(len(m.Payload))
+		maxChunks = max(maxChunks, (len(m.Payload)+DefaultChunkSize-1)/DefaultChunkSize)
+	}
+	if err := p.write(msgs); err != nil {
+		t.Fatal(err)
+	}
+	if nc.n < want {
+		t.Fatalf("wrote %d bytes, want at least the %d of payload", nc.n, want)
+	}
+	// append's doubling may take the capacity to twice what was used.
+	if limit := 2 * (maxWriteSegs + maxChunks); cap(p.vb.segs) > limit || cap(p.vb.vec) > 2*limit {
+		t.Errorf("scratch grew to %d segments, %d vectors after a %d-message burst; want at most %d, %d",
+			cap(p.vb.segs), cap(p.vb.vec), len(msgs), limit, 2*limit)
+	}
+}
