@@ -106,7 +106,11 @@ func (p *player) run() {
 		// Whatever arrives while the player waits leaves in its next write.
 		now := time.Now()
 		pacer.observe(now.Sub(start))
-		if d := pacer.pause(start, now); d > 0 {
+		d := pacer.pause(start, now)
+		if p.vod != nil {
+			d = pacer.pauseVOD(start, now)
+		}
+		if d > 0 {
 			time.Sleep(d)
 		}
 	}

@@ -20,6 +20,13 @@ const (
 	// minPause: a shorter wait costs a timer and a wake-up for little
 	// merging, so the player writes again at once.
 	minPause = time.Millisecond
+	// vodBatch is the adaptive window of a player of a recording: the
+	// session paces it ahead of the client's buffer, so the window costs
+	// no latency anyone sees, and pause and unpause keep the timing their
+	// statuses were proven with (pause's status is not ordered with the
+	// media: with no window, a frame fetched just before a pause can
+	// follow NetStream.Pause.Notify).
+	vodBatch = 100 * time.Millisecond
 	// Bounds of the measured cost of one write: a write that blocked on a
 	// full socket is the client's slowness, not our CPU.
 	minWriteCost = 2 * time.Microsecond
@@ -81,4 +88,13 @@ func (w *writePacer) pause(start, now time.Time) time.Duration {
 		return 0
 	}
 	return p
+}
+
+// pauseVOD is pause for a player of a recording: the adaptive window is
+// vodBatch; an explicit WriteBatch applies as to live players.
+func (w *writePacer) pauseVOD(start, now time.Time) time.Duration {
+	if w.fixed != 0 {
+		return w.pause(start, now)
+	}
+	return max(vodBatch-now.Sub(start), 0)
 }
