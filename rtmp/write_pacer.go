@@ -50,16 +50,22 @@ type writePacer struct {
 	costNs  atomic.Int64  // moving average of one write's duration
 }
 
-// observe folds the duration of one vectored write into the average. The
-// load-then-store is not atomic as a whole; a lost sample does not matter.
+// observe folds the duration of one vectored write into the estimate. It
+// is wall time, so a write preempted by other processes looks slow: the
+// estimate falls fast (1/8 of the difference) and rises slowly (1/256),
+// following the writes that ran undisturbed. The load-then-store is not
+// atomic as a whole; a lost sample does not matter.
 func (w *writePacer) observe(d time.Duration) {
 	d = min(max(d, minWriteCost), maxWriteCost)
 	old := w.costNs.Load()
-	if old == 0 {
+	switch {
+	case old == 0:
 		w.costNs.Store(int64(d))
-		return
+	case int64(d) < old:
+		w.costNs.Store(old - (old-int64(d))/8)
+	default:
+		w.costNs.Store(old + (int64(d)-old)/256)
 	}
-	w.costNs.Store(old + (int64(d)-old)/64)
 }
 
 // window is the merge window now.
