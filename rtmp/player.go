@@ -67,6 +67,9 @@ func (p *player) run() {
 	defer p.sub.Close()
 	pacer := &p.c.srv.pacer
 	defer pacer.players.Add(-1)
+	poller, _ := p.sub.(Poller)
+	canHold := poller != nil && p.vod == nil && pacer.fixed == 0
+	var last time.Time // start of the previous write
 	for {
 		if p.vod != nil {
 			if ms := p.bufferMs.Load(); ms != 0 {
@@ -86,6 +89,15 @@ func (p *player) run() {
 			}
 			return
 		}
+		if canHold {
+			// Too soon after the last write: hold this one for the rest of
+			// the window and send what arrives meanwhile with it.
+			if d := pacer.hold(last, time.Now()); d > 0 {
+				time.Sleep(d)
+				msgs = poller.Poll(msgs)
+				p.batch = msgs
+			}
+		}
 		start := time.Now()
 		err = p.write(msgs)
 		for i, m := range msgs {
@@ -103,12 +115,17 @@ func (p *player) run() {
 			p.c.close()
 			return
 		}
-		// Whatever arrives while the player waits leaves in its next write.
 		now := time.Now()
 		pacer.observe(now.Sub(start))
-		d := pacer.pause(start, now)
-		if p.vod != nil {
+		last = start
+		// A fixed window, a recording's, or one that cannot be held: wait
+		// after the write; what arrives meanwhile leaves in the next one.
+		var d time.Duration
+		switch {
+		case p.vod != nil:
 			d = pacer.pauseVOD(start, now)
+		case !canHold:
+			d = pacer.pause(start, now)
 		}
 		if d > 0 {
 			time.Sleep(d)

@@ -1,8 +1,11 @@
 package rtmp
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,5 +136,102 @@ func TestPlayerWriteBoundsScratch(t *testing.T) {
 	if limit := 2 * (maxWriteSegs + maxChunks); cap(p.vb.segs) > limit || cap(p.vb.vec) > 2*limit {
 		t.Errorf("scratch grew to %d segments, %d vectors after a %d-message burst; want at most %d, %d",
 			cap(p.vb.segs), cap(p.vb.vec), len(msgs), limit, 2*limit)
+	}
+}
+
+// feedSub is a Subscription and Poller over a channel of messages.
+type feedSub struct {
+	ch     chan *remux.Message
+	polls  atomic.Int64
+	closed chan struct{}
+}
+
+func (f *feedSub) Next(dst []*remux.Message) ([]*remux.Message, error) {
+	select {
+	case m := <-f.ch:
+		return append(dst, m), nil
+	case <-f.closed:
+		return dst, errors.New("closed")
+	}
+}
+
+func (f *feedSub) Poll(dst []*remux.Message) []*remux.Message {
+	f.polls.Add(1)
+	for {
+		select {
+		case m := <-f.ch:
+			dst = append(dst, m)
+		default:
+			return dst
+		}
+	}
+}
+
+func (f *feedSub) Close() {
+	select {
+	case <-f.closed:
+	default:
+		close(f.closed)
+	}
+}
+
+// timedConn records when each byte count was written.
+type timedConn struct {
+	discardConn
+	mu     sync.Mutex
+	writes []time.Time
+}
+
+func (c *timedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes = append(c.writes, time.Now())
+	c.mu.Unlock()
+	return c.discardConn.Write(p)
+}
+
+// With a wide adaptive window (many players on the server), a message that
+// comes soon after a write is held for the rest of the window and leaves
+// with the ones that came meanwhile; the first goes at once.
+func TestPlayerHoldsForTheWindow(t *testing.T) {
+	srv := NewServer(ServerConfig{}, nil)
+	srv.pacer.players.Store(100000) // window capped: autoMaxBatch
+	srv.pacer.costNs.Store(int64(20 * time.Microsecond))
+	nc := &timedConn{}
+	c := newConn(srv, nc)
+	c.cw.chunkSize = DefaultChunkSize
+	sub := &feedSub{ch: make(chan *remux.Message, 16), closed: make(chan struct{})}
+	p := startPlayer(c, 1, sub, 0, nil)
+	frame := func(ts uint32) *remux.Message {
+		m := remux.NewMessage(remux.KindVideo, ts, []byte{0x17, 1, 0, 0, 0, 'x'})
+		m.Parse()
+		return m
+	}
+	start := time.Now()
+	sub.ch <- frame(0)
+	time.Sleep(5 * time.Millisecond)
+	for ts := uint32(40); ts <= 120; ts += 40 {
+		sub.ch <- frame(ts)
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(autoMaxBatch + 20*time.Millisecond)
+	p.stop()
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	if len(nc.writes) == 0 {
+		t.Fatal("nothing written")
+	}
+	if first := nc.writes[0].Sub(start); first > autoMaxBatch/2 {
+		t.Errorf("first message written after %v, want at once", first)
+	}
+	last := nc.writes[len(nc.writes)-1].Sub(start)
+	if last < autoMaxBatch-5*time.Millisecond || last > autoMaxBatch+15*time.Millisecond {
+		t.Errorf("held messages written %v after the first write, want about one window (%v)", last, autoMaxBatch)
+	}
+	if sub.polls.Load() == 0 {
+		t.Error("the held write did not Poll for what came meanwhile")
+	}
+	// A type-0 header (12 B) on the first frame, type-2 (4 B) on the rest.
+	if want := int64(12 + 6 + 3*(4+6)); nc.n != want {
+		t.Errorf("wrote %d bytes, want the four frames' %d", nc.n, want)
 	}
 }

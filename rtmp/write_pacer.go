@@ -3,6 +3,8 @@ package rtmp
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/tapedeck/tapedeck/remux"
 )
 
 // NoWriteBatch as ServerConfig.WriteBatch sends every message the moment it
@@ -81,9 +83,27 @@ func (w *writePacer) window() time.Duration {
 	return min(win, autoMaxBatch)
 }
 
+// hold is how long a player that has something to send waits before
+// writing it, when its previous write started at last: until one window
+// after that, so what arrives meanwhile leaves in the same write. A player
+// whose messages come further apart than the window never waits, and one
+// with nothing to send sleeps in Next, not on a timer. Only the adaptive
+// window holds; a fixed one is waited after the write (pause).
+func (w *writePacer) hold(last, now time.Time) time.Duration {
+	if w.fixed != 0 || last.IsZero() {
+		return 0
+	}
+	p := w.window() - now.Sub(last)
+	if p < minPause {
+		return 0
+	}
+	return p
+}
+
 // pause is how long a player waits after a write that started at start:
 // the next write starts no sooner than one window after this one started.
-// A fixed window is waited in full after the write, as it always was.
+// A fixed window is waited in full after the write, as it always was. The
+// adaptive window is waited here only by a subscription that cannot Poll.
 func (w *writePacer) pause(start, now time.Time) time.Duration {
 	win := w.window()
 	if w.fixed > 0 {
@@ -103,4 +123,15 @@ func (w *writePacer) pauseVOD(start, now time.Time) time.Duration {
 		return w.pause(start, now)
 	}
 	return max(vodBatch-now.Sub(start), 0)
+}
+
+// Poller is a Subscription that can also hand over what is available now
+// without blocking, so a player holding a message for the merge window can
+// add what arrived meanwhile. A live stream's subscription is one
+// (hub.Subscriber); without it a player waits its window after each write.
+type Poller interface {
+	// Poll appends the messages available now, each retained for the
+	// caller, and returns at once; nothing when there is nothing new or
+	// the subscription is closed (Next reports that).
+	Poll(dst []*remux.Message) []*remux.Message
 }

@@ -74,3 +74,30 @@ func TestWritePacerVOD(t *testing.T) {
 		t.Errorf("VOD pause with write_batch 0s = %v, want 0", got)
 	}
 }
+
+func TestWritePacerHold(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	w := &writePacer{}
+	w.players.Store(100)
+	w.costNs.Store(int64(15 * time.Microsecond)) // 6 ms window
+	for _, tc := range []struct {
+		name  string
+		since time.Duration // since the previous write started
+		want  time.Duration
+	}{
+		{"message soon after a write waits the rest of the window", 2 * time.Millisecond, 4 * time.Millisecond},
+		{"message after the window goes at once", 7 * time.Millisecond, 0},
+		{"less than minPause left goes at once", 5500 * time.Microsecond, 0},
+	} {
+		if got := w.hold(t0, t0.Add(tc.since)); got != tc.want {
+			t.Errorf("%s: hold = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if got := w.hold(time.Time{}, t0); got != 0 {
+		t.Errorf("first write: hold = %v, want 0", got)
+	}
+	w.fixed = 50 * time.Millisecond
+	if got := w.hold(t0, t0.Add(time.Millisecond)); got != 0 {
+		t.Errorf("fixed window: hold = %v, want 0 (it waits after the write)", got)
+	}
+}

@@ -74,3 +74,29 @@ func TestRingKeepsWhatASubscriberHasYetToRead(t *testing.T) {
 		t.Errorf("subscriber 3 s behind got %d of 75 frames with %d skips, want all and none", n, slow.Skips())
 	}
 }
+
+// Poll hands over what is there without blocking, and nothing when there
+// is nothing new: a player holding a message must not get stuck in it.
+func TestPollDoesNotBlock(t *testing.T) {
+	h := New(nil)
+	cfg := StreamConfig{GOPCache: true}
+	p, _ := h.Publish("live", "cam1", cfg, "test")
+	p.Write(msg(remux.KindVideo, 0, avcSeqHeader))
+	p.Write(msg(remux.KindVideo, 0, avcKey))
+	sub := h.Subscribe("live", "cam1", cfg)
+	defer sub.Close()
+	if got := describe(sub.Poll(nil)); got != "vH K0 " {
+		t.Errorf("first Poll = %q, want the header and the keyframe", got)
+	}
+	if got := sub.Poll(nil); len(got) != 0 {
+		t.Errorf("Poll with nothing new = %q, want nothing", describe(got))
+	}
+	p.Write(msg(remux.KindVideo, 40, avcInter))
+	if got := describe(sub.Poll(nil)); got != "v40 " {
+		t.Errorf("Poll after a frame = %q, want it", got)
+	}
+	sub.Close()
+	if got := sub.Poll(nil); len(got) != 0 {
+		t.Errorf("Poll after Close = %q, want nothing", describe(got))
+	}
+}
