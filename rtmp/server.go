@@ -33,13 +33,14 @@ type ServerConfig struct {
 	// (pings, acks, chunk sizes) do not count as activity.
 	IdleTimeout time.Duration
 	// WriteBatch is the merge window for players. 0 (the default) adapts
-	// it: a message leaves as soon as it arrives while the players are
-	// few, and what arrives while a player waits leaves in one vectored
-	// write once players × the cost of a write would take more than a
-	// quarter of a core (window capped at 40 ms); players of recordings,
-	// paced ahead by their session, keep 100 ms. A positive value is a
-	// fixed window waited after every write; NoWriteBatch sends every
-	// message at once whatever the load.
+	// it: none while the players are few, so a message leaves as soon as it
+	// arrives; once players × the cost of a write would take more than a
+	// quarter of a core, a message that comes within the window (capped at
+	// 40 ms) of a player's last write waits out the rest of it and leaves
+	// with what came meanwhile, in one vectored write. Players of
+	// recordings, paced ahead by their session, keep 100 ms. A positive
+	// value is a fixed window waited after every write; NoWriteBatch sends
+	// every message at once whatever the load.
 	WriteBatch    time.Duration
 	WindowAckSize uint32 // 2_500_000
 	Logger        *slog.Logger
