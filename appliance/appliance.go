@@ -93,7 +93,7 @@ func New(cfg *Config, log *slog.Logger) *Appliance {
 		HandshakeTimeout:    l.HandshakeTimeout,
 		CommandTimeout:      l.CommandTimeout,
 		IdleTimeout:         l.IdleTimeout,
-		WriteBatch:          cfg.RTMP.WriteBatch,
+		WriteBatch:          cfg.RTMP.WriteBatch.server(),
 		Logger:              log,
 		Pool:                remux.NewPool(),
 	}, h)

@@ -41,11 +41,11 @@ type Config struct {
 
 // RTMPConfig configures the RTMP listeners.
 type RTMPConfig struct {
-	Listen     string        `mapstructure:"listen"`
-	ChunkSize  int           `mapstructure:"chunk_size"`
-	WriteBatch time.Duration `mapstructure:"write_batch"`
-	Limits     LimitsConfig  `mapstructure:"limits"`
-	TLS        TLSConfig     `mapstructure:"tls"`
+	Listen     string       `mapstructure:"listen"`
+	ChunkSize  int          `mapstructure:"chunk_size"`
+	WriteBatch WriteBatch   `mapstructure:"write_batch"`
+	Limits     LimitsConfig `mapstructure:"limits"`
+	TLS        TLSConfig    `mapstructure:"tls"`
 }
 
 // LimitsConfig bounds what clients can make the server spend.
@@ -437,8 +437,8 @@ func (c *Config) Validate() []error {
 	if c.RTMP.ChunkSize < 128 || c.RTMP.ChunkSize > 0xFFFFFF {
 		bad("rtmp.chunk_size", "%d is outside 128..16777215", c.RTMP.ChunkSize)
 	}
-	if c.RTMP.WriteBatch < 0 || c.RTMP.WriteBatch > time.Second {
-		bad("rtmp.write_batch", "%v is outside 0s..1s", c.RTMP.WriteBatch)
+	if w := c.RTMP.WriteBatch; !w.Auto && (w.Window < 0 || w.Window > time.Second) {
+		bad("rtmp.write_batch", "%v is outside 0s..1s", w.Window)
 	}
 	l := c.RTMP.Limits
 	if l.MaxConnections < 0 {

@@ -85,7 +85,7 @@ func TestConfigProblems(t *testing.T) {
 		{"unknown key in an app", "apps:\n  live:\n    publsh:\n      keys: [a]\n",
 			[]string{"apps.live.publsh: unknown key (did you mean publish?)"}},
 		{"bad duration", "rtmp:\n  write_batch: fast\n",
-			[]string{`rtmp.write_batch: "fast" is not a duration (e.g. 500ms, 10s, 1m30s)`}},
+			[]string{`rtmp.write_batch: "fast" is neither auto nor a duration (e.g. auto, 0s, 20ms)`}},
 		{"bad size unit", "rtmp:\n  limits:\n    max_message_bytes: 8XB\n",
 			[]string{`rtmp.limits.max_message_bytes: "8XB" has an unknown unit "XB" (use B, KB, MB, GB, TB)`}},
 		{"size out of range", "rtmp:\n  limits:\n    max_message_bytes: 16MB\n",
@@ -174,7 +174,7 @@ func TestConfigProblems(t *testing.T) {
 				"apps:\n  vod:\n    gop_cache: true\n  live:\n    publish:\n      allow: [nope]\n",
 			[]string{
 				"rtmp.chunk_sise: unknown key (did you mean chunk_size?)",
-				`rtmp.write_batch: "fast" is not a duration (e.g. 500ms, 10s, 1m30s)`,
+				`rtmp.write_batch: "fast" is neither auto nor a duration (e.g. auto, 0s, 20ms)`,
 				`rtmp.limits.max_message_bytes: "8XB" has an unknown unit "XB" (use B, KB, MB, GB, TB)`,
 				"bogus_thing: unknown key",
 				`log.level: "loud" is not one of debug, info, warn, error`,
@@ -257,7 +257,7 @@ func TestConfigEmbeddedDefault(t *testing.T) {
 		t.Errorf("Source = %q, want \"embedded default\"", def.Source)
 	}
 	r := def.RTMP
-	if r.Listen != ":1935" || r.ChunkSize != 4096 || r.WriteBatch != 100*time.Millisecond ||
+	if r.Listen != ":1935" || r.ChunkSize != 4096 || r.WriteBatch != (appliance.WriteBatch{Auto: true}) ||
 		r.Limits.MaxConnections != 2000 || r.Limits.MaxMessageBytes != 8<<20 ||
 		r.Limits.HandshakeTimeout != 10*time.Second || r.Limits.IdleTimeout != 60*time.Second ||
 		r.Limits.MaxConnectionsPerIP != 200 || r.Limits.CommandTimeout != 5*time.Second ||
@@ -344,7 +344,7 @@ webhooks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.RTMP.Listen != "0.0.0.0:1940" || cfg.RTMP.ChunkSize != 60000 || cfg.RTMP.WriteBatch != 0 ||
+	if cfg.RTMP.Listen != "0.0.0.0:1940" || cfg.RTMP.ChunkSize != 60000 || cfg.RTMP.WriteBatch != (appliance.WriteBatch{}) ||
 		cfg.RTMP.Limits.MaxMessageBytes != 512<<10 || cfg.RTMP.Limits.IdleTimeout != 90*time.Second ||
 		cfg.RTMP.Limits.HandshakeTimeout != 10*time.Second {
 		t.Errorf("rtmp: %+v", cfg.RTMP)

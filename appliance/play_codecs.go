@@ -59,27 +59,44 @@ func (a *announcedSub) Next(dst []*remux.Message) ([]*remux.Message, error) {
 	n := len(dst)
 	for {
 		out, err := a.Subscriber.Next(dst)
-		kept := out[:n]
-		for _, m := range out[n:] {
-			if rtmp.NeedsEnhanced(m) && !a.takes(m.Frame.Codec) {
-				m.Release()
-				continue
-			}
-			if m.Kind == remux.KindVideo && !m.Frame.Enhanced && m.Frame.Codec == remux.CodecHEVC {
-				if a.pool == nil {
-					a.pool = remux.NewPool()
-				}
-				if m = remux.EnhanceLegacyHEVC(m, a.pool); m == nil {
-					continue
-				}
-			}
-			kept = append(kept, m)
-		}
+		kept := a.keep(out, n)
 		if len(kept) > n || err != nil {
 			return kept, err
 		}
 		dst = kept
 	}
+}
+
+// Poll is hub.Subscriber.Poll with the same filter as Next, so a player
+// holding a message for its merge window (rtmp.Poller) never gets, through
+// the back door, what Next would have dropped.
+func (a *announcedSub) Poll(dst []*remux.Message) []*remux.Message {
+	return a.keep(a.Subscriber.Poll(dst), len(dst))
+}
+
+// keep filters out[n:] in place: what the player cannot decode is
+// released, pre-standard HEVC is rewritten to the Enhanced form.
+func (a *announcedSub) keep(out []*remux.Message, n int) []*remux.Message {
+	kept := out[:n]
+	for _, m := range out[n:] {
+		if rtmp.NeedsEnhanced(m) && !a.takes(m.Frame.Codec) {
+			m.Release()
+			continue
+		}
+		if m.Kind == remux.KindVideo && !m.Frame.Enhanced && m.Frame.Codec == remux.CodecHEVC {
+			if a.pool == nil {
+				a.pool = remux.NewPool()
+			}
+			if m = remux.EnhanceLegacyHEVC(m, a.pool); m == nil {
+				continue
+			}
+		}
+		kept = append(kept, m)
+	}
+	// Clear what was dropped past the kept ones, so the caller's slice
+	// holds no released message.
+	clear(out[len(kept):])
+	return kept
 }
 
 // takes asks the player's caps once per codec and logs a refusal once.

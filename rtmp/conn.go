@@ -96,9 +96,10 @@ func (c *conn) serve() {
 	c.nc.SetDeadline(time.Time{})
 	c.log.Debug("rtmp handshake done", "kind", kind)
 	c.progress(c.cfg.CommandTimeout, "no connect")
-	// 4 KiB: players send almost nothing, and a publisher's chunk payloads
-	// larger than the buffer are read straight into the message buffers.
-	c.br = bufio.NewReaderSize(c.nc, 4<<10)
+	// 1 KiB: every connection keeps it, players send almost nothing, and
+	// a publisher's chunk payloads larger than it are read straight into
+	// the message buffers (a second read per 4 KB chunk, per stream).
+	c.br = bufio.NewReaderSize(c.nc, 1<<10)
 	c.cr = NewChunkReader(c.br, c.cfg.Pool, c.cfg.MaxMessageBytes, c.cfg.MaxChunkSize)
 	defer c.cr.Close()
 	err = c.readLoop()

@@ -56,6 +56,7 @@ func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, v
 	if duration > 0 && duration < 1<<31 {
 		p.limit = uint32(duration)
 	}
+	c.srv.pacer.players.Add(1)
 	go p.run()
 	return p
 }
@@ -71,7 +72,11 @@ func (p *player) run() {
 	defer close(p.done)
 	defer p.logEnd()
 	defer p.sub.Close()
-	window := p.c.cfg.WriteBatch
+	pacer := &p.c.srv.pacer
+	defer pacer.players.Add(-1)
+	poller, _ := p.sub.(Poller)
+	canHold := poller != nil && p.vod == nil && pacer.fixed == 0
+	var last time.Time // start of the previous write
 	for {
 		if p.vod != nil {
 			if ms := p.bufferMs.Load(); ms != 0 {
@@ -91,7 +96,17 @@ func (p *player) run() {
 			}
 			return
 		}
+		if canHold {
+			// Too soon after the last write: hold this one for the rest of
+			// the window and send what arrives meanwhile with it.
+			if d := pacer.hold(last, time.Now()); d > 0 {
+				time.Sleep(d)
+				msgs = poller.Poll(msgs)
+				p.batch = msgs
+			}
+		}
 		p.tally.messages += uint64(len(msgs))
+		start := time.Now()
 		err = p.write(msgs)
 		for i, m := range msgs {
 			m.Release()
@@ -108,8 +123,20 @@ func (p *player) run() {
 			p.c.close()
 			return
 		}
-		if window > 0 {
-			time.Sleep(window)
+		now := time.Now()
+		pacer.observe(now.Sub(start))
+		last = start
+		// A fixed window, a recording's, or one that cannot be held: wait
+		// after the write; what arrives meanwhile leaves in the next one.
+		var d time.Duration
+		switch {
+		case p.vod != nil:
+			d = pacer.pauseVOD(start, now)
+		case !canHold:
+			d = pacer.pause(start, now)
+		}
+		if d > 0 {
+			time.Sleep(d)
 		}
 	}
 }
@@ -148,6 +175,11 @@ func (p *player) write(msgs []*remux.Message) error {
 	}
 	p.vb.reset()
 	for _, m := range msgs {
+		if len(p.vb.segs) >= maxWriteSegs {
+			if err := p.flushLocked(); err != nil {
+				return err
+			}
+		}
 		var csid uint32
 		switch m.Kind {
 		case remux.KindAudio:
@@ -187,6 +219,19 @@ func (p *player) write(msgs []*remux.Message) error {
 		}
 		p.vb.add(c.cw, csid, Header{Type: uint8(m.Kind), StreamID: p.streamID, Timestamp: ts}, m.Payload)
 	}
+	return p.flushLocked()
+}
+
+// maxWriteSegs bounds the chunks of one vectored write. A joining player
+// gets the whole GOP cache at once (a megabyte, hundreds of chunks); in
+// one write, its scratch vectors, and the socket's iovec array inside
+// package poll, would keep that size for the life of the connection.
+// Steady-state writes (a few messages) stay below it.
+const maxWriteSegs = 32
+
+// flushLocked writes what was added since the last flush; c.wmu is held.
+func (p *player) flushLocked() error {
+	c := p.c
 	if len(p.vb.segs) == 0 {
 		return nil
 	}
@@ -194,6 +239,7 @@ func (p *player) write(msgs []*remux.Message) error {
 	n, err := p.vb.writeTo(c.nc)
 	c.srv.bytesOut.Add(uint64(n))
 	p.tally.bytes += uint64(n)
+	p.vb.reset()
 	if err != nil {
 		c.wclosed = true
 	}

@@ -32,9 +32,15 @@ type ServerConfig struct {
 	// nothing) or without write progress (players). Control messages
 	// (pings, acks, chunk sizes) do not count as activity.
 	IdleTimeout time.Duration
-	// WriteBatch is the merge window for players: after a write, a player
-	// waits this long so several messages leave in one vectored write.
-	// 0 sends each message as soon as it arrives.
+	// WriteBatch is the merge window for players. 0 (the default) adapts
+	// it: none while the players are few, so a message leaves as soon as it
+	// arrives; once players × the cost of a write would take more than a
+	// quarter of a core, a message that comes within the window (capped at
+	// 40 ms) of a player's last write waits out the rest of it and leaves
+	// with what came meanwhile, in one vectored write. Players of
+	// recordings, paced ahead by their session, keep 100 ms. A positive
+	// value is a fixed window waited after every write; NoWriteBatch sends
+	// every message at once whatever the load.
 	WriteBatch    time.Duration
 	WindowAckSize uint32 // 2_500_000
 	Logger        *slog.Logger
@@ -92,6 +98,8 @@ type Server struct {
 	refused  atomic.Uint64
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
+
+	pacer writePacer // merge window of every player
 }
 
 // Stats are server-wide counters for metrics.
@@ -124,6 +132,7 @@ func NewServer(cfg ServerConfig, h Handler) *Server {
 		perAddr:   make(map[netip.Prefix]int),
 	}
 	s.refusals = newRefusalLog(s.cfg.Logger, refusalLogEvery)
+	s.pacer.fixed = s.cfg.WriteBatch
 	return s
 }
 

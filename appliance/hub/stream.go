@@ -215,7 +215,10 @@ func (s *Stream) dropTailLocked() {
 }
 
 // trimLocked drops messages no one may need: older than the GOP cache's
-// keyframe and outside the lag window subscribers are allowed.
+// keyframe and than every subscriber's cursor, or outside the lag window
+// subscribers are allowed. Only what a subscriber has yet to read is kept
+// for the lag window, so a stream whose consumers keep up (a recorder, live
+// players) holds its GOP and little more.
 func (s *Stream) trimLocked() {
 	keep := s.head // first seq the GOP cache needs
 	if s.cfg.GOPCache && s.hasKey {
@@ -225,12 +228,23 @@ func (s *Stream) trimLocked() {
 			keep = s.head
 		}
 	}
+	if s.tail >= keep || s.tail >= s.head-1 {
+		return
+	}
+	unread := s.head // first seq a subscriber of this session has yet to read
+	for _, sub := range *s.subList.Load() {
+		if sub.epoch == s.epoch && sub.cursor < unread {
+			unread = sub.cursor
+		}
+	}
 	for s.tail < keep && s.tail < s.head-1 {
-		old := s.at(s.tail)
-		withinBytes := s.cum-old.cum <= uint64(s.cfg.MaxLagBytes)
-		withinTime := int64(int32(s.lastTS-old.m.Timestamp)) <= s.cfg.MaxLagTime.Milliseconds()
-		if withinBytes && withinTime {
-			break
+		if s.tail >= unread {
+			old := s.at(s.tail)
+			withinBytes := s.cum-old.cum <= uint64(s.cfg.MaxLagBytes)
+			withinTime := int64(int32(s.lastTS-old.m.Timestamp)) <= s.cfg.MaxLagTime.Milliseconds()
+			if withinBytes && withinTime {
+				break
+			}
 		}
 		s.dropTailLocked()
 	}

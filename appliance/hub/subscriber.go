@@ -68,6 +68,18 @@ func (sub *Subscriber) Next(dst []*remux.Message) ([]*remux.Message, error) {
 	}
 }
 
+// Poll appends what is available now without blocking (rtmp.Poller): a
+// player holding a message for its merge window adds what arrived since.
+func (sub *Subscriber) Poll(dst []*remux.Message) []*remux.Message {
+	s := sub.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sub.closed {
+		return dst
+	}
+	return sub.collectLocked(dst)
+}
+
 // collectLocked appends what is new since the cursor.
 func (sub *Subscriber) collectLocked(dst []*remux.Message) []*remux.Message {
 	s := sub.s

@@ -9,7 +9,9 @@
 // sequence headers, then 25 fps AVC video (a keyframe every 50 frames, ten
 // times the size of an inter frame) and ~43 AAC frames per second. Every
 // video body carries its send time (unix ns) and a frame number, so players
-// measure end-to-end latency and count lost frames. Nobody decodes the media.
+// measure end-to-end latency and count lost frames, and the time from
+// NetStream.Play.Start to the first keyframe (what a GOP cache saves a
+// joining player). Nobody decodes the media.
 //
 // Timeline: publish, settle (the server holds a full GOP), idle RSS sample,
 // players connect at -ramp per second, warmup, measured window, teardown.
@@ -332,6 +334,8 @@ type player struct {
 	lost     int64       // video frames missing in the window (frame number gaps)
 	maxGapUs int64       // longest time between two video messages in the window
 	nVideo   int64
+	playAt   time.Time // when NetStream.Play.Start arrived
+	firstKey int64     // µs from playAt to the first video keyframe; -1 = none yet
 }
 
 func (pl *player) read(phase *atomic.Int32, pr *progress, wg *sync.WaitGroup) {
@@ -353,6 +357,9 @@ func (pl *player) read(phase *atomic.Int32, pr *progress, wg *sync.WaitGroup) {
 		pr.bytes.Add(int64(len(m.Payload)))
 		b := m.Payload
 		if m.Kind == remux.KindVideo && len(b) >= videoHdr+videoMeta && b[1] == 0x01 {
+			if pl.firstKey < 0 && b[0]>>4 == 1 {
+				pl.firstKey = now.Sub(pl.playAt).Microseconds()
+			}
 			sent := int64(binary.BigEndian.Uint64(b[videoHdr:]))
 			frame := int64(binary.BigEndian.Uint64(b[videoHdr+8:]))
 			pr.add((now.UnixNano() - sent) / 1000)
@@ -675,7 +682,7 @@ func loadtest(o options) int {
 				firstSetupErr.CompareAndSwap(nil, &err)
 				return
 			}
-			pl := &player{c: c}
+			pl := &player{c: c, playAt: time.Now(), firstKey: -1}
 			connected.Add(1)
 			players[i] = pl
 			readers.Add(1)
@@ -793,6 +800,15 @@ func loadtest(o options) int {
 	slices.Sort(rates)
 	slices.Sort(lats)
 	slices.Sort(latsKey)
+	// Time to the first keyframe, from NetStream.Play.Start: what the GOP
+	// cache saves a joining player.
+	var firstKeys []int32
+	for _, pl := range players {
+		if pl != nil && pl.firstKey >= 0 {
+			firstKeys = append(firstKeys, int32(min(pl.firstKey, 1<<31-1)))
+		}
+	}
+	slices.Sort(firstKeys)
 	deliveredGbps := float64(delivered) * 8 / win / 1e9
 	toolCPU := (end.toolCPU - start.toolCPU).Seconds() / win * 100
 
@@ -801,6 +817,7 @@ func loadtest(o options) int {
 	logf("latency ms p50/p90/p99/p99.9/max: all video %s/%s/%s/%s/%s; keyframes only (%d) %s/%s/%s/%s/%s",
 		ms(lats, 0.5), ms(lats, 0.9), ms(lats, 0.99), ms(lats, 0.999), ms(lats, 1), len(latsKey),
 		ms(latsKey, 0.5), ms(latsKey, 0.9), ms(latsKey, 0.99), ms(latsKey, 0.999), ms(latsKey, 1))
+	logf("first keyframe after Play.Start ms p50/p99/max (%d players): %s/%s/%s", len(firstKeys), ms(firstKeys, 0.5), ms(firstKeys, 0.99), ms(firstKeys, 1))
 	if diedBefore > 0 {
 		logf("%d players had already disconnected before the window", diedBefore)
 	}
@@ -859,15 +876,15 @@ func loadtest(o options) int {
 			cpuCol, mib(rssIdle), mib(rssEnd), mib(rss.peak.Load()), hwm(o.serverPID))
 	}
 	if o.header {
-		fmt.Println("| server | players | published Mbit/s | per-player min / p50 Mbit/s | players behind (disconnected) | latency p50 / p99 / max ms | frames lost | delivered Gbit/s | server CPU in window | server CPU-s per Gbit delivered | server RSS end / peak MiB | RSS per player KiB | publisher max lag ms | load tool CPU | other load on server core / tool core |")
-		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Println("| server | players | published Mbit/s | per-player min / p50 Mbit/s | players behind (disconnected) | latency p50 / p99 / max ms | frames lost | delivered Gbit/s | server CPU in window | server CPU-s per Gbit delivered | server RSS end / peak MiB | RSS per player KiB | publisher max lag ms | load tool CPU | other load on server core / tool core | first keyframe p50 / p99 ms |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	}
-	fmt.Printf("| %s | %d | %.3f | %s / %s | %d (%d) | %s / %s / %s | %d | %.3f | %s | %s | %s | %s | %.1f | %.0f%% | %s / cpu%d %s |\n",
+	fmt.Printf("| %s | %d | %.3f | %s / %s | %d (%d) | %s / %s / %s | %d | %.3f | %s | %s | %s | %s | %.1f | %.0f%% | %s / cpu%d %s | %s / %s |\n",
 		o.label, o.players, pubBps/1e6,
 		mbit(rates, 0), mbit(rates, 0.5),
 		behind, disconnected,
 		ms(lats, 0.5), ms(lats, 0.99), ms(lats, 1),
-		lost, deliveredGbps, cpuCol, effCol, rssCol, perPlayerCol, float64(pubMaxLag)/1e6, toolCPU, bgSrv, toolCore, bgTool)
+		lost, deliveredGbps, cpuCol, effCol, rssCol, perPlayerCol, float64(pubMaxLag)/1e6, toolCPU, bgSrv, toolCore, bgTool, ms(firstKeys, 0.5), ms(firstKeys, 0.99))
 	if pubErr != nil {
 		return 1
 	}

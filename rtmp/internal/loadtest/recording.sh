@@ -1,0 +1,58 @@
+#!/bin/bash
+# recording.sh: K streams published with ffmpeg (-re -c copy, looping a
+# clip), every one recorded, no players; server on core 0, publishers on
+# core 1. Prints one markdown row: server, K, CPU cores over the window,
+# CPU ms per stream per second, RSS idle / end MB, RSS per stream MB.
+#
+#   recording.sh tapedeck|nginx K CLIP [BINARY]
+#
+# tapedeck runs its default recording config (fMP4) with recordings under
+# $DIR/rec; nginx-rtmp records FLV (record all). Window 20 s after 10 s.
+set -u
+who=$1; k=$2; clip=$3; bin=${4:-}
+DIR=${DIR:-/tmp/lat}
+WIN=${WIN:-20}
+rm -rf "$DIR/rec" && mkdir -p "$DIR/rec" "$DIR/nginx"
+if [ $who = nginx ]; then
+	cat >"$DIR/nginx/rec.conf" <<EOF2
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+worker_processes 1;
+daemon off;
+master_process off;
+error_log $DIR/nginx/error.log warn;
+pid $DIR/nginx/nginx.pid;
+events { worker_connections 1024; }
+rtmp { server { listen 127.0.0.1:19361; chunk_size 4096;
+  application live { live on; record all; record_path $DIR/rec; } } }
+EOF2
+	taskset -c 0 /usr/sbin/nginx -c "$DIR/nginx/rec.conf" -p "$DIR/nginx/" >/dev/null 2>&1 &
+	url=rtmp://127.0.0.1:19361/live
+else
+	cat >"$DIR/td-rec.yaml" <<EOF2
+rtmp: {listen: 127.0.0.1:19391}
+http: {listen: 127.0.0.1:18391, pprof: true}
+log: {level: warn}
+storage: {dir: $DIR/rec}
+EOF2
+	taskset -c 0 "$bin" run -c "$DIR/td-rec.yaml" >"$DIR/td-rec.log" 2>&1 &
+	url=rtmp://127.0.0.1:19391/live
+fi
+pid=$!
+sleep 3
+rss() { awk '/VmRSS/ {print $2}' /proc/$pid/status; }
+cpu() { awk '{print $14+$15}' /proc/$pid/stat; }
+idle=$(rss)
+pubs=()
+for i in $(seq 1 $k); do
+	taskset -c 1 ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i "$clip" -c copy -f flv "$url/cam$i" </dev/null >/dev/null 2>&1 &
+	pubs+=($!)
+done
+sleep 10
+c0=$(cpu); sleep $WIN; c1=$(cpu)
+end=$(rss)
+kill "${pubs[@]}" 2>/dev/null; wait "${pubs[@]}" 2>/dev/null
+if [ $who = nginx ]; then kill -QUIT $pid; else kill $pid; fi
+wait $pid 2>/dev/null
+awk -v w="$who" -v k=$k -v c=$((c1 - c0)) -v win=$WIN -v idle=$idle -v end=$end -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+	cores = c / 100 / win
+	printf "| %s | %d | %.3f | %.1f ms/s | %.1f / %.1f | %.2f | %s |\n", w, k, cores, cores * 1000 / k, idle / 1024, end / 1024, (end - idle) / 1024 / k, load }'

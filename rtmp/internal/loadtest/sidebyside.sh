@@ -1,0 +1,95 @@
+#!/bin/bash
+# sidebyside.sh: tapedeck and nginx-rtmp side by side with the load tool,
+# interleaved, each server a fresh process pinned to core 0 and the tool to
+# core 1. Prints one markdown row per run (the tool's), prefixed by round.
+#
+#   go build -o /tmp/lat/tapedeck . && go build -o /tmp/lat/loadtest ./rtmp/internal/loadtest
+#   rtmp/internal/loadtest/sidebyside.sh 3 "1 100 1000" > rows.md
+#
+# Environment: TAPEDECK (binary), LOADTEST (binary), DIR (configs, logs;
+# default /tmp/lat), DUR (window, 20s), WARMUP (5s). The configs it writes:
+# tapedeck "auto" = the default write_batch, "0s" = write_batch 0s; both with
+# recording off, warn logs and no per-address limit; nginx: one worker,
+# live on, chunk_size 4096 (as tapedeck's default).
+set -u
+rounds=${1:-3}
+sizes=${2:-"1 100 1000"}
+DIR=${DIR:-/tmp/lat}
+TAPEDECK=${TAPEDECK:-$DIR/tapedeck}
+LOADTEST=${LOADTEST:-$DIR/loadtest}
+DUR=${DUR:-20s}
+WARMUP=${WARMUP:-5s}
+mkdir -p "$DIR/nginx" "$DIR/rec"
+ulimit -n 8192
+
+tdconf() { # name write_batch
+	cat >"$DIR/td-$1.yaml" <<EOF
+rtmp:
+  listen: 127.0.0.1:19391
+  write_batch: $2
+  limits: {max_connections: 5000, max_connections_per_ip: 0}
+http: {listen: 127.0.0.1:18391, pprof: true}
+log: {level: warn}
+storage: {dir: $DIR/rec}
+apps:
+  live:
+    record: {enabled: false}
+EOF
+}
+tdconf auto auto
+tdconf 0s 0s
+cat >"$DIR/nginx/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+worker_processes 1;
+daemon off;
+master_process off;
+error_log $DIR/nginx/error.log warn;
+pid $DIR/nginx/nginx.pid;
+events { worker_connections 8192; }
+rtmp {
+    server {
+        listen 127.0.0.1:19361;
+        chunk_size 4096;
+        application live { live on; }
+    }
+}
+EOF
+
+one() { # round server N
+	local pid url label
+	case $2 in
+	nginx)
+		taskset -c 0 /usr/sbin/nginx -c "$DIR/nginx/nginx.conf" -p "$DIR/nginx/" >"$DIR/nginx/out.log" 2>&1 &
+		pid=$!
+		url=rtmp://127.0.0.1:19361/live/load
+		label="nginx-rtmp"
+		;;
+	*)
+		taskset -c 0 "$TAPEDECK" run -c "$DIR/td-$2.yaml" >"$DIR/td.log" 2>&1 &
+		pid=$!
+		url=rtmp://127.0.0.1:19391/live/load
+		label="tapedeck $2"
+		;;
+	esac
+	sleep 1.5
+	taskset -c 1 "$LOADTEST" -url $url -players $3 -bitrate 2.5M -duration $DUR -warmup $WARMUP \
+		-server-pid $pid -progress 0 -label "$label" 2>>"$DIR/loadtest.log" | sed "s/^/| r$1 /"
+	if [ $2 = nginx ]; then kill -QUIT $pid; else kill $pid; fi
+	wait $pid 2>/dev/null
+	sleep 1
+}
+
+for r in $(seq 1 $rounds); do
+	for n in $sizes; do
+		# Rotate the order each round so no server always runs first.
+		case $((r % 3)) in
+		1) order="nginx auto 0s" ;;
+		2) order="auto 0s nginx" ;;
+		0) order="0s nginx auto" ;;
+		esac
+		for s in $order; do
+			echo "$(date -u +%T) round $r N=$n $s, load: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$DIR/loadtest.log"
+			one $r $s $n
+		done
+	done
+done
