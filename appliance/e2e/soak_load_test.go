@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/appliance/internal/testenv"
+	"github.com/tapedeck/tapedeck/remux/amf"
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
@@ -169,7 +170,11 @@ func (p *soakPlayers) failedSessions() []string {
 func playGo(ctx context.Context, url string, length time.Duration) error {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	c, name, err := rtmp.Dial(dctx, url, rtmp.ClientConfig{Timeout: 5 * time.Second})
+	// The Go players watch the H.265 camera too, which (issue 16) goes
+	// only to players that announce hvc1: they announce what a current
+	// Enhanced RTMP player (gortmplib) does.
+	c, name, err := rtmp.Dial(dctx, url, rtmp.ClientConfig{Timeout: 5 * time.Second,
+		ConnectProps: amf.Object{{Key: "fourCcList", Value: gortmplibFourCcList}}})
 	if err != nil {
 		return err
 	}
