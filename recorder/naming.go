@@ -115,10 +115,21 @@ func createSegmentFile(cfg *Config, app, stream string, start time.Time) (string
 	return "", nil, fmt.Errorf("recorder: no free name for %s%s", base, ext)
 }
 
-// syncDir fsyncs a directory (best effort).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+// SyncDir fsyncs a directory, so that a file created, renamed or removed
+// in it survives a power cut. A filesystem that cannot fsync directories
+// (os.ErrInvalid) is not an error.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
 }
+
+// syncDir is SyncDir where the recorder goes on regardless: the media is
+// written, only the name's durability is at stake.
+func syncDir(dir string) { SyncDir(dir) }

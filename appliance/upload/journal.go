@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tapedeck/tapedeck/recorder"
 )
 
 // JournalDir is the journal's folder under storage.dir.
@@ -158,13 +160,8 @@ func (jl journal) load() ([]*job, error) {
 
 // syncDir makes a rename or removal in dir durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+	if err := recorder.SyncDir(dir); err != nil {
 		return fmt.Errorf("upload journal: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("upload journal: fsync %s: %w", dir, err)
 	}
 	return nil
 }
