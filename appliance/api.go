@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -163,12 +164,23 @@ func (a *Appliance) apiHandler() http.Handler {
 			writeError(w, http.StatusNotFound, "unknown action")
 			return
 		}
+		// ?reconnect=1: a publisher that announced Enhanced RTMP v2
+		// reconnect is told NetConnection.Connect.ReconnectRequest first
+		// (to rtmp.reconnect_url, or back here).
+		reconnect := false
+		if v := r.URL.Query().Get("reconnect"); v != "" {
+			var err error
+			if reconnect, err = strconv.ParseBool(v); err != nil {
+				writeError(w, http.StatusBadRequest, "reconnect must be 1 or 0")
+				return
+			}
+		}
 		s := a.hub.Lookup(r.PathValue("app"), name)
-		if s == nil || !s.Kick() {
+		if s == nil || !s.Kick(reconnect) {
 			writeError(w, http.StatusNotFound, "no such live stream")
 			return
 		}
-		a.log.Info("publisher kicked via API", "app", r.PathValue("app"), "stream", name, "client", r.RemoteAddr)
+		a.log.Info("publisher kicked via API", "app", r.PathValue("app"), "stream", name, "reconnect", reconnect, "client", r.RemoteAddr)
 		writeJSON(w, http.StatusOK, map[string]string{"result": "kicked"})
 	})
 	if a.config().HTTP.Pprof {

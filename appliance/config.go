@@ -46,6 +46,10 @@ type RTMPConfig struct {
 	WriteBatch WriteBatch   `mapstructure:"write_batch"`
 	Limits     LimitsConfig `mapstructure:"limits"`
 	TLS        TLSConfig    `mapstructure:"tls"`
+	// ReconnectURL is the tcUrl Enhanced RTMP v2 ReconnectRequests point
+	// publishers to (on shutdown and on kick?reconnect=1); empty: their
+	// own, back here.
+	ReconnectURL string `mapstructure:"reconnect_url"`
 }
 
 // LimitsConfig bounds what clients can make the server spend.
@@ -468,6 +472,7 @@ func (c *Config) Validate() []error {
 		checkFile(bad, "rtmp.tls.cert_file", t.CertFile)
 		checkFile(bad, "rtmp.tls.key_file", t.KeyFile)
 	}
+	checkReconnectURL(bad, "rtmp.reconnect_url", c.RTMP.ReconnectURL)
 	checkAddr(bad, "http.listen", c.HTTP.Listen, true)
 	if c.HTTP.MaxConnections < 0 {
 		bad("http.max_connections", "must not be negative")

@@ -43,8 +43,13 @@ type ServerConfig struct {
 	// every message at once whatever the load.
 	WriteBatch    time.Duration
 	WindowAckSize uint32 // 2_500_000
-	Logger        *slog.Logger
-	Pool          *remux.Pool // shared buffer pool; a private one if nil
+	// ReconnectURL is the tcUrl a NetConnection.Connect.ReconnectRequest
+	// points clients to (absolute, or relative like "//host/app", which
+	// the client resolves against its own); empty: the tcUrl the client
+	// connected with, so it comes back here.
+	ReconnectURL string
+	Logger       *slog.Logger
+	Pool         *remux.Pool // shared buffer pool; a private one if nil
 }
 
 func (c *ServerConfig) withDefaults() ServerConfig {

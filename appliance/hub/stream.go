@@ -43,7 +43,7 @@ type Stream struct {
 	source     string
 	since      time.Time
 	grace      *time.Timer
-	kick       func() // disconnects the publisher
+	kick       func(reconnect bool) // disconnects the publisher
 	subs       map[*Subscriber]struct{}
 	subList    atomic.Pointer[[]*Subscriber] // read by the publisher without the lock
 
@@ -332,8 +332,10 @@ func (s *Stream) publishSubListLocked() {
 	s.subList.Store(&list)
 }
 
-// Kick disconnects the stream's publisher; it reports whether there was one.
-func (s *Stream) Kick() bool {
+// Kick disconnects the stream's publisher; it reports whether there was
+// one. With reconnect, a publisher that can follow a reconnect request
+// (Enhanced RTMP v2) is asked to come back first.
+func (s *Stream) Kick(reconnect bool) bool {
 	s.mu.Lock()
 	kick := s.kick
 	publishing := s.publishing
@@ -341,7 +343,7 @@ func (s *Stream) Kick() bool {
 	if !publishing || kick == nil {
 		return false
 	}
-	kick()
+	kick(reconnect)
 	return true
 }
 
@@ -362,8 +364,9 @@ type Publication struct {
 	closed atomic.Bool
 }
 
-// SetKicker registers how to disconnect this publisher (for Stream.Kick).
-func (p *Publication) SetKicker(kick func()) {
+// SetKicker registers how to disconnect this publisher (for Stream.Kick),
+// asking it to reconnect or not.
+func (p *Publication) SetKicker(kick func(reconnect bool)) {
 	p.s.mu.Lock()
 	p.s.kick = kick
 	p.s.mu.Unlock()
