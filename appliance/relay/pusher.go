@@ -542,6 +542,10 @@ func (p *pusher) reconnectRequested(uc *upConn, tcURL string) {
 		p.failTo(uc, errors.New("upstream asked to reconnect"), true, uc.url)
 		return
 	}
+	if to == uc.url { // its own tcUrl, as tapedeck sends unless told otherwise
+		p.failTo(uc, errors.New("upstream asked to reconnect"), true, uc.url)
+		return
+	}
 	p.log.Info("relay: upstream asked to reconnect elsewhere", "to", redact.URL(to))
 	p.failTo(uc, fmt.Errorf("upstream asked to reconnect to %s", redact.URL(to)), true, to)
 }
