@@ -90,6 +90,7 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		}},
 		{"tapedeck_relay_reconnects_total", "counter", "Reconnect attempts per push target.", func(t relay.Status) float64 { return float64(t.Retries) }},
 		{"tapedeck_relay_bytes_out_total", "counter", "Bytes sent per push target.", func(t relay.Status) float64 { return float64(t.BytesOut) }},
+		{"tapedeck_relay_refusals_total", "counter", "Times a push target was not sent its stream because the upstream's connect reply did not announce one of its codecs (Enhanced RTMP).", func(t relay.Status) float64 { return float64(t.Refusals) }},
 	} {
 		m.family(f.name, f.typ, f.help)
 		for _, rs := range relays {

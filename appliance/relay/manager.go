@@ -73,6 +73,12 @@ type Status struct {
 	LastError string // secrets redacted
 	BytesOut  uint64
 	Runtime   bool // added through Add rather than the config
+	// Refused is, while State is incompatible, the FourCC of the stream
+	// the upstream's connect reply did not announce ("hvc1"): the stream
+	// is not sent until its publisher comes back with codecs it takes.
+	Refused string `json:",omitempty"`
+	// Refusals counts the times the stream was refused that way.
+	Refusals uint64
 }
 
 // StreamStatus is the pushers of one stream.

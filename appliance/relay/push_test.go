@@ -145,8 +145,11 @@ func TestPushEnhancedNeedsUpstreamSupport(t *testing.T) {
 	m.StreamStarted("live", "s", []Target{{Name: "up", URL: "rtmp://" + up.addr + "/live/s"}})
 	testenv.Eventually(t, 5*time.Second, "incompatible", func() bool { return statusOf(t, m, "live", "s", "up").State == StateIncompatible })
 	st := statusOf(t, m, "live", "s", "up")
-	if !strings.Contains(st.LastError, "hvc1") || !strings.Contains(st.LastError, "Enhanced RTMP") {
+	if !strings.Contains(st.LastError, "upstream does not accept hvc1") || !strings.Contains(st.LastError, "Enhanced RTMP") {
 		t.Errorf("LastError = %q", st.LastError)
+	}
+	if st.Refused != "hvc1" || st.Refusals != 1 {
+		t.Errorf("Refused %q, Refusals %d; want hvc1, 1", st.Refused, st.Refusals)
 	}
 	time.Sleep(300 * time.Millisecond)
 	if n := len(up.named("s")); n != 0 {
@@ -158,6 +161,9 @@ func TestPushEnhancedNeedsUpstreamSupport(t *testing.T) {
 	f.end()
 	startFeeder(t, h, "live", "s", cfg, false)
 	testenv.Eventually(t, 5*time.Second, "AVC pushed after the publisher switched", func() bool { return up.videoOf("s", 0) >= 10 })
+	if st := statusOf(t, m, "live", "s", "up"); st.State != StateLive || st.Refused != "" || st.Refusals != 1 {
+		t.Errorf("after the switch to AVC: %+v, want live, nothing refused, one refusal counted", st)
+	}
 	recs, _ := up.named("s")[0].snapshot()
 	for _, r := range recs {
 		if r.enh {

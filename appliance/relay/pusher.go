@@ -71,7 +71,7 @@ type incompatibleError struct {
 }
 
 func (e *incompatibleError) Error() string {
-	return fmt.Sprintf("upstream did not announce Enhanced RTMP support for %s in its connect reply (fourCcList / videoFourCcInfoMap); not sending it", e.codec)
+	return fmt.Sprintf("upstream does not accept %s: its connect reply announced no Enhanced RTMP support for it (fourCcList, videoFourCcInfoMap or audioFourCcInfoMap); the stream is not sent", e.codec)
 }
 
 // pusher pushes one stream to one target.
@@ -106,6 +106,8 @@ type pusher struct {
 	cur      *upConn            // in use by run
 	next     string             // URL for the next attempt only (ReconnectRequest tcUrl); "" = url
 	codecs   []remux.FourCC     // Enhanced RTMP codecs of the publisher session
+	refused  remux.FourCC       // the codec the upstream does not accept, while StateIncompatible
+	refusals uint64             // times the stream was refused for a codec (Status.Refusals)
 
 	// Owned by the run goroutine.
 	meta, vhdr, ahdr *remux.Message
@@ -141,11 +143,16 @@ func newPusher(m *Manager, app, stream string, t Target, u string, runtime bool)
 func (p *pusher) status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Status{
+	st := Status{
 		Name: p.target.Name, URL: p.redacted, State: p.state, Since: p.since,
 		Retries: p.retries, Skips: p.sub.Skips() + p.skips.Load(),
 		LastError: p.lastErr, BytesOut: p.bytesOut.Load(), Runtime: p.runtime,
+		Refusals: p.refusals,
 	}
+	if p.state == StateIncompatible {
+		st.Refused = p.refused.String()
+	}
+	return st
 }
 
 func (p *pusher) setStateLocked(s string) {
@@ -670,6 +677,8 @@ func (p *pusher) incompatible(uc *upConn, ie *incompatibleError) {
 
 func (p *pusher) incompatibleLocked(ie *incompatibleError) {
 	p.setStateLocked(StateIncompatible)
+	p.refused = ie.codec
+	p.refusals++
 	p.lastErr = ie.Error()
 	p.log.Warn("relay: push target incompatible with the stream", "err", p.lastErr)
 }

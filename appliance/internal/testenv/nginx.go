@@ -147,6 +147,13 @@ func (n *Nginx) Kill() {
 	}
 }
 
+// ErrorLog returns nginx's error.log so far (info level: nginx-rtmp
+// logs every connect, publish and play there).
+func (n *Nginx) ErrorLog() string {
+	b, _ := os.ReadFile(filepath.Join(n.dir, "error.log"))
+	return string(b)
+}
+
 // URL is the RTMP address of a stream of the "live" application.
 func (n *Nginx) URL(stream string) string {
 	return fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", n.RTMPPort, stream)
