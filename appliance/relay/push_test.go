@@ -172,6 +172,38 @@ func TestPushEnhancedNeedsUpstreamSupport(t *testing.T) {
 	}
 }
 
+// TestPushSwitchToEnhancedRefused: a stream pushed as AVC whose publisher
+// comes back, within the grace period, with HEVC is not sent on to an
+// upstream that announced nothing: no Enhanced RTMP tag reaches it, its
+// publish ends, and the target is reported incompatible with the codec.
+func TestPushSwitchToEnhancedRefused(t *testing.T) {
+	opts, _ := fastOptions(t)
+	h := hub.New(discardLogger())
+	up := startUpstream(t)
+	m := NewManager(h, opts)
+	defer m.Close()
+	cfg := hub.StreamConfig{GOPCache: true, RepublishGrace: 2 * time.Second}
+	f := startFeeder(t, h, "live", "s", cfg, false)
+	m.StreamStarted("live", "s", []Target{{Name: "up", URL: "rtmp://" + up.addr + "/live/s"}})
+	testenv.Eventually(t, 5*time.Second, "AVC pushed", func() bool { return up.videoOf("s", 0) >= 10 })
+	f.end()
+	startFeeder(t, h, "live", "s", cfg, true)
+	testenv.Eventually(t, 5*time.Second, "incompatible", func() bool { return statusOf(t, m, "live", "s", "up").State == StateIncompatible })
+	if st := statusOf(t, m, "live", "s", "up"); st.Refused != "hvc1" || st.Refusals != 1 {
+		t.Errorf("status %+v, want hvc1 refused once", st)
+	}
+	testenv.Eventually(t, 3*time.Second, "the AVC publish upstream to end", func() bool { _, closed := up.named("s")[0].snapshot(); return closed })
+	time.Sleep(300 * time.Millisecond)
+	for i, sess := range up.named("s") {
+		recs, _ := sess.snapshot()
+		for _, r := range recs {
+			if r.enh {
+				t.Fatalf("upstream publish %d received an Enhanced RTMP message: %+v", i, r)
+			}
+		}
+	}
+}
+
 // TestPushBlackHoleIsolated: a target that accepts TCP and never answers
 // sits in connecting/backoff with a timeout, while the healthy target and a
 // local player get every frame.
