@@ -204,6 +204,50 @@ func TestPushSwitchToEnhancedRefused(t *testing.T) {
 	}
 }
 
+// TestPushOpusAudioRefused: H.264 video with Opus audio (Enhanced RTMP
+// v2 ExAudioTagHeader) is not sent to an upstream that did not announce
+// Opus: not even the video, which it could take, goes out.
+func TestPushOpusAudioRefused(t *testing.T) {
+	opts, _ := fastOptions(t)
+	h := hub.New(discardLogger())
+	up := startUpstream(t)
+	m := NewManager(h, opts)
+	defer m.Close()
+	pub, err := h.Publish("live", "s", hub.StreamConfig{GOPCache: true}, "test feeder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	meta, vhdr, _, frame, _ := avcStream()
+	opusHead := []byte{'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, 2, 0x38, 1, 0x80, 0xbb, 0, 0, 0, 0, 0}
+	write := func(k remux.Kind, ts uint32, p []byte) { pub.Write(remux.NewMessage(k, ts, p)) }
+	write(remux.KindData, 0, meta)
+	write(remux.KindVideo, 0, vhdr)
+	write(remux.KindAudio, 0, append([]byte{0x90, 'O', 'p', 'u', 's'}, opusHead...))
+	m.StreamStarted("live", "s", []Target{{Name: "up", URL: "rtmp://" + up.addr + "/live/s"}})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			write(remux.KindVideo, uint32(i*40), frame(i%25 == 0))
+			write(remux.KindAudio, uint32(i*40+3), []byte{0x91, 'O', 'p', 'u', 's', 0xfc, 1, 2})
+		}
+	}()
+	testenv.Eventually(t, 5*time.Second, "incompatible", func() bool { return statusOf(t, m, "live", "s", "up").State == StateIncompatible })
+	if st := statusOf(t, m, "live", "s", "up"); st.Refused != "Opus" || !strings.Contains(st.LastError, "upstream does not accept Opus") {
+		t.Errorf("status %+v, want Opus refused", st)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(up.named("s")); n != 0 {
+		t.Errorf("the stream was published upstream %d times", n)
+	}
+}
+
 // TestPushBlackHoleIsolated: a target that accepts TCP and never answers
 // sits in connecting/backoff with a timeout, while the healthy target and a
 // local player get every frame.
