@@ -71,7 +71,7 @@ func TestE2EHEVCRelayRefusedByNginx(t *testing.T) {
 	hardStartTool(t, "ffmpeg", hardPublisherArgs("rtmp://"+p.rtmpAddr+"/live/cam", 30)...)
 
 	published := make(chan error, 1)
-	go func() { published <- gortPublish(t, "rtmp://"+p.rtmpAddr+"/live/hevc", src, 2) }()
+	go func() { published <- gortPublish(t, "rtmp://"+p.rtmpAddr+"/live/hevc", src, 1) }()
 	var hevc map[string]any
 	testenv.Eventually(t, 10*time.Second, "the HEVC push reported incompatible", func() bool {
 		hevc = relayTargetOf(t, p, "live", "hevc", "nginx")
