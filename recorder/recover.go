@@ -107,6 +107,14 @@ func (r Recovered) Message() string {
 // as RecoveredUnreadable (segments left open) or RecoveredDamaged (closed
 // recordings) and the walk goes on.
 func Recover(dir string, now time.Time, skipNewerThan time.Duration) ([]Recovered, error) {
+	return RecoverSkipping(dir, now, skipNewerThan, nil)
+}
+
+// RecoverSkipping is Recover that does not look at the closed recordings
+// for which checked returns true (DamageScanner.Known: checked before, and
+// unchanged since), so that a restart neither reads them nor reports their
+// damage again. nil checked skips none.
+func RecoverSkipping(dir string, now time.Time, skipNewerThan time.Duration, checked func(path string, info fs.FileInfo) bool) ([]Recovered, error) {
 	type entry struct {
 		path string
 		d    fs.DirEntry
@@ -142,6 +150,9 @@ func Recover(dir string, now time.Time, skipNewerThan time.Duration) ([]Recovere
 			continue
 		}
 		if !open[e.path] {
+			if checked != nil && checked(e.path, info) {
+				continue
+			}
 			if why, damaged := checkClosed(e.path, info); damaged {
 				out = append(out, Recovered{e.path, RecoveredDamaged, why})
 			}

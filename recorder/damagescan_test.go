@@ -1,0 +1,205 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// damagedFiles writes, under dir/live/cam1, an ffmpeg FLV and a
+// fragmented MP4 made from it, each whole and with a header in the middle
+// broken (an FLV tag's type; an MP4 box nested in a moof), where the
+// start-up check of file ends does not look. It returns the files and
+// their contents.
+func damagedFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	src := mediaFile(t, "av")
+	flv, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := readFLV(t, src)
+	badFLV := bytes.Clone(flv)
+	badFLV[tags[len(tags)/2].pos] = 0x3f // not a tag type
+	mp4 := filepath.Join(t.TempDir(), "frag.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", src, "-c", "copy",
+		"-movflags", "+frag_keyframe+empty_moov", "-f", "mp4", mp4).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	goodMP4, err := os.ReadFile(mp4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badMP4 := bytes.Clone(goodMP4)
+	var moofs []int
+	for p := 0; p+8 <= len(goodMP4); {
+		n := int(binary.BigEndian.Uint32(goodMP4[p:]))
+		if string(goodMP4[p+4:p+8]) == "moof" {
+			moofs = append(moofs, p)
+		}
+		if n < 8 {
+			t.Fatalf("ffmpeg's MP4: box size %d at %d", n, p)
+		}
+		p += n
+	}
+	if len(moofs) < 3 {
+		t.Fatalf("ffmpeg's MP4 has %d fragments, want several", len(moofs))
+	}
+	// moof > mfhd (16 bytes) > traf > tfhd: tfhd's size overruns traf.
+	tfhd := moofs[len(moofs)/2] + 8 + 16 + 8
+	if string(badMP4[tfhd+4:tfhd+8]) != "tfhd" {
+		t.Fatalf("no tfhd where expected: %q", badMP4[tfhd+4:tfhd+8])
+	}
+	binary.BigEndian.PutUint32(badMP4[tfhd:], 0x00ffffff)
+	files := map[string][]byte{
+		"2026-01-01_00-00-00.flv": flv,
+		"2026-01-01_00-01-00.flv": badFLV,
+		"2026-01-01_00-02-00.mp4": goodMP4,
+		"hand-placed.mp4":         badMP4,
+	}
+	sub := filepath.Join(dir, "live", "cam1")
+	os.MkdirAll(sub, 0o755)
+	out := map[string][]byte{}
+	for name, b := range files {
+		p := filepath.Join(sub, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out[p] = b
+	}
+	return out
+}
+
+// lockedBuf is a log destination for tests.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Damage in the middle of closed files is found by the background check
+// (not by the start-up check of file ends), reported, remembered across
+// restarts (no second read, no second log line) and never written.
+func TestDamageScannerMidFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := damagedFiles(t, dir)
+	bad := map[string]bool{}
+	for p := range files {
+		bad[p] = strings.Contains(p, "00-01-00") || strings.Contains(p, "hand-placed")
+		info, _ := os.Stat(p)
+		if why, damaged := checkClosed(p, info); damaged {
+			t.Errorf("%s: the start-up check finds %q; this test wants damage only it misses", filepath.Base(p), why)
+		}
+	}
+	var log lockedBuf
+	logger := slog.New(slog.NewTextHandler(&log, nil))
+	start := func() *DamageScanner {
+		d := NewDamageScanner(dir, nil, logger)
+		d.Rate = 1 << 30
+		d.Now = func() time.Time { return time.Now().Add(time.Minute) } // files just put there count as closed
+		return d
+	}
+	d := start()
+	if n, damaged := d.Pass(context.Background()); n != 4 || damaged != 2 {
+		t.Fatalf("first pass: %d files checked, %d damaged; want 4, 2\n%s", n, damaged, log.String())
+	}
+	for restart := range 2 {
+		d = start()
+		if n, _ := d.Pass(context.Background()); n != 0 {
+			t.Errorf("restart %d: %d files read again", restart+1, n)
+		}
+		found, err := RecoverSkipping(dir, time.Now(), 0, d.Known)
+		if err != nil || len(found) != 0 {
+			t.Errorf("restart %d: start-up recovery reports %v (%v)", restart+1, found, err)
+		}
+	}
+	for p, b := range files {
+		info, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		why, damaged := d.Damaged(p, info.Size(), info.ModTime())
+		if damaged != bad[p] {
+			t.Errorf("%s: damaged %v (%q), want %v", filepath.Base(p), damaged, why, bad[p])
+		}
+		if got, _ := os.ReadFile(p); !bytes.Equal(got, b) {
+			t.Errorf("%s changed", filepath.Base(p))
+		}
+		if n := strings.Count(log.String(), filepath.Base(p)); n != map[bool]int{true: 1}[bad[p]] {
+			t.Errorf("%s: in %d log lines across two restarts:\n%s", filepath.Base(p), n, log.String())
+		}
+	}
+	// A file that changes is checked again.
+	for p := range files {
+		if !bad[p] && strings.HasSuffix(p, ".flv") {
+			os.Chtimes(p, time.Now().Add(-time.Hour), time.Now().Add(-time.Hour))
+		}
+	}
+	if n, _ := start().Pass(context.Background()); n != 1 {
+		t.Errorf("after a file changed: %d files checked, want 1", n)
+	}
+}
+
+// A torn last journal line (a power cut) costs one check again, nothing
+// else; files being written or just written are left for later.
+func TestDamageScannerJournal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "live", "cam1", "2026-01-01_00-00-00.flv")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, synthFLVTags(20), 0o644)
+	q := filepath.Join(dir, "live", "cam1", "2026-01-01_00-01-00.flv")
+	os.WriteFile(q, synthFLVTags(20), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(p, old, old)
+	logger := slog.New(slog.NewTextHandler(&lockedBuf{}, nil))
+	d := NewDamageScanner(dir, func(s string) bool { return s == q }, logger)
+	if n, _ := d.Pass(context.Background()); n != 1 {
+		t.Fatalf("checked %d, want 1 (the other is being written)", n)
+	}
+	j := filepath.Join(dir, CheckJournalName)
+	f, _ := os.OpenFile(j, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"path":"live/cam1/2026-01-01_00-01-00.flv","si`)
+	f.Close()
+	d = NewDamageScanner(dir, nil, logger)
+	if n, _ := d.Pass(context.Background()); n != 0 {
+		t.Errorf("after a torn line: checked %d, want 0 (q was written just now)", n)
+	}
+	os.Chtimes(q, old, old)
+	if n, _ := d.Pass(context.Background()); n != 1 {
+		t.Errorf("checked %d, want 1", n)
+	}
+}
+
+// synthFLVTags is an FLV of n small well-formed video tags.
+func synthFLVTags(n int) []byte {
+	b := []byte("FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x00")
+	for i := range n {
+		body := bytes.Repeat([]byte{0x27, 0x01, 0, 0, 0, byte(i)}, 4)
+		ts := uint32(i * 40)
+		b = append(b, 9, 0, 0, byte(len(body)), byte(ts>>16), byte(ts>>8), byte(ts), byte(ts>>24), 0, 0, 0)
+		b = append(b, body...)
+		b = binary.BigEndian.AppendUint32(b, uint32(11+len(body)))
+	}
+	return b
+}
