@@ -203,3 +203,31 @@ func synthFLVTags(n int) []byte {
 	}
 	return b
 }
+
+// What tapedeck records, in every format, and a progressive MP4 of
+// ffmpeg's, are whole: no false alarm.
+func TestCheckWholeRecorded(t *testing.T) {
+	t.Parallel()
+	tags := readFLV(t, mediaFile(t, "av"))
+	var paths []string
+	for _, format := range []string{FormatFLV, FormatFMP4, FormatMP4} {
+		dir := t.TempDir()
+		segs, _ := record(t, messages(tags), Config{Dir: dir, Format: format, SegmentDuration: 2 * time.Second})
+		for _, s := range segs {
+			paths = append(paths, s.Path)
+		}
+	}
+	mp4 := filepath.Join(t.TempDir(), "progressive.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", mediaFile(t, "av"), "-c", "copy", "-movflags", "+faststart", mp4).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	paths = append(paths, mp4)
+	if len(paths) < 7 {
+		t.Fatalf("%d files recorded", len(paths))
+	}
+	for _, p := range paths {
+		if why, bad, err := checkWhole(p); bad || err != nil {
+			t.Errorf("%s: damaged %q (%v)", p, why, err)
+		}
+	}
+}
