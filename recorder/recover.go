@@ -86,7 +86,8 @@ func (r Recovered) Message() string {
 // RecoveredDamaged and never rewritten: it may be a hand-placed file, or
 // damage the user wants to see rather than have cut away. A closed FLV
 // segment of zero duration (no media) is complete and not reported; damage
-// inside an otherwise complete file is not looked for (see checkClosed).
+// inside an otherwise complete file is the DamageScanner's to find, in the
+// background (see checkClosed, checkWhole).
 //
 // Details:
 //   - A box or tag header that cannot be one (a non-printable box type, an
