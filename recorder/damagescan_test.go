@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -229,5 +230,41 @@ func TestCheckWholeRecorded(t *testing.T) {
 		if why, bad, err := checkWhole(p); bad || err != nil {
 			t.Errorf("%s: damaged %q (%v)", p, why, err)
 		}
+	}
+}
+
+// The journal keeps one line per file there: lines of deleted files go
+// when they are most of it.
+func TestDamageScannerCompacts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "live", "cam1")
+	os.MkdirAll(sub, 0o755)
+	old := time.Now().Add(-time.Hour)
+	var paths []string
+	for i := range 80 {
+		p := filepath.Join(sub, fmt.Sprintf("2026-01-01_00-%02d-00.flv", i))
+		os.WriteFile(p, synthFLVTags(3), 0o644)
+		os.Chtimes(p, old, old)
+		paths = append(paths, p)
+	}
+	d := NewDamageScanner(dir, nil, slog.New(slog.NewTextHandler(&lockedBuf{}, nil)))
+	d.Rate = 1 << 30
+	if n, _ := d.Pass(context.Background()); n != 80 {
+		t.Fatalf("checked %d, want 80", n)
+	}
+	for _, p := range paths[10:] {
+		os.Remove(p)
+	}
+	d.Pass(context.Background())
+	b, err := os.ReadFile(filepath.Join(dir, CheckJournalName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(b, []byte("\n")); n != 10 {
+		t.Errorf("journal has %d lines after 70 of 80 files went, want 10", n)
+	}
+	if n, _ := NewDamageScanner(dir, nil, d.log).Pass(context.Background()); n != 0 {
+		t.Errorf("after the compaction: %d files checked again", n)
 	}
 }
