@@ -268,3 +268,19 @@ func TestDamageScannerCompacts(t *testing.T) {
 		t.Errorf("after the compaction: %d files checked again", n)
 	}
 }
+
+// FuzzCheckMP4Nested: any bytes give an answer, without a panic or a read
+// outside the file (the walk trusts no box size).
+func FuzzCheckMP4Nested(f *testing.F) {
+	ftyp := box("ftyp", []byte("isom"))
+	f.Add(append(ftyp, box("moov", box("trak", box("tkhd", make([]byte, 8))), box("mvex"))...))
+	f.Add(append(ftyp, box("moof", box("mfhd", make([]byte, 8)), box("traf", []byte{0, 0, 0, 0xff, 't', 'f', 'h', 'd'}))...))
+	f.Add(largeBox("moov", box("trak")))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := &strictReader{data: data, t: t}
+		why, bad, err := checkMP4Nested(r, 0, int64(len(data)), 0)
+		if err != nil || (bad && why == "") {
+			t.Fatalf("checkMP4Nested = %q, %v, %v", why, bad, err)
+		}
+	})
+}
