@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // checkWhole checks, read-only, the whole structure of a closed recording
@@ -21,15 +23,23 @@ import (
 // about all of it from the card: the DamageScanner runs it once per file,
 // rate-limited. Media payloads are not decoded.
 func checkWhole(path string) (why string, damaged bool, err error) {
-	f, err := os.Open(path)
+	return checkWholePaced(context.Background(), path, 0)
+}
+
+// checkWholePaced is checkWhole reading the file no faster than rate bytes
+// a second (by how far into it the reads got; 0: unpaced), and giving up
+// with ctx's error when ctx ends.
+func checkWholePaced(ctx context.Context, path string, rate int64) (why string, damaged bool, err error) {
+	file, err := os.Open(path)
 	if err != nil {
 		return "", false, err
 	}
-	defer f.Close()
-	info, err := f.Stat()
+	defer file.Close()
+	info, err := file.Stat()
 	if err != nil {
 		return "", false, err
 	}
+	f := &pacedReader{r: file, ctx: ctx, rate: rate, start: time.Now()}
 	size := info.Size()
 	if size == 0 {
 		return "empty file", true, nil
@@ -111,3 +121,36 @@ func checkMP4Nested(r io.ReaderAt, from, to int64, depth int) (string, bool, err
 }
 
 func isNothingPlayable(err error) bool { return errors.Is(err, errNothingPlayable) }
+
+// pacedReader keeps reads of a file from going through it faster than
+// rate bytes a second, so that a check shares the card with recording,
+// and ends them when ctx does (shutdown does not wait for a long check).
+type pacedReader struct {
+	r     io.ReaderAt
+	ctx   context.Context
+	rate  int64
+	start time.Time
+	n     int // reads since ctx was last looked at
+}
+
+func (p *pacedReader) ReadAt(b []byte, off int64) (int, error) {
+	if p.n++; p.n >= 256 {
+		p.n = 0
+		if err := p.ctx.Err(); err != nil {
+			return 0, err
+		}
+		if p.rate > 0 {
+			ahead := time.Duration(float64(off)/float64(p.rate)*float64(time.Second)) - time.Since(p.start)
+			if ahead > 50*time.Millisecond {
+				t := time.NewTimer(ahead)
+				select {
+				case <-p.ctx.Done():
+					t.Stop()
+					return 0, p.ctx.Err()
+				case <-t.C:
+				}
+			}
+		}
+	}
+	return p.r.ReadAt(b, off)
+}

@@ -216,8 +216,7 @@ func (d *DamageScanner) compact(seen map[string]bool) error {
 }
 
 // Pass checks every closed recording under the directory not checked as
-// it is now, oldest name first, pausing after each so that reads average
-// at most Rate bytes a second. Files being written, with an open marker,
+// it is now, reading each no faster than Rate bytes a second. Files being written, with an open marker,
 // or written within RecentWriteWindow are left for a later pass. It
 // returns how many files it checked and found damaged; ctx ends it early.
 func (d *DamageScanner) Pass(ctx context.Context) (checked, damaged int) {
@@ -247,7 +246,10 @@ func (d *DamageScanner) Pass(ctx context.Context) (checked, damaged int) {
 		if err != nil || markers[path] || d.inUse(path) || d.Now().Sub(info.ModTime()) < RecentWriteWindow || d.Known(path, info) {
 			continue
 		}
-		why, bad, err := checkWhole(path)
+		why, bad, err := checkWholePaced(ctx, path, rate)
+		if ctx.Err() != nil {
+			return checked, damaged
+		}
 		if err != nil {
 			continue // unreadable now (removed, permissions): a later pass
 		}
@@ -257,11 +259,6 @@ func (d *DamageScanner) Pass(ctx context.Context) (checked, damaged int) {
 		checked++
 		if bad {
 			damaged++
-		}
-		select {
-		case <-ctx.Done():
-			return checked, damaged
-		case <-time.After(time.Duration(float64(info.Size()) / float64(rate) * float64(time.Second))):
 		}
 	}
 	if ctx.Err() == nil {

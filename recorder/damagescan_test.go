@@ -284,3 +284,29 @@ func FuzzCheckMP4Nested(f *testing.F) {
 		}
 	})
 }
+
+// The whole-file check goes through a file no faster than its rate, and
+// stops when its context ends (a shutdown does not wait for it).
+func TestCheckWholePaced(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "a.flv")
+	data := synthFLVTags(2000)
+	os.WriteFile(p, data, 0o644)
+	rate := int64(len(data)) * 2 // half a second's worth
+	t0 := time.Now()
+	if why, bad, err := checkWholePaced(context.Background(), p, rate); bad || err != nil {
+		t.Fatalf("damaged %q (%v)", why, err)
+	}
+	if d := time.Since(t0); d < 350*time.Millisecond {
+		t.Errorf("checked %d bytes at %d B/s in %v, want about 500 ms", len(data), rate, d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	t0 = time.Now()
+	if _, _, err := checkWholePaced(ctx, p, int64(len(data))/10); err == nil {
+		t.Errorf("a 10 s check was not stopped by its context")
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("stopping took %v", d)
+	}
+}
