@@ -53,7 +53,8 @@ type DamageScanner struct {
 
 	mu      sync.Mutex
 	entries map[string]checkEntry
-	lines   int // lines in the journal file
+	lines   int  // lines in the journal file
+	failing bool // the last append to the journal failed
 }
 
 // NewDamageScanner returns the scanner of the recordings under dir, with
@@ -142,9 +143,12 @@ func (d *DamageScanner) Note(path string, info fs.FileInfo, why string) {
 	}
 	d.entries[r] = e
 	err := d.appendLine(e)
+	// A full card fails every append: one line until one works again.
+	first := err != nil && !d.failing
+	d.failing = err != nil
 	d.mu.Unlock()
-	if err != nil {
-		d.log.Warn("recording check not remembered; it is checked again at the next start", "path", path, "err", err)
+	if first {
+		d.log.Warn("recording checks not remembered; the files are checked again at the next start", "path", path, "err", err)
 	}
 	if why != "" {
 		d.log.Warn("damaged recording left as is", "path", path, "action", RecoveredDamaged, "detail", why)
