@@ -443,3 +443,15 @@ func TestSystemClock(t *testing.T) {
 		t.Errorf("origin moved %v without a step", d)
 	}
 }
+
+// Reading the shared clock (every message, through the recorder's fsync
+// schedule) allocates nothing while the wall clock does not step, also
+// with segments tracked for their true starts.
+func TestClockStepsReadNoAlloc(t *testing.T) {
+	fc, e := stepClock()
+	cs := NewClockSteps(fc)
+	cs.track(filepath.Join(t.TempDir(), "2025-03-04_05-06-07.flv"), clockBase, 0)
+	if n := testing.AllocsPerRun(1000, func() { *e += time.Millisecond; cs.Elapsed(); cs.Now() }); n != 0 {
+		t.Errorf("%v allocations per clock reading", n)
+	}
+}
