@@ -55,6 +55,19 @@ func RemoveSidecars(segment string) {
 	os.Remove(startSidecar(segment))
 }
 
+// SegmentStart is when the segment at path started: the true start its
+// start sidecar holds, else the time its name says (zero if none).
+func SegmentStart(path string) time.Time {
+	n, _ := ParseSegmentName(path)
+	if n.Start.IsZero() {
+		return n.Start
+	}
+	if t, ok := readStartSidecar(path); ok {
+		return t
+	}
+	return n.Start
+}
+
 // readStartSidecar returns the true start a segment's sidecar holds.
 func readStartSidecar(segment string) (time.Time, bool) {
 	b, err := os.ReadFile(startSidecar(segment))

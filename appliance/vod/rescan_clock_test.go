@@ -31,4 +31,9 @@ func TestRescanAfterBackwardClockStep(t *testing.T) {
 	if s.rescan() {
 		t.Errorf("rescan took a segment twice: %v", s.segs)
 	}
+	// ?start= by wall time finds the stepped segment at its true start.
+	s.segs[0].start = nameTime(first)
+	if at, err := s.fromQuery(trueStart.Add(time.Second).Format(time.RFC3339), time.Now()); err != nil || at != 1000 {
+		t.Errorf("a second after its true start: timeline %d ms (%v), want 1000", at, err)
+	}
 }

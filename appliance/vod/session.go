@@ -292,11 +292,9 @@ func openFile(p string) (*os.File, remux.FileReader, int64, error) {
 	return f, rd, fi.Size(), nil
 }
 
-// nameTime is the start time a segment's name encodes (zero if none).
-func nameTime(p string) time.Time {
-	n, _ := recorder.ParseSegmentName(p)
-	return n.Start
-}
+// nameTime is the start time of a segment: its name's, or the true start
+// beside it after a clock step (zero if none).
+func nameTime(p string) time.Time { return recorder.SegmentStart(p) }
 
 // fromQuery turns ?start= (RFC 3339, or a negative duration from now) into
 // a timeline position. Gaps between segments are skipped: a time in a gap
