@@ -14,12 +14,15 @@ import (
 
 // recordingJSON is one file in GET /api/v1/recordings.
 type recordingJSON struct {
-	Path     string    `json:"path"` // relative to storage.dir, with /
-	App      string    `json:"app"`
-	Stream   string    `json:"stream"`
-	Start    time.Time `json:"start"`
-	Duration float64   `json:"duration_seconds,omitempty"` // absent while being recorded, or for an unreadable file
-	Bytes    int64     `json:"bytes"`
+	Path   string    `json:"path"` // relative to storage.dir, with /
+	App    string    `json:"app"`
+	Stream string    `json:"stream"`
+	Start  time.Time `json:"start"`
+	// StartCorrected: the wall clock stepped after the file was named, and
+	// start is its true start (from its .start sidecar), not its name's.
+	StartCorrected bool    `json:"start_corrected,omitempty"`
+	Duration       float64 `json:"duration_seconds,omitempty"` // absent while being recorded, or for an unreadable file
+	Bytes          int64   `json:"bytes"`
 	// Format is the file's as it is on disk: fmp4 (fragmented), mp4
 	// (progressive) or flv, the names the config's record.format uses.
 	Format string `json:"format"`
@@ -34,13 +37,23 @@ type recordingJSON struct {
 	// "unreadable"; RecoveryDetail says what.
 	Recovery       string `json:"recovery,omitempty"`
 	RecoveryDetail string `json:"recovery_detail,omitempty"`
+	// Damaged says why the file is damaged, when the check of closed
+	// recordings (at start-up, of their ends; in the background, of their
+	// whole structure, once per file) found it so. It is left as is.
+	Damaged string `json:"damaged,omitempty"`
 }
 
-func recordingOf(s recorder.SegmentInfo, found map[string]recorder.Recovered) recordingJSON {
-	j := recordingJSON{Path: s.Rel, App: s.App, Stream: s.Stream, Start: s.Start, Duration: s.Duration.Seconds(),
+func (a *Appliance) recordingOf(dir string, s recorder.SegmentInfo, found map[string]recorder.Recovered) recordingJSON {
+	j := recordingJSON{Path: s.Rel, App: s.App, Stream: s.Stream, Start: s.Start, StartCorrected: s.StartCorrected, Duration: s.Duration.Seconds(),
 		Bytes: s.Size, Format: s.Format, Container: containerOf(s.Format), Open: s.Open}
 	if f, ok := found[s.Path]; ok {
 		j.Recovery, j.RecoveryDetail = f.Action, f.Detail
+	}
+	if why, ok := a.rec.damaged(dir, s); ok {
+		j.Damaged = why
+		if j.Recovery == "" { // found by an earlier start or the background check
+			j.Recovery, j.RecoveryDetail = recorder.RecoveredDamaged, why
+		}
 	}
 	return j
 }
@@ -98,7 +111,7 @@ func (a *Appliance) listRecordings(w http.ResponseWriter, r *http.Request) {
 	idx.FillDurations(kept, recorder.DurationBudget)
 	found := a.rec.recoveredByPath()
 	for _, s := range kept {
-		list = append(list, recordingOf(s, found))
+		list = append(list, a.recordingOf(idx.Dir(), s, found))
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Start.Before(list[j].Start) })
 	writeJSON(w, http.StatusOK, list)
@@ -151,6 +164,7 @@ func (a *Appliance) deleteRecording(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "delete failed")
 		return
 	}
+	recorder.RemoveSidecars(s.Path)
 	a.log.Info("recording deleted via API", "path", s.Path, "client", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, map[string]string{"result": "deleted"})
 }

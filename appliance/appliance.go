@@ -131,6 +131,7 @@ func (a *Appliance) Start() error {
 	// Before anything records: make what a crash cut playable.
 	crashed := crashedSegments(cfg.Storage.Dir) // for the uploader, before recovery removes the markers
 	a.rec.recover(cfg.Storage.Dir)
+	a.rec.checkRecordings()
 	a.startUploads(cfg, crashed)
 	go a.sweepLoop()
 	a.applyPulls(nil, cfg)

@@ -37,6 +37,9 @@ type recordings struct {
 
 	swept     int64 // segments deleted by retention
 	recovered []recorder.Recovered
+	// scan checks the closed recordings of the storage directory of the
+	// start for damage, once per file (its journal outlives restarts).
+	scan *recorder.DamageScanner
 
 	up *upload.Uploader // set by startUploads (uploads.go)
 }
@@ -160,21 +163,66 @@ func (r *recordings) hookCounts() (runs, failures, dropped int64) {
 	return
 }
 
+// damageCheckEvery is how often the damage scanner looks for recordings
+// it has not checked yet (new segments, files put there by hand).
+const damageCheckEvery = 10 * time.Minute
+
 // recover makes segments cut by a crash playable; run before recording.
+// Closed recordings are only checked, and only those not checked before
+// (the scanner's journal): a damaged one is logged once, ever.
 func (r *recordings) recover(dir string) {
+	scan := recorder.NewDamageScanner(dir, r.open.InUse, r.log)
+	r.mu.Lock()
+	r.scan = scan
+	r.mu.Unlock()
 	if _, err := os.Stat(dir); err != nil {
 		return // nothing recorded yet
 	}
-	found, err := recorder.Recover(dir, time.Now(), 0)
+	found, err := recorder.RecoverSkipping(dir, time.Now(), 0, scan.Known)
 	if err != nil {
 		r.log.Error("recovery of recordings failed", "dir", dir, "err", err)
 	}
 	for _, f := range found {
+		if f.Action == recorder.RecoveredDamaged {
+			if info, err := os.Stat(f.Path); err == nil {
+				scan.Note(f.Path, info, f.Detail) // logs it, this once
+				continue
+			}
+		}
 		r.log.Warn(f.Message(), "path", f.Path, "action", f.Action, "detail", f.Detail)
 	}
 	r.mu.Lock()
 	r.recovered = found
 	r.mu.Unlock()
+}
+
+// checkRecordings runs the damage scanner of the start's storage
+// directory in the background until shutdown.
+func (r *recordings) checkRecordings() {
+	r.mu.Lock()
+	scan := r.scan
+	if scan == nil || r.ctx.Err() != nil {
+		r.mu.Unlock()
+		return
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		scan.Run(r.ctx, damageCheckEvery)
+	}()
+}
+
+// damaged returns why the recording s, listed by the index of dir, was
+// found damaged, if it was.
+func (r *recordings) damaged(dir string, s recorder.SegmentInfo) (string, bool) {
+	r.mu.Lock()
+	scan := r.scan
+	r.mu.Unlock()
+	if scan == nil || filepath.Clean(scan.Dir()) != filepath.Clean(dir) {
+		return "", false // storage.dir changed by a reload: not scanned
+	}
+	return scan.Damaged(s.Path, s.Size, s.ModTime)
 }
 
 // recoveredByPath is what start-up recovery reported, by file path.

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -72,11 +73,23 @@ func readClock(c Clock) (now time.Time, elapsed time.Duration, origin time.Time)
 // (Now, Elapsed, Correct) observes the clock; share one ClockSteps between
 // the recorders and retention so that it observes often. Safe for
 // concurrent use.
+//
+// The recorders also tell it the segments they close (see clockfix.go):
+// when the wall clock steps, the segments of this run named before the
+// step get their true start written beside them.
 type ClockSteps struct {
-	clock  Clock
-	mu     sync.Mutex
-	frames []wallFrame // oldest first; the last one is the current one
-	lastE  time.Duration
+	// Logger, when set, receives the failures to write a segment's true
+	// start; set it before use.
+	Logger *slog.Logger
+
+	clock   Clock
+	mu      sync.Mutex
+	frames  []wallFrame // oldest first; the last one is the current one
+	lastE   time.Duration
+	segs    []*trackedSegment // this run's closed segments, oldest first
+	stepped bool              // a step not yet applied to segs
+
+	fixMu sync.Mutex // one fixSegments at a time; guards trackedSegment.fixed
 }
 
 // wallFrame is a stretch of the run during which the wall clock did not
@@ -103,25 +116,38 @@ func NewClockSteps(c Clock) *ClockSteps {
 // Now reads the wall clock (and notes a step).
 func (s *ClockSteps) Now() time.Time {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	w, _ := s.observe()
+	s.unlock()
 	return w
 }
 
 // Elapsed reads the steady clock (and notes a step of the wall clock).
 func (s *ClockSteps) Elapsed() time.Duration {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	_, e := s.observe()
+	s.unlock()
 	return e
+}
+
+// unlock releases mu, then corrects the segments named before a step the
+// last observation found (file writes: not under mu, which every clock
+// reading takes).
+func (s *ClockSteps) unlock() {
+	fix := s.stepped && len(s.segs) > 0
+	s.stepped = false
+	s.mu.Unlock()
+	if fix {
+		s.fixSegments()
+	}
 }
 
 // Steps is the number of wall clock steps seen so far.
 func (s *ClockSteps) Steps() int {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.observe()
-	return len(s.frames) - 1
+	n := len(s.frames) - 1
+	s.unlock()
+	return n
 }
 
 // observe reads both clocks and starts a new frame on a step.
@@ -144,6 +170,7 @@ func (s *ClockSteps) observe() (time.Time, time.Duration) {
 		// the new one from what it read at the last reading.
 		cur.to = maxTime(cur.to, cur.origin.Add(e))
 		s.frames = append(s.frames, wallFrame{origin: origin, from: minTime(w, origin.Add(s.lastE)), to: w})
+		s.stepped = true
 	}
 	s.lastE = e
 	return w, e
@@ -165,7 +192,7 @@ func (s *ClockSteps) Correct(t time.Time) time.Time {
 // time of one of its frames).
 func (s *ClockSteps) correct(t time.Time) (time.Time, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	s.observe()
 	cur := s.frames[len(s.frames)-1].origin
 	var best time.Duration

@@ -228,10 +228,13 @@ func TestRecordAcrossClockSteps(t *testing.T) {
 	}
 }
 
-// Steps in different segments: each segment open across a step is named
-// by its true start on the clock of its close. Segments closed before a
-// backward step keep their names (documented in clockstep.go): here the
-// first one stays a day ahead of the others.
+// Steps in different segments (forward a year, then back a day, while
+// recording): each segment open across a step is named by its true start
+// on the clock of its close. Segments closed before a backward step keep
+// their names (documented in clockstep.go), here the first one a day
+// ahead of the others, but get their true start in a sidecar, by which
+// the index orders and dates them; retention deletes nothing across the
+// steps (recordWithClock) and ages them by their true start later.
 func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	t.Parallel()
 	const year, day = 365 * 24 * time.Hour, 24 * time.Hour
@@ -250,6 +253,115 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	}
 	if second.OpenPath == second.Path || third.OpenPath != third.Path {
 		t.Errorf("renames: second %s -> %s, third %s -> %s", second.OpenPath, second.Path, third.OpenPath, third.Path)
+	}
+	// The first, closed before the backward step, keeps its name (hooks
+	// have it) but has its true start beside it: the index, the API and
+	// playback date and order all three by when they were recorded.
+	final := clockBase.Add(year - day)
+	want := []struct {
+		path  string
+		start time.Time
+		fixed bool
+	}{{first.Path, final, true}, {second.Path, final.Add(2 * time.Second), false}, {third.Path, final.Add(4 * time.Second), false}}
+	check := func(how string, got []SegmentInfo) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d segments, want %d", how, len(got), len(want))
+		}
+		for i, w := range want {
+			g := got[i]
+			if d := g.Start.Sub(w.start); g.Path != w.path || d < 0 || d > 300*time.Millisecond || g.StartCorrected != w.fixed {
+				t.Errorf("%s #%d: %s starting %v (corrected %v), want %s starting %v (corrected %v)",
+					how, i, filepath.Base(g.Path), g.Start, g.StartCorrected, filepath.Base(w.path), w.start, w.fixed)
+			}
+			if i > 0 && got[i-1].End().After(g.Start.Add(100*time.Millisecond)) {
+				t.Errorf("%s: timeline overlaps: #%d ends %v, #%d starts %v", how, i-1, got[i-1].End(), i, g.Start)
+			}
+		}
+	}
+	x := NewIndex(dir, nil)
+	segsIdx, err := x.Segments("live", "cam1", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.FillDurations(segsIdx, time.Minute)
+	check("index", segsIdx)
+	all, err := x.All(time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.FillDurations(all, time.Minute)
+	check("index, all streams", all)
+	listed, err := ListDir(filepath.Dir(first.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range listed {
+		listed[i].Duration = segsIdx[i].Duration
+	}
+	check("playback's listing", listed)
+	// From ?from= on the corrected clock: the first is found by its true
+	// start, not by its name a day ahead.
+	if got, _ := x.Segments("live", "cam1", final, final.Add(time.Second)); len(got) != 1 || got[0].Path != first.Path {
+		t.Errorf("segments at the first one's true start: %v", got)
+	}
+
+	// A later run (a fresh clock, no steps) ages the first by its true
+	// start: its modification time, stamped a day ahead, does not keep it
+	// for an extra day.
+	later := &fakeClock{base: final.Add(time.Hour + time.Minute)}
+	deleted, _, err := Sweep(dir, Policy{MaxAge: time.Hour, Clock: NewClockSteps(later)}, nil, later.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deleted) != 3 {
+		t.Errorf("an hour after the recording, in a later run: deleted %v, want all three", deleted)
+	}
+	if _, err := os.Stat(startSidecar(first.Path)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("start sidecar left behind its recording: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "live")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("directories not pruned: %v", err)
+	}
+}
+
+// The wall clock steps back across segments already closed, while the
+// stream is not being recorded: the next start of recording, and the
+// clock readings of anyone sharing it, write their true starts; a step
+// back to where it was removes them again.
+func TestStartSidecarFollowsClock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fc, e := stepClock()
+	cs := NewClockSteps(fc)
+	p := filepath.Join(dir, "2025-03-04_05-06-07.flv")
+	os.WriteFile(p, []byte("x"), 0o644)
+	cs.track(p, clockBase, 0)
+	if _, err := os.Stat(startSidecar(p)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("sidecar without a step: %v", err)
+	}
+	*e = time.Minute
+	fc.Step(-24 * time.Hour)
+	cs.Now()
+	if got, ok := readStartSidecar(p); !ok || !got.Equal(clockBase.Add(-24*time.Hour)) {
+		t.Errorf("after a step back of a day: sidecar %v %v, want %v", got, ok, clockBase.Add(-24*time.Hour))
+	}
+	fc.Step(-time.Hour)
+	cs.Elapsed()
+	if got, ok := readStartSidecar(p); !ok || !got.Equal(clockBase.Add(-25*time.Hour)) {
+		t.Errorf("after a second step: sidecar %v %v", got, ok)
+	}
+	fc.Step(25 * time.Hour)
+	cs.Steps()
+	if _, err := os.Stat(startSidecar(p)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("sidecar left after the clock came back: %v", err)
+	}
+	// A segment gone meanwhile gets no sidecar.
+	os.Remove(p)
+	fc.Step(-time.Hour)
+	cs.Now()
+	if _, err := os.Stat(startSidecar(p)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("sidecar written for a deleted segment: %v", err)
 	}
 }
 
@@ -329,5 +441,17 @@ func TestSystemClock(t *testing.T) {
 	}
 	if d := o1.Sub(o0); d < -100*time.Millisecond || d > 100*time.Millisecond {
 		t.Errorf("origin moved %v without a step", d)
+	}
+}
+
+// Reading the shared clock (every message, through the recorder's fsync
+// schedule) allocates nothing while the wall clock does not step, also
+// with segments tracked for their true starts.
+func TestClockStepsReadNoAlloc(t *testing.T) {
+	fc, e := stepClock()
+	cs := NewClockSteps(fc)
+	cs.track(filepath.Join(t.TempDir(), "2025-03-04_05-06-07.flv"), clockBase, 0)
+	if n := testing.AllocsPerRun(1000, func() { *e += time.Millisecond; cs.Elapsed(); cs.Now() }); n != 0 {
+		t.Errorf("%v allocations per clock reading", n)
 	}
 }

@@ -25,10 +25,10 @@ import (
 //   - The next segment opens under the new wall clock, so it starts after
 //     the renamed one: the names of one stream stay in recording order.
 //   - Segments closed before the step keep their names (hooks and uploads
-//     already have them). On a Pi the clock only steps forward at boot, so
-//     those names are too early but still in order; after a backward step
-//     they are ahead of the new clock by the step and sort after the
-//     segments recorded later (the step is logged with its size).
+//     already have them), but get their true start written beside them
+//     (NAME.flv.start, clockfix.go): the recordings index, the API,
+//     playback and retention date and order them by it, so after a
+//     backward step they still come before the segments recorded later.
 
 // checkClock notes a step of the wall clock while a segment is open.
 func (r *recorder) checkClock() {

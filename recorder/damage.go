@@ -17,7 +17,7 @@ import (
 // PreviousTagSize), walking every tag only when that back-pointer does not
 // match (muxers that write it wrong, or a damaged end). It finds what
 // crashes, full disks and copies cut short leave; damage in the middle of
-// an otherwise complete file is not looked for.
+// an otherwise complete file is left to checkWhole (DamageScanner).
 func checkClosed(path string, info fs.FileInfo) (why string, damaged bool) {
 	f, err := os.Open(path)
 	if err != nil {

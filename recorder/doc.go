@@ -62,11 +62,15 @@
 //     Run from OnSegmentDone), off the recording path, bounded in number
 //     and time.
 //   - Index is the recordings index of a storage directory: it lists the
-//     streams and their segments in play order (CompareSegmentNames),
+//     streams and their segments in play order (CompareSegments),
 //     optionally between two times, looks one up by its path under the
-//     directory, and tells each file's start (ParseSegmentName), format
+//     directory, and tells each file's start (ParseSegmentName, or its
+//     start sidecar after a clock step: clockfix.go), format
 //     as it is on disk (fmp4, mp4 or flv), size, whether it is still being
 //     written, and its duration (the recorder's via Index.Closed, else read
 //     from the file within a time budget, cached by size and mtime).
+//   - DamageScanner checks closed recordings for damage, whole, once per
+//     file, in the background, and remembers what it found across
+//     restarts (damagescan.go, damagecheck.go); it never writes them.
 //     Playback, the HTTP API, the console and the uploader read through it.
 package recorder

@@ -69,9 +69,13 @@ type SegmentInfo struct {
 	// for a file less than two directories deep.
 	App, Stream string
 	Name        SegmentName
-	// Start is Name.Start, or the modification time for a name without a
-	// time.
+	// Start is when the recording started: Name.Start, or the true start
+	// its start sidecar holds when the wall clock stepped after it was
+	// named (StartCorrected; see clockfix.go), or the modification time
+	// for a name without a time.
 	Start time.Time
+	// StartCorrected: Start is from the start sidecar, not the name.
+	StartCorrected bool
 	// Format is FormatFMP4, FormatMP4 or FormatFLV, as the file is now: an
 	// .mp4 recorded as "mp4" is fmp4 until its close rewrites it. Empty
 	// from ListDir.
@@ -92,8 +96,12 @@ func (s SegmentInfo) End() time.Time {
 	switch {
 	case s.Duration > 0:
 		return s.Start.Add(s.Duration)
-	case !s.Name.Start.IsZero() && s.ModTime.After(s.Start):
-		return s.ModTime
+	case !s.Name.Start.IsZero():
+		// The modification time was stamped by the clock that named the
+		// file: moved as the start was.
+		if m := s.ModTime.Add(s.Start.Sub(s.Name.Start)); m.After(s.Start) {
+			return m
+		}
 	}
 	return s.Start
 }
@@ -106,21 +114,57 @@ func (s SegmentInfo) overlaps(from, to time.Time) bool {
 
 // ListDir returns the recordings directly in dir (regular files with a
 // recording's extension: not subdirectories, not symbolic links, which
-// may point anywhere) in play order (CompareSegmentNames). Path, Name,
-// Start, Size and ModTime are filled in; the Index fills in the rest.
+// may point anywhere) in play order (CompareSegments). Path, Name,
+// Start, StartCorrected, Size and ModTime are filled in; the Index fills
+// in the rest.
 func ListDir(dir string) ([]SegmentInfo, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("recordings in %s: %w", dir, err)
 	}
 	var out []SegmentInfo
+	sidecars := map[string]bool{}
 	for _, e := range ents {
-		if s, ok := fileSegment(filepath.Join(dir, e.Name()), e); ok {
+		p := filepath.Join(dir, e.Name())
+		if isStartSidecar(p) {
+			sidecars[strings.TrimSuffix(p, StartSidecarSuffix)] = true
+		} else if s, ok := fileSegment(p, e); ok {
 			out = append(out, s)
 		}
 	}
+	applySidecars(out, sidecars)
 	sortSegments(out)
 	return out, nil
+}
+
+// applySidecars sets the true start of the segments that have a start
+// sidecar (rare: only after a step of the wall clock).
+func applySidecars(segs []SegmentInfo, sidecars map[string]bool) {
+	if len(sidecars) == 0 {
+		return
+	}
+	for i := range segs {
+		if s := &segs[i]; sidecars[s.Path] && !s.Name.Start.IsZero() {
+			if t, ok := readStartSidecar(s.Path); ok {
+				s.Start, s.StartCorrected = t, true
+			}
+		}
+	}
+}
+
+// CompareSegments orders recordings for playback: by when they started
+// (Start: the name's time, corrected by a start sidecar), then by
+// CompareSegmentNames, which also puts names without a time last. It
+// returns -1, 0 or +1 as a sorts before, with or after b.
+func CompareSegments(a, b SegmentInfo) int {
+	if !a.Name.Start.IsZero() && !b.Name.Start.IsZero() {
+		// Names hold seconds: compare to the second, so that a corrected
+		// start does not reorder "X.mp4" and "X-1.mp4" by sub-seconds.
+		if c := a.Start.Truncate(time.Second).Compare(b.Start.Truncate(time.Second)); c != 0 {
+			return c
+		}
+	}
+	return CompareSegmentNames(a.Path, b.Path)
 }
 
 // fileSegment describes the directory entry at path if it is a recording.
@@ -144,7 +188,7 @@ func fileSegment(path string, e fs.DirEntry) (SegmentInfo, bool) {
 }
 
 func sortSegments(segs []SegmentInfo) {
-	slices.SortStableFunc(segs, func(a, b SegmentInfo) int { return CompareSegmentNames(a.Path, b.Path) })
+	slices.SortStableFunc(segs, CompareSegments)
 }
 
 // Streams lists the streams that have at least one recording, by app
@@ -193,6 +237,7 @@ func (x *Index) All(from, to time.Time) ([]SegmentInfo, error) {
 	var out []SegmentInfo
 	var errs []error
 	seen := map[string]struct{}{}
+	sidecars := map[string]bool{}
 	// The trailing separator makes a storage directory that is a symbolic
 	// link (to a USB disk, say) walked like a directory; links below it
 	// are not followed.
@@ -208,6 +253,10 @@ func (x *Index) All(from, to time.Time) ([]SegmentInfo, error) {
 			errs = append(errs, err)
 			return nil
 		}
+		if isStartSidecar(p) {
+			sidecars[strings.TrimSuffix(p, StartSidecarSuffix)] = true
+			return nil
+		}
 		s, ok := fileSegment(p, d)
 		if !ok {
 			return nil
@@ -218,9 +267,7 @@ func (x *Index) All(from, to time.Time) ([]SegmentInfo, error) {
 			return nil
 		}
 		x.fill(&s, filepath.ToSlash(rel))
-		if s.overlaps(from, to) {
-			out = append(out, s)
-		}
+		out = append(out, s)
 		return nil
 	})
 	switch {
@@ -230,6 +277,14 @@ func (x *Index) All(from, to time.Time) ([]SegmentInfo, error) {
 		return nil, fmt.Errorf("recordings in %s: %w", x.dir, walkErr)
 	}
 	x.facts.forgetMissing(x.dir, seen)
+	applySidecars(out, sidecars)
+	kept := out[:0]
+	for _, s := range out {
+		if s.overlaps(from, to) {
+			kept = append(kept, s)
+		}
+	}
+	out = kept
 	slices.SortStableFunc(out, func(a, b SegmentInfo) int {
 		if c := strings.Compare(a.App, b.App); c != 0 {
 			return c
@@ -237,7 +292,7 @@ func (x *Index) All(from, to time.Time) ([]SegmentInfo, error) {
 		if c := strings.Compare(a.Stream, b.Stream); c != 0 {
 			return c
 		}
-		return CompareSegmentNames(a.Path, b.Path)
+		return CompareSegments(a, b)
 	})
 	return out, errors.Join(errs...)
 }
@@ -271,6 +326,9 @@ func (x *Index) Lookup(rel string) (SegmentInfo, error) {
 	s, ok := fileSegment(p, fs.FileInfoToDirEntry(info))
 	if !ok || !IsSegmentFile(real) {
 		return SegmentInfo{}, fmt.Errorf("recording %s: %w", rel, fs.ErrNotExist)
+	}
+	if t, ok := readStartSidecar(p); ok && !s.Name.Start.IsZero() {
+		s.Start, s.StartCorrected = t, true
 	}
 	x.fill(&s, clean)
 	return s, nil

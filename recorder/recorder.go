@@ -910,6 +910,11 @@ func (r *recorder) finish(err error) {
 	r.seg = nil
 	r.stats.Bytes.Add(s.Bytes - r.reported)
 	r.reported = 0
+	if cs, ok := r.cfg.Clock.(*ClockSteps); ok && s.Bytes > 0 {
+		// Should the wall clock step later in this run, the segment's
+		// true start gets written beside it (clockfix.go).
+		cs.track(s.Path, s.Start, r.segOpened)
+	}
 	r.report(s)
 }
 

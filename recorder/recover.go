@@ -86,7 +86,8 @@ func (r Recovered) Message() string {
 // RecoveredDamaged and never rewritten: it may be a hand-placed file, or
 // damage the user wants to see rather than have cut away. A closed FLV
 // segment of zero duration (no media) is complete and not reported; damage
-// inside an otherwise complete file is not looked for (see checkClosed).
+// inside an otherwise complete file is the DamageScanner's to find, in the
+// background (see checkClosed, checkWhole).
 //
 // Details:
 //   - A box or tag header that cannot be one (a non-printable box type, an
@@ -107,6 +108,14 @@ func (r Recovered) Message() string {
 // as RecoveredUnreadable (segments left open) or RecoveredDamaged (closed
 // recordings) and the walk goes on.
 func Recover(dir string, now time.Time, skipNewerThan time.Duration) ([]Recovered, error) {
+	return RecoverSkipping(dir, now, skipNewerThan, nil)
+}
+
+// RecoverSkipping is Recover that does not look at the closed recordings
+// for which checked returns true (DamageScanner.Known: checked before, and
+// unchanged since), so that a restart neither reads them nor reports their
+// damage again. nil checked skips none.
+func RecoverSkipping(dir string, now time.Time, skipNewerThan time.Duration, checked func(path string, info fs.FileInfo) bool) ([]Recovered, error) {
 	type entry struct {
 		path string
 		d    fs.DirEntry
@@ -142,6 +151,9 @@ func Recover(dir string, now time.Time, skipNewerThan time.Duration) ([]Recovere
 			continue
 		}
 		if !open[e.path] {
+			if checked != nil && checked(e.path, info) {
+				continue
+			}
 			if why, damaged := checkClosed(e.path, info); damaged {
 				out = append(out, Recovered{e.path, RecoveredDamaged, why})
 			}

@@ -195,7 +195,12 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 			emptied[path] = true
 		}
 	}
+	sidecars := map[string]bool{}
 	if werr := walkTree(dir, func(path string, d fs.DirEntry) {
+		if isStartSidecar(path) {
+			sidecars[strings.TrimSuffix(path, StartSidecarSuffix)] = true
+			return
+		}
 		if !isRecording(path) {
 			return
 		}
@@ -214,6 +219,7 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 	}, stale, &errs); werr != nil {
 		return nil, 0, werr
 	}
+	files = applyStartShift(files, sidecars, emptied)
 	sort.Slice(files, func(i, j int) bool {
 		// Whatever the clocks said, a file of an earlier run is older
 		// than one written in this run: a box that booted in 1970 must
@@ -267,8 +273,9 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 			continue
 		}
 		// A marker beside it is stale (the file is not being written): it
-		// goes with it, or the directory could never be pruned.
-		os.Remove(markerPath(f.path))
+		// goes with it, as its start sidecar does, or the directory could
+		// never be pruned.
+		RemoveSidecars(f.path)
 		if kept {
 			p.Lost(f.path, f.size)
 		}
@@ -279,6 +286,39 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 	}
 	pruneDirs(dir, emptied)
 	return deleted, freed, errors.Join(errs...)
+}
+
+// applyStartShift ages the recordings of earlier runs that have a start
+// sidecar by their true start: their modification time was stamped by the
+// clock that named them, wrong by as much as the name (this run's files
+// are corrected by Policy.Clock already). So a backward step keeps a file
+// no longer than MaxAge after it was really recorded, after a restart
+// too. Sidecars whose recording is gone are removed (their directory can
+// then be pruned).
+func applyStartShift(files []recording, sidecars map[string]bool, emptied map[string]bool) []recording {
+	if len(sidecars) == 0 {
+		return files
+	}
+	for i := range files {
+		f := &files[i]
+		if !sidecars[f.path] {
+			continue
+		}
+		delete(sidecars, f.path)
+		if f.thisRun {
+			continue
+		}
+		n, _ := ParseSegmentName(f.path)
+		if t, ok := readStartSidecar(f.path); ok && !n.Start.IsZero() {
+			f.mod = f.mod.Add(t.Sub(n.Start))
+		}
+	}
+	for seg := range sidecars {
+		if os.Remove(startSidecar(seg)) == nil {
+			emptied[filepath.Dir(seg)] = true
+		}
+	}
+	return files
 }
 
 // pruneDirs removes the given directories when empty, and their parents

@@ -13,7 +13,8 @@ import (
 // local, to the second; a name already taken (a stream republished within
 // the same second) gets -1, -2, ... before the extension. This file is the
 // one place that reads names back: the recordings index, playback and the
-// API all go through ParseSegmentName and CompareSegmentNames.
+// API all go through ParseSegmentName and CompareSegmentNames (by way of
+// CompareSegments, which puts a start sidecar's true start first).
 
 // nameTimeLayout is the time part of a default-template file name.
 const nameTimeLayout = "2006-01-02_15-04-05"

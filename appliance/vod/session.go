@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,8 +246,8 @@ func Open(t Target, o Options) (*Session, error) {
 }
 
 // listSegments returns the recordings in dir in play order, as the
-// recordings index orders them (recorder.CompareSegmentNames: by the time
-// in the name, "X-1.mp4" after "X.mp4").
+// recordings index orders them (recorder.CompareSegments: by the time
+// in the name or its start sidecar, "X-1.mp4" after "X.mp4").
 func listSegments(dir string) ([]string, error) {
 	segs, err := recorder.ListDir(dir)
 	if err != nil {
@@ -291,11 +292,9 @@ func openFile(p string) (*os.File, remux.FileReader, int64, error) {
 	return f, rd, fi.Size(), nil
 }
 
-// nameTime is the start time a segment's name encodes (zero if none).
-func nameTime(p string) time.Time {
-	n, _ := recorder.ParseSegmentName(p)
-	return n.Start
-}
+// nameTime is the start time of a segment: its name's, or the true start
+// beside it after a clock step (zero if none).
+func nameTime(p string) time.Time { return recorder.SegmentStart(p) }
 
 // fromQuery turns ?start= (RFC 3339, or a negative duration from now) into
 // a timeline position. Gaps between segments are skipped: a time in a gap
@@ -486,8 +485,12 @@ func (s *Session) rescan() bool {
 		return false
 	}
 	n := len(s.segs)
-	for _, p := range paths {
-		if recorder.CompareSegmentNames(s.listed, p) < 0 {
+	// The files after the last one taken, in the index's order (which a
+	// step of the wall clock can make differ from the names' order); by
+	// name when that one is gone.
+	after := slices.Index(paths, s.listed) + 1
+	for i, p := range paths {
+		if (after > 0 && i >= after) || (after == 0 && recorder.CompareSegmentNames(s.listed, p) < 0) {
 			s.segs = append(s.segs, segment{path: p, start: nameTime(p)})
 			s.listed = p
 		}
