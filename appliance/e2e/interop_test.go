@@ -208,7 +208,7 @@ func TestE2EGStreamerPlay(t *testing.T) {
 	srv, name, _ := sharedStream(t)
 	srv.watch(t)
 
-	g := parseGstPlay(startGstPlay(t, srv.url("live", name), 5*time.Second))
+	g := parseGstPlay(startGstPlay(t, srv.url("live", name), 5*time.Second, 0, 0))
 	if !g.run.interrupted {
 		t.Errorf("gst-launch ended by itself on a live stream: %s", g.run.status())
 	}
@@ -241,16 +241,23 @@ var (
 )
 
 // startGstPlay starts GStreamer playing url for d: rtmp2src, flvdemux,
-// avdec_h264 into one sink, the audio buffers into another.
-func startGstPlay(t testing.TB, url string, d time.Duration) *toolRun {
+// avdec_h264 into one sink, the audio buffers into another. With video
+// and audio > 0 it ends by itself once it has decoded that many video
+// frames and received that many audio buffers, d being the limit.
+func startGstPlay(t testing.TB, url string, d time.Duration, video, audio int) *toolRun {
 	t.Helper()
 	testenv.NeedTool(t, "gst-launch-1.0")
-	return startTool(t, d, []string{"GST_DEBUG=flvdemux:6,basesink:5", "GST_DEBUG_NO_COLOR=1"},
-		"gst-launch-1.0", "-v",
-		"rtmp2src", "location="+url, "!",
-		"flvdemux", "name=d",
-		"d.video", "!", "queue", "!", "h264parse", "!", "avdec_h264", "!", "fakesink", "name=vsink", "sync=false",
-		"d.audio", "!", "queue", "!", "fakesink", "name=asink", "sync=false")
+	eos := func(n int) []string {
+		if n <= 0 {
+			return nil
+		}
+		return []string{"identity", "eos-after=" + strconv.Itoa(n), "!"}
+	}
+	args := []string{"-v", "rtmp2src", "location=" + url, "!", "flvdemux", "name=d",
+		"d.video", "!", "queue", "!", "h264parse", "!", "avdec_h264", "!"}
+	args = append(append(args, eos(video)...), "fakesink", "name=vsink", "sync=false", "d.audio", "!", "queue", "!")
+	args = append(append(args, eos(audio)...), "fakesink", "name=asink", "sync=false")
+	return startTool(t, d, []string{"GST_DEBUG=flvdemux:6,basesink:5", "GST_DEBUG_NO_COLOR=1"}, "gst-launch-1.0", args...)
 }
 
 // gstPlayed is what a startGstPlay player got, from its debug log.
