@@ -244,6 +244,12 @@ type gortReceived struct {
 // gortRead plays rawURL with gortmplib for about d and records each
 // frame's checksum; opts set up the client (a TLS configuration).
 func gortRead(rawURL string, d time.Duration, opts ...func(*gortmplib.Client)) *gortReceived {
+	return gortReadUntil(rawURL, d, 0, 0, opts...)
+}
+
+// gortReadUntil is gortRead that also ends, before d, once it has
+// received video and audio frames (0, 0: only d ends it).
+func gortReadUntil(rawURL string, d time.Duration, video, audio int, opts ...func(*gortmplib.Client)) *gortReceived {
 	res := &gortReceived{}
 	res.err = func() error {
 		u, err := url.Parse(rawURL)
@@ -317,6 +323,9 @@ func gortRead(rawURL string, d time.Duration, opts ...func(*gortmplib.Client)) *
 					return nil
 				}
 				return fmt.Errorf("gortmplib read: %w", err)
+			}
+			if video > 0 && len(res.video) >= video && len(res.audio) >= audio { // this goroutine is the only writer
+				return nil
 			}
 		}
 		return nil
