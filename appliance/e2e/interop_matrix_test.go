@@ -108,7 +108,7 @@ func TestE2EInteropMatrix(t *testing.T) {
 		}
 		rowBegan := time.Now()
 		var joined, played time.Duration
-		t.Run(strings.ReplaceAll(pub.name, " ", "_"), func(t *testing.T) {
+		rowOK := t.Run(strings.ReplaceAll(pub.name, " ", "_"), func(t *testing.T) {
 			stream := "matrix-" + strings.ReplaceAll(pub.name, " ", "-")
 			since, stop := pub.start(t, srv, stream)
 			s := matrixStream{url: srv.url("live", stream), src: pub.src}
@@ -150,6 +150,11 @@ func TestE2EInteropMatrix(t *testing.T) {
 			played = time.Since(rowBegan)
 			stop()
 		})
+		if !rowOK && joined == 0 {
+			for j := range cells[i] {
+				cells[i][j] = "FAIL: no publish"
+			}
+		}
 		round := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
 		t.Logf("row %s: players joined at %v, all checked at %v, publisher stopped at %v",
 			pub.name, round(joined), round(played), round(time.Since(rowBegan)))
