@@ -162,6 +162,12 @@ func gortTracks(t *testing.T, m *srcMedia) (video, audio *gortmplib.Track) {
 // decode timestamp) and returns when done; loops > 1 repeats the media
 // with timestamps running on.
 func gortPublish(t *testing.T, rawURL string, m *srcMedia, loops int) error {
+	return gortPublishUntil(t, rawURL, m, loops, nil)
+}
+
+// gortPublishUntil is gortPublish that also ends, without an error, once
+// stop is closed (nil: never), so that a test need not wait for the loops.
+func gortPublishUntil(t *testing.T, rawURL string, m *srcMedia, loops int, stop <-chan struct{}) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return err
@@ -194,7 +200,11 @@ func gortPublish(t *testing.T, rawURL string, m *srcMedia, loops int) error {
 				ai++
 			}
 			if d := time.Until(start.Add(off + f.dts)); d > 0 {
-				time.Sleep(d)
+				select {
+				case <-stop:
+					return nil
+				case <-time.After(d):
+				}
 			}
 			c.NetConn().SetWriteDeadline(time.Now().Add(5 * time.Second))
 			switch {
@@ -223,13 +233,23 @@ func gortPublish(t *testing.T, rawURL string, m *srcMedia, loops int) error {
 type gortReceived struct {
 	mu           sync.Mutex
 	video, audio [][32]byte
-	firstVideoAt time.Duration // since the play started
-	err          error
+	// The frames' timestamps as gortmplib gave them: video decode
+	// timestamps (VP9, AV1: presentation), audio presentation timestamps.
+	videoTS, audioTS []time.Duration
+	firstVideoAt     time.Duration // since the play started
+	firstVideoKey    bool          // H.264: the first access unit was random access
+	err              error
 }
 
 // gortRead plays rawURL with gortmplib for about d and records each
 // frame's checksum; opts set up the client (a TLS configuration).
 func gortRead(rawURL string, d time.Duration, opts ...func(*gortmplib.Client)) *gortReceived {
+	return gortReadUntil(rawURL, d, 0, 0, opts...)
+}
+
+// gortReadUntil is gortRead that also ends, before d, once it has
+// received video and audio frames (0, 0: only d ends it).
+func gortReadUntil(rawURL string, d time.Duration, video, audio int, opts ...func(*gortmplib.Client)) *gortReceived {
 	res := &gortReceived{}
 	res.err = func() error {
 		u, err := url.Parse(rawURL)
@@ -252,29 +272,41 @@ func gortRead(rawURL string, d time.Duration, opts ...func(*gortmplib.Client)) *
 		if err := r.Initialize(); err != nil {
 			return fmt.Errorf("gortmplib reader: %w", err)
 		}
-		onFrame := func(to *[][32]byte, sum [32]byte) {
+		onFrame := func(video bool, ts time.Duration, sum [32]byte) {
 			res.mu.Lock()
 			defer res.mu.Unlock()
-			if to == &res.video && len(res.video) == 0 {
+			if !video {
+				res.audio, res.audioTS = append(res.audio, sum), append(res.audioTS, ts)
+				return
+			}
+			if len(res.video) == 0 {
 				res.firstVideoAt = time.Since(start)
 			}
-			*to = append(*to, sum)
+			res.video, res.videoTS = append(res.video, sum), append(res.videoTS, ts)
 		}
-		onVideo := func(_, _ time.Duration, au [][]byte) { onFrame(&res.video, nalSum(au)) }
-		onAudio := func(_ time.Duration, b []byte) { onFrame(&res.audio, sha256.Sum256(b)) }
+		onVideo := func(_, dts time.Duration, au [][]byte) { onFrame(true, dts, nalSum(au)) }
+		onAudio := func(pts time.Duration, b []byte) { onFrame(false, pts, sha256.Sum256(b)) }
 		for _, tr := range r.Tracks() {
 			switch tr.Codec.(type) {
 			case *codecs.H264:
-				r.OnDataH264(tr, onVideo)
+				r.OnDataH264(tr, func(pts, dts time.Duration, au [][]byte) {
+					if len(au) == 2 && len(au[0]) > 0 && h264.NALUType(au[0][0]&0x1f) == h264.NALUTypeSPS {
+						return // a sequence header's SPS and PPS, which gortmplib hands over as an access unit
+					}
+					if len(res.video) == 0 { // this goroutine is the only writer
+						res.firstVideoKey = h264.IsRandomAccess(au)
+					}
+					onVideo(pts, dts, au)
+				})
 			case *codecs.H265:
 				r.OnDataH265(tr, onVideo)
 			case *codecs.VP9:
-				r.OnDataVP9(tr, func(pts time.Duration, frame []byte) { onFrame(&res.video, sha256.Sum256(frame)) })
+				r.OnDataVP9(tr, func(pts time.Duration, frame []byte) { onFrame(true, pts, sha256.Sum256(frame)) })
 			case *codecs.AV1:
 				r.OnDataAV1(tr, func(pts time.Duration, tu [][]byte) {
 					b, err := av1.Bitstream(tu).Marshal()
 					if err == nil {
-						onFrame(&res.video, nalSum(av1OBUs(b)))
+						onFrame(true, pts, nalSum(av1OBUs(b)))
 					}
 				})
 			case *codecs.MPEG4Audio:
@@ -291,6 +323,9 @@ func gortRead(rawURL string, d time.Duration, opts ...func(*gortmplib.Client)) *
 					return nil
 				}
 				return fmt.Errorf("gortmplib read: %w", err)
+			}
+			if video > 0 && len(res.video) >= video && len(res.audio) >= audio { // this goroutine is the only writer
+				return nil
 			}
 		}
 		return nil

@@ -199,14 +199,6 @@ func TestE2ERtmpdumpFP9Handshake(t *testing.T) {
 	checkMedia(t, "rtmpdump FP9 FLV", res, mediaExpect{minVideoFrames: 60, minSpan: 2.5})
 }
 
-// GStreamer debug lines (GST_DEBUG=flvdemux:6,basesink:5) that describe
-// every buffer; gst-launch -v notifications are coalesced and would
-// duplicate or lose buffers under load.
-var (
-	gstDemuxVideo = regexp.MustCompile(`gst_flv_demux_parse_tag_video:<\w+> pushing \d+ bytes buffer at dts (\S+) .*keyframe \((\d)\)`)
-	gstSinkBuffer = regexp.MustCompile(`gst_base_sink_chain_unlocked:<(\w+)> got times start: (\S+), end:`)
-)
-
 // TestE2EGStreamerPlay: GStreamer's rtmp2src + flvdemux + avdec_h264 plays
 // the stream for ~5 s: the first video buffer out of flvdemux must be a
 // keyframe, at least 50 frames must be decoded at 640x360 with strictly
@@ -216,58 +208,96 @@ func TestE2EGStreamerPlay(t *testing.T) {
 	srv, name, _ := sharedStream(t)
 	srv.watch(t)
 
-	r := runTool(t, 5*time.Second, []string{"GST_DEBUG=flvdemux:6,basesink:5", "GST_DEBUG_NO_COLOR=1"},
-		"gst-launch-1.0", "-v",
-		"rtmp2src", "location="+srv.url("live", name), "!",
-		"flvdemux", "name=d",
-		"d.video", "!", "queue", "!", "h264parse", "!", "avdec_h264", "!", "fakesink", "name=vsink", "sync=false",
-		"d.audio", "!", "queue", "!", "fakesink", "name=asink", "sync=false")
-	out, dbg := r.stdout.String(), r.stderr.String()
-	if !r.interrupted {
-		t.Errorf("gst-launch ended by itself on a live stream: %s", r.status())
+	g := parseGstPlay(startGstPlay(t, srv.url("live", name), 5*time.Second, 0, 0))
+	if !g.run.interrupted {
+		t.Errorf("gst-launch ended by itself on a live stream: %s", g.run.status())
 	}
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "ERROR") || strings.HasPrefix(l, "WARNING") {
-			t.Errorf("gst-launch: %s", l)
-		}
+	for _, l := range g.problems {
+		t.Errorf("gst-launch: %s", l)
 	}
+	t.Logf("gst: %d video buffers demuxed, %d frames decoded, %d audio buffers", len(g.demuxed), len(g.decoded), len(g.audio))
+	if len(g.demuxed) == 0 || !g.demuxed[0].key {
+		t.Errorf("first video buffer out of flvdemux is missing or not a keyframe (%d buffers)", len(g.demuxed))
+	}
+	checkIncreasing(t, "gst demuxed video dts", g.demuxed, true, 0.5)
+	if len(g.decoded) < 50 {
+		t.Errorf("gst decoded %d video frames in ~5 s, want at least 50", len(g.decoded))
+	}
+	checkIncreasing(t, "gst decoded video pts", g.decoded, true, 0.5)
+	if len(g.audio) < 40 {
+		t.Errorf("gst received %d audio buffers in ~5 s, want at least 40", len(g.audio))
+	}
+	if out := g.run.stdout.String(); !regexp.MustCompile(`vsink\.GstPad:sink: caps = video/x-raw, .*width=\(int\)640, height=\(int\)360`).MatchString(out) {
+		t.Errorf("decoded caps are not 640x360 raw video:\n%s", grepLines(out, "caps = video/x-raw"))
+	}
+}
 
-	var demuxed, decoded []mediaEntry
-	audio := 0
-	for _, m := range gstDemuxVideo.FindAllStringSubmatch(dbg, -1) {
-		dts, err := parseClock(m[1])
-		if err != nil {
-			dts = -1
+// GStreamer debug lines (GST_DEBUG=flvdemux:6,basesink:5) that describe
+// every buffer; gst-launch -v notifications are coalesced and would
+// duplicate or lose buffers under load.
+var (
+	gstDemuxVideo = regexp.MustCompile(`gst_flv_demux_parse_tag_video:<\w+> pushing \d+ bytes buffer at dts (\S+) .*keyframe \((\d)\)`)
+	gstSinkBuffer = regexp.MustCompile(`gst_base_sink_chain_unlocked:<(\w+)> got times start: (\S+), end:`)
+)
+
+// startGstPlay starts GStreamer playing url for d: rtmp2src, flvdemux,
+// avdec_h264 into one sink, the audio buffers into another. With video
+// and audio > 0 it ends by itself once it has decoded that many video
+// frames and received that many audio buffers, d being the limit.
+func startGstPlay(t testing.TB, url string, d time.Duration, video, audio int) *toolRun {
+	t.Helper()
+	testenv.NeedTool(t, "gst-launch-1.0")
+	eos := func(n int) []string {
+		if n <= 0 {
+			return nil
 		}
-		demuxed = append(demuxed, mediaEntry{pts: dts, key: m[2] == "1"})
+		return []string{"identity", "eos-after=" + strconv.Itoa(n), "!"}
+	}
+	args := []string{"-v", "rtmp2src", "location=" + url, "!", "flvdemux", "name=d",
+		"d.video", "!", "queue", "!", "h264parse", "!", "avdec_h264", "!"}
+	args = append(append(args, eos(video)...), "fakesink", "name=vsink", "sync=false", "d.audio", "!", "queue", "!")
+	args = append(append(args, eos(audio)...), "fakesink", "name=asink", "sync=false")
+	return startTool(t, d, []string{"GST_DEBUG=flvdemux:6,basesink:5", "GST_DEBUG_NO_COLOR=1"}, "gst-launch-1.0", args...)
+}
+
+// gstPlayed is what a startGstPlay player got, from its debug log.
+type gstPlayed struct {
+	run      *toolRun
+	demuxed  []mediaEntry // video out of flvdemux: dts, keyframe flag
+	decoded  []mediaEntry // decoded video frames: pts
+	audio    []mediaEntry // audio buffers out of flvdemux: pts
+	problems []string     // gst-launch's ERROR and WARNING lines
+}
+
+// parseGstPlay waits for a startGstPlay run and reads its debug log.
+func parseGstPlay(r *toolRun) *gstPlayed {
+	r.wait()
+	g := &gstPlayed{run: r}
+	for _, l := range strings.Split(r.stdout.String(), "\n") {
+		if strings.HasPrefix(l, "ERROR") || strings.HasPrefix(l, "WARNING") {
+			g.problems = append(g.problems, l)
+		}
+	}
+	clock := func(s string) float64 {
+		v, err := parseClock(s)
+		if err != nil {
+			return -1 // caught by checkIncreasing
+		}
+		return v
+	}
+	dbg := r.stderr.String()
+	for _, m := range gstDemuxVideo.FindAllStringSubmatch(dbg, -1) {
+		g.demuxed = append(g.demuxed, mediaEntry{pts: clock(m[1]), key: m[2] == "1"})
 	}
 	for _, m := range gstSinkBuffer.FindAllStringSubmatch(dbg, -1) {
 		switch m[1] {
 		case "vsink":
-			pts, err := parseClock(m[2])
-			if err != nil {
-				pts = -1
-			}
-			decoded = append(decoded, mediaEntry{pts: pts})
+			g.decoded = append(g.decoded, mediaEntry{pts: clock(m[2])})
 		case "asink":
-			audio++
+			g.audio = append(g.audio, mediaEntry{pts: clock(m[2])})
 		}
 	}
-	t.Logf("gst: %d video buffers demuxed, %d frames decoded, %d audio buffers", len(demuxed), len(decoded), audio)
-	if len(demuxed) == 0 || !demuxed[0].key {
-		t.Errorf("first video buffer out of flvdemux is missing or not a keyframe (%d buffers)", len(demuxed))
-	}
-	checkIncreasing(t, "gst demuxed video dts", demuxed, true, 0.5)
-	if len(decoded) < 50 {
-		t.Errorf("gst decoded %d video frames in ~5 s, want at least 50", len(decoded))
-	}
-	checkIncreasing(t, "gst decoded video pts", decoded, true, 0.5)
-	if audio < 40 {
-		t.Errorf("gst received %d audio buffers in ~5 s, want at least 40", audio)
-	}
-	if !regexp.MustCompile(`vsink\.GstPad:sink: caps = video/x-raw, .*width=\(int\)640, height=\(int\)360`).MatchString(out) {
-		t.Errorf("decoded caps are not 640x360 raw video:\n%s", grepLines(out, "caps = video/x-raw"))
-	}
+	return g
 }
 
 // TestE2EPublishBusy: while a stream is published, a second ffmpeg

@@ -51,6 +51,12 @@ const (
 // localhost and 127.0.0.1 from a test CA) in front of it.
 func StartNginx(t testing.TB, withTLS bool) *Nginx {
 	t.Helper()
+	return startNginx(t, withTLS, "live on; wait_key on; wait_video on;")
+}
+
+// startNginx is StartNginx with the directives of the application "live".
+func startNginx(t testing.TB, withTLS bool, liveApp string) *Nginx {
+	t.Helper()
 	n := &Nginx{t: t, bin: NeedTool(t, "nginx"), dir: t.TempDir(), RTMPPort: FreePort(t)}
 	NeedFile(t, nginxRTMPModule, "libnginx-mod-rtmp")
 	var conf strings.Builder
@@ -68,10 +74,10 @@ events {}
 rtmp {
 	server {
 		listen 127.0.0.1:%[2]d;
-		application live { live on; wait_key on; wait_video on; }
+		application live { %[3]s }
 	}
 }
-`, n.dir, n.RTMPPort)
+`, n.dir, n.RTMPPort, liveApp)
 	if withTLS {
 		n.TLSPort = FreePort(t)
 		var cert, key string
