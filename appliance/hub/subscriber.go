@@ -166,10 +166,13 @@ func (sub *Subscriber) jumpLocked() {
 
 func (sub *Subscriber) appendHeadersLocked(dst []*remux.Message) []*remux.Message {
 	s := sub.s
-	for _, m := range []*remux.Message{s.meta, s.videoHdr, s.audioHdr} {
+	for _, m := range [...]*remux.Message{s.meta, s.videoHdr, s.audioHdr} {
 		if m != nil {
 			dst = append(dst, m.Retain())
 		}
+	}
+	for _, m := range s.trackHdrs {
+		dst = append(dst, m.Retain())
 	}
 	return dst
 }
