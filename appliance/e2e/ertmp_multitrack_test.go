@@ -1,0 +1,273 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
+)
+
+// Enhanced RTMP v2 multitrack (enhanced-rtmp.md §5) end to end: gortmplib
+// publishes H.264 video and two audio tracks in one publish — AAC as track
+// 0 in the legacy form, Opus as track 1 in the Multitrack form, as OBS and
+// ffmpeg 8 send extra tracks — all three ffmpeg-encoded.
+
+// opusFrames is 3 s of pink noise as libopus encodes it, 20 ms frames,
+// and its OpusHead: noise, so that no two packets are alike (a steady
+// tone's repeat, and frame checksums would not tell their order).
+func opusFrames(t *testing.T) (head []byte, frames []srcFrame) {
+	t.Helper()
+	ogg := filepath.Join(t.TempDir(), "b.ogg")
+	if out, err := hardRun(t, time.Minute, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+		"-f", "lavfi", "-i", "anoisesrc=color=pink:sample_rate=48000:amplitude=0.3:seed=7", "-t", "3",
+		"-c:a", "libopus", "-b:a", "48k", "-frame_duration", "20", "-f", "ogg", ogg); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	pkts := readOggPackets(t, ogg)
+	if len(pkts) < 3 || !strings.HasPrefix(string(pkts[0]), "OpusHead") {
+		t.Fatalf("%s: no OpusHead", ogg)
+	}
+	for i, p := range pkts[2:] { // OpusHead, OpusTags, then audio
+		ts := time.Duration(i) * 20 * time.Millisecond
+		frames = append(frames, srcFrame{dts: ts, pts: ts, data: p, sum: sha256.Sum256(p)})
+	}
+	return pkts[0], frames
+}
+
+// gortPublishMultitrack publishes m's H.264 and AAC and the Opus frames as
+// audio track 1 to rawURL with gortmplib, in real time, loops times.
+func gortPublishMultitrack(t *testing.T, rawURL string, m *srcMedia, opusHead []byte, op []srcFrame, loops int) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	c := &gortmplib.Client{URL: u, Publish: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Initialize(ctx); err != nil {
+		return fmt.Errorf("gortmplib publish %s: %w", rawURL, err)
+	}
+	defer c.Close()
+	vt, at := gortTracks(t, m)
+	var h opus.IDHeader
+	if err := h.Unmarshal(opusHead); err != nil {
+		return fmt.Errorf("OpusHead: %w", err)
+	}
+	ot := &gortmplib.Track{Codec: &codecs.Opus{IDHeader: &h}}
+	w := &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{vt, at, ot}}
+	if err := w.Initialize(); err != nil {
+		return fmt.Errorf("gortmplib writer: %w", err)
+	}
+	period := m.video[len(m.video)-1].dts + 40*time.Millisecond
+	start := time.Now()
+	for loop := range loops {
+		off := time.Duration(loop) * period
+		idx := [3]int{}
+		lists := [3][]srcFrame{m.video, m.audio, op}
+		for {
+			next := -1
+			for k, l := range lists {
+				if idx[k] < len(l) && l[idx[k]].dts < period && (next < 0 || l[idx[k]].dts < lists[next][idx[next]].dts) {
+					next = k
+				}
+			}
+			if next < 0 {
+				break
+			}
+			f := lists[next][idx[next]]
+			idx[next]++
+			if d := time.Until(start.Add(off + f.dts)); d > 0 {
+				time.Sleep(d)
+			}
+			c.NetConn().SetWriteDeadline(time.Now().Add(5 * time.Second))
+			switch next {
+			case 0:
+				err = w.WriteH264(vt, off+f.pts, off+f.dts, f.nalus)
+			case 1:
+				err = w.WriteMPEG4Audio(at, off+f.pts, f.data)
+			default:
+				err = w.WriteOpus(ot, off+f.pts, f.data)
+			}
+			if err != nil {
+				return fmt.Errorf("gortmplib write: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// gortTracksRead is what a gortmplib reader got of each track.
+type gortTracksRead struct {
+	mu                 sync.Mutex
+	codecs             []string
+	video, aac, opusT1 [][32]byte
+	err                error
+}
+
+// gortReadTracks plays rawURL with gortmplib for about d and records each
+// frame's checksum per track.
+func gortReadTracks(rawURL string, d time.Duration) *gortTracksRead {
+	res := &gortTracksRead{}
+	res.err = func() error {
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c := &gortmplib.Client{URL: u}
+		start := time.Now()
+		if err := c.Initialize(ctx); err != nil {
+			return fmt.Errorf("gortmplib play %s: %w", rawURL, err)
+		}
+		defer c.Close()
+		c.NetConn().SetReadDeadline(time.Now().Add(10 * time.Second))
+		r := &gortmplib.Reader{Conn: c}
+		if err := r.Initialize(); err != nil {
+			return fmt.Errorf("gortmplib reader: %w", err)
+		}
+		add := func(to *[][32]byte, sum [32]byte) {
+			res.mu.Lock()
+			defer res.mu.Unlock()
+			*to = append(*to, sum)
+		}
+		for _, tr := range r.Tracks() {
+			res.codecs = append(res.codecs, fmt.Sprintf("%T", tr.Codec))
+			switch tr.Codec.(type) {
+			case *codecs.H264:
+				r.OnDataH264(tr, func(_, _ time.Duration, au [][]byte) { add(&res.video, nalSum(au)) })
+			case *codecs.MPEG4Audio:
+				r.OnDataMPEG4Audio(tr, func(_ time.Duration, b []byte) { add(&res.aac, sha256.Sum256(b)) })
+			case *codecs.Opus:
+				r.OnDataOpus(tr, func(_ time.Duration, b []byte) { add(&res.opusT1, sha256.Sum256(b)) })
+			}
+		}
+		deadline := start.Add(d)
+		for time.Now().Before(deadline) {
+			c.NetConn().SetReadDeadline(deadline)
+			if err := r.Read(); err != nil {
+				if time.Now().After(deadline.Add(-50 * time.Millisecond)) {
+					return nil
+				}
+				return fmt.Errorf("gortmplib read: %w", err)
+			}
+		}
+		return nil
+	}()
+	return res
+}
+
+// TestE2EMultitrack: one publish, three tracks (H.264, AAC track 0, Opus
+// track 1).
+//   - gortmplib readers, one there from the start and one joining mid-GOP
+//     (from the GOP cache), get all three tracks, frame for frame;
+//   - a legacy player (ffprobe, and our client announcing nothing) gets
+//     H.264 and AAC and not one Enhanced RTMP tag;
+//   - the fMP4 recording has three traks: ffprobe shows h264, aac and
+//     opus, each decoding to as many frames as were published.
+func TestE2EMultitrack(t *testing.T) {
+	bin := tapedeckBinary(t)
+	src := h264AACMedia(t)
+	opusHead, op := opusFrames(t)
+	p := hardStart(t, bin, ertmpConfig)
+	url := "rtmp://" + p.rtmpAddr + "/live/mt"
+	const loops = 2
+	period := src.video[len(src.video)-1].dts + 40*time.Millisecond
+
+	first := make(chan *gortTracksRead, 1)
+	go func() { first <- gortReadTracks(url, loops*period+time.Second) }()
+	time.Sleep(300 * time.Millisecond)
+	pubDone := make(chan error, 1)
+	go func() { pubDone <- gortPublishMultitrack(t, url, src, opusHead, op, loops) }()
+	hardWaitPublishing(t, p, "live/mt", nil)
+	time.Sleep(1300 * time.Millisecond) // join mid-GOP
+
+	late := make(chan *gortTracksRead, 1)
+	go func() { late <- gortReadTracks(url, 2*time.Second) }()
+	probe := startProbe(t, url, 2)
+	raw := playRaw(t, url, nil, 2*time.Second)
+
+	t.Logf("legacy raw player: %+v", *raw)
+	if raw.failed != "" || raw.enhancedTags != 0 || raw.legacyVideo < 30 || raw.audio < 50 {
+		t.Errorf("legacy raw player: %+v; want H.264 and AAC in legacy tags only (30+ video, 50+ audio)", *raw)
+	}
+	pr := parseProbe(t, probe)
+	var names []string
+	for _, s := range pr.Streams {
+		names = append(names, s.CodecName)
+	}
+	if strings.Join(names, ",") != "h264,aac" {
+		t.Errorf("ffprobe as a legacy player: streams %v, want h264,aac", names)
+	}
+	if v, a := len(pr.entries("frame", "video")), len(pr.entries("frame", "audio")); v < 30 || a < 50 {
+		t.Errorf("ffprobe as a legacy player: %d video and %d audio frames decoded in 2 s", v, a)
+	} else {
+		t.Logf("ffprobe as a legacy player: %v, %d video and %d audio frames", names, v, a)
+	}
+
+	if err := <-pubDone; err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		label string
+		got   *gortTracksRead
+		min   [3]int
+	}{
+		{"first reader", <-first, [3]int{loops * len(src.video), loops * len(src.audio) * 9 / 10, loops * len(op) * 9 / 10}},
+		{"late joiner", <-late, [3]int{30, 50, 60}},
+	} {
+		if r.got.err != nil {
+			t.Errorf("%s: %v", r.label, r.got.err)
+			continue
+		}
+		t.Logf("%s: tracks %v", r.label, r.got.codecs)
+		checkSameFrames(t, r.label+" H.264", src.video, r.got.video, r.min[0])
+		checkSameFrames(t, r.label+" AAC (track 0)", src.audio, r.got.aac, r.min[1])
+		checkSameFrames(t, r.label+" Opus (track 1)", op, r.got.opusT1, r.min[2])
+	}
+
+	hardWaitLog(t, p, "segment closed", 15*time.Second)
+	files, _ := filepath.Glob(filepath.Join(p.storage, "live", "mt", "*.mp4"))
+	if len(files) != 1 {
+		t.Fatalf("recordings %v, want one fMP4", files)
+	}
+	out, err := hardRun(t, time.Minute, "ffprobe", "-hide_banner", "-v", "error", "-count_frames",
+		"-show_entries", "stream=index,codec_type,codec_name,nb_read_frames", "-of", "json", files[0])
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", files[0], err, out)
+	}
+	var rec struct {
+		Streams []struct {
+			CodecName string `json:"codec_name"`
+			Frames    int    `json:"nb_read_frames,string"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatalf("ffprobe JSON: %v\n%s", err, out)
+	}
+	want := []struct {
+		codec string
+		n     int
+	}{{"h264", loops * len(src.video)}, {"aac", loops * len(src.audio)}, {"opus", loops * len(op)}}
+	if len(rec.Streams) != len(want) {
+		t.Fatalf("recording: %d streams %+v, want h264, aac, opus", len(rec.Streams), rec.Streams)
+	}
+	for i, w := range want {
+		s := rec.Streams[i]
+		t.Logf("recording stream %d: %s, %d frames decoded (%d published)", i, s.CodecName, s.Frames, w.n)
+		// What arrives before the first keyframe is not recorded.
+		if s.CodecName != w.codec || s.Frames < w.n-w.n/20 || s.Frames > w.n {
+			t.Errorf("recording stream %d: %s, %d frames; want %s, %d (at least %d)", i, s.CodecName, s.Frames, w.codec, w.n, w.n-w.n/20)
+		}
+	}
+}
