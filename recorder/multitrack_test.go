@@ -1,9 +1,11 @@
 package recorder
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -101,6 +103,7 @@ func TestMultitrackTraks(t *testing.T) {
 			if len(r.Streams) != len(want) {
 				t.Fatalf("%d streams, want %d", len(r.Streams), len(want))
 			}
+			checkPlaysMultitrack(t, segs[0].Path)
 			for i, w := range want {
 				s := r.Streams[i]
 				if s.CodecType != w.typ || s.CodecName != w.codec || s.Tags["language"] != w.lang || s.Tags["handler_name"] != w.name {
@@ -112,4 +115,63 @@ func TestMultitrackTraks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkPlaysMultitrack reads the recording back as playback does
+// (remux.OpenFile): the further audio traks come as multitrack tracks 1
+// and 2 (OneTrack messages), each with the AAC configuration and then the
+// same frames as track 0, which stays in the ordinary tags.
+func checkPlaysMultitrack(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	r, err := remux.OpenFile(f, st.Size(), path, remux.NewPool())
+	if err != nil {
+		t.Fatalf("playback of %s: %v", path, err)
+	}
+	defer r.Close()
+	var hdrs [3][]byte
+	var frames [3][][]byte
+	take := func(m *remux.Message) {
+		defer m.Release()
+		fr := m.Frame
+		if m.Kind != remux.KindAudio || fr.Track > 2 || fr.Codec != remux.CodecAAC {
+			return
+		}
+		if (fr.Track != 0) != (fr.Multitrack == remux.OneTrack) {
+			t.Errorf("audio track %d as %v", fr.Track, fr.Multitrack)
+		}
+		if fr.SequenceHeader {
+			hdrs[fr.Track] = append([]byte(nil), fr.Data(m.Payload)...)
+		} else {
+			frames[fr.Track] = append(frames[fr.Track], append([]byte(nil), fr.Data(m.Payload)...))
+		}
+	}
+	for _, h := range r.Headers() {
+		take(h)
+	}
+	for {
+		m, err := r.Next()
+		if err != nil {
+			break
+		}
+		take(m)
+	}
+	for id := 1; id <= 2; id++ {
+		if !bytes.Equal(hdrs[id], hdrs[0]) || len(frames[id]) != len(frames[0]) {
+			t.Errorf("playback track %d: config % x and %d frames; track 0: % x and %d frames", id, hdrs[id], len(frames[id]), hdrs[0], len(frames[0]))
+			continue
+		}
+		for i := range frames[0] {
+			if !bytes.Equal(frames[id][i], frames[0][i]) {
+				t.Errorf("playback track %d frame %d differs from track 0's", id, i)
+				break
+			}
+		}
+	}
+	t.Logf("playback: %d, %d and %d AAC frames on tracks 0, 1, 2", len(frames[0]), len(frames[1]), len(frames[2]))
 }

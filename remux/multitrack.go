@@ -49,3 +49,44 @@ func (f Frame) NextTrack(kind Kind, payload []byte) (next Frame, ok bool) {
 	next.Body, next.BodyEnd = uint32(p), uint32(end)
 	return next, true
 }
+
+// maxMultitrackTraks bounds the traks of an MP4 file played as multitrack
+// tracks, after the default video and audio.
+const maxMultitrackTraks = 14
+
+// appendOneTrackHeader appends the tag header of an Enhanced RTMP v2
+// Multitrack message of the OneTrack layout (enhanced-rtmp.md §5) carrying
+// track of codec: a SequenceStart (seqHeader) or CodedFrames, with the
+// composition offset for the codecs that have one. Playback sends the
+// further traks of a recording this way.
+//
+//	video: [0x80|frameType<<4|6] [0x0<<4|packetType] [fourcc] [trackId] {SI24 cts}
+//	audio: [0x90|5]              [0x0<<4|packetType] [fourcc] [trackId]
+func appendOneTrackHeader(dst []byte, kind Kind, codec FourCC, track uint8, key, seqHeader bool, cts int32) []byte {
+	pt := byte(exCodedFrames)
+	if seqHeader {
+		pt = exSequenceStart
+	}
+	if kind == KindAudio {
+		dst = append(dst, flvSoundEx<<4|exAudioMultitrack, pt)
+	} else {
+		ft := byte(2)
+		if key || seqHeader {
+			ft = videoFrameKey
+		}
+		dst = append(dst, 0x80|ft<<4|exVideoMultitrack, pt)
+	}
+	dst = append(dst, byte(codec>>24), byte(codec>>16), byte(codec>>8), byte(codec), track)
+	if kind == KindVideo && !seqHeader && hasCTS(codec) {
+		dst = append(dst, byte(cts>>16), byte(cts>>8), byte(cts))
+	}
+	return dst
+}
+
+// oneTrackHeaderLen is the length of appendOneTrackHeader's CodedFrames header.
+func oneTrackHeaderLen(kind Kind, codec FourCC) int {
+	if kind == KindVideo && hasCTS(codec) {
+		return 10
+	}
+	return 7
+}

@@ -71,3 +71,42 @@ func TestNextTrack(t *testing.T) {
 		})
 	}
 }
+
+// The OneTrack headers playback writes, byte for byte as enhanced-rtmp.md
+// §5 lays them out, and read back by the parser.
+func TestAppendOneTrackHeader(t *testing.T) {
+	tests := []struct {
+		name           string
+		kind           Kind
+		codec          FourCC
+		track          uint8
+		key, seqHeader bool
+		cts            int32
+		want           []byte
+		packet         PacketType
+	}{
+		{"audio mp4a SequenceStart", KindAudio, CodecAAC, 1, true, true, 0, cat(0x95, 0x00, "mp4a", 1), PacketSequenceStart},
+		{"audio Opus CodedFrames", KindAudio, CodecOpus, 2, true, false, 0, cat(0x95, 0x01, "Opus", 2), PacketCodedFrames},
+		{"video avc1 SequenceStart", KindVideo, CodecAVC, 1, true, true, 0, cat(0x96, 0x00, "avc1", 1), PacketSequenceStart},
+		{"video hvc1 key, CTS 40", KindVideo, CodecHEVC, 1, true, false, 40, cat(0x96, 0x01, "hvc1", 1, 0, 0, 40), PacketCodedFrames},
+		{"video avc1 inter, CTS -80", KindVideo, CodecAVC, 2, false, false, -80, cat(0xA6, 0x01, "avc1", 2, 0xFF, 0xFF, 0xB0), PacketCodedFrames},
+		{"video av01 inter, no CTS", KindVideo, CodecAV1, 3, false, false, 0, cat(0xA6, 0x01, "av01", 3), PacketCodedFrames},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := appendOneTrackHeader(nil, tc.kind, tc.codec, tc.track, tc.key, tc.seqHeader, tc.cts)
+			if !bytes.Equal(got, tc.want) {
+				t.Fatalf("% x, want % x", got, tc.want)
+			}
+			if !tc.seqHeader && len(got) != oneTrackHeaderLen(tc.kind, tc.codec) {
+				t.Errorf("oneTrackHeaderLen %d, header is %d bytes", oneTrackHeaderLen(tc.kind, tc.codec), len(got))
+			}
+			body := append(got, 0xAB, 0xCD)
+			f := NewMessage(tc.kind, 0, body).Frame
+			if f.Multitrack != OneTrack || f.Track != tc.track || f.Codec != tc.codec || f.Packet != tc.packet || f.CTS != tc.cts ||
+				!bytes.Equal(f.Data(body), []byte{0xAB, 0xCD}) {
+				t.Errorf("parsed back as %+v", f)
+			}
+		})
+	}
+}
