@@ -18,9 +18,10 @@ import (
 )
 
 // Enhanced RTMP v2 multitrack (enhanced-rtmp.md §5) end to end: gortmplib
-// publishes H.264 video and two audio tracks in one publish — AAC as track
-// 0 in the legacy form, Opus as track 1 in the Multitrack form, as OBS and
-// ffmpeg 8 send extra tracks — all three ffmpeg-encoded.
+// publishes H.264 video and three audio tracks in one publish — AAC as
+// track 0 in the legacy form, Opus as track 1 and AAC again as track 2 in
+// the Multitrack form, as OBS and ffmpeg 8 send extra tracks — all
+// ffmpeg-encoded.
 
 // opusFrames is 3 s of pink noise as libopus encodes it, 20 ms frames,
 // and its OpusHead: noise, so that no two packets are alike (a steady
@@ -44,8 +45,9 @@ func opusFrames(t *testing.T) (head []byte, frames []srcFrame) {
 	return pkts[0], frames
 }
 
-// gortPublishMultitrack publishes m's H.264 and AAC and the Opus frames as
-// audio track 1 to rawURL with gortmplib, in real time, loops times.
+// gortPublishMultitrack publishes m's H.264 and AAC, the Opus frames as
+// audio track 1 and m's AAC again as audio track 2 to rawURL with
+// gortmplib, in real time, loops times.
 func gortPublishMultitrack(t *testing.T, rawURL string, m *srcMedia, opusHead []byte, op []srcFrame, loops int) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -64,7 +66,8 @@ func gortPublishMultitrack(t *testing.T, rawURL string, m *srcMedia, opusHead []
 		return fmt.Errorf("OpusHead: %w", err)
 	}
 	ot := &gortmplib.Track{Codec: &codecs.Opus{IDHeader: &h}}
-	w := &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{vt, at, ot}}
+	_, at2 := gortTracks(t, m)
+	w := &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{vt, at, ot, at2}}
 	if err := w.Initialize(); err != nil {
 		return fmt.Errorf("gortmplib writer: %w", err)
 	}
@@ -72,8 +75,8 @@ func gortPublishMultitrack(t *testing.T, rawURL string, m *srcMedia, opusHead []
 	start := time.Now()
 	for loop := range loops {
 		off := time.Duration(loop) * period
-		idx := [3]int{}
-		lists := [3][]srcFrame{m.video, m.audio, op}
+		idx := [4]int{}
+		lists := [4][]srcFrame{m.video, m.audio, op, m.audio}
 		for {
 			next := -1
 			for k, l := range lists {
@@ -95,8 +98,10 @@ func gortPublishMultitrack(t *testing.T, rawURL string, m *srcMedia, opusHead []
 				err = w.WriteH264(vt, off+f.pts, off+f.dts, f.nalus)
 			case 1:
 				err = w.WriteMPEG4Audio(at, off+f.pts, f.data)
-			default:
+			case 2:
 				err = w.WriteOpus(ot, off+f.pts, f.data)
+			default:
+				err = w.WriteMPEG4Audio(at2, off+f.pts, f.data)
 			}
 			if err != nil {
 				return fmt.Errorf("gortmplib write: %w", err)
@@ -108,10 +113,10 @@ func gortPublishMultitrack(t *testing.T, rawURL string, m *srcMedia, opusHead []
 
 // gortTracksRead is what a gortmplib reader got of each track.
 type gortTracksRead struct {
-	mu                 sync.Mutex
-	codecs             []string
-	video, aac, opusT1 [][32]byte
-	err                error
+	mu                       sync.Mutex
+	codecs                   []string
+	video, aac, opusT1, aac2 [][32]byte // aac2: the second AAC track
+	err                      error
 }
 
 // gortReadTracks plays rawURL with gortmplib for about d and records each
@@ -141,13 +146,21 @@ func gortReadTracks(rawURL string, d time.Duration) *gortTracksRead {
 			defer res.mu.Unlock()
 			*to = append(*to, sum)
 		}
+		aacSeen := false
 		for _, tr := range r.Tracks() {
 			res.codecs = append(res.codecs, fmt.Sprintf("%T", tr.Codec))
 			switch tr.Codec.(type) {
 			case *codecs.H264:
 				r.OnDataH264(tr, func(_, _ time.Duration, au [][]byte) { add(&res.video, nalSum(au)) })
 			case *codecs.MPEG4Audio:
-				r.OnDataMPEG4Audio(tr, func(_ time.Duration, b []byte) { add(&res.aac, sha256.Sum256(b)) })
+				// Tracks() lists the audio tracks by track id: the first
+				// AAC one is track 0.
+				to := &res.aac
+				if aacSeen {
+					to = &res.aac2
+				}
+				aacSeen = true
+				r.OnDataMPEG4Audio(tr, func(_ time.Duration, b []byte) { add(to, sha256.Sum256(b)) })
 			case *codecs.Opus:
 				r.OnDataOpus(tr, func(_ time.Duration, b []byte) { add(&res.opusT1, sha256.Sum256(b)) })
 			}
@@ -167,14 +180,34 @@ func gortReadTracks(rawURL string, d time.Duration) *gortTracksRead {
 	return res
 }
 
-// TestE2EMultitrack: one publish, three tracks (H.264, AAC track 0, Opus
-// track 1).
+// checkTracks checks what a gortmplib reader got of the four tracks
+// against the source; min is the least frame count per track, a negative
+// one for a track it may lack.
+func checkTracks(t *testing.T, label string, got *gortTracksRead, src *srcMedia, op []srcFrame, min [4]int) {
+	t.Helper()
+	if got.err != nil {
+		t.Errorf("%s: %v", label, got.err)
+		return
+	}
+	t.Logf("%s: tracks %v", label, got.codecs)
+	checkSameFrames(t, label+" H.264", src.video, got.video, min[0])
+	checkSameFrames(t, label+" AAC (track 0)", src.audio, got.aac, min[1])
+	if min[2] >= 0 || len(got.opusT1) > 0 {
+		checkSameFrames(t, label+" Opus (track 1)", op, got.opusT1, max(min[2], 1))
+	}
+	checkSameFrames(t, label+" AAC (track 2)", src.audio, got.aac2, min[3])
+}
+
+// TestE2EMultitrack: one publish, four tracks (H.264, AAC track 0, Opus
+// track 1, AAC track 2).
 //   - gortmplib readers, one there from the start and one joining mid-GOP
-//     (from the GOP cache), get all three tracks, frame for frame;
+//     (from the GOP cache), get every track, frame for frame;
 //   - a legacy player (ffprobe, and our client announcing nothing) gets
-//     H.264 and AAC and not one Enhanced RTMP tag;
-//   - the fMP4 recording has three traks: ffprobe shows h264, aac and
-//     opus, each decoding to as many frames as were published.
+//     H.264 and AAC track 0 and not one Enhanced RTMP tag;
+//   - the fMP4 recording has a trak per track: ffprobe shows h264, aac,
+//     opus and aac, each decoding to as many frames as were published;
+//   - playback of the recording gives gortmplib the tracks again (the
+//     further traks as multitrack tracks), and ffprobe H.264 and AAC.
 func TestE2EMultitrack(t *testing.T) {
 	bin := tapedeckBinary(t)
 	src := h264AACMedia(t)
@@ -196,45 +229,14 @@ func TestE2EMultitrack(t *testing.T) {
 	go func() { late <- gortReadTracks(url, 2*time.Second) }()
 	probe := startProbe(t, url, 2)
 	raw := playRaw(t, url, nil, 2*time.Second)
-
-	t.Logf("legacy raw player: %+v", *raw)
-	if raw.failed != "" || raw.enhancedTags != 0 || raw.legacyVideo < 30 || raw.audio < 50 {
-		t.Errorf("legacy raw player: %+v; want H.264 and AAC in legacy tags only (30+ video, 50+ audio)", *raw)
-	}
-	pr := parseProbe(t, probe)
-	var names []string
-	for _, s := range pr.Streams {
-		names = append(names, s.CodecName)
-	}
-	if strings.Join(names, ",") != "h264,aac" {
-		t.Errorf("ffprobe as a legacy player: streams %v, want h264,aac", names)
-	}
-	if v, a := len(pr.entries("frame", "video")), len(pr.entries("frame", "audio")); v < 30 || a < 50 {
-		t.Errorf("ffprobe as a legacy player: %d video and %d audio frames decoded in 2 s", v, a)
-	} else {
-		t.Logf("ffprobe as a legacy player: %v, %d video and %d audio frames", names, v, a)
-	}
+	checkLegacyPlayers(t, "live", raw, probe)
 
 	if err := <-pubDone; err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []struct {
-		label string
-		got   *gortTracksRead
-		min   [3]int
-	}{
-		{"first reader", <-first, [3]int{loops * len(src.video), loops * len(src.audio) * 9 / 10, loops * len(op) * 9 / 10}},
-		{"late joiner", <-late, [3]int{30, 50, 60}},
-	} {
-		if r.got.err != nil {
-			t.Errorf("%s: %v", r.label, r.got.err)
-			continue
-		}
-		t.Logf("%s: tracks %v", r.label, r.got.codecs)
-		checkSameFrames(t, r.label+" H.264", src.video, r.got.video, r.min[0])
-		checkSameFrames(t, r.label+" AAC (track 0)", src.audio, r.got.aac, r.min[1])
-		checkSameFrames(t, r.label+" Opus (track 1)", op, r.got.opusT1, r.min[2])
-	}
+	all := loops * len(src.audio) * 9 / 10
+	checkTracks(t, "first reader", <-first, src, op, [4]int{loops * len(src.video), all, loops * len(op) * 9 / 10, all})
+	checkTracks(t, "late joiner", <-late, src, op, [4]int{30, 50, 60, 50})
 
 	hardWaitLog(t, p, "segment closed", 15*time.Second)
 	files, _ := filepath.Glob(filepath.Join(p.storage, "live", "mt", "*.mp4"))
@@ -258,9 +260,9 @@ func TestE2EMultitrack(t *testing.T) {
 	want := []struct {
 		codec string
 		n     int
-	}{{"h264", loops * len(src.video)}, {"aac", loops * len(src.audio)}, {"opus", loops * len(op)}}
+	}{{"h264", loops * len(src.video)}, {"aac", loops * len(src.audio)}, {"opus", loops * len(op)}, {"aac", loops * len(src.audio)}}
 	if len(rec.Streams) != len(want) {
-		t.Fatalf("recording: %d streams %+v, want h264, aac, opus", len(rec.Streams), rec.Streams)
+		t.Fatalf("recording: %d streams %+v, want h264, aac, opus, aac", len(rec.Streams), rec.Streams)
 	}
 	for i, w := range want {
 		s := rec.Streams[i]
@@ -269,5 +271,48 @@ func TestE2EMultitrack(t *testing.T) {
 		if s.CodecName != w.codec || s.Frames < w.n-w.n/20 || s.Frames > w.n {
 			t.Errorf("recording stream %d: %s, %d frames; want %s, %d (at least %d)", i, s.CodecName, s.Frames, w.codec, w.n, w.n-w.n/20)
 		}
+	}
+
+	// Playback. gortmplib takes the stream name from the URL fragment.
+	vod := "rtmp://" + p.rtmpAddr + "/vod#live/mt/" + filepath.Base(files[0])
+	vodLegacy := "rtmp://" + p.rtmpAddr + "/vod/live/mt/" + filepath.Base(files[0])
+	back := make(chan *gortTracksRead, 1)
+	go func() { back <- gortReadTracks(vod, 2500*time.Millisecond) }()
+	probe = startProbe(t, vodLegacy, 2)
+	raw = playRaw(t, vodLegacy, nil, 2*time.Second)
+	checkLegacyPlayers(t, "playback", raw, probe)
+	// MP4 Opus sample entries are read by playback once the codecs work
+	// lands (remux/mp4file.go); until then the Opus trak is not played
+	// and the second AAC trak plays as track 1. Either way the reader must
+	// get a second AAC track.
+	got := <-back
+	if len(got.opusT1) == 0 {
+		t.Logf("playback: no Opus track (the MP4 reader does not read Opus sample entries yet)")
+	}
+	checkTracks(t, "playback reader", got, src, op, [4]int{40, 70, -1, 70})
+}
+
+// checkLegacyPlayers: a player that announced nothing, our client (raw)
+// and ffprobe, gets H.264 and the AAC of track 0 in legacy tags, nothing
+// else.
+func checkLegacyPlayers(t *testing.T, label string, raw *rawPlay, probe *toolRun) {
+	t.Helper()
+	t.Logf("%s: legacy raw player: %+v", label, *raw)
+	// The further tracks travel in Enhanced RTMP tags only: none may come.
+	if raw.failed != "" || raw.enhancedTags != 0 || raw.legacyVideo < 30 || raw.audio < 50 {
+		t.Errorf("%s: legacy raw player: %+v; want H.264 and AAC in legacy tags only (30+ video, 50+ audio frames in 2 s)", label, *raw)
+	}
+	pr := parseProbe(t, probe)
+	var names []string
+	for _, s := range pr.Streams {
+		names = append(names, s.CodecName)
+	}
+	if strings.Join(names, ",") != "h264,aac" {
+		t.Errorf("%s: ffprobe as a legacy player: streams %v, want h264,aac", label, names)
+	}
+	if v, a := len(pr.entries("frame", "video")), len(pr.entries("frame", "audio")); v < 30 || a < 50 {
+		t.Errorf("%s: ffprobe as a legacy player: %d video and %d audio frames decoded in 2 s", label, v, a)
+	} else {
+		t.Logf("%s: ffprobe as a legacy player: %v, %d video and %d audio frames", label, names, v, a)
 	}
 }
