@@ -90,3 +90,61 @@ func oneTrackHeaderLen(kind Kind, codec FourCC) int {
 	}
 	return 7
 }
+
+// LegacyTrack0 returns track 0 of a multitrack message m as the legacy tag
+// a player without Enhanced RTMP reads (enhanced-rtmp.md §5: "when
+// relaying to a legacy client, forward only track 0"): H.264 as
+// [frameType<<4|7, AVCPacketType, SI24 cts, data], AAC as [0xAF,
+// AACPacketType, data]. nil (m released) when m has no track 0 of those
+// codecs, or track 0's packet has no legacy form. m's reference is taken;
+// the new message comes from pool.
+func LegacyTrack0(m *Message, pool *Pool) *Message {
+	var hdr [5]byte
+	var h []byte
+	var data []byte
+	for f, ok := m.Frame, m.Frame.Multitrack != NotMultitrack && m.Frame.Packet != PacketUnknown; ok; f, ok = f.NextTrack(m.Kind, m.Payload) {
+		if f.Track != 0 {
+			continue
+		}
+		var pt byte
+		switch f.Packet {
+		case PacketSequenceStart:
+			pt = 0
+		case PacketCodedFrames, PacketCodedFramesX:
+			pt = 1
+		case PacketSequenceEnd:
+			pt = 2
+		default:
+			continue
+		}
+		switch {
+		case m.Kind == KindVideo && f.Codec == CodecAVC:
+			ft := f.FrameType
+			if ft != videoFrameKey && ft != 2 && ft != 3 {
+				ft = 2
+				if f.Keyframe || f.SequenceHeader {
+					ft = videoFrameKey
+				}
+			}
+			hdr = [5]byte{ft<<4 | flvVideoAVC, pt, byte(f.CTS >> 16), byte(f.CTS >> 8), byte(f.CTS)}
+			h = hdr[:5]
+		case m.Kind == KindAudio && f.Codec == CodecAAC && pt < 2:
+			hdr[0], hdr[1] = flvSoundAAC<<4|0x0F, pt
+			h = hdr[:2]
+		default:
+			continue
+		}
+		data = f.Data(m.Payload)
+		break
+	}
+	if h == nil {
+		m.Release()
+		return nil
+	}
+	n := pool.Get(len(h) + len(data))
+	copy(n.Payload[copy(n.Payload, h):], data)
+	n.Kind, n.Timestamp = m.Kind, m.Timestamp
+	n.Parse()
+	m.Release()
+	return n
+}

@@ -110,3 +110,47 @@ func TestAppendOneTrackHeader(t *testing.T) {
 		})
 	}
 }
+
+// Track 0 of a multitrack message, wherever it is in the message, as the
+// legacy tag a player without Enhanced RTMP reads; no track 0 of H.264 or
+// AAC, no message.
+func TestLegacyTrack0(t *testing.T) {
+	aac := []byte{0x21, 0x10, 0x04}
+	tests := []struct {
+		name string
+		kind Kind
+		in   []byte
+		want []byte // nil: no legacy message
+	}{
+		{"audio OneTrack mp4a track 0 SequenceStart", KindAudio, cat(0x95, 0x00, "mp4a", 0, 0x12, 0x10), cat(0xAF, 0x00, 0x12, 0x10)},
+		{"audio ManyTracks mp4a, track 0 second", KindAudio,
+			cat(0x95, 0x11, "mp4a", 1, 0, 0, 2, 0xAA, 0xBB, 0, 0, 0, 3, aac), cat(0xAF, 0x01, aac)},
+		{"audio ManyTracksManyCodecs Opus 0, mp4a 1: no AAC track 0", KindAudio,
+			cat(0x95, 0x21, "Opus", 0, 0, 0, 1, 0xFC, "mp4a", 1, 0, 0, 3, aac), nil},
+		{"video ManyTracksManyCodecs hvc1 1, avc1 0 key, CTS 40", KindVideo,
+			cat(exVideo(1, 6), 0x21, "hvc1", 1, 0, 0, 9, 0, 0, 80, nalu, "avc1", 0, 0, 0, 9, 0, 0, 40, nalu), cat(0x17, 0x01, 0, 0, 40, nalu)},
+		{"video OneTrack avc1 track 0 CodedFramesX inter", KindVideo,
+			cat(exVideo(2, 6), 0x03, "avc1", 0, nalu), cat(0x27, 0x01, 0, 0, 0, nalu)},
+		{"video OneTrack avc1 track 1", KindVideo, cat(exVideo(1, 6), 0x01, "avc1", 1, 0, 0, 0, nalu), nil},
+		{"not multitrack", KindAudio, cat(0xAF, 0x01, aac), nil},
+	}
+	pool := NewPool()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := LegacyTrack0(NewMessage(tc.kind, 7, tc.in), pool)
+			if tc.want == nil {
+				if n != nil {
+					t.Fatalf("got % x, want none", n.Payload)
+				}
+				return
+			}
+			if n == nil {
+				t.Fatalf("none, want % x", tc.want)
+			}
+			defer n.Release()
+			if !bytes.Equal(n.Payload, tc.want) || n.Timestamp != 7 || n.Kind != tc.kind || n.Frame.Enhanced || n.Frame.Multitrack != NotMultitrack {
+				t.Errorf("% x (%+v), want % x", n.Payload, n.Frame, tc.want)
+			}
+		})
+	}
+}
