@@ -154,3 +154,30 @@ func TestLegacyTrack0(t *testing.T) {
 		})
 	}
 }
+
+// FuzzLegacyTrack0: whatever a publisher sends as a multitrack message,
+// what a legacy player gets of it is a legacy tag, or nothing.
+func FuzzLegacyTrack0(f *testing.F) {
+	f.Add(true, cat(exVideo(1, 6), 0x21, "hvc1", 1, 0, 0, 9, 0, 0, 80, nalu, "avc1", 0, 0, 0, 9, 0, 0, 40, nalu))
+	f.Add(false, cat(0x95, 0x11, "mp4a", 1, 0, 0, 2, 0xAA, 0xBB, 0, 0, 0, 2, 0x21, 0x10))
+	pool := NewPool()
+	f.Fuzz(func(t *testing.T, video bool, b []byte) {
+		kind := KindAudio
+		if video {
+			kind = KindVideo
+		}
+		in := bytes.Clone(b)
+		n := LegacyTrack0(NewMessage(kind, 0, b), pool)
+		if !bytes.Equal(b, in) {
+			t.Fatal("LegacyTrack0 modified its input")
+		}
+		if n == nil {
+			return
+		}
+		defer n.Release()
+		if n.Kind != kind || n.Frame.Enhanced || n.Frame.Multitrack != NotMultitrack || n.Frame.Packet == PacketUnknown ||
+			(n.Frame.Codec != CodecAVC && n.Frame.Codec != CodecAAC) {
+			t.Fatalf("LegacyTrack0(% x) = % x (%+v): not a legacy H.264 or AAC tag", b, n.Payload, n.Frame)
+		}
+	})
+}
