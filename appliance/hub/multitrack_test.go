@@ -55,3 +55,35 @@ func TestLateJoinerGetsEveryTrackHeader(t *testing.T) {
 		t.Errorf("late joiner got %q", d)
 	}
 }
+
+// A late joiner starts at a keyframe of video track 0; a video track > 0
+// (Multitrack/OneTrack avc1) starts at its own next keyframe, not mid-GOP.
+func TestLateJoinerStartsEachVideoTrackAtItsKeyframe(t *testing.T) {
+	h := New(nil)
+	cfg := StreamConfig{GOPCache: true}
+	p, err := h.Publish("live", "mtv", cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// [0x80|frameType<<4|6] [OneTrack<<4|CodedFrames] "avc1" [track 1] [cts] [NALU]
+	t1 := func(frameType byte) []byte {
+		return []byte{0x80 | frameType<<4 | 6, 0x01, 'a', 'v', 'c', '1', 1, 0, 0, 0, 0, 0, 0, 1, 'X'}
+	}
+	publishGOPs(p) // track 0: K0 .. K80 a90 v120
+	p.Write(msg(remux.KindVideo, 121, t1(2)))
+	p.Write(msg(remux.KindVideo, 140, t1(1)))
+	p.Write(msg(remux.KindVideo, 160, t1(2)))
+	sub := h.Subscribe("live", "mtv", cfg)
+	defer sub.Close()
+	got := drain(t, sub)
+	var track1 []uint32
+	for _, m := range got {
+		if m.Kind == remux.KindVideo && m.Frame.Track == 1 {
+			track1 = append(track1, m.Timestamp)
+		}
+	}
+	if d := describe(got); d != "M vH aH K80 a90 v120 K140 v160 " || len(track1) != 2 || track1[0] != 140 {
+		t.Errorf("late joiner got %q, track 1 at %v; want track 1 from its keyframe at 140", d, track1)
+	}
+}
