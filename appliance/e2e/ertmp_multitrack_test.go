@@ -18,10 +18,10 @@ import (
 )
 
 // Enhanced RTMP v2 multitrack (enhanced-rtmp.md §5) end to end: gortmplib
-// publishes H.264 video and three audio tracks in one publish — AAC as
-// track 0 in the legacy form, Opus as track 1 and AAC again as track 2 in
-// the Multitrack form, as OBS and ffmpeg 8 send extra tracks — all
-// ffmpeg-encoded.
+// publishes two H.264 video and three audio tracks in one publish — H.264
+// and AAC as track 0 in the legacy form; Opus as audio track 1, AAC again
+// as audio track 2 and H.264 again as video track 1 in the Multitrack
+// form, as OBS and ffmpeg 8 send extra tracks — all ffmpeg-encoded.
 
 // opusFrames is 3 s of pink noise as libopus encodes it, 20 ms frames,
 // and its OpusHead: noise, so that no two packets are alike (a steady
@@ -46,8 +46,8 @@ func opusFrames(t *testing.T) (head []byte, frames []srcFrame) {
 }
 
 // gortPublishMultitrack publishes m's H.264 and AAC, the Opus frames as
-// audio track 1 and m's AAC again as audio track 2 to rawURL with
-// gortmplib, in real time, loops times.
+// audio track 1, m's AAC again as audio track 2 and m's H.264 again as
+// video track 1 to rawURL with gortmplib, in real time, loops times.
 func gortPublishMultitrack(t *testing.T, rawURL string, m *srcMedia, opusHead []byte, op []srcFrame, loops int) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -66,8 +66,8 @@ func gortPublishMultitrack(t *testing.T, rawURL string, m *srcMedia, opusHead []
 		return fmt.Errorf("OpusHead: %w", err)
 	}
 	ot := &gortmplib.Track{Codec: &codecs.Opus{IDHeader: &h}}
-	_, at2 := gortTracks(t, m)
-	w := &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{vt, at, ot, at2}}
+	vt2, at2 := gortTracks(t, m)
+	w := &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{vt, at, ot, at2, vt2}}
 	if err := w.Initialize(); err != nil {
 		return fmt.Errorf("gortmplib writer: %w", err)
 	}
@@ -75,8 +75,8 @@ func gortPublishMultitrack(t *testing.T, rawURL string, m *srcMedia, opusHead []
 	start := time.Now()
 	for loop := range loops {
 		off := time.Duration(loop) * period
-		idx := [4]int{}
-		lists := [4][]srcFrame{m.video, m.audio, op, m.audio}
+		idx := [5]int{}
+		lists := [5][]srcFrame{m.video, m.audio, op, m.audio, m.video}
 		for {
 			next := -1
 			for k, l := range lists {
@@ -100,8 +100,10 @@ func gortPublishMultitrack(t *testing.T, rawURL string, m *srcMedia, opusHead []
 				err = w.WriteMPEG4Audio(at, off+f.pts, f.data)
 			case 2:
 				err = w.WriteOpus(ot, off+f.pts, f.data)
-			default:
+			case 3:
 				err = w.WriteMPEG4Audio(at2, off+f.pts, f.data)
+			default:
+				err = w.WriteH264(vt2, off+f.pts, off+f.dts, f.nalus)
 			}
 			if err != nil {
 				return fmt.Errorf("gortmplib write: %w", err)
@@ -113,10 +115,10 @@ func gortPublishMultitrack(t *testing.T, rawURL string, m *srcMedia, opusHead []
 
 // gortTracksRead is what a gortmplib reader got of each track.
 type gortTracksRead struct {
-	mu                       sync.Mutex
-	codecs                   []string
-	video, aac, opusT1, aac2 [][32]byte // aac2: the second AAC track
-	err                      error
+	mu                               sync.Mutex
+	codecs                           []string
+	video, aac, opusT1, aac2, video2 [][32]byte // aac2, video2: the second AAC and H.264 tracks
+	err                              error
 }
 
 // gortReadTracks plays rawURL with gortmplib for about d and records each
@@ -146,15 +148,19 @@ func gortReadTracks(rawURL string, d time.Duration) *gortTracksRead {
 			defer res.mu.Unlock()
 			*to = append(*to, sum)
 		}
-		aacSeen := false
+		aacSeen, h264Seen := false, false
 		for _, tr := range r.Tracks() {
 			res.codecs = append(res.codecs, fmt.Sprintf("%T", tr.Codec))
 			switch tr.Codec.(type) {
 			case *codecs.H264:
-				r.OnDataH264(tr, func(_, _ time.Duration, au [][]byte) { add(&res.video, nalSum(au)) })
+				// Tracks() lists the tracks of a kind by track id.
+				to := &res.video
+				if h264Seen {
+					to = &res.video2
+				}
+				h264Seen = true
+				r.OnDataH264(tr, func(_, _ time.Duration, au [][]byte) { add(to, nalSum(au)) })
 			case *codecs.MPEG4Audio:
-				// Tracks() lists the audio tracks by track id: the first
-				// AAC one is track 0.
 				to := &res.aac
 				if aacSeen {
 					to = &res.aac2
@@ -180,10 +186,10 @@ func gortReadTracks(rawURL string, d time.Duration) *gortTracksRead {
 	return res
 }
 
-// checkTracks checks what a gortmplib reader got of the four tracks
-// against the source; min is the least frame count per track, a negative
-// one for a track it may lack.
-func checkTracks(t *testing.T, label string, got *gortTracksRead, src *srcMedia, op []srcFrame, min [4]int) {
+// checkTracks checks what a gortmplib reader got of the five tracks
+// against the source; min is the least frame count per track (video 0,
+// audio 0, 1, 2, video 1), a negative one for a track it may lack.
+func checkTracks(t *testing.T, label string, got *gortTracksRead, src *srcMedia, op []srcFrame, min [5]int) {
 	t.Helper()
 	if got.err != nil {
 		t.Errorf("%s: %v", label, got.err)
@@ -196,16 +202,21 @@ func checkTracks(t *testing.T, label string, got *gortTracksRead, src *srcMedia,
 		checkSameFrames(t, label+" Opus (track 1)", op, got.opusT1, max(min[2], 1))
 	}
 	checkSameFrames(t, label+" AAC (track 2)", src.audio, got.aac2, min[3])
+	checkSameFrames(t, label+" H.264 (track 1)", src.video, got.video2, min[4])
+	// The second video track starts at a keyframe of its own.
+	if len(got.video2) > 0 && got.video2[0] != src.video[0].sum && got.video2[0] != src.video[25].sum && got.video2[0] != src.video[50].sum {
+		t.Errorf("%s: video track 1 starts with a frame that is not one of the source's keyframes", label)
+	}
 }
 
-// TestE2EMultitrack: one publish, four tracks (H.264, AAC track 0, Opus
-// track 1, AAC track 2).
+// TestE2EMultitrack: one publish, five tracks (H.264 and AAC track 0,
+// audio: Opus track 1, AAC track 2; video: H.264 track 1).
 //   - gortmplib readers, one there from the start and one joining mid-GOP
 //     (from the GOP cache), get every track, frame for frame;
 //   - a legacy player (ffprobe, and our client announcing nothing) gets
 //     H.264 and AAC track 0 and not one Enhanced RTMP tag;
-//   - the fMP4 recording has a trak per track: ffprobe shows h264, aac,
-//     opus and aac, each decoding to as many frames as were published;
+//   - the fMP4 recording has a trak per track: ffprobe shows five streams,
+//     each decoding to as many frames as were published;
 //   - playback of the recording gives gortmplib the tracks again (the
 //     further traks as multitrack tracks), and ffprobe H.264 and AAC.
 func TestE2EMultitrack(t *testing.T) {
@@ -235,8 +246,8 @@ func TestE2EMultitrack(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := loops * len(src.audio) * 9 / 10
-	checkTracks(t, "first reader", <-first, src, op, [4]int{loops * len(src.video), all, loops * len(op) * 9 / 10, all})
-	checkTracks(t, "late joiner", <-late, src, op, [4]int{30, 50, 60, 50})
+	checkTracks(t, "first reader", <-first, src, op, [5]int{loops * len(src.video), all, loops * len(op) * 9 / 10, all, loops * len(src.video)})
+	checkTracks(t, "late joiner", <-late, src, op, [5]int{30, 50, 60, 50, 20})
 
 	hardWaitLog(t, p, "segment closed", 15*time.Second)
 	files, _ := filepath.Glob(filepath.Join(p.storage, "live", "mt", "*.mp4"))
@@ -260,9 +271,12 @@ func TestE2EMultitrack(t *testing.T) {
 	want := []struct {
 		codec string
 		n     int
-	}{{"h264", loops * len(src.video)}, {"aac", loops * len(src.audio)}, {"opus", loops * len(op)}, {"aac", loops * len(src.audio)}}
+	}{ // the default tracks, then the others as their sequence starts came (gortmplib: video first)
+		{"h264", loops * len(src.video)}, {"aac", loops * len(src.audio)},
+		{"h264", loops * len(src.video)}, {"opus", loops * len(op)}, {"aac", loops * len(src.audio)},
+	}
 	if len(rec.Streams) != len(want) {
-		t.Fatalf("recording: %d streams %+v, want h264, aac, opus, aac", len(rec.Streams), rec.Streams)
+		t.Fatalf("recording: %d streams %+v, want h264, aac, h264, opus, aac", len(rec.Streams), rec.Streams)
 	}
 	for i, w := range want {
 		s := rec.Streams[i]
@@ -289,7 +303,7 @@ func TestE2EMultitrack(t *testing.T) {
 	if len(got.opusT1) == 0 {
 		t.Logf("playback: no Opus track (the MP4 reader does not read Opus sample entries yet)")
 	}
-	checkTracks(t, "playback reader", got, src, op, [4]int{40, 70, -1, 70})
+	checkTracks(t, "playback reader", got, src, op, [5]int{40, 70, -1, 70, 40})
 }
 
 // checkLegacyPlayers: a player that announced nothing, our client (raw)
