@@ -33,7 +33,10 @@ func (h *rtmpHandler) checkLiveCodecs(ci *rtmp.ConnInfo, app, name string) error
 
 // announcedOnly is a live subscription that drops the media messages its
 // player cannot parse: Enhanced RTMP tags, and codecs only Enhanced RTMP
-// carries, of a codec the player did not announce. Pre-standard HEVC
+// carries, of a codec the player did not announce. Of a multitrack message
+// such a player gets track 0, when it is H.264 or AAC, as a legacy tag
+// (remux.LegacyTrack0); the other tracks reach the players that announced
+// their codecs. Pre-standard HEVC
 // (CodecID 12, from old encoders) goes to a player that announced hvc1 in
 // the Enhanced RTMP form it decodes, as recordings do. A player that
 // announced any codec ("*", a forwarder) gets the subscription unwrapped,
@@ -50,7 +53,7 @@ type announcedSub struct {
 	caps     rtmp.Caps
 	log      *slog.Logger
 	verdicts map[remux.FourCC]bool
-	pool     *remux.Pool // for rewritten legacy HEVC, made on first use
+	pool     *remux.Pool // for rewritten messages (legacy HEVC, multitrack track 0), made on first use
 }
 
 // Next is hub.Subscriber.Next without what the player did not announce; it
@@ -80,14 +83,18 @@ func (a *announcedSub) keep(out []*remux.Message, n int) []*remux.Message {
 	kept := out[:n]
 	for _, m := range out[n:] {
 		if rtmp.NeedsEnhanced(m) && !a.takes(m.Frame.Codec) {
-			m.Release()
-			continue
+			if m.Frame.Multitrack == remux.NotMultitrack {
+				m.Release()
+				continue
+			}
+			// A multitrack message: what the player reads of it is
+			// track 0 if that is H.264 or AAC, as a legacy tag.
+			if m = remux.LegacyTrack0(m, a.legacyPool()); m == nil {
+				continue
+			}
 		}
 		if m.Kind == remux.KindVideo && !m.Frame.Enhanced && m.Frame.Codec == remux.CodecHEVC {
-			if a.pool == nil {
-				a.pool = remux.NewPool()
-			}
-			if m = remux.EnhanceLegacyHEVC(m, a.pool); m == nil {
+			if m = remux.EnhanceLegacyHEVC(m, a.legacyPool()); m == nil {
 				continue
 			}
 		}
@@ -97,6 +104,14 @@ func (a *announcedSub) keep(out []*remux.Message, n int) []*remux.Message {
 	// holds no released message.
 	clear(out[len(kept):])
 	return kept
+}
+
+// legacyPool is the pool of the messages keep rewrites, made on first use.
+func (a *announcedSub) legacyPool() *remux.Pool {
+	if a.pool == nil {
+		a.pool = remux.NewPool()
+	}
+	return a.pool
 }
 
 // takes asks the player's caps once per codec and logs a refusal once.

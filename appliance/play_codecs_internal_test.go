@@ -56,3 +56,46 @@ func TestAnnouncedOnlyFiltersNextAndPoll(t *testing.T) {
 		t.Errorf("the legacy player got %d AAC frames, want 2", n)
 	}
 }
+
+// Of multitrack messages a legacy player gets track 0, when it is H.264
+// or AAC, as a legacy tag, and nothing of the other tracks; a player that
+// announced the codecs gets the messages as published.
+func TestAnnouncedOnlyMultitrack(t *testing.T) {
+	h := hub.New(nil)
+	cfg := hub.StreamConfig{GOPCache: true}
+	p, err := h.Publish("live", "mt", cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// ManyTracks mp4a: tracks 1 and 0 in one message; OneTrack Opus track 1.
+	many := []byte{0x95, 0x11, 'm', 'p', '4', 'a', 1, 0, 0, 1, 'B', 0, 0, 0, 1, 'A'}
+	opus := []byte{0x95, 0x01, 'O', 'p', 'u', 's', 1, 0xFC}
+	legacy := announcedOnly(h.Subscribe("live", "mt", cfg), rtmp.Caps{}, slog.New(slog.DiscardHandler))
+	defer legacy.Close()
+	v2 := announcedOnly(h.Subscribe("live", "mt", cfg), rtmp.Caps{Codecs: map[string]uint8{"mp4a": rtmp.CanDecode, "Opus": rtmp.CanDecode}}, slog.New(slog.DiscardHandler))
+	defer v2.Close()
+	p.Write(remux.NewMessage(remux.KindAudio, 0, append([]byte(nil), many...)))
+	p.Write(remux.NewMessage(remux.KindAudio, 0, append([]byte(nil), opus...)))
+
+	got, err := legacy.Next(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || string(got[0].Payload) != "\xAF\x01A" {
+		t.Errorf("legacy player got %d messages %v; want one legacy AAC tag af 01 41", len(got), got)
+	}
+	for _, m := range got {
+		m.Release()
+	}
+	got, err = v2.Next(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got[0].Payload) != string(many) || string(got[1].Payload) != string(opus) {
+		t.Errorf("v2 player got %d messages, want both as published", len(got))
+	}
+	for _, m := range got {
+		m.Release()
+	}
+}

@@ -30,13 +30,17 @@ type payload struct {
 // payloadOf classifies a media message by the Frame parsed from its tag
 // header at ingest (remux.Message.Parse): the recorder never walks a tag
 // header itself. body is the tag body the Frame was parsed from.
-// Multitrack messages are only passed through to FLV: tracks > 0 are
-// variants, track 0 travels as an ordinary packet (enhanced-rtmp.md §5), and
-// MP4 gets track 0 only.
+// Multitrack messages are passed through to FLV as they came; MP4 records
+// each of their tracks as a trak of its own (multitrack.go, trackPayload).
 func payloadOf(f remux.Frame, body []byte) payload {
 	if f.Multitrack != remux.NotMultitrack {
 		return payload{kind: pkPass}
 	}
+	return trackPayload(f, body)
+}
+
+// trackPayload classifies one track of a message, multitrack or not.
+func trackPayload(f remux.Frame, body []byte) payload {
 	switch f.Packet {
 	case remux.PacketSequenceStart:
 		return payload{kind: pkConfig, codec: f.Codec, data: f.Data(body)}

@@ -30,6 +30,7 @@ type fmp4Writer struct {
 	n      int64 // bytes written to the file (everything is flushed per fragment)
 	tracks []*mp4Track
 	byKind [2]*mp4Track
+	extra  [maxExtraTracks]*mp4Track // by the recorder's extras index; nil: not in this file
 	seq    uint32
 	box    []byte
 
@@ -99,6 +100,21 @@ func newFMP4Writer(wp writerParams, path string) (*fmp4Writer, error) {
 		t := &mp4Track{mp4TrackInfo: mp4TrackInfo{id: id, cfg: a.cfg, timescale: a.cfg.sampleRate}}
 		w.tracks = append(w.tracks, t)
 		w.byKind[trackAudio] = t
+		id++
+	}
+	for i := range wp.extras {
+		x := &wp.extras[i]
+		if x.cfg == nil || i >= maxExtraTracks {
+			continue
+		}
+		info := mp4TrackInfo{id: id, video: x.kind == remux.KindVideo, cfg: x.cfg, timescale: videoTimescale, lang: x.lang, name: x.name}
+		if !info.video {
+			info.timescale = x.cfg.sampleRate
+		}
+		t := &mp4Track{mp4TrackInfo: info}
+		w.tracks = append(w.tracks, t)
+		w.extra[i] = t
+		id++
 	}
 	infos := make([]*mp4TrackInfo, len(w.tracks))
 	for i, t := range w.tracks {
@@ -124,7 +140,19 @@ func newFMP4Writer(wp writerParams, path string) (*fmp4Writer, error) {
 	return w, nil
 }
 
-func (w *fmp4Writer) hasTrack(t int) bool { return w.byKind[t] != nil }
+func (w *fmp4Writer) hasTrack(t int) bool { return w.track(t) != nil }
+
+// track is the trak of the recorder's track t (trackVideo, trackAudio, or
+// trackExtra and up), nil when the file has none.
+func (w *fmp4Writer) track(t int) *mp4Track {
+	if t < trackExtra {
+		return w.byKind[t]
+	}
+	if t-trackExtra < len(w.extra) {
+		return w.extra[t-trackExtra]
+	}
+	return nil
+}
 
 // dtsFor converts a segment-relative ms time to the track's timescale.
 // Audio with a fixed frame size advances by exactly one frame per sample
@@ -145,7 +173,7 @@ func (t *mp4Track) dtsFor(rel int64) int64 {
 }
 
 func (w *fmp4Writer) media(k int, m *remux.Message, p payload, rel int64) error {
-	t := w.byKind[k]
+	t := w.track(k)
 	if t == nil || len(p.data) == 0 {
 		return nil
 	}
@@ -243,18 +271,20 @@ func (w *fmp4Writer) flush() error {
 	return syncFile(w.bw, w.f, w.stats, w.log)
 }
 
+// trackOffsets holds a number per trak of a file.
+type trackOffsets [maxMP4Tracks]int
+
 // appendMoof appends the moof describing the finalized samples of tracks
 // and the header of the mdat that follows it; it returns where each
 // track's data starts in the mdat and the mdat's payload size. The
 // recorder's files and the in-memory Fragmenter share it.
-func appendMoof(b []byte, seq uint32, tracks []*mp4Track) ([]byte, [2]int, int) {
+func appendMoof(b []byte, seq uint32, tracks []*mp4Track) ([]byte, trackOffsets, int) {
 	b, moof := boxStart(b, "moof")
 	var off int
 	b, off = fullBoxStart(b, "mfhd", 0, 0)
 	b = be32(b, seq)
 	b = boxEnd(b, off)
-	var patches [2]int
-	var dataStart [2]int
+	var patches, dataStart trackOffsets
 	data := 0
 	for i, t := range tracks {
 		if len(t.samples) == 0 {

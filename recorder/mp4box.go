@@ -50,6 +50,9 @@ type mp4TrackInfo struct {
 	cfg       *trackConfig
 	timescale uint32
 	duration  uint64 // in timescale (progressive only)
+	// lang (ISO 639-2/T, "" for undetermined) and name (the handler name
+	// players show) label a multitrack track (multitrack.go).
+	lang, name string
 }
 
 // appendFtyp writes the file type box.
@@ -120,7 +123,7 @@ func appendTrakHead(b []byte, t *mp4TrackInfo, movieDurMs uint64) ([]byte, [3]in
 	b = be64(b, 0)
 	b = be32(b, t.timescale)
 	b = be64(b, t.duration)
-	b = be16(b, 0x55C4) // 'und'
+	b = be16(b, packLanguage(t.lang))
 	b = be16(b, 0)
 	b = boxEnd(b, off)
 
@@ -132,9 +135,12 @@ func appendTrakHead(b []byte, t *mp4TrackInfo, movieDurMs uint64) ([]byte, [3]in
 		b = append(b, "soun"...)
 	}
 	b = zeros(b, 12)
-	if t.video {
+	switch {
+	case t.name != "":
+		b = append(append(b, t.name...), 0)
+	case t.video:
 		b = append(b, "VideoHandler\x00"...)
-	} else {
+	default:
 		b = append(b, "SoundHandler\x00"...)
 	}
 	b = boxEnd(b, off)
@@ -157,6 +163,15 @@ func appendTrakHead(b []byte, t *mp4TrackInfo, movieDurMs uint64) ([]byte, [3]in
 	b = boxEnd(b, dref)
 	b = boxEnd(b, off)
 	return b, offs
+}
+
+// packLanguage is mdhd's language field: three letters of ISO 639-2/T,
+// five bits each; "und" (0x55C4) when lang is not one.
+func packLanguage(lang string) uint16 {
+	if !isLanguage(lang) {
+		lang = "und"
+	}
+	return uint16(lang[0]-0x60)<<10 | uint16(lang[1]-0x60)<<5 | uint16(lang[2]-0x60)
 }
 
 func appendTrakTail(b []byte, offs [3]int) []byte {

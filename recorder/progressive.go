@@ -39,7 +39,7 @@ type progChunk struct {
 	n       uint32
 }
 
-func (p *progressive) addFragment(tracks []*mp4Track, dataStart [2]int, mdatData int64, dataLen int) {
+func (p *progressive) addFragment(tracks []*mp4Track, dataStart trackOffsets, mdatData int64, dataLen int) {
 	for i, t := range tracks {
 		if len(t.samples) == 0 {
 			continue

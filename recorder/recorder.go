@@ -327,8 +327,10 @@ type recorder struct {
 
 	// Session state (reset by KindStreamStart).
 	video, audio trackState
-	meta         []metaProp // publisher's onMetaData primitives
-	videoFrames  bool       // video frames seen (FLV: legacy codecs without headers)
+	meta         []metaProp   // publisher's onMetaData primitives
+	extras       []extraTrack // multitrack tracks (MP4), see multitrack.go
+	labels       []trackLabel // languages and names of the tracks, from onMetaData
+	videoFrames  bool         // video frames seen (FLV: legacy codecs without headers)
 	audioFrames  bool
 
 	// Timeline: unwrapped 64-bit ms timestamps.
@@ -396,7 +398,7 @@ func (r *recorder) handle(m *remux.Message) {
 		r.closeSegment()
 		r.dropHold()
 		r.video, r.audio = trackState{}, trackState{}
-		r.meta = nil
+		r.meta, r.extras, r.labels = nil, nil, nil
 		r.videoFrames, r.audioFrames, r.audioGaveUp, r.sessionOpened = false, false, false, false
 		r.videoWait, r.videoGaveUp = false, false
 		r.resetTimeline()
@@ -423,6 +425,10 @@ func (r *recorder) handleData(m *remux.Message) {
 		// Kept for the next segment's header; a mid-file onMetaData would
 		// only confuse readers about duration.
 		r.meta = parseMetadata(m.Payload)
+		r.labels = parseTrackLabels(m.Payload)
+		for i := range r.extras {
+			r.labelExtra(&r.extras[i])
+		}
 		return
 	}
 	if r.seg == nil {
@@ -510,10 +516,13 @@ func (r *recorder) handleHeader(t int, m *remux.Message, p payload) {
 }
 
 func trackName(t int) string {
-	if t == trackVideo {
+	switch t {
+	case trackVideo:
 		return "video"
+	case trackAudio:
+		return "audio"
 	}
-	return "audio"
+	return "multitrack"
 }
 
 func (r *recorder) unwrap(ts uint32) int64 {
@@ -529,6 +538,10 @@ func (r *recorder) unwrap(ts uint32) int64 {
 }
 
 func (r *recorder) handleMedia(t int, m *remux.Message) {
+	if r.mp4() && m.Frame.Multitrack != remux.NotMultitrack {
+		r.handleTracks(m)
+		return
+	}
 	p := messagePayload(m)
 	switch p.kind {
 	case pkSkip:
@@ -836,7 +849,7 @@ func (r *recorder) openSegment(ext int64) (opened bool) {
 		audio = &r.audio
 	}
 	r.bw.Reset(f)
-	wp := writerParams{f: f, bw: r.bw, video: video, audio: audio, meta: r.meta, cfg: &r.cfg, stats: r.stats, log: r.log}
+	wp := writerParams{f: f, bw: r.bw, video: video, audio: audio, extras: r.extras, meta: r.meta, cfg: &r.cfg, stats: r.stats, log: r.log}
 	var w segmentWriter
 	switch r.cfg.Format {
 	case FormatFLV:
@@ -964,8 +977,9 @@ func (r *recorder) maybeSync(force bool) {
 // writerParams is what a segment writer starts from.
 type writerParams struct {
 	f            file
-	bw           *growWriter // already Reset onto f
-	video, audio *trackState // nil when the segment has no such track
+	bw           *growWriter  // already Reset onto f
+	video, audio *trackState  // nil when the segment has no such track
+	extras       []extraTrack // multitrack tracks, MP4 only; those without a cfg are not recorded
 	meta         []metaProp
 	cfg          *Config
 	stats        *Stats

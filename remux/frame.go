@@ -332,6 +332,14 @@ func isKeyframe(codec FourCC, frameType byte, data []byte) bool {
 	if key, known := codecKeyframe(codec, data); known {
 		return key
 	}
+	if codec == CodecAVC && frameType == 0 {
+		// AVC keeps its frame type, but 0 is reserved, no frame type at
+		// all: gortmplib writes it on every Enhanced RTMP frame, its
+		// multitrack avc1 tracks included. The NAL units tell then.
+		if key, known := avcKeyframe(data); known {
+			return key
+		}
+	}
 	return frameType == videoFrameKey
 }
 

@@ -55,6 +55,31 @@ func hevcKeyframe(data []byte) (key, known bool) {
 	return key, true
 }
 
+// avcKeyframe walks 4-byte length-prefixed NAL units and reports whether
+// one is an IDR picture's slice (nal_unit_type 5, H.264 §7.4.1); lengths
+// that do not add up to data make it unknown. Only for frames whose tag
+// carries no frame type (isKeyframe).
+func avcKeyframe(data []byte) (key, known bool) {
+	if len(data) == 0 {
+		return false, false
+	}
+	for p := 0; p < len(data); {
+		if len(data)-p < 5 {
+			return false, false
+		}
+		n := int(binary.BigEndian.Uint32(data[p:]))
+		p += 4
+		if n == 0 || n > len(data)-p {
+			return false, false
+		}
+		if data[p]&0x1F == 5 {
+			key = true
+		}
+		p += n
+	}
+	return key, true
+}
+
 // av1Keyframe walks a temporal unit's OBUs (AV1 §5.3): it is a keyframe
 // when it carries a sequence header and a frame (or frame header) OBU of
 // frame_type KEY_FRAME (§5.9.2: show_existing_frame, then frame_type,

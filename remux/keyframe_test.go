@@ -32,6 +32,9 @@ var (
 	vp9Shown    = []byte{0x88}                         // show_existing_frame 1
 	vp9Profile3 = []byte{0xB1, 0x24, 0xC1, 0xA1, 0x00} // profile 3 (reserved bit), key, sync code shifted one bit
 	vp9BadSync  = []byte{0x82, 0x49, 0x83, 0x43}
+	// H.264 §7.4.1: nal_unit_type in the low 5 bits; SPS 7, PPS 8, IDR 5, non-IDR 1.
+	avcIDRAU  = []byte{0, 0, 0, 2, 0x67, 0x42, 0, 0, 0, 2, 0x68, 0xCE, 0, 0, 0, 3, 0x65, 0x88, 0x84}
+	avcNonIDR = []byte{0, 0, 0, 3, 0x41, 0x9A, 0x02}
 )
 
 func TestCodecKeyframe(t *testing.T) {
@@ -85,6 +88,12 @@ func TestParseVideoCodecKeyframe(t *testing.T) {
 		{"gortmplib vp09 key, frame type 0", cat(exVideo(0, 3), "vp09", vp9Key), Frame{Codec: CodecVP9, Packet: cfx, Keyframe: true, Enhanced: true}, vp9Key},
 		{"vp09 inter marked key", cat(exVideo(1, 1), "vp09", vp9Inter), Frame{Codec: CodecVP9, Packet: cf, Enhanced: true}, vp9Inter},
 		{"legacy CodecID 12 IDR marked inter", cat(0x2C, 0x01, 0, 0, 0, hevcIDR), Frame{Codec: CodecHEVC, Packet: cf, Keyframe: true}, hevcIDR},
+		// avc1 keeps its frame type (open GOP: recovery-point I-frames
+		// marked key), unless the tag has none (0, as gortmplib writes).
+		{"gortmplib avc1 CodedFrames SPS+IDR, frame type 0", cat(exVideo(0, 1), "avc1", 0, 0, 0, avcIDRAU), Frame{Codec: CodecAVC, Packet: cf, Keyframe: true, Enhanced: true}, avcIDRAU},
+		{"gortmplib avc1 CodedFramesX non-IDR, frame type 0", cat(exVideo(0, 3), "avc1", avcNonIDR), Frame{Codec: CodecAVC, Packet: cfx, Enhanced: true}, avcNonIDR},
+		{"gortmplib Multitrack avc1 track 1 IDR, frame type 0", cat(exVideo(0, 6), 0x03, "avc1", 1, avcIDRAU), Frame{Codec: CodecAVC, Packet: cfx, Keyframe: true, Enhanced: true, Multitrack: OneTrack, Track: 1}, avcIDRAU},
+		{"avc1 non-IDR marked key (open GOP)", cat(exVideo(1, 3), "avc1", avcNonIDR), Frame{Codec: CodecAVC, Packet: cfx, Keyframe: true, Enhanced: true}, avcNonIDR},
 	})
 }
 
@@ -98,6 +107,9 @@ func FuzzCodecKeyframe(f *testing.F) {
 			if key, known := codecKeyframe(c, b); key && !known {
 				t.Fatalf("%v: key but not known", c)
 			}
+		}
+		if key, known := avcKeyframe(b); key && !known {
+			t.Fatal("avc: key but not known")
 		}
 	})
 }

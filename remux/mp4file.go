@@ -46,6 +46,10 @@ type mp4RTrack struct {
 	trex      [3]uint32 // default duration, size, flags
 	width     int
 	height    int
+	// mt is the Enhanced RTMP multitrack track id the track plays as: 0
+	// for the first video and the first audio trak (ordinary tags), 1, 2,
+	// … for the further traks of a kind, in file order (multitrack.go).
+	mt uint8
 }
 
 // mp4Chunk is the moov's sample tables (off < 0) or one moof.
@@ -164,8 +168,10 @@ func OpenMP4(r io.ReaderAt, size int64, pool *Pool) (*MP4Reader, error) {
 	}
 	f.info.Last, f.info.Duration = end, end+frameMs
 	for _, t := range f.tracks {
-		m := f.pool.Get(len(t.config) + 8)
-		if t.kind == KindVideo {
+		m := f.pool.Get(len(t.config) + 12)
+		if t.mt != 0 {
+			m.Payload = append(appendOneTrackHeader(m.Payload[:0], t.kind, t.codec, t.mt, true, true, 0), t.config...)
+		} else if t.kind == KindVideo {
 			m.Payload = append(videoHeader(m.Payload[:0], t.codec, true, true, 0), t.config...)
 			f.info.VideoCodec = t.codec
 			f.info.Width, f.info.Height = t.width, t.height
@@ -329,8 +335,13 @@ func (f *MP4Reader) parseMoov(moov []byte) error {
 			trex[u32(c.body, 4)] = [3]uint32{u32(c.body, 12), u32(c.body, 16), u32(c.body, 20)}
 		}
 	}
-	var video, audio *mp4RTrack
-	var vt, at stblTables
+	// The first trak of each kind plays as the default track, video
+	// first; the others follow as multitrack tracks.
+	var main [2]*mp4RTrack
+	var mainTabs [2]stblTables
+	var extras []*mp4RTrack
+	var extraTabs []stblTables
+	var ids [2]uint8
 	for _, c := range children(moov) {
 		if c.typ != "trak" {
 			continue
@@ -340,24 +351,28 @@ func (f *MP4Reader) parseMoov(moov []byte) error {
 			continue
 		}
 		t.trex = trex[t.id]
-		if t.kind == KindVideo && video == nil {
-			video, vt = t, tabs
-		} else if t.kind == KindAudio && audio == nil {
-			audio, at = t, tabs
-		}
-	}
-	if video != nil {
-		f.tracks = append(f.tracks, video)
-	}
-	if audio != nil {
-		f.tracks = append(f.tracks, audio)
-	}
-	for i, t := range f.tracks {
-		tabs := vt
+		k := 0
 		if t.kind == KindAudio {
-			tabs = at
+			k = 1
 		}
-		if err := f.progSamples(uint8(i), t, &tabs); err != nil {
+		switch {
+		case main[k] == nil:
+			main[k], mainTabs[k] = t, tabs
+		case len(extras) < maxMultitrackTraks:
+			ids[k]++
+			t.mt = ids[k]
+			extras, extraTabs = append(extras, t), append(extraTabs, tabs)
+		}
+	}
+	var tabs []stblTables
+	for k, t := range main {
+		if t != nil {
+			f.tracks, tabs = append(f.tracks, t), append(tabs, mainTabs[k])
+		}
+	}
+	f.tracks, tabs = append(f.tracks, extras...), append(tabs, extraTabs...)
+	for i, t := range f.tracks {
+		if err := f.progSamples(uint8(i), t, &tabs[i]); err != nil {
 			return err
 		}
 	}
@@ -889,8 +904,13 @@ func (f *MP4Reader) Next() (*Message, error) {
 			hl = 8
 		}
 	}
+	if t.mt != 0 {
+		hl = oneTrackHeaderLen(t.kind, t.codec)
+	}
 	m := f.pool.Get(hl + int(s.size))
-	if t.kind == KindVideo {
+	if t.mt != 0 {
+		appendOneTrackHeader(m.Payload[:0], t.kind, t.codec, t.mt, s.key, false, s.cts)
+	} else if t.kind == KindVideo {
 		videoHeader(m.Payload[:0], t.codec, s.key, false, s.cts)
 	} else {
 		audioHeader(m.Payload[:0], false)

@@ -38,6 +38,11 @@ type Stream struct {
 	meta       *remux.Message
 	videoHdr   *remux.Message
 	audioHdr   *remux.Message
+	// trackHdrs are the sequence headers of the Enhanced RTMP multitrack
+	// tracks other than 0, one per (kind, track id), in arrival order: a
+	// late joiner needs every track's configuration, not only the default
+	// track's (enhanced-rtmp.md §5). At most 2×256 entries.
+	trackHdrs  []*remux.Message
 	epoch      uint64 // publish session, starting at 1
 	publishing bool
 	source     string
@@ -144,6 +149,11 @@ func (s *Stream) resetLocked() {
 			*p = nil
 		}
 	}
+	for i, m := range s.trackHdrs {
+		m.Release()
+		s.trackHdrs[i] = nil
+	}
+	s.trackHdrs = s.trackHdrs[:0]
 }
 
 func (s *Stream) releaseAllLocked() {
@@ -170,6 +180,8 @@ func (s *Stream) append(m *remux.Message) {
 		s.videoHdr = replace(s.videoHdr, m)
 	case m.Kind == remux.KindAudio && m.Frame.SequenceHeader && track0:
 		s.audioHdr = replace(s.audioHdr, m)
+	case m.Kind.IsMedia() && m.Frame.SequenceHeader:
+		s.setTrackHdrLocked(m)
 	}
 	if s.head-s.tail == uint64(len(s.ring)) {
 		s.growLocked()
@@ -185,6 +197,18 @@ func (s *Stream) append(m *remux.Message) {
 	s.trimLocked()
 	s.mu.Unlock()
 	s.wake()
+}
+
+// setTrackHdrLocked keeps m as the sequence header of its (kind, track),
+// in place of the one before it.
+func (s *Stream) setTrackHdrLocked(m *remux.Message) {
+	for i, h := range s.trackHdrs {
+		if h.Kind == m.Kind && h.Frame.Track == m.Frame.Track {
+			s.trackHdrs[i] = replace(h, m)
+			return
+		}
+	}
+	s.trackHdrs = append(s.trackHdrs, m.Retain())
 }
 
 // replace stores m (retained) in place of old.

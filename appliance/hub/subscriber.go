@@ -21,9 +21,14 @@ type Subscriber struct {
 	epoch       uint64 // publish session this cursor follows; 0 = none yet
 	waitKey     bool   // skip video until the next keyframe
 	needHeaders bool   // metadata and sequence headers are due
-	ended       uint64 // epoch whose end was reported
-	endAt       uint64 // set when the stream ended for good at this epoch
-	closed      bool
+	// trackKeys has a bit per Enhanced RTMP video track > 0 that reached
+	// its first keyframe since the cursor was placed: the cursor starts at
+	// a keyframe of track 0, and each other track's frames are skipped
+	// until a keyframe of its own (enhanced-rtmp.md §5: GOPs per track).
+	trackKeys [4]uint64
+	ended     uint64 // epoch whose end was reported
+	endAt     uint64 // set when the stream ended for good at this epoch
+	closed    bool
 }
 
 // SetKind labels the subscriber ("player", "recorder", "relay") for stats.
@@ -111,6 +116,9 @@ func (sub *Subscriber) collectLocked(dst []*remux.Message) []*remux.Message {
 				}
 				sub.waitKey = false
 			}
+			if m.Kind == remux.KindVideo && m.Frame.Track != 0 && !sub.trackStarted(m) {
+				continue
+			}
 			out += uint64(len(m.Payload))
 			dst = append(dst, m.Retain())
 		}
@@ -123,6 +131,23 @@ func (sub *Subscriber) collectLocked(dst []*remux.Message) []*remux.Message {
 		dst = append(dst, remux.NewMessage(remux.KindStreamEnd, 0, nil))
 	}
 	return dst
+}
+
+// trackStarted reports whether video message m of a track > 0 may go
+// out: anything but a coded frame, and coded frames from the track's first
+// keyframe on.
+func (sub *Subscriber) trackStarted(m *remux.Message) bool {
+	w, bit := &sub.trackKeys[m.Frame.Track>>6], uint64(1)<<(m.Frame.Track&63)
+	switch {
+	case *w&bit != 0:
+		return true
+	case m.Frame.Packet != remux.PacketCodedFrames && m.Frame.Packet != remux.PacketCodedFramesX:
+		return true
+	case m.IsKeyframe():
+		*w |= bit
+		return true
+	}
+	return false
 }
 
 // joinLocked positions a new cursor in the current publish session.
@@ -149,6 +174,7 @@ func (sub *Subscriber) lagging() bool {
 // for the next one.
 func (sub *Subscriber) jumpLocked() {
 	s := sub.s
+	sub.trackKeys = [4]uint64{}
 	if s.cfg.GOPCache && s.hasKey && s.lastKey >= s.tail {
 		sub.cursor = s.lastKey
 		sub.waitKey = false
@@ -166,10 +192,13 @@ func (sub *Subscriber) jumpLocked() {
 
 func (sub *Subscriber) appendHeadersLocked(dst []*remux.Message) []*remux.Message {
 	s := sub.s
-	for _, m := range []*remux.Message{s.meta, s.videoHdr, s.audioHdr} {
+	for _, m := range [...]*remux.Message{s.meta, s.videoHdr, s.audioHdr} {
 		if m != nil {
 			dst = append(dst, m.Retain())
 		}
+	}
+	for _, m := range s.trackHdrs {
+		dst = append(dst, m.Retain())
 	}
 	return dst
 }
