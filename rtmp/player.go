@@ -1,6 +1,7 @@
 package rtmp
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"strconv"
@@ -52,6 +53,14 @@ type player struct {
 	resume     bool
 	mediaAt    time.Time // start of the last write that carried media
 	wroteMedia bool      // the current write carries media
+	// sent holds the onMetaData and track-0 sequence headers last sent.
+	// A new publisher with the same settings sends the same ones: at the
+	// splice they are left out, so the client sees one continuous stream
+	// (a second onMetaData in rtmpdump's FLV makes ffprobe 5.1 crash, and
+	// libavformat hands every repeated header to the decoder as new
+	// extradata).
+	sent   [3][]byte // by sentMeta, sentVideoHdr, sentAudioHdr
+	splice bool      // after a republish, until its first frame
 
 	// vod is set when sub plays a recording: timestamps stay absolute and
 	// the subscription's markers become VOD status messages.
@@ -216,6 +225,30 @@ func resumeGap(last, now time.Time) uint32 {
 	return uint32(d)
 }
 
+// Indexes of player.sent.
+const (
+	sentMeta = iota
+	sentVideoHdr
+	sentAudioHdr
+)
+
+// headerIndex says which of player.sent m is, or -1: only data messages
+// and sequence headers are looked at, the rare ones.
+func headerIndex(m *remux.Message) int {
+	switch {
+	case m.Kind == remux.KindData:
+		if m.IsMetadata() {
+			return sentMeta
+		}
+	case !m.Frame.SequenceHeader || m.Frame.Track != 0:
+	case m.Kind == remux.KindVideo:
+		return sentVideoHdr
+	case m.Kind == remux.KindAudio:
+		return sentAudioHdr
+	}
+	return -1
+}
+
 // write sends msgs in one vectored write.
 func (p *player) write(msgs []*remux.Message) error {
 	c := p.c
@@ -255,6 +288,7 @@ func (p *player) write(msgs []*remux.Message) error {
 			p.unpublished = false
 			p.haveBase = false
 			p.resume = true
+			p.splice = true
 			for _, csid := range [...]uint32{csidAudio, csidVideo, csidStatus} {
 				c.cw.streams[csid].valid = false
 			}
@@ -268,6 +302,14 @@ func (p *player) write(msgs []*remux.Message) error {
 			continue
 		default:
 			continue
+		}
+		if h := headerIndex(m); h >= 0 {
+			if p.splice && bytes.Equal(p.sent[h], m.Payload) {
+				continue
+			}
+			p.sent[h] = append(p.sent[h][:0], m.Payload...)
+		} else if m.Kind.IsMedia() {
+			p.splice = false
 		}
 		ts := p.outTS(m)
 		// Headers ahead of a session's first frame do not count: they go
