@@ -49,7 +49,8 @@ type player struct {
 	unpublished bool
 	// resume is set at a republish: the new session's first media message
 	// goes out at the last timestamp sent plus the wall-clock time since
-	// (mediaAt), so clocked players (GStreamer, VLC) find it on time.
+	// (mediaAt, up to maxResumeGap), so a player's clock and the stream's
+	// stay together across a short absence.
 	resume     bool
 	mediaAt    time.Time // start of the last write that carried media
 	wroteMedia bool      // the current write carries media
@@ -177,9 +178,11 @@ func (p *player) sendEnd() {
 	p.c.close()
 }
 
-// maxResumeGap bounds the timestamp step at a republish (about 12 days,
-// far below where 32-bit millisecond timestamps wrap).
-const maxResumeGap = 1 << 30
+// maxResumeGap bounds the timestamp step at a republish, in ms. VLC 3.0
+// (libavformat, then its own clock) writes nothing more after a step of
+// 4 s or more while it plays on after 3.9 s (docs/grace.md); a longer
+// absence is shortened to this.
+const maxResumeGap = 2000
 
 func (p *player) outTS(m *remux.Message) uint32 {
 	if p.vod != nil {
@@ -210,7 +213,8 @@ func (p *player) outTS(m *remux.Message) uint32 {
 
 // resumeGap is the timestamp step, in ms, from the last media message sent
 // (at last) to the first of a new publish session (now): the time that
-// passed, at least 1 ms so the new session comes strictly after.
+// passed, at least 1 ms so the new session comes strictly after, at most
+// maxResumeGap.
 func resumeGap(last, now time.Time) uint32 {
 	if last.IsZero() {
 		return 0 // nothing was sent before: start where the player is
