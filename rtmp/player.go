@@ -179,9 +179,8 @@ func (p *player) sendEnd() {
 }
 
 // maxResumeGap bounds the timestamp step at a republish, in ms. VLC 3.0
-// (libavformat, then its own clock) writes nothing more after a step of
-// 4 s or more while it plays on after 3.9 s (docs/grace.md); a longer
-// absence is shortened to this.
+// wrote nothing more after a step of 4.6 s or more, and played on after
+// steps up to 3.9 s (docs/grace.md); a longer absence is shortened to this.
 const maxResumeGap = 2000
 
 func (p *player) outTS(m *remux.Message) uint32 {
