@@ -1,6 +1,7 @@
 package rtmp
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"strconv"
@@ -39,6 +40,28 @@ type player struct {
 	haveBase bool
 	base     uint32
 	lastOut  uint32
+
+	// A publisher that left may come back within the stream's republish
+	// grace, so the client is told nothing until the subscription ends for
+	// good: ffmpeg (and VLC, through libavformat) and librtmp end the play
+	// at NetStream.Play.UnpublishNotify, GStreamer's rtmp2src at the
+	// StreamEOF event. unpublished says the UnpublishNotify is owed.
+	unpublished bool
+	// resume is set at a republish: the new session's first media message
+	// goes out at the last timestamp sent plus the wall-clock time since
+	// (mediaAt, up to maxResumeGap), so a player's clock and the stream's
+	// stay together across a short absence.
+	resume     bool
+	mediaAt    time.Time // start of the last write that carried media
+	wroteMedia bool      // the current write carries media
+	// sent holds the onMetaData and track-0 sequence headers last sent.
+	// A new publisher with the same settings sends the same ones: at the
+	// splice they are left out, so the client sees one continuous stream
+	// (a second onMetaData in rtmpdump's FLV makes ffprobe 5.1 crash, and
+	// libavformat hands every repeated header to the decoder as new
+	// extradata).
+	sent   [3][]byte // by sentMeta, sentVideoHdr, sentAudioHdr
+	splice bool      // after a republish, until its first frame
 
 	// vod is set when sub plays a recording: timestamps stay absolute and
 	// the subscription's markers become VOD status messages.
@@ -88,11 +111,7 @@ func (p *player) run() {
 		if err != nil {
 			if !p.stopping.Load() {
 				p.tally.reason = "stream ended"
-				// The stream is gone for good: tell the client and hang up,
-				// as a closed live stream has nothing more to give.
-				p.c.sendUserControl(ucStreamEOF, p.streamID)
-				p.c.sendStatus(p.streamID, "status", "NetStream.Play.Stop", "Stopped playing.")
-				p.c.close()
+				p.sendEnd()
 			}
 			return
 		}
@@ -108,6 +127,10 @@ func (p *player) run() {
 		p.tally.messages += uint64(len(msgs))
 		start := time.Now()
 		err = p.write(msgs)
+		if p.wroteMedia {
+			p.wroteMedia = false
+			p.mediaAt = start
+		}
 		for i, m := range msgs {
 			m.Release()
 			msgs[i] = nil
@@ -143,6 +166,23 @@ func (p *player) run() {
 
 var errPlayerStopped = errors.New("player stopped")
 
+// sendEnd tells the client the stream is gone for good and hangs up, as a
+// closed live stream has nothing more to give: StreamEOF, the
+// UnpublishNotify withheld through the republish grace, Play.Stop.
+func (p *player) sendEnd() {
+	p.c.sendUserControl(ucStreamEOF, p.streamID)
+	if p.unpublished {
+		p.c.sendStatus(p.streamID, "status", "NetStream.Play.UnpublishNotify", "Stream was unpublished.")
+	}
+	p.c.sendStatus(p.streamID, "status", "NetStream.Play.Stop", "Stopped playing.")
+	p.c.close()
+}
+
+// maxResumeGap bounds the timestamp step at a republish, in ms. VLC 3.0
+// wrote nothing more after a step of 4.6 s or more, and played on after
+// steps up to 3.9 s (docs/grace.md); a longer absence is shortened to this.
+const maxResumeGap = 2000
+
 func (p *player) outTS(m *remux.Message) uint32 {
 	if p.vod != nil {
 		p.lastOut = m.Timestamp
@@ -152,7 +192,12 @@ func (p *player) outTS(m *remux.Message) uint32 {
 		if !m.Kind.IsMedia() || m.Frame.SequenceHeader {
 			return p.lastOut
 		}
-		p.base = m.Timestamp - p.lastOut
+		next := p.lastOut
+		if p.resume {
+			p.resume = false
+			next += resumeGap(p.mediaAt, time.Now())
+		}
+		p.base = m.Timestamp - next
 		p.haveBase = true
 	}
 	d := m.Timestamp - p.base
@@ -163,6 +208,48 @@ func (p *player) outTS(m *remux.Message) uint32 {
 		p.lastOut = d
 	}
 	return d
+}
+
+// resumeGap is the timestamp step, in ms, from the last media message sent
+// (at last) to the first of a new publish session (now): the time that
+// passed, at least 1 ms so the new session comes strictly after, at most
+// maxResumeGap.
+func resumeGap(last, now time.Time) uint32 {
+	if last.IsZero() {
+		return 0 // nothing was sent before: start where the player is
+	}
+	d := now.Sub(last).Milliseconds()
+	switch {
+	case d < 1:
+		return 1
+	case d > maxResumeGap:
+		return maxResumeGap
+	}
+	return uint32(d)
+}
+
+// Indexes of player.sent.
+const (
+	sentMeta = iota
+	sentVideoHdr
+	sentAudioHdr
+)
+
+// headerIndex says which of player.sent m is, or -1: only data messages
+// and sequence headers are looked at, the rare ones.
+func headerIndex(m *remux.Message) int {
+	switch {
+	case m.Kind == remux.KindData:
+		if m.IsMetadata() {
+			return sentMeta
+		}
+	case !m.Frame.SequenceHeader || m.Frame.Track != 0:
+	case m.Kind == remux.KindVideo:
+		return sentVideoHdr
+	case m.Kind == remux.KindAudio:
+		return sentAudioHdr
+	}
+	return -1
 }
 
 // write sends msgs in one vectored write.
@@ -195,10 +282,19 @@ func (p *player) write(msgs []*remux.Message) error {
 		case remux.KindData:
 			csid = csidStatus
 		case remux.KindStreamEnd:
-			p.addEvent(ucStreamEOF, "NetStream.Play.UnpublishNotify", "Stream was unpublished.")
+			// Withheld: the publisher may come back (see unpublished).
+			p.unpublished = true
 			continue
 		case remux.KindStreamStart:
+			// A new publish session: its timestamps start over (rebased
+			// by outTS), and the media chunk streams with type-0 headers.
+			p.unpublished = false
 			p.haveBase = false
+			p.resume = true
+			p.splice = true
+			for _, csid := range [...]uint32{csidAudio, csidVideo, csidStatus} {
+				c.cw.streams[csid].valid = false
+			}
 			p.addEvent(ucStreamBegin, "NetStream.Play.PublishNotify", "Stream was published.")
 			continue
 		case remux.KindSeekNotify:
@@ -210,7 +306,18 @@ func (p *player) write(msgs []*remux.Message) error {
 		default:
 			continue
 		}
+		if h := headerIndex(m); h >= 0 {
+			if p.splice && bytes.Equal(p.sent[h], m.Payload) {
+				continue
+			}
+			p.sent[h] = append(p.sent[h][:0], m.Payload...)
+		} else if m.Kind.IsMedia() {
+			p.splice = false
+		}
 		ts := p.outTS(m)
+		// Headers ahead of a session's first frame do not count: they go
+		// out at the old timestamp, and the gap is measured to the frame.
+		p.wroteMedia = p.wroteMedia || p.haveBase
 		if p.limit > 0 && p.haveBase && ts > p.limit {
 			// Duration reached: end this play like a finished recording.
 			p.finished = true

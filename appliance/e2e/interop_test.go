@@ -376,10 +376,10 @@ func TestE2EUnknownAppRejected(t *testing.T) {
 }
 
 // TestE2ERepublish: a publisher stops and a new one publishes the same name
-// within the republish grace. A player attached at the unpublish ends
-// cleanly (UnpublishNotify), an in-process hub subscriber stays attached
-// across the gap and follows the new session from a keyframe, the hub shows
-// the new publisher, and a fresh player plays it.
+// within the republish grace. A player attached at the unpublish stays (it
+// gets no UnpublishNotify within the grace), an in-process hub subscriber
+// stays attached across the gap and follows the new session from a
+// keyframe, the hub shows the new publisher, and a fresh player plays it.
 func TestE2ERepublish(t *testing.T) {
 	testenv.NeedTool(t, "ffmpeg")
 	testenv.NeedTool(t, "ffprobe")
@@ -421,16 +421,13 @@ func TestE2ERepublish(t *testing.T) {
 		t.Errorf("hub does not show the new publisher: first %q since %v, now %q since %v", st1.Source, st1.Since, st2.Source, st2.Since)
 	}
 
-	// ffmpeg ends at UnpublishNotify: the attached player must be done,
-	// cleanly, by now.
-	select {
-	case <-attached.done:
-		if attached.exitCode != 0 || attached.interrupted {
-			t.Errorf("player attached across the unpublish did not end cleanly: %s\n%s", attached.status(), excerpt(attached.stderr.String(), 20, nil))
-		}
-	case <-time.After(3 * time.Second):
-		t.Errorf("player attached across the unpublish still running %v after the publisher left", time.Since(ended).Round(time.Millisecond))
+	// The attached player stays: nothing tells it the publisher left
+	// while one may come back (TestE2EGracePlayers checks what players
+	// decode across the republish).
+	if attached.exited() {
+		t.Errorf("player attached across the unpublish ended within the grace: %s\n%s", attached.status(), excerpt(attached.stderr.String(), 20, nil))
 	}
+	attached.stop()
 
 	fresh := startProbe(t, url, 3)
 	checkMedia(t, "player after republish", parseProbe(t, fresh), mediaExpect{minVideoFrames: 52, minSpan: 2.5})

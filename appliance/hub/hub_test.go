@@ -174,6 +174,39 @@ func TestRepublishWithinGrace(t *testing.T) {
 	}
 }
 
+// TestRepublishStartsAtKeyframe: a subscriber that stayed through the drop
+// follows a new publisher that starts mid-GOP from its first keyframe; the
+// headers sent ahead of it and the audio pass.
+func TestRepublishStartsAtKeyframe(t *testing.T) {
+	h := New(nil)
+	cfg := StreamConfig{GOPCache: true, RepublishGrace: time.Second}
+	p, _ := h.Publish("live", "cam1", cfg, "test")
+	publishGOPs(p)
+	sub := h.Subscribe("live", "cam1", cfg)
+	defer sub.Close()
+	describe(drain(t, sub))
+	p.Close()
+	describe(drain(t, sub)) // stream-end
+	p2, err := h.Publish("live", "cam1", cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The subscriber sees the new session before anything is in it.
+	if got, want := describe(drain(t, sub)), "stream-start "; got != want {
+		t.Fatalf("at republish got %q, want %q", got, want)
+	}
+	p2.Write(msg(remux.KindData, 0, metadata))
+	p2.Write(msg(remux.KindVideo, 0, avcSeqHeader))
+	p2.Write(msg(remux.KindAudio, 0, aacSeqHeader))
+	p2.Write(msg(remux.KindVideo, 40, avcInter))
+	p2.Write(msg(remux.KindAudio, 50, aacFrame))
+	p2.Write(msg(remux.KindVideo, 80, avcKey))
+	p2.Write(msg(remux.KindVideo, 120, avcInter))
+	if got, want := describe(drain(t, sub)), "M vH aH a50 K80 v120 "; got != want {
+		t.Errorf("new session got %q, want %q", got, want)
+	}
+}
+
 func TestGraceExpiryEndsSubscriber(t *testing.T) {
 	h := New(nil)
 	cfg := StreamConfig{GOPCache: true, RepublishGrace: 50 * time.Millisecond}

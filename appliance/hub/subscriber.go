@@ -110,7 +110,9 @@ func (sub *Subscriber) collectLocked(dst []*remux.Message) []*remux.Message {
 		var out uint64
 		for ; sub.cursor < s.head; sub.cursor++ {
 			m := s.at(sub.cursor).m
-			if sub.waitKey && m.Kind == remux.KindVideo {
+			// Waiting for a keyframe skips frames, not the sequence
+			// headers a new publish session sends ahead of its first one.
+			if sub.waitKey && m.Kind == remux.KindVideo && !m.Frame.SequenceHeader {
 				if !m.IsKeyframe() || m.Frame.Track != 0 {
 					continue
 				}
@@ -180,14 +182,11 @@ func (sub *Subscriber) jumpLocked() {
 		sub.waitKey = false
 		return
 	}
+	// Without a cached keyframe (no GOP cache, or a session that has sent
+	// none yet, as at a republish) video starts at the next one: never
+	// mid-GOP, whatever the publisher sends first.
 	sub.cursor = s.head
-	if s.hasKey || s.videoHdr != nil {
-		sub.waitKey = true
-	}
-	if !s.cfg.GOPCache && s.hasKey && s.lastKey >= s.tail {
-		// Without the cache a joiner still must not start mid-GOP.
-		sub.waitKey = true
-	}
+	sub.waitKey = true
 }
 
 func (sub *Subscriber) appendHeadersLocked(dst []*remux.Message) []*remux.Message {
