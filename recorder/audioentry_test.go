@@ -196,9 +196,10 @@ func mp4Box(t *testing.T, b []byte, typ string) []byte {
 
 // FLAC, AC-3 and E-AC-3 from ffmpeg's encoders, read from the MP4 ffmpeg
 // wrote (remux's reader turns it into Enhanced RTMP messages: STREAMINFO,
-// empty sequence starts), recorded as fMP4 and MP4: ffprobe decodes every
-// frame, and the dfLa, dac3 and dec3 boxes — ours built from STREAMINFO
-// and from the syncframes — are ffmpeg's, byte for byte.
+// empty sequence starts), recorded as fMP4 and MP4: ffmpeg decodes every
+// frame without an error, the dfLa, dac3 and dec3 boxes — ours built from
+// STREAMINFO and from the syncframes — are ffmpeg's, byte for byte, and
+// the recording reads back as the very messages it was made of.
 func TestFLACAC3EAC3MP4(t *testing.T) {
 	t.Parallel()
 	needTools(t)
@@ -221,27 +222,7 @@ func TestFLACAC3EAC3MP4(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rd, err := remux.OpenMP4(bytes.NewReader(srcBytes), int64(len(srcBytes)), remux.NewPool())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var msgs []*remux.Message
-			for _, h := range rd.Headers() {
-				msgs = append(msgs, remux.NewMessage(h.Kind, h.Timestamp, bytes.Clone(h.Payload)))
-				h.Release()
-			}
-			for {
-				m, err := rd.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				msgs = append(msgs, remux.NewMessage(m.Kind, m.Timestamp, bytes.Clone(m.Payload)))
-				m.Release()
-			}
-			rd.Close()
+			msgs := readMP4Messages(t, srcBytes)
 			frames := len(msgs) - 1
 			for _, format := range []string{FormatFMP4, FormatMP4} {
 				fresh := make([]*remux.Message, len(msgs))
@@ -264,7 +245,46 @@ func TestFLACAC3EAC3MP4(t *testing.T) {
 				if ours, theirs := mp4Box(t, got, c.box), mp4Box(t, srcBytes, c.box); !bytes.Equal(ours, theirs) {
 					t.Errorf("%s: %s % x, ffmpeg's % x", format, c.box, ours, theirs)
 				}
+				// Played back (remux's reader, as the vod app does), the
+				// recording gives the messages it was made of.
+				back := readMP4Messages(t, got)
+				if len(back) != len(msgs) {
+					t.Fatalf("%s: %d messages read back, %d recorded", format, len(back), len(msgs))
+				}
+				for i := range back {
+					if !bytes.Equal(back[i].Payload, msgs[i].Payload) {
+						t.Fatalf("%s: message %d read back as % x, recorded % x", format, i,
+							back[i].Payload[:min(len(back[i].Payload), 12)], msgs[i].Payload[:min(len(msgs[i].Payload), 12)])
+					}
+				}
 			}
 		})
+	}
+}
+
+// readMP4Messages reads an MP4 file's bytes with remux's reader: its
+// sequence headers, then every frame, as owned messages.
+func readMP4Messages(t *testing.T, b []byte) []*remux.Message {
+	t.Helper()
+	rd, err := remux.OpenMP4(bytes.NewReader(b), int64(len(b)), remux.NewPool())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var msgs []*remux.Message
+	for _, h := range rd.Headers() {
+		msgs = append(msgs, remux.NewMessage(h.Kind, h.Timestamp, bytes.Clone(h.Payload)))
+		h.Release()
+	}
+	for {
+		m, err := rd.Next()
+		if err == io.EOF {
+			return msgs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, remux.NewMessage(m.Kind, m.Timestamp, bytes.Clone(m.Payload)))
+		m.Release()
 	}
 }
