@@ -12,14 +12,14 @@ import (
 //	hvc1/hev1 hvcC  HEVCDecoderConfigurationRecord
 //	av01      av1C  AV1CodecConfigurationRecord
 //	vp09      vpcC  the box's content, version and flags included: what
-//	                ffmpeg's FLV muxer and gortmplib send (VP9Record reads both forms)
+//	                gortmplib sends and requires (VP9Record reads both forms)
 //	mp4a      esds  AudioSpecificConfig (legacy AAC header)
 //	Opus      dOps  OpusHead (RFC 7845 §5.1), rebuilt from the box's big-endian fields
 //	fLaC      dfLa  the 34 bytes of STREAMINFO: what gortmplib and mpegts.js
 //	                read, and ffmpeg's FLAC extradata; the v2 text's "fLaC" +
 //	                STREAMINFO block form is accepted on ingest (ParseFLACConfig)
 //	ac-3/ec-3       nothing: the syncframes describe themselves; the
-//	                SequenceStart is empty, as gortmplib and ffmpeg send it
+//	                SequenceStart is empty, as gortmplib sends and requires it
 
 // videoEntry reads a visual sample entry's codec and configuration from
 // the boxes after its 78 fixed bytes; ok is false for what is not played.
@@ -101,10 +101,6 @@ func flacConfig(dfLa []byte) []byte {
 	}
 	return si.Raw
 }
-
-// hasCodedConfig reports whether codec's SequenceStart carries a
-// configuration record; AC-3 and E-AC-3 have none.
-func hasCodedConfig(c FourCC) bool { return c != CodecAC3 && c != CodecEAC3 }
 
 // AppendOpusHead appends h as an OpusHead packet (RFC 7845 §5.1, little
 // endian, version 1): the Enhanced RTMP Opus SequenceStart a player gets
