@@ -63,8 +63,12 @@ func parseVideo(b []byte) payload { return payloadOf(remux.ParseVideo(b), b) }
 
 // trackConfig is what an MP4 sample entry needs to describe a track.
 type trackConfig struct {
-	codec  remux.FourCC
-	record []byte // codec configuration record (avcC, hvcC, av1C, vpcC, ASC, OpusHead), owned copy
+	codec remux.FourCC
+	// record is the codec configuration, owned: avcC, hvcC, av1C, vpcC
+	// content, the AudioSpecificConfig, the OpusHead; for FLAC the dfLa
+	// content (metadata blocks), for AC-3 and E-AC-3 the dac3 and dec3
+	// content built from the first syncframe (ac3config.go).
+	record []byte
 
 	width, height uint16
 
@@ -73,9 +77,17 @@ type trackConfig struct {
 	frameSamples uint32          // fixed samples per frame (AAC 1024, MP3 1152), 0 = derive from timestamps
 	objectType   uint8           // esds objectTypeIndication for mp4a (0x40 AAC, 0x6B MP3)
 	opus         *remux.OpusHead // parsed from record; nil for other codecs or an unreadable OpusHead
+	sampleSize   uint16          // the sample entry's samplesize: FLAC's bits per sample, else 16
 }
 
 var errNoConfig = errors.New("no codec configuration")
+
+// describedByFrame reports whether an MP4 track of audio codec c is
+// described from its first frame: MP3 has no sequence header, and the
+// AC-3 and E-AC-3 sequence starts are empty (enhanced-rtmp.md §3).
+func describedByFrame(c remux.FourCC) bool {
+	return c == remux.CodecMP3 || c == remux.CodecAC3 || c == remux.CodecEAC3
+}
 
 // mp4VideoCodec reports whether the fMP4 writer can carry video codec c.
 func mp4VideoCodec(c remux.FourCC) bool {
@@ -89,7 +101,7 @@ func mp4VideoCodec(c remux.FourCC) bool {
 // mp4AudioCodec reports whether the fMP4 writer can carry audio codec c.
 func mp4AudioCodec(c remux.FourCC) bool {
 	switch c {
-	case remux.CodecAAC, remux.CodecOpus, remux.CodecMP3:
+	case remux.CodecAAC, remux.CodecOpus, remux.CodecMP3, remux.CodecFLAC, remux.CodecAC3, remux.CodecEAC3:
 		return true
 	}
 	return false
@@ -155,9 +167,10 @@ func pictureSize(w, h int) (uint16, uint16) {
 }
 
 // newAudioConfig builds an audio track description from a sequence header
-// (AAC AudioSpecificConfig, OpusHead) or, for MP3, from the first frame.
+// (AAC AudioSpecificConfig, OpusHead, FLAC STREAMINFO) or, for MP3, AC-3
+// and E-AC-3 (describedByFrame), from the first frame.
 func newAudioConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
-	tc := &trackConfig{codec: c, record: append([]byte(nil), rec...)}
+	tc := &trackConfig{codec: c, record: append([]byte(nil), rec...), sampleSize: 16}
 	switch c {
 	case remux.CodecAAC:
 		asc, err := remux.ParseAACConfig(rec)
@@ -183,6 +196,18 @@ func newAudioConfig(c remux.FourCC, rec []byte) (*trackConfig, error) {
 		}
 		tc.sampleRate, tc.channels, tc.frameSamples, tc.objectType = h.SampleRate, uint16(h.Channels), h.SamplesPerFrame, 0x6B
 		tc.record = nil
+	case remux.CodecFLAC:
+		si, err := remux.ParseFLACConfig(rec)
+		if err != nil {
+			return nil, err
+		}
+		tc.sampleRate, tc.channels, tc.sampleSize = si.SampleRate, uint16(si.Channels), uint16(si.BitsPerSample)
+		if si.MinBlockSize == si.MaxBlockSize { // fixed block size (every encoder's default)
+			tc.frameSamples = uint32(si.MaxBlockSize)
+		}
+		tc.record = append(tc.record[:0], si.Blocks...)
+	case remux.CodecAC3, remux.CodecEAC3:
+		return ac3Config(c, rec)
 	default:
 		return nil, fmt.Errorf("audio codec %v not supported in MP4", c)
 	}

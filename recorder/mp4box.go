@@ -222,30 +222,58 @@ func appendStsd(b []byte, t *mp4TrackInfo) []byte {
 		b = boxEnd(b, e)
 		return boxEnd(b, stsd)
 	}
+	b = appendAudioEntry(b, t.id, c)
+	return boxEnd(b, stsd)
+}
+
+// appendAudioEntry writes an AudioSampleEntry (ISO/IEC 14496-12 §12.2.3)
+// and its codec box: mp4a+esds (AAC, MP3), Opus+dOps, fLaC+dfLa (FLAC in
+// ISOBMFF §3.3), ac-3+dac3 and ec-3+dec3 (ETSI TS 102 366 F.3 to F.6).
+func appendAudioEntry(b []byte, id uint32, c *trackConfig) []byte {
 	typ := "mp4a"
-	if c.codec == remux.CodecOpus {
+	switch c.codec {
+	case remux.CodecOpus:
 		typ = "Opus"
+	case remux.CodecFLAC:
+		typ = "fLaC"
+	case remux.CodecAC3:
+		typ = "ac-3"
+	case remux.CodecEAC3:
+		typ = "ec-3"
 	}
-	var e int
-	b, e = boxStart(b, typ)
+	b, e := boxStart(b, typ)
 	b = zeros(b, 6)
-	b = be16(b, 1)
+	b = be16(b, 1) // data_reference_index
 	b = zeros(b, 8)
 	b = be16(b, c.channels)
-	b = be16(b, 16)
+	ss := c.sampleSize // FLAC: the bits per sample of STREAMINFO; 16 for the others
+	if ss == 0 {
+		ss = 16
+	}
+	b = be16(b, ss)
 	b = zeros(b, 4)
 	if c.sampleRate < 1<<16 {
 		b = be32(b, c.sampleRate<<16)
 	} else {
-		b = be32(b, 0)
+		b = be32(b, 0) // FLAC above 65535 Hz: STREAMINFO has the rate
 	}
-	if c.codec == remux.CodecOpus {
+	var cb int
+	switch c.codec {
+	case remux.CodecOpus:
 		b = appendDOps(b, c)
-	} else {
-		b = appendEsds(b, t.id, c)
+	case remux.CodecFLAC:
+		b, cb = fullBoxStart(b, "dfLa", 0, 0)
+		b = boxEnd(append(b, c.record...), cb)
+	case remux.CodecAC3:
+		b, cb = boxStart(b, "dac3")
+		b = boxEnd(append(b, c.record...), cb)
+	case remux.CodecEAC3:
+		b, cb = boxStart(b, "dec3")
+		b = boxEnd(append(b, c.record...), cb)
+	default:
+		b = appendEsds(b, id, c)
 	}
-	b = boxEnd(b, e)
-	return boxEnd(b, stsd)
+	return boxEnd(b, e)
 }
 
 // descLen writes an MPEG-4 descriptor header with a 4-byte length.

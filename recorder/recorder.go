@@ -492,6 +492,14 @@ func (r *recorder) handleHeader(t int, m *remux.Message, p payload) {
 	case t == trackVideo:
 		ts.inband = false
 		ts.cfg, err = newVideoConfig(p.codec, p.data)
+	case describedByFrame(p.codec) && len(p.data) == 0:
+		// AC-3, E-AC-3: an empty sequence start; the first frame describes
+		// the track, and one described already stays as it is.
+		if ts.codec == p.codec && ts.cfg != nil {
+			changed = false
+		} else {
+			ts.cfg = nil
+		}
 	default:
 		ts.cfg, err = newAudioConfig(p.codec, p.data)
 	}
@@ -575,10 +583,16 @@ func (r *recorder) handleMedia(t int, m *remux.Message) {
 		}
 	} else {
 		r.audioFrames = true
-		if r.mp4() && p.codec == remux.CodecMP3 && (r.audio.cfg == nil || r.audio.codec != remux.CodecMP3) {
-			// MP3 has no sequence header: describe the track from its first frame.
-			if cfg, err := newAudioConfig(remux.CodecMP3, p.data); err == nil {
-				r.audio = trackState{codec: remux.CodecMP3, cfg: cfg}
+		if r.mp4() && describedByFrame(p.codec) && (r.audio.cfg == nil || r.audio.codec != p.codec) {
+			// MP3 has no sequence header, AC-3's is empty: describe the
+			// track from its first frame (keeping a header of the codec).
+			if cfg, err := newAudioConfig(p.codec, p.data); err == nil {
+				if r.audio.codec != p.codec {
+					r.audio = trackState{}
+				}
+				r.audio.codec, r.audio.cfg = p.codec, cfg
+			} else {
+				r.warnOnce("cfg"+p.codec.String(), "track not recorded", "codec", p.codec.String(), "err", err)
 			}
 		}
 	}

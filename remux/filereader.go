@@ -100,12 +100,25 @@ func videoHeader(dst []byte, codec FourCC, key, seqHeader bool, cts int32) []byt
 	if seqHeader {
 		return append(dst, 0x80|ft<<4|0, byte(codec>>24), byte(codec>>16), byte(codec>>8), byte(codec))
 	}
-	return append(dst, 0x80|ft<<4|1, byte(codec>>24), byte(codec>>16), byte(codec>>8), byte(codec), byte(cts>>16), byte(cts>>8), byte(cts))
+	dst = append(dst, 0x80|ft<<4|1, byte(codec>>24), byte(codec>>16), byte(codec>>8), byte(codec))
+	if !hasCTS(codec) { // AV1, VP9: CodedFrames without a composition time
+		return dst
+	}
+	return append(dst, byte(cts>>16), byte(cts>>8), byte(cts))
 }
 
-func audioHeader(dst []byte, seqHeader bool) []byte {
-	if seqHeader {
-		return append(dst, 0xAF, 0)
+// audioHeader is the tag header of an audio sequence start or frame: the
+// legacy AAC one, or an ExAudioTagHeader for every other codec.
+func audioHeader(dst []byte, codec FourCC, seqHeader bool) []byte {
+	if codec == CodecAAC || codec == 0 {
+		if seqHeader {
+			return append(dst, 0xAF, 0)
+		}
+		return append(dst, 0xAF, 1)
 	}
-	return append(dst, 0xAF, 1)
+	pt := byte(exCodedFrames)
+	if seqHeader {
+		pt = exSequenceStart
+	}
+	return append(dst, flvSoundEx<<4|pt, byte(codec>>24), byte(codec>>16), byte(codec>>8), byte(codec))
 }

@@ -6,8 +6,9 @@ import (
 	"slices"
 )
 
-// MP4Reader reads progressive and fragmented MP4 (H.264, H.265, AAC) as FLV
-// tag bodies, through an io.ReaderAt. A progressive file's sample tables
+// MP4Reader reads progressive and fragmented MP4 (H.264, H.265, AV1, VP9;
+// AAC, Opus, FLAC, AC-3, E-AC-3: mp4entry.go) as FLV or Enhanced RTMP tag
+// bodies, through an io.ReaderAt. A progressive file's sample tables
 // are held (24 B per sample); a fragmented file is indexed by fragment at
 // open (one entry per moof) and each fragment's sample list is loaded when
 // played, so memory is bounded by one fragment. Samples are read one by
@@ -131,7 +132,7 @@ func OpenMP4(r io.ReaderAt, size int64, pool *Pool) (*MP4Reader, error) {
 		return nil, err
 	}
 	if len(f.tracks) == 0 {
-		return nil, corrupt("no H.264/H.265 video or AAC audio track")
+		return nil, corrupt("no H.264/H.265/AV1/VP9 video or AAC/Opus/FLAC/AC-3/E-AC-3 audio track")
 	}
 	for _, t := range f.tracks {
 		f.shift = max(f.shift, t.elstMs)
@@ -176,7 +177,7 @@ func OpenMP4(r io.ReaderAt, size int64, pool *Pool) (*MP4Reader, error) {
 			f.info.VideoCodec = t.codec
 			f.info.Width, f.info.Height = t.width, t.height
 		} else {
-			m.Payload = append(audioHeader(m.Payload[:0], true), t.config...)
+			m.Payload = append(audioHeader(m.Payload[:0], t.codec, true), t.config...)
 			f.info.AudioCodec = t.codec
 		}
 		m.Kind = t.kind
@@ -425,40 +426,17 @@ func parseTrak(trak []byte, movieScale uint32) (*mp4RTrack, stblTables, bool) {
 		if t.width == 0 {
 			t.width, t.height = int(binary.BigEndian.Uint16(e.body[24:])), int(binary.BigEndian.Uint16(e.body[26:]))
 		}
-		kids := e.body[78:]
-		switch e.typ {
-		case "avc1", "avc3":
-			t.codec, t.config = CodecAVC, child(kids, "avcC")
-		case "hvc1", "hev1":
-			t.codec, t.config = CodecHEVC, child(kids, "hvcC")
-		default:
+		var ok bool
+		if t.codec, t.config, ok = videoEntry(e.typ, e.body[78:]); !ok {
 			return nil, tabs, false
 		}
 	case "soun":
 		t.kind = KindAudio
-		if e.typ != "mp4a" || len(e.body) < 28 {
+		var ok bool
+		if t.codec, t.config, ok = audioEntry(e.typ, e.body); !ok {
 			return nil, tabs, false
 		}
-		skip := 28
-		switch binary.BigEndian.Uint16(e.body[8:]) { // QuickTime sound description version
-		case 1:
-			skip += 16
-		case 2:
-			skip += 36
-		}
-		if skip > len(e.body) {
-			return nil, tabs, false
-		}
-		kids := e.body[skip:]
-		esds := child(kids, "esds")
-		if esds == nil {
-			esds = path(kids, "wave", "esds")
-		}
-		t.codec, t.config = CodecAAC, aacConfig(esds)
 	default:
-		return nil, tabs, false
-	}
-	if len(t.config) == 0 {
 		return nil, tabs, false
 	}
 	t.config = append([]byte(nil), t.config...)
@@ -897,24 +875,19 @@ func (f *MP4Reader) Next() (*Message, error) {
 	s := f.cur[f.ci]
 	f.ci++
 	t := f.tracks[s.trk]
-	hl := 2
-	if t.kind == KindVideo {
-		hl = 5
-		if t.codec != CodecAVC {
-			hl = 8
-		}
+	var hdr [10]byte // the longest: a one-track multitrack video header with cts
+	var h []byte
+	switch {
+	case t.mt != 0:
+		h = appendOneTrackHeader(hdr[:0], t.kind, t.codec, t.mt, s.key, false, s.cts)
+	case t.kind == KindVideo:
+		h = videoHeader(hdr[:0], t.codec, s.key, false, s.cts)
+	default:
+		h = audioHeader(hdr[:0], t.codec, false)
 	}
-	if t.mt != 0 {
-		hl = oneTrackHeaderLen(t.kind, t.codec)
-	}
+	hl := len(h)
 	m := f.pool.Get(hl + int(s.size))
-	if t.mt != 0 {
-		appendOneTrackHeader(m.Payload[:0], t.kind, t.codec, t.mt, s.key, false, s.cts)
-	} else if t.kind == KindVideo {
-		videoHeader(m.Payload[:0], t.codec, s.key, false, s.cts)
-	} else {
-		audioHeader(m.Payload[:0], false)
-	}
+	copy(m.Payload, h)
 	if err := readFull(f.r, m.Payload[hl:], s.off); err != nil {
 		m.Release()
 		return nil, err

@@ -15,8 +15,8 @@ import (
 )
 
 // VP9, AV1 and Opus sources for gortmplib: ffmpeg 5.1 writes them to IVF
-// and Ogg (its FLV muxer knows none of them, and remux's MP4 reader reads
-// H.264/H.265/AAC only), and these readers take the frames back out.
+// and Ogg (its FLV muxer knows none of them; its MP4 muxer writes an empty
+// av1C when the moov comes first), and these readers take the frames back out.
 
 // encodeIVFOgg runs ffmpeg with the inputs and video codec options
 // writing an IVF file and with the audio options writing an Ogg file, and
@@ -33,7 +33,7 @@ func encodeIVFOgg(t *testing.T, video remux.FourCC, videoArgs, audioArgs []strin
 	if out, err := hardRun(t, time.Minute, "ffmpeg", args...); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, out)
 	}
-	m := &srcMedia{videoCodec: video, audioCodec: remux.CodecOpus}
+	m := &srcMedia{videoCodec: video, audioCodec: remux.CodecOpus, videoFile: ivf, audioFile: ogg}
 	for _, f := range readIVF(t, ivf) {
 		if video == remux.CodecAV1 {
 			f.nalus = av1OBUs(f.data)

@@ -14,6 +14,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/flac"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
@@ -37,8 +38,12 @@ type srcFrame struct {
 // srcMedia is what encodeMedia read from ffmpeg's file.
 type srcMedia struct {
 	videoCodec, audioCodec   remux.FourCC
-	videoConfig, audioConfig []byte // avcC / hvcC, AudioSpecificConfig
+	videoConfig, audioConfig []byte // avcC / hvcC, AudioSpecificConfig, OpusHead, STREAMINFO (AC-3: none)
 	video, audio             []srcFrame
+	// videoFile and audioFile are the encoder's files holding the
+	// video and the audio (the same file for FLV and MP4), for ffmpeg to
+	// decode them as the reference of a recording (framemd5).
+	videoFile, audioFile string
 }
 
 // nalSum is the checksum of an access unit: its NAL units, length-prefixed.
@@ -70,7 +75,7 @@ func encodeMedia(t *testing.T, file string, args ...string) *srcMedia {
 		t.Fatalf("reading %s: %v", file, err)
 	}
 	defer r.Close()
-	m := &srcMedia{}
+	m := &srcMedia{videoFile: out, audioFile: out}
 	take := func(msg *remux.Message) {
 		defer msg.Release()
 		fr := msg.Frame
@@ -152,6 +157,18 @@ func gortTracks(t *testing.T, m *srcMedia) (video, audio *gortmplib.Track) {
 			t.Fatalf("OpusHead: %v", err)
 		}
 		audio = &gortmplib.Track{Codec: &codecs.Opus{IDHeader: &h}}
+	case remux.CodecFLAC:
+		var si flac.StreamInfo
+		if err := si.Unmarshal(m.audioConfig); err != nil {
+			t.Fatalf("STREAMINFO: %v", err)
+		}
+		audio = &gortmplib.Track{Codec: &codecs.FLAC{StreamInfo: &si}}
+	case remux.CodecAC3:
+		h, err := remux.ParseAC3Header(m.audio[0].data)
+		if err != nil {
+			t.Fatalf("AC-3 syncframe: %v", err)
+		}
+		audio = &gortmplib.Track{Codec: &codecs.AC3{SampleRate: int(h.SampleRate), ChannelCount: h.Channels()}}
 	default:
 		t.Fatalf("no gortmplib track for audio %v", m.audioCodec)
 	}
@@ -218,6 +235,10 @@ func gortPublishUntil(t *testing.T, rawURL string, m *srcMedia, loops int, stop 
 				err = w.WriteAV1(vt, off+f.pts, f.nalus)
 			case m.audioCodec == remux.CodecOpus:
 				err = w.WriteOpus(at, off+f.pts, f.data)
+			case m.audioCodec == remux.CodecFLAC:
+				err = w.WriteFLAC(at, off+f.pts, f.data)
+			case m.audioCodec == remux.CodecAC3:
+				err = w.WriteAC3(at, off+f.pts, f.data)
 			default:
 				err = w.WriteMPEG4Audio(at, off+f.pts, f.data)
 			}
@@ -313,6 +334,10 @@ func gortReadUntil(rawURL string, d time.Duration, video, audio int, opts ...fun
 				r.OnDataMPEG4Audio(tr, onAudio)
 			case *codecs.Opus:
 				r.OnDataOpus(tr, onAudio)
+			case *codecs.FLAC:
+				r.OnDataFLAC(tr, onAudio)
+			case *codecs.AC3:
+				r.OnDataAC3(tr, onAudio)
 			}
 		}
 		deadline := start.Add(d)

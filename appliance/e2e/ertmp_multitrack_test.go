@@ -295,15 +295,10 @@ func TestE2EMultitrack(t *testing.T) {
 	probe = startProbe(t, vodLegacy, 2)
 	raw = playRaw(t, vodLegacy, nil, 2*time.Second)
 	checkLegacyPlayers(t, "playback", raw, probe)
-	// MP4 Opus sample entries are read by playback once the codecs work
-	// lands (remux/mp4file.go); until then the Opus trak is not played
-	// and the second AAC trak plays as track 1. Either way the reader must
-	// get a second AAC track.
+	// Every trak plays back as the track id it was published with, Opus
+	// (read from its dOps) included.
 	got := <-back
-	if len(got.opusT1) == 0 {
-		t.Logf("playback: no Opus track (the MP4 reader does not read Opus sample entries yet)")
-	}
-	checkTracks(t, "playback reader", got, src, op, [5]int{40, 70, -1, 70, 40})
+	checkTracks(t, "playback reader", got, src, op, [5]int{40, 70, 70, 70, 40})
 }
 
 // checkLegacyPlayers: a player that announced nothing, our client (raw)
