@@ -177,7 +177,14 @@ func startPlayer(t testing.TB, url string) *testPlayer {
 	c := testenv.PlayRTMP(t, url)
 	p := &testPlayer{c: c, ended: make(chan error, 1)}
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	// A player the server keeps through the republish grace is still
+	// reading when the test ends: stop the reader before PlayRTMP's
+	// cleanup closes the client (cleanups run last-in first-out), or the
+	// two race on the chunk reader.
+	done := make(chan struct{})
+	t.Cleanup(func() { c.NetConn().Close(); <-done })
 	go func() {
+		defer close(done)
 		for {
 			m, err := c.ReadMedia()
 			if err != nil {
