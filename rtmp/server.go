@@ -41,10 +41,13 @@ type ServerConfig struct {
 	// recordings, paced ahead by their session, keep 100 ms. A positive
 	// value is a fixed window waited after every write; NoWriteBatch sends
 	// every message at once whatever the load.
-	WriteBatch    time.Duration
-	WindowAckSize uint32 // 2_500_000
-	Logger        *slog.Logger
-	Pool          *remux.Pool // shared buffer pool; a private one if nil
+	WriteBatch time.Duration
+	// PerPlayerWriters turns the shared writer off: every player's own
+	// goroutine writes each message, as before it (fanout.go).
+	PerPlayerWriters bool
+	WindowAckSize    uint32 // 2_500_000
+	Logger           *slog.Logger
+	Pool             *remux.Pool // shared buffer pool; a private one if nil
 }
 
 func (c *ServerConfig) withDefaults() ServerConfig {
@@ -100,6 +103,7 @@ type Server struct {
 	bytesOut atomic.Uint64
 
 	pacer writePacer // merge window of every player
+	fan   fanout     // the streams' shared writers (fanout.go)
 }
 
 // Stats are server-wide counters for metrics.
