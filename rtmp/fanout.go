@@ -223,6 +223,9 @@ func (p *player) directStep(wrote *int) bool {
 		return false
 	}
 	p.tally.messages += uint64(len(msgs))
+	// The socket's write deadline, set by the player's goroutine, would
+	// fail the raw write too once it passed: keep it ahead as writes do.
+	c.refreshWriteDeadlineLocked()
 	p.vb.reset()
 	p.addLocked(msgs, false) // cannot fail without flushing
 	bufs := p.vb.buffers()
