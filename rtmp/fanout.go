@@ -23,6 +23,13 @@ import (
 // rejoins the writer. Players on TLS, of recordings, with a duration
 // limit or a fixed write_batch keep their goroutine throughout; so does
 // every player where raw socket writes are not available (not linux).
+//
+// It is opt-in (ServerConfig.SharedWriter), not the default: measured side
+// by side with nginx-rtmp it saved no CPU that the noise of a shared VM
+// let show, and the profile says why: 77-84 % of the server's CPU is the
+// writev syscalls themselves, one per player per write on either path;
+// the goroutine wake-ups this removes are a few percent. What lowers the
+// CPU is fewer, fuller writes (rtmp/internal/loadtest/RESULTS.md).
 
 // FanoutSubscription is a live Subscription whose players can share one
 // writer per stream (hub.Subscriber is one).
@@ -70,7 +77,7 @@ type streamWriter struct {
 // writer through, or nils when it keeps its own goroutine throughout.
 func (s *Server) fanoutFor(p *player) (FanoutSubscription, *rawWriter) {
 	fs, ok := p.sub.(FanoutSubscription)
-	if !ok || s.cfg.PerPlayerWriters || p.vod != nil || p.limit != 0 || s.pacer.fixed > 0 {
+	if !ok || !s.cfg.SharedWriter || p.vod != nil || p.limit != 0 || s.pacer.fixed > 0 {
 		return nil, nil
 	}
 	raw := newRawWriter(p.c.nc)

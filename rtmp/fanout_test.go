@@ -33,7 +33,7 @@ func (f *loopFeed) Poll(dst []*remux.Message) []*remux.Message {
 // client ends are drained, each driven by directStep as the shared writer
 // does; nil if this OS has no raw writes.
 func newDirectPlayers(tb testing.TB, n int) []*player {
-	return newDirectPlayersOf(tb, NewServer(ServerConfig{}, nil), n)
+	return newDirectPlayersOf(tb, NewServer(ServerConfig{SharedWriter: true}, nil), n)
 }
 
 func newDirectPlayersOf(tb testing.TB, srv *Server, n int) []*player {
@@ -146,7 +146,7 @@ func TestDirectWriteHandsBackWhenFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	srv := NewServer(ServerConfig{}, nil)
+	srv := NewServer(ServerConfig{SharedWriter: true}, nil)
 	_, msgs, _ := newBenchPlayer(t, 64)
 	c := newConn(srv, sc)
 	c.cw.chunkSize = DefaultChunkSize
@@ -188,7 +188,7 @@ func TestDirectWriteHandsBackWhenFull(t *testing.T) {
 // timeout) is kept ahead by the shared writer's writes: a player that has
 // been with the writer longer than the idle timeout is not cut off.
 func TestDirectWriteKeepsDeadlineAhead(t *testing.T) {
-	srv := NewServer(ServerConfig{IdleTimeout: 100 * time.Millisecond}, nil)
+	srv := NewServer(ServerConfig{IdleTimeout: 100 * time.Millisecond, SharedWriter: true}, nil)
 	players := newDirectPlayersOf(t, srv, 1)
 	c := players[0].c
 	c.wmu.Lock()

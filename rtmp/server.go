@@ -42,12 +42,16 @@ type ServerConfig struct {
 	// value is a fixed window waited after every write; NoWriteBatch sends
 	// every message at once whatever the load.
 	WriteBatch time.Duration
-	// PerPlayerWriters turns the shared writer off: every player's own
-	// goroutine writes each message, as before it (fanout.go).
-	PerPlayerWriters bool
-	WindowAckSize    uint32 // 2_500_000
-	Logger           *slog.Logger
-	Pool             *remux.Pool // shared buffer pool; a private one if nil
+	// SharedWriter has one writer goroutine per stream write to the
+	// players that keep up, with non-blocking writes (fanout.go; linux).
+	// Off by default: side by side with the goroutine per player it
+	// measured no CPU saving on the 2-core VM, where the writev syscalls
+	// are 77-84 % of the server's CPU either way
+	// (rtmp/internal/loadtest/RESULTS.md).
+	SharedWriter  bool
+	WindowAckSize uint32 // 2_500_000
+	Logger        *slog.Logger
+	Pool          *remux.Pool // shared buffer pool; a private one if nil
 }
 
 func (c *ServerConfig) withDefaults() ServerConfig {
