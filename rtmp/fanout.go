@@ -25,11 +25,12 @@ import (
 // every player where raw socket writes are not available (not linux).
 //
 // It is opt-in (ServerConfig.SharedWriter), not the default: measured side
-// by side with nginx-rtmp it saved no CPU that the noise of a shared VM
-// let show, and the profile says why: 77-84 % of the server's CPU is the
-// writev syscalls themselves, one per player per write on either path;
-// the goroutine wake-ups this removes are a few percent. What lowers the
-// CPU is fewer, fuller writes (rtmp/internal/loadtest/RESULTS.md).
+// by side with nginx-rtmp it saved 11 % of the CPU at 100 players and
+// nothing shown at 1 or 1000, and the profile says why: 73-84 % of the
+// server's CPU is the writev syscalls themselves, one per player per write
+// on either path; the wake-ups this removes are most of the rest. What
+// lowers the CPU further is fewer, fuller writes
+// (rtmp/internal/loadtest/RESULTS.md).
 
 // FanoutSubscription is a live Subscription whose players can share one
 // writer per stream (hub.Subscriber is one).

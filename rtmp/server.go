@@ -45,8 +45,9 @@ type ServerConfig struct {
 	// SharedWriter has one writer goroutine per stream write to the
 	// players that keep up, with non-blocking writes (fanout.go; linux).
 	// Off by default: side by side with the goroutine per player it
-	// measured no CPU saving on the 2-core VM, where the writev syscalls
-	// are 77-84 % of the server's CPU either way
+	// saved 11 % of the CPU at 100 players, nothing at 1, and nothing
+	// shown at 1000 on the loaded 2-core VM, where the writev syscalls
+	// are 73-84 % of the server's CPU either way
 	// (rtmp/internal/loadtest/RESULTS.md).
 	SharedWriter  bool
 	WindowAckSize uint32 // 2_500_000
