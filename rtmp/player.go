@@ -68,6 +68,15 @@ type player struct {
 	vod VODSubscription
 
 	tally playTally // for the "play ended" line (playlog.go)
+
+	// The shared writer of the player's stream (fanout.go): fan is the
+	// subscription when the player may use it, raw its non-blocking
+	// socket writes; fw is the writer while it drives the player, and
+	// resume hands the player back to its goroutine.
+	fan    FanoutSubscription
+	raw    *rawWriter
+	fw     atomic.Pointer[streamWriter]
+	resume chan handoff
 }
 
 func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, vod VODSubscription) *player {
@@ -79,6 +88,10 @@ func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, v
 	if duration > 0 && duration < 1<<31 {
 		p.limit = uint32(duration)
 	}
+	p.fan, p.raw = c.srv.fanoutFor(p)
+	if p.fan != nil {
+		p.resume = make(chan handoff, 1)
+	}
 	c.srv.pacer.players.Add(1)
 	go p.run()
 	return p
@@ -88,6 +101,9 @@ func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, v
 func (p *player) stop() {
 	p.stopping.Store(true)
 	p.sub.Close()
+	if w := p.fw.Load(); w != nil {
+		w.remove(p) // hands it back to its goroutine, which sees the end
+	}
 	<-p.done
 }
 
@@ -100,14 +116,56 @@ func (p *player) run() {
 	poller, _ := p.sub.(Poller)
 	canHold := poller != nil && p.vod == nil && pacer.fixed == 0
 	var last time.Time // start of the previous write
+	// With a shared writer, a player that has caught up (nothing to Poll)
+	// is driven by it and this goroutine waits; the writer hands it back
+	// when its socket is full, when the subscription may have ended, or
+	// with what the writer does not send itself.
+	useNext := p.fan == nil
 	for {
 		if p.vod != nil {
 			if ms := p.bufferMs.Load(); ms != 0 {
 				p.vod.SetBufferLength(ms)
 			}
 		}
-		msgs, err := p.sub.Next(p.batch[:0])
-		p.batch = msgs
+		var msgs []*remux.Message
+		var err error
+		var h handoff
+		if !useNext {
+			msgs = poller.Poll(p.batch[:0])
+			p.batch = msgs
+			if len(msgs) == 0 {
+				h = p.direct()
+				msgs = h.msgs
+				p.batch = msgs
+			}
+		}
+		switch {
+		case h.rest:
+			// The writer began this write and the socket filled up: finish
+			// it here, blocking with the write deadline.
+			err = p.finishWrite()
+			for i, m := range msgs {
+				m.Release()
+				msgs[i] = nil
+			}
+			if err != nil {
+				if !p.stopping.Load() {
+					p.tally.writeFailed(err)
+				}
+				p.c.close()
+				return
+			}
+			continue
+		case h.err != nil:
+			if !p.stopping.Load() {
+				p.tally.writeFailed(h.err)
+			}
+			p.c.close()
+			return
+		case len(msgs) == 0:
+			msgs, err = p.sub.Next(p.batch[:0])
+			p.batch = msgs
+		}
 		if err != nil {
 			if !p.stopping.Load() {
 				p.tally.reason = "stream ended"
@@ -115,7 +173,7 @@ func (p *player) run() {
 			}
 			return
 		}
-		if canHold {
+		if canHold && !h.unsent {
 			// Too soon after the last write: hold this one for the rest of
 			// the window and send what arrives meanwhile with it.
 			if d := pacer.hold(last, time.Now()); d > 0 {
@@ -261,8 +319,19 @@ func (p *player) write(msgs []*remux.Message) error {
 		return net.ErrClosed
 	}
 	p.vb.reset()
+	if err := p.addLocked(msgs, true); err != nil {
+		return err
+	}
+	return p.flushLocked()
+}
+
+// addLocked adds the chunks of msgs to p.vb; c.wmu is held. With flush,
+// every maxWriteSegs chunks are written out on the way (the shared writer
+// adds without, having checked that msgs fit one write).
+func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
+	c := p.c
 	for _, m := range msgs {
-		if len(p.vb.segs) >= maxWriteSegs {
+		if flush && len(p.vb.segs) >= maxWriteSegs {
 			if err := p.flushLocked(); err != nil {
 				return err
 			}
@@ -326,7 +395,7 @@ func (p *player) write(msgs []*remux.Message) error {
 		}
 		p.vb.add(c.cw, csid, Header{Type: uint8(m.Kind), StreamID: p.streamID, Timestamp: ts}, m.Payload)
 	}
-	return p.flushLocked()
+	return nil
 }
 
 // maxWriteSegs bounds the chunks of one vectored write. A joining player

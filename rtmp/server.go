@@ -41,7 +41,15 @@ type ServerConfig struct {
 	// recordings, paced ahead by their session, keep 100 ms. A positive
 	// value is a fixed window waited after every write; NoWriteBatch sends
 	// every message at once whatever the load.
-	WriteBatch    time.Duration
+	WriteBatch time.Duration
+	// SharedWriter has one writer goroutine per stream write to the
+	// players that keep up, with non-blocking writes (fanout.go; linux).
+	// Off by default: side by side with the goroutine per player it
+	// saved 11 % of the CPU at 100 players, nothing at 1, and nothing
+	// shown at 1000 on the loaded 2-core VM, where the writev syscalls
+	// are 73-84 % of the server's CPU either way
+	// (rtmp/internal/loadtest/RESULTS.md).
+	SharedWriter  bool
 	WindowAckSize uint32 // 2_500_000
 	// ReconnectURL is the tcUrl a NetConnection.Connect.ReconnectRequest
 	// points clients to (absolute, or relative like "//host/app", which
@@ -105,6 +113,7 @@ type Server struct {
 	bytesOut atomic.Uint64
 
 	pacer writePacer // merge window of every player
+	fan   fanout     // the streams' shared writers (fanout.go)
 }
 
 // Stats are server-wide counters for metrics.

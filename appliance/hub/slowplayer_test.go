@@ -92,12 +92,20 @@ func play(ctx context.Context, t *testing.T, url string, cfg rtmp.ClientConfig, 
 // TestSlowPlayerDoesNotDelayOthers: a player that stops reading (its
 // socket buffers a few KB) is skipped to a keyframe once it is past the lag
 // bound, while the players that keep reading get every frame, in time.
+// Both writers: a goroutine per player (the default) and the stream's
+// shared writer (rtmp.ServerConfig.SharedWriter), which hands the stalled
+// player back to its goroutine when its socket fills.
 func TestSlowPlayerDoesNotDelayOthers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time stream of several seconds")
 	}
+	t.Run("writer=goroutines", func(t *testing.T) { testSlowPlayer(t, rtmp.ServerConfig{}) })
+	t.Run("writer=shared", func(t *testing.T) { testSlowPlayer(t, rtmp.ServerConfig{SharedWriter: true}) })
+}
+
+func testSlowPlayer(t *testing.T, cfg rtmp.ServerConfig) {
 	h := hub.New(nil)
-	srv := rtmp.NewServer(rtmp.ServerConfig{}, hubHandler{h, hub.StreamConfig{GOPCache: true, MaxLagTime: time.Second}})
+	srv := rtmp.NewServer(cfg, hubHandler{h, hub.StreamConfig{GOPCache: true, MaxLagTime: time.Second}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -50,7 +50,8 @@ type Stream struct {
 	grace      *time.Timer
 	kick       func(reconnect bool) // disconnects the publisher
 	subs       map[*Subscriber]struct{}
-	subList    atomic.Pointer[[]*Subscriber] // read by the publisher without the lock
+	subList    atomic.Pointer[[]*Subscriber]   // read by the publisher without the lock
+	watchers   atomic.Pointer[[]chan struct{}] // Subscriber.Watch; read by wake without the lock
 
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64 // media bytes handed to subscribers
@@ -280,6 +281,14 @@ func (s *Stream) at(seq uint64) *slot { return &s.ring[seq&uint64(len(s.ring)-1)
 // is not signalled: it looks at the head again before parking, so each
 // wake-up drains everything new in one go.
 func (s *Stream) wake() {
+	if ws := s.watchers.Load(); ws != nil {
+		for _, ch := range *ws {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
 	for _, sub := range *s.subList.Load() {
 		if sub.parked.CompareAndSwap(true, false) {
 			select {

@@ -10,7 +10,11 @@
 # default /tmp/lat), DUR (window, 20s), WARMUP (5s). The configs it writes:
 # tapedeck "auto" = the default write_batch, "0s" = write_batch 0s; both with
 # recording off, warn logs and no per-address limit; nginx: one worker,
-# live on, chunk_size 4096 (as tapedeck's default).
+# live on, chunk_size 4096 (as tapedeck's default). SERVERS picks the runs
+# at each N (default "nginx auto 0s"); with TAPEDECK_BEFORE (a second
+# binary, e.g. built from main) "before" is that binary with the auto
+# config, for a before/after comparison in the same run:
+#   TAPEDECK_BEFORE=/tmp/main/tapedeck SERVERS="nginx before auto" sidebyside.sh 3
 set -u
 rounds=${1:-3}
 sizes=${2:-"1 100 1000"}
@@ -19,16 +23,19 @@ TAPEDECK=${TAPEDECK:-$DIR/tapedeck}
 LOADTEST=${LOADTEST:-$DIR/loadtest}
 DUR=${DUR:-20s}
 WARMUP=${WARMUP:-5s}
+SERVERS=${SERVERS:-"nginx auto 0s"}
+# Ports, so two runs on one machine do not collide.
+TD_PORT=${TD_PORT:-19391} HTTP_PORT=${HTTP_PORT:-18391} NGINX_PORT=${NGINX_PORT:-19361}
 mkdir -p "$DIR/nginx" "$DIR/rec"
 ulimit -n 8192
 
 tdconf() { # name write_batch
 	cat >"$DIR/td-$1.yaml" <<EOF
 rtmp:
-  listen: 127.0.0.1:19391
+  listen: 127.0.0.1:$TD_PORT
   write_batch: $2
   limits: {max_connections: 5000, max_connections_per_ip: 0}
-http: {listen: 127.0.0.1:18391, pprof: true}
+http: {listen: 127.0.0.1:$HTTP_PORT, pprof: true}
 log: {level: warn}
 storage: {dir: $DIR/rec}
 apps:
@@ -48,7 +55,7 @@ pid $DIR/nginx/nginx.pid;
 events { worker_connections 8192; }
 rtmp {
     server {
-        listen 127.0.0.1:19361;
+        listen 127.0.0.1:$NGINX_PORT;
         chunk_size 4096;
         application live { live on; }
     }
@@ -61,13 +68,19 @@ one() { # round server N
 	nginx)
 		taskset -c 0 /usr/sbin/nginx -c "$DIR/nginx/nginx.conf" -p "$DIR/nginx/" >"$DIR/nginx/out.log" 2>&1 &
 		pid=$!
-		url=rtmp://127.0.0.1:19361/live/load
+		url=rtmp://127.0.0.1:$NGINX_PORT/live/load
 		label="nginx-rtmp"
+		;;
+	before)
+		taskset -c 0 "$TAPEDECK_BEFORE" run -c "$DIR/td-auto.yaml" >"$DIR/td.log" 2>&1 &
+		pid=$!
+		url=rtmp://127.0.0.1:$TD_PORT/live/load
+		label="tapedeck before"
 		;;
 	*)
 		taskset -c 0 "$TAPEDECK" run -c "$DIR/td-$2.yaml" >"$DIR/td.log" 2>&1 &
 		pid=$!
-		url=rtmp://127.0.0.1:19391/live/load
+		url=rtmp://127.0.0.1:$TD_PORT/live/load
 		label="tapedeck $2"
 		;;
 	esac
@@ -82,11 +95,9 @@ one() { # round server N
 for r in $(seq 1 $rounds); do
 	for n in $sizes; do
 		# Rotate the order each round so no server always runs first.
-		case $((r % 3)) in
-		1) order="nginx auto 0s" ;;
-		2) order="auto 0s nginx" ;;
-		0) order="0s nginx auto" ;;
-		esac
+		set -- $SERVERS
+		k=$(((r - 1) % $#))
+		order="${*:k+1} ${*:1:k}"
 		for s in $order; do
 			echo "$(date -u +%T) round $r N=$n $s, load: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$DIR/loadtest.log"
 			one $r $s $n

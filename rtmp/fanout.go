@@ -1,0 +1,320 @@
+package rtmp
+
+import (
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tapedeck/tapedeck/remux"
+)
+
+// The shared writer. With a goroutine per player, every published message
+// wakes every player's goroutine for one write each: at a hundred players
+// that wake-up, the subscription's lock and the netpoller's bookkeeping
+// cost as much as the write. Instead, one goroutine per stream (a
+// streamWriter) is woken per message and writes the new chunks to each of
+// the stream's players that has caught up, with one non-blocking writev
+// each on the raw socket (fanout_linux.go). A player whose socket is full
+// (a partial write, EAGAIN), or that has anything unusual to send, is
+// handed back to its own goroutine (player.run), which writes as before:
+// blocking with the write deadline, skipped to a keyframe by the hub when
+// it falls behind. When it has caught up again (nothing left to Poll), it
+// rejoins the writer. Players on TLS, of recordings, with a duration
+// limit or a fixed write_batch keep their goroutine throughout; so does
+// every player where raw socket writes are not available (not linux).
+//
+// It is opt-in (ServerConfig.SharedWriter), not the default: measured side
+// by side with nginx-rtmp it saved 11 % of the CPU at 100 players and
+// nothing shown at 1 or 1000, and the profile says why: 73-84 % of the
+// server's CPU is the writev syscalls themselves, one per player per write
+// on either path; the wake-ups this removes are most of the rest. What
+// lowers the CPU further is fewer, fuller writes
+// (rtmp/internal/loadtest/RESULTS.md).
+
+// FanoutSubscription is a live Subscription whose players can share one
+// writer per stream (hub.Subscriber is one).
+type FanoutSubscription interface {
+	Subscription
+	Poller
+	// FanoutKey identifies the stream: subscriptions of the same stream
+	// return equal keys.
+	FanoutKey() any
+	// Watch makes the stream send on ch without blocking whenever its
+	// subscribers may have something new; unwatch stops it.
+	Watch(ch chan struct{}) (unwatch func())
+	// Err reports without blocking what Next would return once nothing
+	// is left: the subscription's end, or nil.
+	Err() error
+}
+
+// handoff is what the shared writer gives back to a player's goroutine.
+type handoff struct {
+	msgs   []*remux.Message // polled, retained; unwritten unless rest
+	unsent bool             // msgs are for the goroutine to write
+	rest   bool             // the writer wrote part of msgs: p.vb.out is the rest, c.wmu is held
+	err    error            // the socket failed
+}
+
+// fanout is a Server's shared writers, by stream.
+type fanout struct {
+	mu      sync.Mutex
+	writers map[any]*streamWriter
+}
+
+// streamWriter writes a stream's messages to the players that keep up.
+type streamWriter struct {
+	srv     *Server
+	key     any
+	wake    chan struct{}
+	unwatch func()
+
+	mu      sync.Mutex // held for a whole pass over the players
+	players []*player
+	last    time.Time // start of the previous pass that wrote (writer goroutine only)
+}
+
+// fanoutFor returns the subscription and raw socket a new player shares a
+// writer through, or nils when it keeps its own goroutine throughout.
+func (s *Server) fanoutFor(p *player) (FanoutSubscription, *rawWriter) {
+	fs, ok := p.sub.(FanoutSubscription)
+	if !ok || !s.cfg.SharedWriter || p.vod != nil || p.limit != 0 || s.pacer.fixed > 0 {
+		return nil, nil
+	}
+	raw := newRawWriter(p.c.nc)
+	if raw == nil {
+		return nil, nil
+	}
+	return fs, raw
+}
+
+// direct hands the player, caught up, to its stream's writer and waits
+// until the writer gives it back. A zero handoff: the player is stopping,
+// or its subscription may have ended; Next tells.
+func (p *player) direct() handoff {
+	if !p.c.srv.fan.join(p) {
+		return handoff{}
+	}
+	return <-p.resume
+}
+
+// join adds p to its stream's writer, starting the writer if need be.
+func (f *fanout) join(p *player) bool {
+	if p.stopping.Load() {
+		return false
+	}
+	key := p.fan.FanoutKey()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.writers[key]
+	if w == nil {
+		if f.writers == nil {
+			f.writers = make(map[any]*streamWriter)
+		}
+		w = &streamWriter{srv: p.c.srv, key: key, wake: make(chan struct{}, 1)}
+		w.unwatch = p.fan.Watch(w.wake)
+		f.writers[key] = w
+		go w.run()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// stop sets stopping before it looks for the player in a writer, so
+	// either it finds p there or p sees stopping here.
+	if p.stopping.Load() {
+		w.kick() // it may have no players left to retire for
+		return false
+	}
+	w.players = append(w.players, p)
+	p.fw.Store(w)
+	w.kick() // a message may have come after the player's last Poll
+	return true
+}
+
+// retire removes w from the registry if it has no players; the writer
+// goroutine then ends.
+func (f *fanout) retire(w *streamWriter) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.players) > 0 {
+		return false
+	}
+	delete(f.writers, w.key)
+	w.unwatch()
+	return true
+}
+
+func (w *streamWriter) kick() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// remove gives p back to its goroutine if w drives it (player.stop).
+func (w *streamWriter) remove(p *player) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := slices.Index(w.players, p)
+	if i < 0 {
+		return
+	}
+	w.players = slices.Delete(w.players, i, i+1)
+	p.handBack(handoff{})
+	if len(w.players) == 0 {
+		w.kick()
+	}
+}
+
+func (w *streamWriter) run() {
+	pacer := &w.srv.pacer
+	for range w.wake {
+		// The adaptive merge window, for the writer as a whole: a message
+		// that comes within it of the previous pass waits for the rest of
+		// it and leaves with what came meanwhile.
+		if d := pacer.hold(w.last, time.Now()); d > 0 {
+			time.Sleep(d)
+		}
+		start := time.Now()
+		w.mu.Lock()
+		wrote := 0
+		kept := w.players[:0]
+		for _, p := range w.players {
+			if p.directStep(&wrote) {
+				kept = append(kept, p)
+			}
+		}
+		clear(w.players[len(kept):])
+		w.players = kept
+		empty := len(kept) == 0
+		w.mu.Unlock()
+		if wrote > 0 {
+			pacer.observe(time.Since(start) / time.Duration(wrote))
+			w.last = start
+		}
+		if empty && w.srv.fan.retire(w) {
+			return
+		}
+	}
+}
+
+// handBack gives the player back to its goroutine; w.mu is held.
+func (p *player) handBack(h handoff) {
+	p.fw.Store(nil)
+	p.resume <- h // capacity 1, one handoff per join: never blocks
+}
+
+// directStep writes what p's subscription has to its socket without
+// blocking; it runs on the writer goroutine with w.mu held. It reports
+// whether p stays with the writer, and counts p in *wrote if it wrote.
+func (p *player) directStep(wrote *int) bool {
+	msgs := p.fan.Poll(p.batch[:0])
+	p.batch = msgs
+	if len(msgs) == 0 {
+		if p.stopping.Load() || p.fan.Err() != nil {
+			p.handBack(handoff{})
+			return false
+		}
+		return true
+	}
+	c := p.c
+	// The reader goroutine may be writing a control message (and be
+	// blocked on a full socket): never wait for it here.
+	if !p.fits(msgs) || !c.wmu.TryLock() {
+		p.handBack(handoff{msgs: msgs, unsent: true})
+		return false
+	}
+	if c.wclosed {
+		c.wmu.Unlock()
+		p.handBack(handoff{msgs: msgs, unsent: true}) // write reports it
+		return false
+	}
+	p.tally.messages += uint64(len(msgs))
+	// The socket's write deadline, set by the player's goroutine, would
+	// fail the raw write too once it passed: keep it ahead as writes do.
+	c.refreshWriteDeadlineLocked()
+	p.vb.reset()
+	p.addLocked(msgs, false) // cannot fail without flushing
+	bufs := p.vb.buffers()
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	n, err := p.raw.writev(bufs)
+	c.srv.bytesOut.Add(uint64(n))
+	p.tally.bytes += uint64(n)
+	*wrote++
+	if err != nil {
+		c.wclosed = true
+		c.wmu.Unlock()
+		releaseAll(msgs)
+		p.handBack(handoff{err: err})
+		return false
+	}
+	if n < total {
+		// The socket is full. The rest must follow before anything else
+		// on this connection, so c.wmu stays locked until the goroutine
+		// has written it (finishWrite).
+		p.vb.out = consumed(bufs, n)
+		p.handBack(handoff{msgs: msgs, rest: true})
+		return false
+	}
+	p.vb.reset()
+	c.wmu.Unlock()
+	releaseAll(msgs)
+	return true
+}
+
+// fits reports whether msgs are media the writer can send as they are, in
+// one write: no events (which need the player's goroutine's statuses),
+// nothing filtered by receiveAudio/receiveVideo, at most maxWriteSegs chunks.
+func (p *player) fits(msgs []*remux.Message) bool {
+	size := int(p.c.cw.chunkSize)
+	chunks := 0
+	for _, m := range msgs {
+		switch m.Kind {
+		case remux.KindAudio, remux.KindVideo, remux.KindData:
+		default:
+			return false
+		}
+		chunks += max(1, (len(m.Payload)+size-1)/size)
+	}
+	return chunks <= maxWriteSegs && !p.noAudio.Load() && !p.noVideo.Load()
+}
+
+// finishWrite writes the rest of a write the shared writer began (p.vb.out)
+// with the write deadline, and unlocks c.wmu, which the writer left held.
+func (p *player) finishWrite() error {
+	c := p.c
+	defer c.wmu.Unlock()
+	c.refreshWriteDeadlineLocked()
+	n, err := p.vb.out.WriteTo(c.nc)
+	p.vb.out = nil
+	p.vb.reset()
+	c.srv.bytesOut.Add(uint64(n))
+	p.tally.bytes += uint64(n)
+	if err != nil {
+		c.wclosed = true
+	}
+	return err
+}
+
+// consumed returns bufs without their first n bytes, reusing bufs.
+func consumed(bufs net.Buffers, n int) net.Buffers {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs
+}
+
+func releaseAll(msgs []*remux.Message) {
+	for i, m := range msgs {
+		m.Release()
+		msgs[i] = nil
+	}
+}

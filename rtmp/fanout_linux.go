@@ -1,0 +1,81 @@
+//go:build linux
+
+package rtmp
+
+import (
+	"fmt"
+	"net"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// rawWriter makes non-blocking vectored writes on a TCP socket for the
+// shared writer: one writev through syscall.RawConn whose callback always
+// reports done, so the runtime never parks the writer on a full socket.
+type rawWriter struct {
+	rc    syscall.RawConn
+	fn    func(fd uintptr) bool // w.do, bound once: no allocation per write
+	iov   []unix.Iovec
+	n     int
+	errno syscall.Errno
+}
+
+// newRawWriter returns nil when nc is not a plain TCP connection (TLS).
+func newRawWriter(nc net.Conn) *rawWriter {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	w := &rawWriter{rc: rc}
+	w.fn = w.do
+	return w
+}
+
+func (w *rawWriter) do(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+		if e == unix.EINTR {
+			continue
+		}
+		w.n, w.errno = int(r), e
+		if e != 0 {
+			w.n = 0
+		}
+		return true
+	}
+}
+
+// writev writes what of bufs the socket takes now: n < the total with a
+// nil error means the socket is full.
+func (w *rawWriter) writev(bufs net.Buffers) (int, error) {
+	w.iov = w.iov[:0]
+	for _, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		v := unix.Iovec{Base: &b[0]}
+		v.SetLen(len(b))
+		w.iov = append(w.iov, v)
+	}
+	if len(w.iov) == 0 {
+		return 0, nil
+	}
+	err := w.rc.Write(w.fn)
+	clear(w.iov) // keep no payload reachable
+	if err != nil {
+		return 0, err
+	}
+	if w.errno == unix.EAGAIN {
+		return 0, nil
+	}
+	if w.errno != 0 {
+		return w.n, fmt.Errorf("writev: %w", w.errno)
+	}
+	return w.n, nil
+}
