@@ -94,6 +94,7 @@ func New(cfg *Config, log *slog.Logger) *Appliance {
 		CommandTimeout:      l.CommandTimeout,
 		IdleTimeout:         l.IdleTimeout,
 		WriteBatch:          cfg.RTMP.WriteBatch.server(),
+		SharedWriter:        cfg.RTMP.SharedWriter,
 		ReconnectURL:        cfg.RTMP.ReconnectURL,
 		Logger:              log,
 		Pool:                remux.NewPool(),

@@ -95,7 +95,7 @@ func (p *player) direct() handoff {
 	if !p.c.srv.fan.join(p) {
 		return handoff{}
 	}
-	return <-p.resume
+	return <-p.handback
 }
 
 // join adds p to its stream's writer, starting the writer if need be.
@@ -202,7 +202,7 @@ func (w *streamWriter) run() {
 // handBack gives the player back to its goroutine; w.mu is held.
 func (p *player) handBack(h handoff) {
 	p.fw.Store(nil)
-	p.resume <- h // capacity 1, one handoff per join: never blocks
+	p.handback <- h // capacity 1, one handoff per join: never blocks
 }
 
 // directStep writes what p's subscription has to its socket without

@@ -62,7 +62,7 @@ func newDirectPlayersOf(tb testing.TB, srv *Server, n int) []*player {
 		if p.fan, p.raw = srv.fanoutFor(p); p.fan == nil {
 			tb.Skip("no shared writer on this OS")
 		}
-		p.resume = make(chan handoff, 1)
+		p.handback = make(chan handoff, 1)
 		players = append(players, p)
 	}
 	return players
@@ -77,7 +77,7 @@ func directRound(tb testing.TB, players []*player) (full int) {
 		if p.directStep(&wrote) {
 			continue
 		}
-		h := <-p.resume
+		h := <-p.handback
 		if !h.rest {
 			tb.Fatalf("player handed back (%+v), not for a full socket", h)
 		}
@@ -154,14 +154,14 @@ func TestDirectWriteHandsBackWhenFull(t *testing.T) {
 	if p.fan, p.raw = srv.fanoutFor(p); p.fan == nil {
 		t.Skip("no shared writer on this OS")
 	}
-	p.resume = make(chan handoff, 1)
+	p.handback = make(chan handoff, 1)
 	wrote := 0
 	for p.directStep(&wrote) {
 		if wrote > 1_000_000 {
 			t.Fatal("a socket nobody reads never filled up")
 		}
 	}
-	h := <-p.resume
+	h := <-p.handback
 	if !h.rest || len(h.msgs) == 0 {
 		t.Fatalf("handoff %+v, want the rest of a begun write", h)
 	}

@@ -72,11 +72,11 @@ type player struct {
 	// The shared writer of the player's stream (fanout.go): fan is the
 	// subscription when the player may use it, raw its non-blocking
 	// socket writes; fw is the writer while it drives the player, and
-	// resume hands the player back to its goroutine.
-	fan    FanoutSubscription
-	raw    *rawWriter
-	fw     atomic.Pointer[streamWriter]
-	resume chan handoff
+	// handback hands the player back to its goroutine.
+	fan      FanoutSubscription
+	raw      *rawWriter
+	fw       atomic.Pointer[streamWriter]
+	handback chan handoff
 }
 
 func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, vod VODSubscription) *player {
@@ -90,7 +90,7 @@ func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, v
 	}
 	p.fan, p.raw = c.srv.fanoutFor(p)
 	if p.fan != nil {
-		p.resume = make(chan handoff, 1)
+		p.handback = make(chan handoff, 1)
 	}
 	c.srv.pacer.players.Add(1)
 	go p.run()
