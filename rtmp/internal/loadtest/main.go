@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command loadtest drives one RTMP publisher and many players against an
 // RTMP server and reports delivery, latency and (optionally) the server's
 // CPU and memory as one markdown table row.
