@@ -13,7 +13,8 @@
 # default /tmp/lat), DUR (window, 20s), WARMUP (5s), BITRATE (per stream,
 # 2.5M), SERVERS (the set each round rotates, "nginx auto 0s"), PORT
 # (tapedeck's RTMP port, 19391; its HTTP port PORT-1000, nginx's RTMP port
-# PORT-30). The configs it writes:
+# PORT-30), ARGS (more load tool flags, e.g. "-ramp 50 -timeout 30s"). The
+# configs it writes:
 # tapedeck "auto" = the default write_batch, "0s" = write_batch 0s; both with
 # recording off, warn logs and no per-address limit; nginx: one worker,
 # live on, chunk_size 4096 (as tapedeck's default).
@@ -28,6 +29,7 @@ WARMUP=${WARMUP:-5s}
 BITRATE=${BITRATE:-2.5M}
 SERVERS=${SERVERS:-"nginx auto 0s"}
 PORT=${PORT:-19391}
+ARGS=${ARGS:-}
 mkdir -p "$DIR/nginx" "$DIR/rec"
 ulimit -n 8192
 
@@ -83,7 +85,7 @@ one() { # round server N|SxP
 	esac
 	sleep 1.5
 	taskset -c 1 "$LOADTEST" -url $url -streams $streams -players $players -bitrate $BITRATE -duration $DUR -warmup $WARMUP \
-		-server-pid $pid -progress 0 -label "$label" 2>>"$DIR/loadtest.log" | sed "s/^/| r$1 /"
+		-server-pid $pid -progress 0 -label "$label" $ARGS 2>>"$DIR/loadtest.log" | sed "s/^/| r$1 /"
 	if [ $2 = nginx ]; then kill -QUIT $pid; else kill $pid; fi
 	wait $pid 2>/dev/null
 	sleep 1
