@@ -13,8 +13,9 @@ import (
 //
 // GOGC stays Go's 100: a recorded stream's heap is its GOP and pooled
 // buffers, which allocate almost nothing in the steady state, so the heap
-// sits far below its GOGC goal between the runtime's 2-minute forced
-// collections; 50 measured no lower RSS (docs/performance.md).
+// sits below its GOGC goal between the runtime's 2-minute forced
+// collections; 50 and 25 gave no consistent gain in RSS
+// (rtmp/internal/loadtest/RESULTS.md).
 const memoryLimitShare = 0.5
 
 // tuneGC sets the soft memory limit unless GOMEMLIMIT is set, and returns
