@@ -286,6 +286,7 @@ func TestAPIStreamsMetricsKick(t *testing.T) {
 		{`tapedeck_stream_subscribers{app="live",stream="cam1"}`, func(v float64) bool { return v >= 1 }, ">= 1"},
 		{`tapedeck_stream_bytes_in_total{app="live",stream="cam1"}`, func(v float64) bool { return v > 0 }, "> 0"},
 		{`tapedeck_stream_skips_total{app="live",stream="cam1"}`, func(v float64) bool { return v == 0 }, "0"},
+		{`tapedeck_stream_held_bytes{app="live",stream="cam1"}`, func(v float64) bool { return v > 0 }, "> 0"},
 		// Each connection has its reader at least: the two clients show.
 		{"go_goroutines", func(v float64) bool { return v >= 2 }, ">= 2"},
 	}

@@ -139,6 +139,9 @@ func runUntil(configPath string, stderr io.Writer, stop <-chan struct{}) int {
 		return 1
 	}
 	log := NewLogger(cfg.Log)
+	if limit := tuneGC(); limit > 0 {
+		log.Debug("garbage collector soft memory limit", "bytes", limit)
+	}
 	// Catch signals before the listeners open: a SIGTERM right after start
 	// must shut down cleanly, not kill the process.
 	sig := make(chan os.Signal, 1)

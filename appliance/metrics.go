@@ -46,6 +46,7 @@ func (a *Appliance) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		{"tapedeck_stream_players", "gauge", "RTMP players per stream.", func(st hub.Stats) float64 { return float64(st.Players) }},
 		{"tapedeck_stream_bytes_in_total", "counter", "Media bytes published per stream.", func(st hub.Stats) float64 { return float64(st.BytesIn) }},
 		{"tapedeck_stream_bytes_out_total", "counter", "Media bytes handed to players, recorder and relays per stream.", func(st hub.Stats) float64 { return float64(st.BytesOut) }},
+		{"tapedeck_stream_held_bytes", "gauge", "Media bytes a stream holds for its consumers: the GOP cache and what one has yet to read.", func(st hub.Stats) float64 { return float64(st.HeldBytes) }},
 		{"tapedeck_stream_skips_total", "counter", "Times a slow consumer fell behind and skipped to the next keyframe (dropped frames).", func(st hub.Stats) float64 { return float64(st.Skips) }},
 	} {
 		m.family(f.name, f.typ, f.help)

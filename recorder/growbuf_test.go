@@ -27,7 +27,7 @@ func (f *failAfter) Write(p []byte) (int, error) {
 // What goes in comes out in order, whatever the write sizes; the buffer
 // grows only as far as the writes need and never past max.
 func TestGrowWriter(t *testing.T) {
-	const max = 64 << 10
+	const max = 48 << 10 // not bufSize: no recorder's buffer in the pool
 	var out bytes.Buffer
 	w := newGrowWriter(&out, max)
 	var in bytes.Buffer
@@ -92,4 +92,47 @@ func TestGrowWriterError(t *testing.T) {
 		t.Errorf("large write onto a failing disk: %d, %v", n, err)
 	}
 	w.Reset(io.Discard)
+}
+
+// An idle writer holds no max-size buffer: a Flush that empties it gives
+// it to the next writer that needs one, so recorders that flush after
+// every fragment share a few buffers instead of holding one each.
+func TestGrowWriterSharesFullBuffers(t *testing.T) {
+	const max = 40 << 10 // a pool of its own
+	var out bytes.Buffer
+	a, b := newGrowWriter(&out, max), newGrowWriter(&out, max)
+	chunk := bytes.Repeat([]byte("f"), 10<<10)
+	for range 5 { // a 50 KiB fragment: the buffer reaches max
+		a.Write(chunk)
+	}
+	if cap(a.buf) != max {
+		t.Fatalf("buffer of %d bytes after 50 KiB, want max %d", cap(a.buf), max)
+	}
+	full := &a.buf[:1][0]
+	if err := a.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if a.buf != nil || a.Buffered() != 0 {
+		t.Errorf("flushed writer still holds a %d-byte buffer", cap(a.buf))
+	}
+	b.Write(chunk)
+	if !raceEnabled && (cap(b.buf) != max || &b.buf[:1][0] != full) {
+		t.Errorf("next writer got a %d-byte buffer, want the flushed writer's %d-byte one", cap(b.buf), max)
+	}
+	b.Flush()
+	if out.Len() != 60<<10 {
+		t.Errorf("%d bytes came out, want %d", out.Len(), 60<<10)
+	}
+	if !raceEnabled {
+		c := newGrowWriter(io.Discard, max)
+		allocs := testing.AllocsPerRun(20, func() {
+			for range 5 {
+				c.Write(chunk)
+			}
+			c.Flush()
+		})
+		if allocs != 0 {
+			t.Errorf("%.1f allocations per pooled fragment, want 0", allocs)
+		}
+	}
 }

@@ -43,8 +43,11 @@ const (
 	maxSegment = 24 * time.Hour
 	// slowSync is the flush+fsync time reported as a disk slower than needed.
 	slowSync = time.Second
-	// bufSize is the write buffer: large sequential writes for SD cards.
-	bufSize = 256 << 10
+	// bufSize is the write buffer. The page cache, not this buffer, is what
+	// turns writes into large sequential ones for an SD card (the card sees
+	// them at fsync), so 64 KiB only saves syscalls; every recorded stream
+	// holds it (256 KiB was a quarter of a stream's memory).
+	bufSize = 64 << 10
 )
 
 // Source is what the hub's subscriber offers (hub.Subscriber satisfies it).

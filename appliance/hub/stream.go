@@ -89,6 +89,9 @@ type Stats struct {
 	VideoCodec  remux.FourCC
 	AudioCodec  remux.FourCC
 	Skips       uint64 // keyframe skips of slow subscribers, summed
+	// HeldBytes is the media payload the ring holds: the GOP cache and
+	// what a consumer has yet to read (at most MaxLagBytes of it).
+	HeldBytes uint64
 }
 
 // Stats returns a snapshot.
@@ -98,6 +101,7 @@ func (s *Stream) Stats() Stats {
 	st := Stats{
 		App: s.app, Name: s.name, Publishing: s.publishing, Source: s.source, Since: s.since,
 		Subscribers: len(s.subs), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(), MessagesIn: s.msgsIn.Load(),
+		HeldBytes: s.heldBytesLocked(),
 	}
 	if s.videoHdr != nil {
 		st.VideoCodec = s.videoHdr.Frame.Codec
@@ -276,6 +280,15 @@ func (s *Stream) trimLocked() {
 }
 
 func (s *Stream) at(seq uint64) *slot { return &s.ring[seq&uint64(len(s.ring)-1)] }
+
+// heldBytesLocked is the payload of the messages in the ring.
+func (s *Stream) heldBytesLocked() uint64 {
+	if s.tail == s.head {
+		return 0
+	}
+	first := s.at(s.tail)
+	return s.cum - first.cum + uint64(len(first.m.Payload))
+}
 
 // wake signals every parked subscriber. A subscriber that is busy writing
 // is not signalled: it looks at the head again before parking, so each

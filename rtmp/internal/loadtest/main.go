@@ -1,11 +1,16 @@
 //go:build unix
 
-// Command loadtest drives one RTMP publisher and many players against an
-// RTMP server and reports delivery, latency and (optionally) the server's
-// CPU and memory as one markdown table row.
+// Command loadtest drives one RTMP publisher (or -streams of them) and
+// many players against an RTMP server and reports delivery, latency and
+// (optionally) the server's CPU and memory as one markdown table row.
 //
 //	go run ./rtmp/internal/loadtest -url rtmp://127.0.0.1:1935/live/load \
 //	    -players 1000 -bitrate 2.5M -duration 30s -warmup 5s -server-pid PID
+//
+// With -streams S > 1 the tool publishes S streams, the URL's stream name
+// with 1..S appended (load1, load2, ...), each at -bitrate, and -players
+// is per stream: S × players players in all, player i watching stream
+// i mod S (so every stream's players join spread over the ramp).
 //
 // The publisher sends synthetic FLV media paced in real time: AVC and AAC
 // sequence headers, then 25 fps AVC video (a keyframe every 50 frames, ten
@@ -44,7 +49,8 @@ import (
 
 type options struct {
 	url       string
-	players   int
+	streams   int
+	players   int     // per stream
 	bitrate   float64 // bit/s of media payload (audio + video)
 	duration  time.Duration
 	warmup    time.Duration
@@ -68,7 +74,8 @@ func run() int {
 	var o options
 	var bitrate string
 	flag.StringVar(&o.url, "url", "rtmp://127.0.0.1:1935/live/load", "stream URL (publisher and players)")
-	flag.IntVar(&o.players, "players", 100, "number of players")
+	flag.IntVar(&o.streams, "streams", 1, "number of published streams (names: the URL's with 1..N appended when N > 1)")
+	flag.IntVar(&o.players, "players", 100, "number of players per stream")
 	flag.StringVar(&bitrate, "bitrate", "2.5M", "published media bitrate in bit/s (k, M, G suffixes)")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "measured window")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "wait after the last player joined, before the window")
@@ -89,8 +96,8 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		return 2
 	}
-	if o.players < 0 || o.duration <= 0 || o.ramp <= 0 || o.fps <= 0 || o.gop <= 0 {
-		fmt.Fprintln(os.Stderr, "loadtest: -players >= 0, -duration, -ramp, -fps and -gop > 0")
+	if o.players < 0 || o.streams <= 0 || o.duration <= 0 || o.ramp <= 0 || o.fps <= 0 || o.gop <= 0 {
+		fmt.Fprintln(os.Stderr, "loadtest: -players >= 0, -streams, -duration, -ramp, -fps and -gop > 0")
 		return 2
 	}
 	if o.label == "" {
@@ -98,7 +105,7 @@ func run() int {
 			o.label = addr
 		}
 	}
-	if err := raiseFDLimit(o.players + 64); err != nil {
+	if err := raiseFDLimit(o.players*o.streams + o.streams + 64); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		return 1
 	}
@@ -296,6 +303,73 @@ func (p *publisher) run() {
 			return
 		}
 	}
+}
+
+// shutdown stops the publisher and closes its connection; idempotent.
+func (p *publisher) shutdown() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	p.c.NetConn().Close() // unblocks a stuck write
+	<-p.done
+	p.c.Close()
+}
+
+// publishers are the running publishers, one per stream.
+type publishers []*publisher
+
+func (ps publishers) stop() {
+	for _, p := range ps {
+		p.shutdown()
+	}
+}
+
+// Err is the first publisher's failure, if any.
+func (ps publishers) Err() error {
+	for _, p := range ps {
+		if err := p.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ps publishers) frames() (n int64) {
+	for _, p := range ps {
+		n += p.frames.Load()
+	}
+	return n
+}
+
+// maxLagNs is the worst lateness of any publisher since the last reset.
+func (ps publishers) maxLagNs() (m int64) {
+	for _, p := range ps {
+		m = max(m, p.maxLag.Load())
+	}
+	return m
+}
+
+func (ps publishers) swapProgLag() (m int64) {
+	for _, p := range ps {
+		m = max(m, p.progLag.Swap(0))
+	}
+	return m
+}
+
+// streamURL is the URL of stream i of n: the URL itself when n is 1, else
+// the stream name with i+1 appended (before any ?query).
+func streamURL(url string, i, n int) string {
+	if n == 1 {
+		return url
+	}
+	base, query, _ := strings.Cut(url, "?")
+	u := base + strconv.Itoa(i+1)
+	if query != "" {
+		u += "?" + query
+	}
+	return u
 }
 
 // ---------------------------------------------------------------------------
@@ -573,36 +647,32 @@ func loadtest(o options) int {
 		rssBefore = rss.sample()
 	}
 
-	// Publisher.
-	pub := newPublisher(o)
-	pc, name, err := rtmp.Dial(ctx, o.url, cfg)
-	if err != nil {
-		logf("publisher: %v", err)
-		return 1
-	}
-	if err := pc.Publish(ctx, name); err != nil {
-		pc.Close()
-		logf("publisher: %v", err)
-		return 1
-	}
-	pub.c = pc
-	go pub.run()
-	stopPublisher := func() {
-		select {
-		case <-pub.stop:
-		default:
-			close(pub.stop)
+	// Publishers, one per stream.
+	pubs := make(publishers, 0, o.streams)
+	defer pubs.stop()
+	for i := range o.streams {
+		u := streamURL(o.url, i, o.streams)
+		pub := newPublisher(o)
+		pc, name, err := rtmp.Dial(ctx, u, cfg)
+		if err != nil {
+			logf("publisher %s: %v", u, err)
+			return 1
 		}
-		pc.NetConn().Close() // unblocks a stuck write
-		<-pub.done
-		pc.Close()
+		if err := pc.Publish(ctx, name); err != nil {
+			pc.Close()
+			logf("publisher %s: %v", u, err)
+			return 1
+		}
+		pub.c = pc
+		pubs = append(pubs, pub)
+		go pub.run()
 	}
-	defer stopPublisher()
-	logf("publishing %s: %.0f kbit/s target, keyframe %d B, inter frame %d B, audio %d B at %.1f/s, %d fps, GOP %d",
-		o.url, o.bitrate/1e3, pub.keyLen, pub.intLen, 2+audioBody, float64(audioRate)/audioSamples, o.fps, o.gop)
+	pub := pubs[0]
+	logf("publishing %d stream(s) %s: %.0f kbit/s target each, keyframe %d B, inter frame %d B, audio %d B at %.1f/s, %d fps, GOP %d",
+		o.streams, streamURL(o.url, 0, o.streams), o.bitrate/1e3, pub.keyLen, pub.intLen, 2+audioBody, float64(audioRate)/audioSamples, o.fps, o.gop)
 
 	time.Sleep(o.settle)
-	if err := pub.Err(); err != nil {
+	if err := pubs.Err(); err != nil {
 		logf("publisher failed while settling: %v", err)
 		return 1
 	}
@@ -652,7 +722,7 @@ func loadtest(o options) int {
 				}
 			}
 			logf("progress: %d players, %.3f Gbit/s, video latency avg %.1f ms max %.1f ms, publisher lag max %.1f ms, server CPU %s, tool CPU %.0f%%",
-				connected.Load(), float64(by)*8/dt/1e9, avg, float64(mx)/1e3, float64(pub.progLag.Swap(0))/1e6, srv, (cpu-lastCPU).Seconds()/dt*100)
+				connected.Load(), float64(by)*8/dt/1e9, avg, float64(mx)/1e3, float64(pubs.swapProgLag())/1e6, srv, (cpu-lastCPU).Seconds()/dt*100)
 			last, lastCPU = now, cpu
 		}
 	}()
@@ -660,7 +730,8 @@ func loadtest(o options) int {
 		close(stopProgress)
 		<-progressDone
 	}()
-	players := make([]*player, o.players)
+	total := o.players * o.streams
+	players := make([]*player, total)
 	var readers sync.WaitGroup
 	var setup sync.WaitGroup
 	var setupFailed atomic.Int64
@@ -672,7 +743,7 @@ func loadtest(o options) int {
 		setup.Add(1)
 		go func() {
 			defer setup.Done()
-			c, name, err := rtmp.Dial(ctx, o.url, cfg)
+			c, name, err := rtmp.Dial(ctx, streamURL(o.url, i%o.streams, o.streams), cfg)
 			if err == nil {
 				if err = c.Play(ctx, name); err != nil {
 					c.Close()
@@ -711,11 +782,11 @@ func loadtest(o options) int {
 		}
 	}
 	if n := setupFailed.Load(); n > 0 {
-		logf("%d of %d players failed to connect; first: %v", n, o.players, *firstSetupErr.Load())
+		logf("%d of %d players failed to connect; first: %v", n, total, *firstSetupErr.Load())
 		closePlayers()
 		return 1
 	}
-	logf("%d players connected in %v (%.0f/s)", o.players, rampTook.Round(time.Millisecond), float64(o.players)/rampTook.Seconds())
+	logf("%d players connected in %v (%.0f/s)", total, rampTook.Round(time.Millisecond), float64(total)/rampTook.Seconds())
 
 	time.Sleep(o.warmup)
 
@@ -726,14 +797,17 @@ func loadtest(o options) int {
 		toolWait time.Duration
 		cpuBusy  []int64
 		cpuTotal []int64
-		pub      int64
+		pub      []int64 // per stream
 		players  []int64
 		srvCPU   time.Duration
 		toolCPU  time.Duration
 		pubFrame int64
 	}
 	take := func() snap {
-		s := snap{at: time.Now(), pub: pub.bytes.Load(), pubFrame: pub.frames.Load(), players: make([]int64, len(players)), toolCPU: selfCPU()}
+		s := snap{at: time.Now(), pubFrame: pubs.frames(), players: make([]int64, len(players)), toolCPU: selfCPU()}
+		for _, p := range pubs {
+			s.pub = append(s.pub, p.bytes.Load())
+		}
 		for i, pl := range players {
 			s.players[i] = pl.bytes.Load()
 		}
@@ -745,7 +819,9 @@ func loadtest(o options) int {
 		}
 		return s
 	}
-	pub.maxLag.Store(0)
+	for _, p := range pubs {
+		p.maxLag.Store(0)
+	}
 	diedBefore := 0
 	for _, pl := range players {
 		if pl.died.Load() {
@@ -766,16 +842,22 @@ func loadtest(o options) int {
 	for i, pl := range players {
 		diedIn[i] = pl.died.Load()
 	}
-	pubErr := pub.Err()
-	pubMaxLag := time.Duration(pub.maxLag.Load())
-	stopPublisher()
+	pubErr := pubs.Err()
+	pubMaxLag := time.Duration(pubs.maxLagNs())
+	pubs.stop()
 	if !closePlayers() {
 		return 1
 	}
 
 	// Results.
 	win := end.at.Sub(start.at).Seconds()
-	pubBps := float64(end.pub-start.pub) * 8 / win
+	// Per stream: each player is held against its own stream's rate.
+	streamBps := make([]float64, len(pubs))
+	pubBps := 0.0
+	for i := range pubs {
+		streamBps[i] = float64(end.pub[i]-start.pub[i]) * 8 / win
+		pubBps += streamBps[i] / float64(len(pubs))
+	}
 	rates := make([]float64, len(players))
 	var delivered int64
 	behind, disconnected := 0, 0
@@ -790,7 +872,7 @@ func loadtest(o options) int {
 			disconnected++
 			errCounts[errClass(pl.err)]++
 		}
-		if diedIn[i] || rates[i] < o.behindPct/100*pubBps {
+		if diedIn[i] || rates[i] < o.behindPct/100*streamBps[i%len(pubs)] {
 			behind++
 		}
 		lats = append(lats, pl.lat...)
@@ -871,18 +953,22 @@ func loadtest(o options) int {
 			effCol = fmt.Sprintf("%.3f", srv/(deliveredGbps*win))
 		}
 		rssCol = fmt.Sprintf("%.1f / %.1f", mib(rssEnd), mib(rss.peak.Load()))
-		if o.players > 0 {
-			perPlayerCol = fmt.Sprintf("%.1f", float64(rssEnd-rssIdle)/float64(o.players)/1024)
+		if total > 0 {
+			perPlayerCol = fmt.Sprintf("%.1f", float64(rssEnd-rssIdle)/float64(total)/1024)
 		}
 		logf("server: CPU %s over the window, RSS idle %.1f MiB, end %.1f MiB, peak %.1f MiB (VmHWM %s)",
 			cpuCol, mib(rssIdle), mib(rssEnd), mib(rss.peak.Load()), hwm(o.serverPID))
 	}
 	if o.header {
-		fmt.Println("| server | players | published Mbit/s | per-player min / p50 Mbit/s | players behind (disconnected) | latency p50 / p99 / max ms | frames lost | delivered Gbit/s | server CPU in window | server CPU-s per Gbit delivered | server RSS end / peak MiB | RSS per player KiB | publisher max lag ms | load tool CPU | other load on server core / tool core | first keyframe p50 / p99 ms |")
+		fmt.Println("| server | players (streams × per stream) | published Mbit/s per stream | per-player min / p50 Mbit/s | players behind (disconnected) | latency p50 / p99 / max ms | frames lost | delivered Gbit/s | server CPU in window | server CPU-s per Gbit delivered | server RSS end / peak MiB | RSS per player KiB | publisher max lag ms | load tool CPU | other load on server core / tool core | first keyframe p50 / p99 ms |")
 		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	}
-	fmt.Printf("| %s | %d | %.3f | %s / %s | %d (%d) | %s / %s / %s | %d | %.3f | %s | %s | %s | %s | %.1f | %.0f%% | %s / cpu%d %s | %s / %s |\n",
-		o.label, o.players, pubBps/1e6,
+	playersCol := strconv.Itoa(total)
+	if o.streams > 1 {
+		playersCol = fmt.Sprintf("%d × %d", o.streams, o.players)
+	}
+	fmt.Printf("| %s | %s | %.3f | %s / %s | %d (%d) | %s / %s / %s | %d | %.3f | %s | %s | %s | %s | %.1f | %.0f%% | %s / cpu%d %s | %s / %s |\n",
+		o.label, playersCol, pubBps/1e6,
 		mbit(rates, 0), mbit(rates, 0.5),
 		behind, disconnected,
 		ms(lats, 0.5), ms(lats, 0.99), ms(lats, 1),

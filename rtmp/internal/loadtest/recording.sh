@@ -8,10 +8,15 @@
 #
 # tapedeck runs its default recording config (fMP4) with recordings under
 # $DIR/rec; nginx-rtmp records FLV (record all). Window 20 s after 10 s.
+# Environment: DIR (default /tmp/lat), WIN (20), PORT (tapedeck's RTMP
+# port, 19391; its HTTP port is PORT-1000, nginx's RTMP port PORT-30),
+# HEAP=FILE saves tapedeck's heap profile (http.pprof) at the window's end.
 set -u
 who=$1; k=$2; clip=$3; bin=${4:-}
 DIR=${DIR:-/tmp/lat}
 WIN=${WIN:-20}
+PORT=${PORT:-19391}
+HEAP=${HEAP:-}
 rm -rf "$DIR/rec" && mkdir -p "$DIR/rec" "$DIR/nginx"
 if [ $who = nginx ]; then
 	cat >"$DIR/nginx/rec.conf" <<EOF2
@@ -22,20 +27,20 @@ master_process off;
 error_log $DIR/nginx/error.log warn;
 pid $DIR/nginx/nginx.pid;
 events { worker_connections 1024; }
-rtmp { server { listen 127.0.0.1:19361; chunk_size 4096;
+rtmp { server { listen 127.0.0.1:$((PORT - 30)); chunk_size 4096;
   application live { live on; record all; record_path $DIR/rec; } } }
 EOF2
 	taskset -c 0 /usr/sbin/nginx -c "$DIR/nginx/rec.conf" -p "$DIR/nginx/" >/dev/null 2>&1 &
-	url=rtmp://127.0.0.1:19361/live
+	url=rtmp://127.0.0.1:$((PORT - 30))/live
 else
 	cat >"$DIR/td-rec.yaml" <<EOF2
-rtmp: {listen: 127.0.0.1:19391}
-http: {listen: 127.0.0.1:18391, pprof: true}
+rtmp: {listen: 127.0.0.1:$PORT}
+http: {listen: 127.0.0.1:$((PORT - 1000)), pprof: true}
 log: {level: warn}
 storage: {dir: $DIR/rec}
 EOF2
 	taskset -c 0 "$bin" run -c "$DIR/td-rec.yaml" >"$DIR/td-rec.log" 2>&1 &
-	url=rtmp://127.0.0.1:19391/live
+	url=rtmp://127.0.0.1:$PORT/live
 fi
 pid=$!
 sleep 3
@@ -50,6 +55,10 @@ done
 sleep 10
 c0=$(cpu); sleep $WIN; c1=$(cpu)
 end=$(rss)
+if [ -n "$HEAP" ] && [ $who != nginx ]; then
+	curl -s -o "$HEAP" "http://127.0.0.1:$((PORT - 1000))/debug/pprof/heap"
+	curl -s -o "$HEAP.txt" "http://127.0.0.1:$((PORT - 1000))/debug/pprof/heap?debug=1&gc=1"
+fi
 kill "${pubs[@]}" 2>/dev/null; wait "${pubs[@]}" 2>/dev/null
 if [ $who = nginx ]; then kill -QUIT $pid; else kill $pid; fi
 wait $pid 2>/dev/null
