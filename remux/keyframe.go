@@ -30,36 +30,24 @@ func codecKeyframe(codec FourCC, data []byte) (key, known bool) {
 	return false, false
 }
 
-// hevcKeyframe walks 4-byte length-prefixed NAL units and reports whether
-// one is an IRAP picture's (nal_unit_type 16..23, bits 1..6 of the first
-// header byte, H.265 §7.4.2.2); lengths that do not add up to data make it
-// unknown.
+// hevcKeyframe reports whether one of data's NAL units is an IRAP
+// picture's (nal_unit_type 16..23, bits 1..6 of the first header byte,
+// H.265 §7.4.2.2).
 func hevcKeyframe(data []byte) (key, known bool) {
-	if len(data) == 0 {
-		return false, false
-	}
-	for p := 0; p < len(data); {
-		if len(data)-p < 5 {
-			return false, false
-		}
-		n := int(binary.BigEndian.Uint32(data[p:]))
-		p += 4
-		if n == 0 || n > len(data)-p {
-			return false, false
-		}
-		if t := (data[p] >> 1) & 0x3F; t >= 16 && t <= 23 {
-			key = true
-		}
-		p += n
-	}
-	return key, true
+	return nalKeyframe(data, func(h byte) bool { t := (h >> 1) & 0x3F; return t >= 16 && t <= 23 })
 }
 
-// avcKeyframe walks 4-byte length-prefixed NAL units and reports whether
-// one is an IDR picture's slice (nal_unit_type 5, H.264 §7.4.1); lengths
-// that do not add up to data make it unknown. Only for frames whose tag
+// avcKeyframe reports whether one of data's NAL units is an IDR picture's
+// slice (nal_unit_type 5, H.264 §7.4.1). Only for frames whose tag
 // carries no frame type (isKeyframe).
 func avcKeyframe(data []byte) (key, known bool) {
+	return nalKeyframe(data, func(h byte) bool { return h&0x1F == 5 })
+}
+
+// nalKeyframe walks 4-byte length-prefixed NAL units and reports whether
+// isKey says yes to one's first header byte; lengths that do not add up
+// to data make it unknown.
+func nalKeyframe(data []byte, isKey func(header byte) bool) (key, known bool) {
 	if len(data) == 0 {
 		return false, false
 	}
@@ -72,7 +60,7 @@ func avcKeyframe(data []byte) (key, known bool) {
 		if n == 0 || n > len(data)-p {
 			return false, false
 		}
-		if data[p]&0x1F == 5 {
+		if isKey(data[p]) {
 			key = true
 		}
 		p += n
