@@ -102,7 +102,10 @@ func TestGrowWriterSharesFullBuffers(t *testing.T) {
 	var out bytes.Buffer
 	a, b := newGrowWriter(&out, max), newGrowWriter(&out, max)
 	chunk := bytes.Repeat([]byte("f"), 10<<10)
-	for range 5 { // a 50 KiB fragment: the buffer reaches max
+	// 40 KiB: the buffer grows to max. (A fifth chunk would flush it into
+	// the pool and take it back, which the race detector's sync.Pool may
+	// refuse at random.)
+	for range 4 {
 		a.Write(chunk)
 	}
 	if cap(a.buf) != max {
@@ -120,8 +123,8 @@ func TestGrowWriterSharesFullBuffers(t *testing.T) {
 		t.Errorf("next writer got a %d-byte buffer, want the flushed writer's %d-byte one", cap(b.buf), max)
 	}
 	b.Flush()
-	if out.Len() != 60<<10 {
-		t.Errorf("%d bytes came out, want %d", out.Len(), 60<<10)
+	if out.Len() != 50<<10 {
+		t.Errorf("%d bytes came out, want %d", out.Len(), 50<<10)
 	}
 	if !raceEnabled {
 		c := newGrowWriter(io.Discard, max)

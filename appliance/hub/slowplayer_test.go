@@ -175,7 +175,7 @@ func testSlowPlayer(t *testing.T, cfg rtmp.ServerConfig) {
 	skips := h.Lookup("live", "slow").Stats().Skips
 	stopPlay()
 
-	var lats []time.Duration
+	var lats, during, outside []time.Duration
 	for range good {
 		got := <-results
 		// Every frame from the first one played to the end, in order.
@@ -190,16 +190,32 @@ func testSlowPlayer(t *testing.T, cfg rtmp.ServerConfig) {
 		}
 		for _, s := range got {
 			lats = append(lats, s.lat)
+			if s.frame > 25 && s.frame <= 100 {
+				during = append(during, s.lat)
+			} else {
+				outside = append(outside, s.lat)
+			}
 		}
 	}
-	slices.Sort(lats)
+	p99 := func(l []time.Duration) time.Duration {
+		if len(l) == 0 {
+			return 0
+		}
+		slices.Sort(l)
+		return l[len(l)*99/100]
+	}
 	if len(lats) > 0 {
-		p50, p99, worst := lats[len(lats)/2], lats[len(lats)*99/100], lats[len(lats)-1]
-		t.Logf("reading players while one stalls: latency p50 %v, p99 %v, max %v over %d frames", p50, p99, worst, len(lats))
-		// The goal is 10 ms p99 on a quiet machine; a player blocked behind
-		// the stalled one would be seconds late.
-		if p99 > 100*time.Millisecond {
-			t.Errorf("reading players' p99 latency %v: the stalled player delays them", p99)
+		slices.Sort(lats)
+		t.Logf("reading players: latency p50 %v, p99 %v, max %v over %d frames; p99 while one stalls %v, otherwise %v",
+			lats[len(lats)/2], p99(lats), lats[len(lats)-1], len(lats), p99(during), p99(outside))
+		// A player blocked behind the stalled one would be up to 3 s late
+		// while it stalls. What the machine's load adds (this runs beside
+		// other test packages under -race) shows outside the stall too, so
+		// the stall's own cost is the difference; the goal is 10 ms p99 on
+		// a quiet machine (the load benchmark measures that), the bound
+		// here leaves room for the scheduler.
+		if d, o := p99(during), p99(outside); d > o+100*time.Millisecond || d > time.Second {
+			t.Errorf("reading players' p99 latency %v while one player stalls, %v otherwise: the stalled player delays them", d, o)
 		}
 	}
 
