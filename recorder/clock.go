@@ -88,6 +88,8 @@ type ClockSteps struct {
 	lastE   time.Duration
 	segs    []*trackedSegment // this run's closed segments, oldest first
 	stepped bool              // a step not yet applied to segs
+	renamer Renamer           // guards the renames of segs (SetRenamer)
+	renamed map[string]bool   // paths of segs renamed after a step
 
 	fixMu sync.Mutex // one fixSegments at a time; guards trackedSegment.fixed
 }

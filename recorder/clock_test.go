@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -153,10 +154,12 @@ func recordWithClock(t *testing.T, schedule []clockStep) ([]Segment, *Stats, str
 	var mu sync.Mutex
 	var segs []Segment
 	var deleted []string
+	var opened, reported atomic.Int64
 	stats := new(Stats)
 	cfg := Config{Dir: dir, Format: FormatFLV, Clock: cs, SyncEvery: 500 * time.Millisecond, Stats: stats, Logger: testLogger(t),
-		OnSegmentOpen: open.Opened,
+		OnSegmentOpen: func(p string) { opened.Add(1); open.Opened(p) },
 		OnSegmentDone: func(s Segment) {
+			defer reported.Add(1)
 			defer open.Done(s.OpenPath)
 			os.Chtimes(s.Path, cs.Now(), cs.Now())
 			d, _, err := Sweep(dir, Policy{MaxAge: time.Hour, Clock: cs}, open.InUse, cs.Now(), nil)
@@ -171,6 +174,15 @@ func recordWithClock(t *testing.T, schedule []clockStep) ([]Segment, *Stats, str
 	}
 	src := newSource(messages(readFLV(t, mediaFile(t, "av"))))
 	src.clock = &ms
+	// Media arrives in real time, the callbacks (Sweep) run in
+	// microseconds: wait for every closed segment's callback before the
+	// next batch, as a real stream would, so that a step finds the
+	// segments closed before it reported (and renames them).
+	src.wait = func() {
+		for reported.Load() < opened.Load()-1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	if err := Record(context.Background(), src, "live", "cam1", cfg); !errors.Is(err, io.EOF) {
 		t.Fatalf("Record: %v", err)
 	}
@@ -230,11 +242,12 @@ func TestRecordAcrossClockSteps(t *testing.T) {
 
 // Steps in different segments (forward a year, then back a day, while
 // recording): each segment open across a step is named by its true start
-// on the clock of its close. Segments closed before a backward step keep
-// their names (documented in clockstep.go), here the first one a day
-// ahead of the others, but get their true start in a sidecar, by which
-// the index orders and dates them; retention deletes nothing across the
-// steps (recordWithClock) and ages them by their true start later.
+// on the clock of its close, and the segments closed before a step are
+// renamed to theirs (here the first one, a day ahead of the others until
+// the backward step): every name, on disk, in the index and in playback's
+// listing, is its true start, in recording order, with no sidecar left;
+// retention deletes nothing across the steps (recordWithClock) and ages
+// them by their true start later.
 func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	t.Parallel()
 	const year, day = 365 * 24 * time.Hour, 24 * time.Hour
@@ -244,7 +257,9 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	}
 	// Sorted by start: the two after the backward step, then the first.
 	first, second, third := segs[2], segs[0], segs[1]
-	checkName(t, dir, first, clockBase.Add(year))
+	if d := first.Start.Sub(clockBase.Add(year)); d < 0 || d > 300*time.Millisecond {
+		t.Errorf("first segment starting %v, want %v", first.Start, clockBase.Add(year))
+	}
 	// Cut at the keyframes after the steps (GOP 1 s): at 2 s and 4 s.
 	checkName(t, dir, second, clockBase.Add(year-day+2*time.Second))
 	checkName(t, dir, third, clockBase.Add(year-day+4*time.Second))
@@ -254,15 +269,48 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	if second.OpenPath == second.Path || third.OpenPath != third.Path {
 		t.Errorf("renames: second %s -> %s, third %s -> %s", second.OpenPath, second.Path, third.OpenPath, third.Path)
 	}
-	// The first, closed before the backward step, keeps its name (hooks
-	// have it) but has its true start beside it: the index, the API and
-	// playback date and order all three by when they were recorded.
+	// The first, closed before the backward step (its hooks got the old
+	// name), is renamed to its true start: the names, the index, the API
+	// and playback date and order all three by when they were recorded.
 	final := clockBase.Add(year - day)
+	renamed := filepath.Join(dir, filepath.FromSlash(expandTemplate(DefaultPathTemplate, "live", "cam1", final))) + ".flv"
+	if _, err := os.Stat(first.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("first segment still under the name the wrong clock gave: %s (%v)", first.Path, err)
+	}
+	if _, err := os.Stat(renamed); err != nil {
+		t.Errorf("first segment not renamed to its true start: %v", err)
+	}
+	if _, err := os.Stat(startSidecar(first.Path)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("start sidecar left beside the old name: %v", err)
+	}
+	if _, err := os.Stat(startSidecar(renamed)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("start sidecar beside the renamed segment: %v", err)
+	}
+	// Every file's name on disk is its true start, within a second, in
+	// recording order, and nothing was deleted.
+	var names []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return nil
+	})
+	sort.Strings(names)
+	if len(names) != 3 {
+		t.Fatalf("files on disk: %v, want the three segments and nothing else", names)
+	}
+	for i, p := range names {
+		n, _ := ParseSegmentName(p)
+		w := final.Add(time.Duration(2*i) * time.Second)
+		if d := n.Start.Sub(w); d < -time.Second || d > time.Second {
+			t.Errorf("file #%d %s: its name says %v, its true start is %v", i, filepath.Base(p), n.Start, w)
+		}
+	}
 	want := []struct {
 		path  string
 		start time.Time
 		fixed bool
-	}{{first.Path, final, true}, {second.Path, final.Add(2 * time.Second), false}, {third.Path, final.Add(4 * time.Second), false}}
+	}{{renamed, final, false}, {second.Path, final.Add(2 * time.Second), false}, {third.Path, final.Add(4 * time.Second), false}}
 	check := func(how string, got []SegmentInfo) {
 		t.Helper()
 		if len(got) != len(want) {
@@ -292,7 +340,7 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	}
 	x.FillDurations(all, time.Minute)
 	check("index, all streams", all)
-	listed, err := ListDir(filepath.Dir(first.Path))
+	listed, err := ListDir(filepath.Dir(renamed))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +350,7 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	check("playback's listing", listed)
 	// From ?from= on the corrected clock: the first is found by its true
 	// start, not by its name a day ahead.
-	if got, _ := x.Segments("live", "cam1", final, final.Add(time.Second)); len(got) != 1 || got[0].Path != first.Path {
+	if got, _ := x.Segments("live", "cam1", final, final.Add(time.Second)); len(got) != 1 || got[0].Path != renamed {
 		t.Errorf("segments at the first one's true start: %v", got)
 	}
 
@@ -336,7 +384,7 @@ func TestStartSidecarFollowsClock(t *testing.T) {
 	cs := NewClockSteps(fc)
 	p := filepath.Join(dir, "2025-03-04_05-06-07.flv")
 	os.WriteFile(p, []byte("x"), 0o644)
-	cs.track(p, clockBase, 0)
+	cs.track(p, clockBase, 0, nil) // no namer: kept, as a segment whose upload is under way
 	if _, err := os.Stat(startSidecar(p)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("sidecar without a step: %v", err)
 	}
@@ -450,7 +498,7 @@ func TestSystemClock(t *testing.T) {
 func TestClockStepsReadNoAlloc(t *testing.T) {
 	fc, e := stepClock()
 	cs := NewClockSteps(fc)
-	cs.track(filepath.Join(t.TempDir(), "2025-03-04_05-06-07.flv"), clockBase, 0)
+	cs.track(filepath.Join(t.TempDir(), "2025-03-04_05-06-07.flv"), clockBase, 0, nil)
 	if n := testing.AllocsPerRun(1000, func() { *e += time.Millisecond; cs.Elapsed(); cs.Now() }); n != 0 {
 		t.Errorf("%v allocations per clock reading", n)
 	}
