@@ -51,8 +51,10 @@ type activeRecording struct {
 
 func newRecordings(h *hub.Hub, log *slog.Logger) *recordings {
 	ctx, cancel := context.WithCancel(context.Background())
+	clock := recorder.NewClockSteps(nil)
+	clock.Logger = log
 	return &recordings{log: log, hub: h, ctx: ctx, cancel: cancel, active: make(map[string]*activeRecording),
-		clock: recorder.NewClockSteps(nil)}
+		clock: clock}
 }
 
 // openSegments is vod.Options.Open for a play of t: whether a file is a
