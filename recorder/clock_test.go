@@ -145,11 +145,20 @@ func TestSweepAcrossClockSteps(t *testing.T) {
 // file system would. Returns the segments in recording order.
 func recordWithClock(t *testing.T, schedule []clockStep) ([]Segment, *Stats, string) {
 	t.Helper()
+	return recordWithRenamer(t, schedule, nil)
+}
+
+// recordWithRenamer is recordWithClock with renamer guarding the renames
+// of closed segments after a step.
+func recordWithRenamer(t *testing.T, schedule []clockStep, renamer Renamer) ([]Segment, *Stats, string) {
+	t.Helper()
 	dir := t.TempDir()
 	var ms atomic.Int64
 	fc := mediaClock(clockBase, &ms, 1)
 	fc.schedule = schedule
 	cs := NewClockSteps(fc)
+	cs.Logger = testLogger(t)
+	cs.SetRenamer(renamer)
 	var open OpenSegments
 	var mu sync.Mutex
 	var segs []Segment
@@ -370,6 +379,46 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "live")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("directories not pruned: %v", err)
+	}
+}
+
+// A closed segment whose rename the guard refuses (its upload is under
+// way) keeps its name and gets its true start in a sidecar, which the
+// index dates and orders it by; the guard is asked with its true start.
+func TestRecordStepRenameRefused(t *testing.T) {
+	t.Parallel()
+	const year, day = 365 * 24 * time.Hour, 24 * time.Hour
+	final := clockBase.Add(year - day)
+	var asked []time.Time
+	var mu sync.Mutex
+	refuse := func(path string, start time.Time, rename func() (string, error)) (string, bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, start)
+		return path, false, nil
+	}
+	segs, _, dir := recordWithRenamer(t, []clockStep{{1500 * time.Millisecond, year}, {3500 * time.Millisecond, -day}}, refuse)
+	if len(segs) != 3 {
+		t.Fatalf("%d segments, want 3", len(segs))
+	}
+	first := segs[2] // named a day ahead
+	mu.Lock()
+	if len(asked) != 1 || asked[0].Sub(final) < 0 || asked[0].Sub(final) > 300*time.Millisecond {
+		t.Errorf("guard asked for %v, want once, for the first segment's true start %v", asked, final)
+	}
+	mu.Unlock()
+	if _, err := os.Stat(first.Path); err != nil {
+		t.Errorf("refused rename: the segment moved: %v", err)
+	}
+	if got, ok := readStartSidecar(first.Path); !ok || got.Sub(final) < 0 || got.Sub(final) > 300*time.Millisecond {
+		t.Errorf("sidecar %v %v, want the true start %v", got, ok, final)
+	}
+	got, err := NewIndex(dir, nil).Segments("live", "cam1", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Path != first.Path || !got[0].StartCorrected {
+		t.Errorf("index: %+v, want the kept segment first, its start corrected", got)
 	}
 }
 
