@@ -147,7 +147,7 @@ func (r *recordings) hook(app string, c SegmentHookConfig) *recorder.Hook {
 	}
 	h := r.hooks[app]
 	if h == nil || h.URL != c.URL || !slices.Equal(h.Command, c.Command) {
-		h = &recorder.Hook{URL: c.URL, Command: c.Command, Timeout: c.Timeout, Logger: r.log.With("app", app)}
+		h = &recorder.Hook{URL: c.URL, Command: c.Command, Timeout: c.Timeout, Logger: r.log.With("app", app), Follow: r.clock.Follow}
 		r.hooks[app] = h
 	}
 	return h

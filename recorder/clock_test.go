@@ -552,3 +552,35 @@ func TestClockStepsReadNoAlloc(t *testing.T) {
 		t.Errorf("%v allocations per clock reading", n)
 	}
 }
+
+// A closed segment renamed after a step: Follow (what a queued hook runs
+// with) gives its new path and true start; one not renamed is unchanged.
+func TestFollowRenamedSegment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fc, e := stepClock()
+	cs := NewClockSteps(fc)
+	namer := &segNamer{cfg: Config{Dir: dir, PathTemplate: DefaultPathTemplate, Format: FormatFLV}, app: "live", stream: "cam1"}
+	old := filepath.Join(dir, filepath.FromSlash(expandTemplate(DefaultPathTemplate, "live", "cam1", clockBase))) + ".flv"
+	os.MkdirAll(filepath.Dir(old), 0o755)
+	os.WriteFile(old, []byte("x"), 0o644)
+	cs.track(old, clockBase, 0, namer).reported.Store(true)
+	other := Segment{Path: filepath.Join(dir, "elsewhere.flv"), Start: clockBase}
+	*e = time.Minute
+	fc.Step(-24 * time.Hour)
+	cs.Now()
+	want := filepath.Join(dir, filepath.FromSlash(expandTemplate(DefaultPathTemplate, "live", "cam1", clockBase.Add(-24*time.Hour)))) + ".flv"
+	if _, err := os.Stat(want); err != nil {
+		t.Fatalf("not renamed to its true start: %v", err)
+	}
+	got := cs.Follow(Segment{Path: old, Start: clockBase})
+	if got.Path != want || !got.Start.Equal(clockBase.Add(-24*time.Hour)) {
+		t.Errorf("Follow: %s %v, want %s %v", got.Path, got.Start, want, clockBase.Add(-24*time.Hour))
+	}
+	if got := cs.Follow(other); got != other {
+		t.Errorf("Follow of a segment not renamed: %+v", got)
+	}
+	if _, err := os.Stat(startSidecar(want)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("sidecar beside a renamed segment: %v", err)
+	}
+}

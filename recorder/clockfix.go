@@ -38,6 +38,7 @@ const maxTrackedSegments = 4096
 // trackedSegment is a segment closed in this run.
 type trackedSegment struct {
 	path   string        // written with both mu and fixMu held
+	closed string        // the path OnSegmentDone reported
 	named  time.Time     // the time its name says
 	opened time.Duration // its opening on the steady clock
 	fixed  time.Time     // the start its sidecar says; zero: none (guarded by fixMu)
@@ -131,11 +132,12 @@ func writeStartSidecar(segment string, start, named time.Time) error {
 // after the step failed). The caller sets reported once the segment's
 // OnSegmentDone returned.
 func (s *ClockSteps) track(path string, named time.Time, opened time.Duration, namer *segNamer) *trackedSegment {
-	t := &trackedSegment{path: path, named: named, opened: opened, namer: namer}
+	t := &trackedSegment{path: path, closed: path, named: named, opened: opened, namer: namer}
 	s.mu.Lock()
 	if len(s.segs) >= maxTrackedSegments {
 		for _, old := range s.segs[:len(s.segs)-maxTrackedSegments+1] {
 			delete(s.renamed, old.path)
+			delete(s.moved, old.closed)
 		}
 		n := copy(s.segs, s.segs[len(s.segs)-maxTrackedSegments+1:])
 		clear(s.segs[n:])
@@ -257,14 +259,34 @@ func (s *ClockSteps) renameOne(t *trackedSegment, start time.Time, renamer Renam
 	t.path, t.named, t.fixed = p, start, time.Time{}
 	delete(s.renamed, old)
 	if s.renamed == nil {
-		s.renamed = map[string]bool{}
+		s.renamed, s.moved = map[string]bool{}, map[string]movedSegment{}
 	}
 	s.renamed[p] = true
+	s.moved[t.closed] = movedSegment{p, start}
 	s.mu.Unlock()
 	if p != old && s.Logger != nil {
 		s.Logger.Info("segment renamed to its true start after a wall clock step", "from", old, "path", p)
 	}
 	return true
+}
+
+// movedSegment is where a step moved a closed segment.
+type movedSegment struct {
+	path  string
+	start time.Time
+}
+
+// Follow returns seg (as OnSegmentDone reported it) with the path and
+// start a rename after a step of the wall clock gave it since, if any:
+// for those who act on a segment later (Hook.Follow).
+func (s *ClockSteps) Follow(seg Segment) Segment {
+	s.mu.Lock()
+	m, ok := s.moved[seg.Path]
+	s.mu.Unlock()
+	if ok {
+		seg.Path, seg.Start = m.path, m.start
+	}
+	return seg
 }
 
 // renamedThisRun reports whether path is a segment of this run renamed
