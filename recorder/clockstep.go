@@ -25,11 +25,13 @@ import (
 //     the one OnSegmentOpen reported.
 //   - The next segment opens under the new wall clock, so it starts after
 //     the renamed one: the names of one stream stay in recording order.
-//   - Segments closed before the step keep their names (hooks and uploads
-//     already have them), but get their true start written beside them
-//     (NAME.flv.start, clockfix.go): the recordings index, the API,
-//     playback and retention date and order them by it, so after a
-//     backward step they still come before the segments recorded later.
+//   - Segments closed before the step in this run are renamed to their
+//     true start too (clockfix.go), unless that is not safe (an upload of
+//     one under way: ClockSteps.SetRenamer); those keep their names and
+//     get their true start written beside them (NAME.flv.start): the
+//     recordings index, the API, playback and retention date and order
+//     them by it, so after a backward step they still come before the
+//     segments recorded later.
 
 // checkClock notes a step of the wall clock while a segment is open.
 func (r *recorder) checkClock() {
