@@ -241,6 +241,9 @@ func (s *ClockSteps) renameOne(t *trackedSegment, start time.Time, renamer Renam
 		p, err = rename()
 		ok = err == nil
 	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return true // deleted meanwhile (retention, a user): no sidecar for it
+	}
 	if err != nil {
 		if s.Logger != nil {
 			s.Logger.Warn("segment named before a wall clock step not renamed; its true start is written beside it", "path", old, "start", start, "err", err)
