@@ -51,8 +51,10 @@ type activeRecording struct {
 
 func newRecordings(h *hub.Hub, log *slog.Logger) *recordings {
 	ctx, cancel := context.WithCancel(context.Background())
+	clock := recorder.NewClockSteps(nil)
+	clock.Logger = log
 	return &recordings{log: log, hub: h, ctx: ctx, cancel: cancel, active: make(map[string]*activeRecording),
-		clock: recorder.NewClockSteps(nil)}
+		clock: clock}
 }
 
 // openSegments is vod.Options.Open for a play of t: whether a file is a
@@ -145,7 +147,7 @@ func (r *recordings) hook(app string, c SegmentHookConfig) *recorder.Hook {
 	}
 	h := r.hooks[app]
 	if h == nil || h.URL != c.URL || !slices.Equal(h.Command, c.Command) {
-		h = &recorder.Hook{URL: c.URL, Command: c.Command, Timeout: c.Timeout, Logger: r.log.With("app", app)}
+		h = &recorder.Hook{URL: c.URL, Command: c.Command, Timeout: c.Timeout, Logger: r.log.With("app", app), Follow: r.clock.Follow}
 		r.hooks[app] = h
 	}
 	return h

@@ -52,6 +52,10 @@ func (a *Appliance) startUploads(cfg *Config, crashed []string) {
 	a.rec.mu.Lock()
 	a.rec.up = up
 	a.rec.mu.Unlock()
+	// After a step of the wall clock, closed segments are renamed to
+	// their true start: a pending upload follows, one under way keeps
+	// its segment's name.
+	a.rec.clock.SetRenamer(up.Rename)
 	// Segments a crash left open never had their segment-done: the ones
 	// start-up recovery kept are queued now.
 	idx := a.rec.index(cfg.Storage.Dir)

@@ -86,8 +86,11 @@ type ClockSteps struct {
 	mu      sync.Mutex
 	frames  []wallFrame // oldest first; the last one is the current one
 	lastE   time.Duration
-	segs    []*trackedSegment // this run's closed segments, oldest first
-	stepped bool              // a step not yet applied to segs
+	segs    []*trackedSegment       // this run's closed segments, oldest first
+	stepped bool                    // a step not yet applied to segs
+	renamer Renamer                 // guards the renames of segs (SetRenamer)
+	renamed map[string]bool         // paths of segs renamed after a step
+	moved   map[string]movedSegment // by the path reported at close: where a step moved it
 
 	fixMu sync.Mutex // one fixSegments at a time; guards trackedSegment.fixed
 }

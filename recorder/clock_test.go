@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -144,19 +145,30 @@ func TestSweepAcrossClockSteps(t *testing.T) {
 // file system would. Returns the segments in recording order.
 func recordWithClock(t *testing.T, schedule []clockStep) ([]Segment, *Stats, string) {
 	t.Helper()
+	return recordWithRenamer(t, schedule, nil)
+}
+
+// recordWithRenamer is recordWithClock with renamer guarding the renames
+// of closed segments after a step.
+func recordWithRenamer(t *testing.T, schedule []clockStep, renamer Renamer) ([]Segment, *Stats, string) {
+	t.Helper()
 	dir := t.TempDir()
 	var ms atomic.Int64
 	fc := mediaClock(clockBase, &ms, 1)
 	fc.schedule = schedule
 	cs := NewClockSteps(fc)
+	cs.Logger = testLogger(t)
+	cs.SetRenamer(renamer)
 	var open OpenSegments
 	var mu sync.Mutex
 	var segs []Segment
 	var deleted []string
+	var opened, reported atomic.Int64
 	stats := new(Stats)
 	cfg := Config{Dir: dir, Format: FormatFLV, Clock: cs, SyncEvery: 500 * time.Millisecond, Stats: stats, Logger: testLogger(t),
-		OnSegmentOpen: open.Opened,
+		OnSegmentOpen: func(p string) { opened.Add(1); open.Opened(p) },
 		OnSegmentDone: func(s Segment) {
+			defer reported.Add(1)
 			defer open.Done(s.OpenPath)
 			os.Chtimes(s.Path, cs.Now(), cs.Now())
 			d, _, err := Sweep(dir, Policy{MaxAge: time.Hour, Clock: cs}, open.InUse, cs.Now(), nil)
@@ -171,6 +183,15 @@ func recordWithClock(t *testing.T, schedule []clockStep) ([]Segment, *Stats, str
 	}
 	src := newSource(messages(readFLV(t, mediaFile(t, "av"))))
 	src.clock = &ms
+	// Media arrives in real time, the callbacks (Sweep) run in
+	// microseconds: wait for every closed segment's callback before the
+	// next batch, as a real stream would, so that a step finds the
+	// segments closed before it reported (and renames them).
+	src.wait = func() {
+		for reported.Load() < opened.Load()-1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	if err := Record(context.Background(), src, "live", "cam1", cfg); !errors.Is(err, io.EOF) {
 		t.Fatalf("Record: %v", err)
 	}
@@ -230,11 +251,12 @@ func TestRecordAcrossClockSteps(t *testing.T) {
 
 // Steps in different segments (forward a year, then back a day, while
 // recording): each segment open across a step is named by its true start
-// on the clock of its close. Segments closed before a backward step keep
-// their names (documented in clockstep.go), here the first one a day
-// ahead of the others, but get their true start in a sidecar, by which
-// the index orders and dates them; retention deletes nothing across the
-// steps (recordWithClock) and ages them by their true start later.
+// on the clock of its close, and the segments closed before a step are
+// renamed to theirs (here the first one, a day ahead of the others until
+// the backward step): every name, on disk, in the index and in playback's
+// listing, is its true start, in recording order, with no sidecar left;
+// retention deletes nothing across the steps (recordWithClock) and ages
+// them by their true start later.
 func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	t.Parallel()
 	const year, day = 365 * 24 * time.Hour, 24 * time.Hour
@@ -244,7 +266,9 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	}
 	// Sorted by start: the two after the backward step, then the first.
 	first, second, third := segs[2], segs[0], segs[1]
-	checkName(t, dir, first, clockBase.Add(year))
+	if d := first.Start.Sub(clockBase.Add(year)); d < 0 || d > 300*time.Millisecond {
+		t.Errorf("first segment starting %v, want %v", first.Start, clockBase.Add(year))
+	}
 	// Cut at the keyframes after the steps (GOP 1 s): at 2 s and 4 s.
 	checkName(t, dir, second, clockBase.Add(year-day+2*time.Second))
 	checkName(t, dir, third, clockBase.Add(year-day+4*time.Second))
@@ -254,15 +278,48 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	if second.OpenPath == second.Path || third.OpenPath != third.Path {
 		t.Errorf("renames: second %s -> %s, third %s -> %s", second.OpenPath, second.Path, third.OpenPath, third.Path)
 	}
-	// The first, closed before the backward step, keeps its name (hooks
-	// have it) but has its true start beside it: the index, the API and
-	// playback date and order all three by when they were recorded.
+	// The first, closed before the backward step (its hooks got the old
+	// name), is renamed to its true start: the names, the index, the API
+	// and playback date and order all three by when they were recorded.
 	final := clockBase.Add(year - day)
+	renamed := filepath.Join(dir, filepath.FromSlash(expandTemplate(DefaultPathTemplate, "live", "cam1", final))) + ".flv"
+	if _, err := os.Stat(first.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("first segment still under the name the wrong clock gave: %s (%v)", first.Path, err)
+	}
+	if _, err := os.Stat(renamed); err != nil {
+		t.Errorf("first segment not renamed to its true start: %v", err)
+	}
+	if _, err := os.Stat(startSidecar(first.Path)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("start sidecar left beside the old name: %v", err)
+	}
+	if _, err := os.Stat(startSidecar(renamed)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("start sidecar beside the renamed segment: %v", err)
+	}
+	// Every file's name on disk is its true start, within a second, in
+	// recording order, and nothing was deleted.
+	var names []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return nil
+	})
+	sort.Strings(names)
+	if len(names) != 3 {
+		t.Fatalf("files on disk: %v, want the three segments and nothing else", names)
+	}
+	for i, p := range names {
+		n, _ := ParseSegmentName(p)
+		w := final.Add(time.Duration(2*i) * time.Second)
+		if d := n.Start.Sub(w); d < -time.Second || d > time.Second {
+			t.Errorf("file #%d %s: its name says %v, its true start is %v", i, filepath.Base(p), n.Start, w)
+		}
+	}
 	want := []struct {
 		path  string
 		start time.Time
 		fixed bool
-	}{{first.Path, final, true}, {second.Path, final.Add(2 * time.Second), false}, {third.Path, final.Add(4 * time.Second), false}}
+	}{{renamed, final, false}, {second.Path, final.Add(2 * time.Second), false}, {third.Path, final.Add(4 * time.Second), false}}
 	check := func(how string, got []SegmentInfo) {
 		t.Helper()
 		if len(got) != len(want) {
@@ -292,7 +349,7 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	}
 	x.FillDurations(all, time.Minute)
 	check("index, all streams", all)
-	listed, err := ListDir(filepath.Dir(first.Path))
+	listed, err := ListDir(filepath.Dir(renamed))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +359,7 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	check("playback's listing", listed)
 	// From ?from= on the corrected clock: the first is found by its true
 	// start, not by its name a day ahead.
-	if got, _ := x.Segments("live", "cam1", final, final.Add(time.Second)); len(got) != 1 || got[0].Path != first.Path {
+	if got, _ := x.Segments("live", "cam1", final, final.Add(time.Second)); len(got) != 1 || got[0].Path != renamed {
 		t.Errorf("segments at the first one's true start: %v", got)
 	}
 
@@ -325,6 +382,46 @@ func TestRecordAcrossSeparateClockSteps(t *testing.T) {
 	}
 }
 
+// A closed segment whose rename the guard refuses (its upload is under
+// way) keeps its name and gets its true start in a sidecar, which the
+// index dates and orders it by; the guard is asked with its true start.
+func TestRecordStepRenameRefused(t *testing.T) {
+	t.Parallel()
+	const year, day = 365 * 24 * time.Hour, 24 * time.Hour
+	final := clockBase.Add(year - day)
+	var asked []time.Time
+	var mu sync.Mutex
+	refuse := func(path string, start time.Time, rename func() (string, error)) (string, bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, start)
+		return path, false, nil
+	}
+	segs, _, dir := recordWithRenamer(t, []clockStep{{1500 * time.Millisecond, year}, {3500 * time.Millisecond, -day}}, refuse)
+	if len(segs) != 3 {
+		t.Fatalf("%d segments, want 3", len(segs))
+	}
+	first := segs[2] // named a day ahead
+	mu.Lock()
+	if len(asked) != 1 || asked[0].Sub(final) < 0 || asked[0].Sub(final) > 300*time.Millisecond {
+		t.Errorf("guard asked for %v, want once, for the first segment's true start %v", asked, final)
+	}
+	mu.Unlock()
+	if _, err := os.Stat(first.Path); err != nil {
+		t.Errorf("refused rename: the segment moved: %v", err)
+	}
+	if got, ok := readStartSidecar(first.Path); !ok || got.Sub(final) < 0 || got.Sub(final) > 300*time.Millisecond {
+		t.Errorf("sidecar %v %v, want the true start %v", got, ok, final)
+	}
+	got, err := NewIndex(dir, nil).Segments("live", "cam1", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Path != first.Path || !got[0].StartCorrected {
+		t.Errorf("index: %+v, want the kept segment first, its start corrected", got)
+	}
+}
+
 // The wall clock steps back across segments already closed, while the
 // stream is not being recorded: the next start of recording, and the
 // clock readings of anyone sharing it, write their true starts; a step
@@ -336,7 +433,7 @@ func TestStartSidecarFollowsClock(t *testing.T) {
 	cs := NewClockSteps(fc)
 	p := filepath.Join(dir, "2025-03-04_05-06-07.flv")
 	os.WriteFile(p, []byte("x"), 0o644)
-	cs.track(p, clockBase, 0)
+	cs.track(p, clockBase, 0, nil) // no namer: kept, as a segment whose upload is under way
 	if _, err := os.Stat(startSidecar(p)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("sidecar without a step: %v", err)
 	}
@@ -450,8 +547,40 @@ func TestSystemClock(t *testing.T) {
 func TestClockStepsReadNoAlloc(t *testing.T) {
 	fc, e := stepClock()
 	cs := NewClockSteps(fc)
-	cs.track(filepath.Join(t.TempDir(), "2025-03-04_05-06-07.flv"), clockBase, 0)
+	cs.track(filepath.Join(t.TempDir(), "2025-03-04_05-06-07.flv"), clockBase, 0, nil)
 	if n := testing.AllocsPerRun(1000, func() { *e += time.Millisecond; cs.Elapsed(); cs.Now() }); n != 0 {
 		t.Errorf("%v allocations per clock reading", n)
+	}
+}
+
+// A closed segment renamed after a step: Follow (what a queued hook runs
+// with) gives its new path and true start; one not renamed is unchanged.
+func TestFollowRenamedSegment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fc, e := stepClock()
+	cs := NewClockSteps(fc)
+	namer := &segNamer{cfg: Config{Dir: dir, PathTemplate: DefaultPathTemplate, Format: FormatFLV}, app: "live", stream: "cam1"}
+	old := filepath.Join(dir, filepath.FromSlash(expandTemplate(DefaultPathTemplate, "live", "cam1", clockBase))) + ".flv"
+	os.MkdirAll(filepath.Dir(old), 0o755)
+	os.WriteFile(old, []byte("x"), 0o644)
+	cs.track(old, clockBase, 0, namer).reported.Store(true)
+	other := Segment{Path: filepath.Join(dir, "elsewhere.flv"), Start: clockBase}
+	*e = time.Minute
+	fc.Step(-24 * time.Hour)
+	cs.Now()
+	want := filepath.Join(dir, filepath.FromSlash(expandTemplate(DefaultPathTemplate, "live", "cam1", clockBase.Add(-24*time.Hour)))) + ".flv"
+	if _, err := os.Stat(want); err != nil {
+		t.Fatalf("not renamed to its true start: %v", err)
+	}
+	got := cs.Follow(Segment{Path: old, Start: clockBase})
+	if got.Path != want || !got.Start.Equal(clockBase.Add(-24*time.Hour)) {
+		t.Errorf("Follow: %s %v, want %s %v", got.Path, got.Start, want, clockBase.Add(-24*time.Hour))
+	}
+	if got := cs.Follow(other); got != other {
+		t.Errorf("Follow of a segment not renamed: %+v", got)
+	}
+	if _, err := os.Stat(startSidecar(want)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("sidecar beside a renamed segment: %v", err)
 	}
 }

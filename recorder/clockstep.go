@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -24,11 +25,13 @@ import (
 //     the one OnSegmentOpen reported.
 //   - The next segment opens under the new wall clock, so it starts after
 //     the renamed one: the names of one stream stay in recording order.
-//   - Segments closed before the step keep their names (hooks and uploads
-//     already have them), but get their true start written beside them
-//     (NAME.flv.start, clockfix.go): the recordings index, the API,
-//     playback and retention date and order them by it, so after a
-//     backward step they still come before the segments recorded later.
+//   - Segments closed before the step in this run are renamed to their
+//     true start too (clockfix.go), unless that is not safe (an upload of
+//     one under way: ClockSteps.SetRenamer); those keep their names and
+//     get their true start written beside them (NAME.flv.start): the
+//     recordings index, the API, playback and retention date and order
+//     them by it, so after a backward step they still come before the
+//     segments recorded later.
 
 // checkClock notes a step of the wall clock while a segment is open.
 func (r *recorder) checkClock() {
@@ -70,6 +73,8 @@ func (r *recorder) renameAfterStep() {
 // the new path (old when that is already its name). A name that has an
 // open marker is taken too: a segment is being created there.
 func renameSegment(cfg *Config, app, stream, old string, start time.Time) (string, error) {
+	renameMu.Lock() // the recorder's rename and ClockSteps' probe the same names
+	defer renameMu.Unlock()
 	base := filepath.Join(cfg.Dir, filepath.FromSlash(expandTemplate(cfg.PathTemplate, app, stream, start)))
 	if !below(filepath.Clean(cfg.Dir), base) {
 		return "", fmt.Errorf("recorder: path template %q leaves the storage directory", cfg.PathTemplate)
@@ -98,9 +103,12 @@ func renameSegment(cfg *Config, app, stream, old string, start time.Time) (strin
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return "", err
 		}
-		// Not link+unlink: FAT and exFAT cards have no hard links. The
-		// stream's one recorder is the only writer of these names.
-		if err := os.Rename(old, p); err != nil {
+		// Not link+unlink: FAT and exFAT cards have no hard links. A
+		// name taken in the meantime (the recorder creating its next
+		// segment there) is skipped, never replaced.
+		if err := renameNoReplace(old, p); errors.Is(err, fs.ErrExist) {
+			continue
+		} else if err != nil {
 			return "", err
 		}
 		syncDir(filepath.Dir(p))
@@ -110,6 +118,20 @@ func renameSegment(cfg *Config, app, stream, old string, start time.Time) (strin
 		return p, nil
 	}
 	return "", fmt.Errorf("recorder: no free name for %s%s", base, ext)
+}
+
+// renameMu serializes renameSegment.
+var renameMu sync.Mutex
+
+// renameChecked renames old to new unless new exists (not atomic: for
+// filesystems without RENAME_NOREPLACE).
+func renameChecked(old, new string) error {
+	if taken, err := exists(new); err != nil {
+		return err
+	} else if taken {
+		return &os.LinkError{Op: "rename", Old: old, New: new, Err: fs.ErrExist}
+	}
+	return os.Rename(old, new)
 }
 
 // exists reports whether path names something (not following a link).

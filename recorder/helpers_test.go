@@ -149,6 +149,7 @@ type fakeSource struct {
 	drained chan struct{} // closed when a blocking source has handed out everything
 	once    sync.Once
 	clock   *atomic.Int64 // set to each message's timestamp as it is handed out
+	wait    func()        // if set, called before each batch is handed out
 }
 
 func newSource(msgs []*remux.Message) *fakeSource {
@@ -168,6 +169,9 @@ func blockingSource(t *testing.T) ([]*remux.Message, *fakeSource) {
 }
 
 func (s *fakeSource) Next(dst []*remux.Message) ([]*remux.Message, error) {
+	if s.wait != nil {
+		s.wait()
+	}
 	if s.i >= len(s.msgs) {
 		if s.block {
 			close(s.drained)

@@ -64,6 +64,12 @@ type Hook struct {
 	Timeout     time.Duration // per POST and per command; default 10m
 	Concurrency int           // default 2
 	Logger      *slog.Logger  // default slog.Default()
+	// Follow, when set, maps a queued segment to its path and start at
+	// the time its hook runs: a segment renamed to its true start after a
+	// step of the wall clock (ClockSteps.Follow) is run with its new name.
+	// A hook that ran before the rename had the old one; no hook is run
+	// for the rename itself.
+	Follow func(Segment) Segment
 
 	Runs     atomic.Int64 // segments whose hook ran (successfully or not)
 	Failures atomic.Int64 // runs whose POST or command failed
@@ -184,6 +190,9 @@ func (h *Hook) worker() {
 
 // run does the POST and the command for one segment.
 func (h *Hook) run(s Segment) {
+	if h.Follow != nil {
+		s = h.Follow(s)
+	}
 	h.Runs.Add(1)
 	log := h.log().With("path", s.Path)
 	failed := false

@@ -364,6 +364,7 @@ type recorder struct {
 	segOpened  time.Duration // steady time of the segment's opening
 	segOrigin  time.Time     // the clock's origin by the wall clock, last checked
 	segStepped bool          // the wall clock stepped: cut, then rename
+	namer      *segNamer     // how this recorder names segments, for ClockSteps' renames
 
 	paused     bool
 	pauseUntil time.Duration // steady time
@@ -853,7 +854,7 @@ func (r *recorder) openSegment(ext int64) (opened bool) {
 			cause = errors.New("segment not opened")
 		}
 		r.report(Segment{Path: path, OpenPath: path, App: r.app, Stream: r.stream, Start: now, Format: r.cfg.Format,
-			Err: fmt.Errorf("write segment header: %w", cause)})
+			Err: fmt.Errorf("write segment header: %w", cause)}, nil)
 	}()
 	if cb := r.cfg.OnSegmentOpen; cb != nil {
 		cb(path)
@@ -940,19 +941,24 @@ func (r *recorder) finish(err error) {
 	r.seg = nil
 	r.stats.Bytes.Add(s.Bytes - r.reported)
 	r.reported = 0
+	var t *trackedSegment
 	if cs, ok := r.cfg.Clock.(*ClockSteps); ok && s.Bytes > 0 {
-		// Should the wall clock step later in this run, the segment's
-		// true start gets written beside it (clockfix.go).
-		cs.track(s.Path, s.Start, r.segOpened)
+		// Should the wall clock step later in this run, the segment is
+		// renamed to its true start, or that is written beside it
+		// (clockfix.go).
+		if r.namer == nil {
+			r.namer = &segNamer{cfg: Config{Dir: r.cfg.Dir, PathTemplate: r.cfg.PathTemplate, Format: r.cfg.Format}, app: r.app, stream: r.stream}
+		}
+		t = cs.track(s.Path, s.Start, r.segOpened, r.namer)
 	}
-	r.report(s)
+	r.report(s, t)
 }
 
 // report calls OnSegmentDone in its own goroutine; Record waits for it.
 // The "segment closed" line is logged once the callback returned, so a
 // reader of the log knows the owner's bookkeeping (index, open set) has
 // the segment too: one line per segment, after everything about it.
-func (r *recorder) report(s Segment) {
+func (r *recorder) report(s Segment, t *trackedSegment) {
 	logClosed := func() {
 		if s.Err == nil {
 			r.log.Info("segment closed", "path", s.Path, "duration", s.Duration, "bytes", s.Bytes)
@@ -960,6 +966,7 @@ func (r *recorder) report(s Segment) {
 	}
 	cb := r.cfg.OnSegmentDone
 	if cb == nil {
+		markReported(t)
 		logClosed()
 		return
 	}
@@ -967,8 +974,17 @@ func (r *recorder) report(s Segment) {
 	go func() {
 		defer r.callbacks.Done()
 		cb(s)
+		markReported(t)
 		logClosed()
 	}()
+}
+
+// markReported notes that t's owner has its path: from now on a step of
+// the wall clock may rename it.
+func markReported(t *trackedSegment) {
+	if t != nil {
+		t.reported.Store(true)
+	}
 }
 
 // maybeSync flushes and fsyncs the open segment on schedule.

@@ -214,6 +214,9 @@ func Sweep(dir string, p Policy, inUse func(string) bool, now time.Time, usage D
 		r := recording{path: path, size: info.Size(), mod: info.ModTime()}
 		if p.Clock != nil {
 			r.mod, r.thisRun = p.Clock.correct(r.mod)
+			// Renamed after a step: its time is moved to the corrected
+			// clock already (clockfix.go).
+			r.thisRun = r.thisRun || p.Clock.renamedThisRun(path)
 		}
 		files = append(files, r)
 	}, stale, &errs); werr != nil {

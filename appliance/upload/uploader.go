@@ -67,6 +67,7 @@ type Uploader struct {
 	clients map[string]*client  // by target name
 	hold    map[string]holdInfo // targets on the slow schedule, by name
 	current string              // rel being uploaded
+	moved   map[string]moved    // segments renamed before their Enqueue, by old rel (Rename)
 	st      counters
 }
 
@@ -117,7 +118,7 @@ func (u *Uploader) Enqueue(s Segment) error {
 	if _, ok, _ := u.opts.Target(s.App); !ok {
 		return nil
 	}
-	rel, err := u.rel(s.Path)
+	s, rel, err := u.follow(s) // renamed after a step of the wall clock meanwhile
 	if err != nil {
 		return err
 	}
