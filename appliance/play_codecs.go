@@ -89,12 +89,19 @@ func (a *announcedSub) keep(out []*remux.Message, n int) []*remux.Message {
 			}
 			// A multitrack message: what the player reads of it is
 			// track 0 if that is H.264 or AAC, as a legacy tag.
-			if m = remux.LegacyTrack0(m, a.legacyPool()); m == nil {
+			// Rewritten once per message for all such players.
+			pool := a.legacyPool()
+			r := m.Rewritten(func(m *remux.Message) *remux.Message { return remux.LegacyTrack0(m, pool) })
+			m.Release()
+			if m = r; m == nil {
 				continue
 			}
 		}
 		if m.Kind == remux.KindVideo && !m.Frame.Enhanced && m.Frame.Codec == remux.CodecHEVC {
-			if m = remux.EnhanceLegacyHEVC(m, a.legacyPool()); m == nil {
+			pool := a.legacyPool()
+			r := m.Rewritten(func(m *remux.Message) *remux.Message { return remux.EnhanceLegacyHEVC(m, pool) })
+			m.Release()
+			if m = r; m == nil {
 				continue
 			}
 		}

@@ -99,3 +99,39 @@ func TestAnnouncedOnlyMultitrack(t *testing.T) {
 		m.Release()
 	}
 }
+
+// Two legacy players of a multitrack stream share one rewrite of each
+// message: the bytes copied per message do not grow with them.
+func TestAnnouncedOnlyMultitrackSharesRewrite(t *testing.T) {
+	h := hub.New(nil)
+	cfg := hub.StreamConfig{GOPCache: true}
+	p, err := h.Publish("live", "mt", cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// ManyTracks mp4a: tracks 1 and 0 in one message.
+	many := []byte{0x95, 0x11, 'm', 'p', '4', 'a', 1, 0, 0, 1, 'B', 0, 0, 0, 1, 'A'}
+	discard := slog.New(slog.DiscardHandler)
+	a := announcedOnly(h.Subscribe("live", "mt", cfg), rtmp.Caps{}, discard)
+	defer a.Close()
+	b := announcedOnly(h.Subscribe("live", "mt", cfg), rtmp.Caps{}, discard)
+	defer b.Close()
+	p.Write(remux.NewMessage(remux.KindAudio, 0, append([]byte(nil), many...)))
+	ga, err := a.Next(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb, err := b.Next(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ga) != 1 || len(gb) != 1 {
+		t.Fatalf("legacy players got %d and %d messages, want 1 each", len(ga), len(gb))
+	}
+	if ga[0] != gb[0] || string(ga[0].Payload) != "\xAF\x01A" {
+		t.Errorf("legacy players got %p %q and %p %q: want one shared legacy AAC tag \"\\xAF\\x01A\"", ga[0], ga[0].Payload, gb[0], gb[0].Payload)
+	}
+	ga[0].Release()
+	gb[0].Release()
+}

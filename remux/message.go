@@ -61,6 +61,9 @@ type Message struct {
 	refs atomic.Int32
 	pool *Pool
 	buf  []byte // the whole backing buffer, returned to pool
+	// rewritten is what Rewritten made of the message, kept (one
+	// reference) until the message's last reference goes.
+	rewritten atomic.Pointer[Message]
 }
 
 // NewMessage returns an unpooled message holding payload (not copied), with
@@ -100,9 +103,36 @@ func (m *Message) Release() {
 	if n < 0 {
 		panic("remux: Message released more often than retained")
 	}
+	if r := m.rewritten.Swap(nil); r != nil {
+		r.Release()
+	}
 	if m.pool != nil {
 		m.pool.put(m)
 	}
+}
+
+// Rewritten returns a new reference to rewrite's rewrite of m, made once
+// for all of m's holders: players that need the same message in another
+// form (a legacy player's track 0 of a multitrack message, the Enhanced
+// form of legacy HEVC) share one copy per message, not one each. rewrite
+// gets a reference to m of its own to take and returns the new message or
+// nil (nothing kept then: a nil rewrite is cheap to find again). The
+// caller's reference to m stays the caller's. Every holder of m must use
+// the same rewrite.
+func (m *Message) Rewritten(rewrite func(*Message) *Message) *Message {
+	if r := m.rewritten.Load(); r != nil {
+		return r.Retain()
+	}
+	r := rewrite(m.Retain())
+	if r == nil {
+		return nil
+	}
+	if !m.rewritten.CompareAndSwap(nil, r) {
+		// Another holder rewrote it at the same moment: use theirs.
+		r.Release()
+		return m.rewritten.Load().Retain()
+	}
+	return r.Retain()
 }
 
 // Refs reports the current reference count (for tests and leak checks).
