@@ -44,11 +44,8 @@ type ServerConfig struct {
 	WriteBatch time.Duration
 	// SharedWriter has one writer goroutine per stream write to the
 	// players that keep up, with non-blocking writes (fanout.go; linux).
-	// Off by default: side by side with the goroutine per player it
-	// saved 11 % of the CPU at 100 players, nothing at 1, and nothing
-	// shown at 1000 on the loaded 2-core VM, where the writev syscalls
-	// are 73-84 % of the server's CPU either way
-	// (rtmp/internal/loadtest/RESULTS.md).
+	// The appliance turns it on by default (rtmp.shared_writer); the zero
+	// ServerConfig keeps a goroutine writing for each player.
 	SharedWriter  bool
 	WindowAckSize uint32 // 2_500_000
 	// ReconnectURL is the tcUrl a NetConnection.Connect.ReconnectRequest
