@@ -22,9 +22,9 @@ import (
 
 // Stream names come and go (a camera per name, a name per event): 5,000
 // distinct names, each published with one short GOP, played once and
-// closed, must leave the built binary's goroutines and RSS where they were
-// after the first 500 (the warm-up: pools, the GC's target and the
-// recorder's buffers settle there). What stays on disk is one segment per
+// closed, must leave the built binary's goroutines, metric series and live
+// heap where they were after the first 500 (the warm-up: pools, the GC's
+// target and the recorder's buffers settle there), and its RSS near. What stays on disk is one segment per
 // name, each in its own folder, and no empty folder; retention deletes the
 // segments by its rules, and their folders with them (empty folders it did
 // not empty itself go after a minute: recorder.TestSweep).
@@ -124,7 +124,7 @@ apps:
 			goroutines: int(m["go_goroutines"]), rss: vmRSS(t, p.cmd.Process.Pid), samples: countSamples(t, metrics),
 			// The collector's goal is the heap it found live plus GOGC
 			// (100 %) of that (and of the stacks): about half of it is
-			// what the collection just made marked, however late it ran
+			// what that collection found live, however late it ran
 			// under CPU starvation. (The goal is 4 MB at least: 2 MB is
 			// the floor.)
 			liveHeap: m["go_memstats_next_gc_bytes"] / 2, scrapes: scrapes,
@@ -157,7 +157,7 @@ apps:
 	// average of 23 (part of it the recordings index, which holds the
 	// 4,500 segments that stay on disk); 512 bytes leaked per name in a
 	// map in the hub (tried once, about 1.2 KB a name with the map and
-	// the key) gave +5.5 MB and failed here, 1 KB gave +8.0 MB.
+	// the key) gave +5.5 MB and failed here.
 	if d := f1.liveHeap - f0.liveHeap; d > 4<<20 {
 		t.Errorf("live heap grew %.1f MB between %d and %d names: a name leaves memory behind", d/1e6, warmUp, names)
 	}
