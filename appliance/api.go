@@ -176,12 +176,21 @@ func (a *Appliance) apiHandler() http.Handler {
 			}
 		}
 		s := a.hub.Lookup(r.PathValue("app"), name)
-		if s == nil || !s.Kick(reconnect) {
+		if s == nil {
 			writeError(w, http.StatusNotFound, "no such live stream")
 			return
 		}
-		a.log.Info("publisher kicked via API", "app", r.PathValue("app"), "stream", name, "reconnect", reconnect, "client", r.RemoteAddr)
-		writeJSON(w, http.StatusOK, map[string]string{"result": "kicked"})
+		kicked, requested := s.Kick(reconnect)
+		if !kicked {
+			writeError(w, http.StatusNotFound, "no such live stream")
+			return
+		}
+		a.log.Info("publisher kicked via API", "app", r.PathValue("app"), "stream", name, "reconnect", reconnect,
+			"reconnect_requested", requested, "client", r.RemoteAddr)
+		// reconnect_requested: whether the publisher was told to come back
+		// (it announced Enhanced RTMP v2 reconnect), so a caller knows if
+		// it will be back at once or only after its own retry.
+		writeJSON(w, http.StatusOK, kickAnswer{Result: "kicked", ReconnectRequested: requested})
 	})
 	if a.config().HTTP.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -256,4 +265,10 @@ func (a *Appliance) addPush(w http.ResponseWriter, r *http.Request, app, stream 
 		a.log.Info("push target added via API", "app", app, "stream", stream, "url", redact.URL(req.URL))
 		writeJSON(w, http.StatusCreated, map[string]string{"result": "added"})
 	}
+}
+
+// kickAnswer is the answer of POST .../kick.
+type kickAnswer struct {
+	Result             string `json:"result"`
+	ReconnectRequested bool   `json:"reconnect_requested"`
 }

@@ -311,8 +311,8 @@ func TestAPIStreamsMetricsKick(t *testing.T) {
 		t.Errorf("unknown action: %d %q, want 404 unknown action", code, body)
 	}
 	code, _, body = apptest.Do(t, a, "POST", "/api/v1/streams/live/cam1/kick", token)
-	if code != http.StatusOK || body != "{\n  \"result\": \"kicked\"\n}\n" {
-		t.Fatalf("kick: %d %q, want 200 kicked", code, body)
+	if code != http.StatusOK || body != "{\n  \"result\": \"kicked\",\n  \"reconnect_requested\": false\n}\n" {
+		t.Fatalf("kick: %d %q, want 200 kicked, no reconnect requested", code, body)
 	}
 	kicked := time.Now()
 	logs.WaitLine(t, 2*time.Second, "publisher kicked via API", "stream=cam1")

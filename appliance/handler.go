@@ -123,7 +123,7 @@ func (h *rtmpHandler) OnPublish(ci *rtmp.ConnInfo, req *rtmp.StreamRequest) (rtm
 	if err != nil {
 		return nil, err
 	}
-	pub.SetKicker(func(reconnect bool) { ci.Kick(reconnect) })
+	pub.SetKicker(ci.Kick)
 	if h.published != nil {
 		h.published(app, name, ac)
 	}

@@ -3,6 +3,7 @@ package rtmp
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -192,6 +193,7 @@ func (c *conn) onConnect(txn float64, obj amf.Object) error {
 			}
 		}
 	}
+	c.baseLog = c.log
 	c.log = c.log.With("app", logName(c.info.App))
 	if err := c.srv.handler.OnConnect(&c.info); err != nil {
 		reason := strings.TrimPrefix(err.Error(), ErrRejected.Error()+": ") // said once: "Connection rejected: app ..."
@@ -270,6 +272,26 @@ func (c *conn) request(raw string) *StreamRequest {
 	return &StreamRequest{App: app, Name: name, RawName: raw, Query: q}
 }
 
+// streamLog is the logger of a stream's lines: the connection's, or,
+// when the request's app is not connect's (a client that put the whole
+// path in connect's app, "live/cam" with no name, is app "live" and
+// stream "cam"), one naming the request's app, so that no line says
+// app=live/cam stream=cam.
+func (c *conn) streamLog(req *StreamRequest) *slog.Logger {
+	if req.App == c.info.App || c.baseLog == nil {
+		return c.log
+	}
+	return c.baseLog.With("app", logName(req.App))
+}
+
+// logger is the logger of st's lines.
+func (st *netStream) logger(c *conn) *slog.Logger {
+	if st.log != nil {
+		return st.log
+	}
+	return c.log
+}
+
 func (c *conn) onPublish(streamID uint32, raw, typ string) error {
 	st := c.streamFor(streamID)
 	if st == nil {
@@ -280,6 +302,7 @@ func (c *conn) onPublish(streamID uint32, raw, typ string) error {
 	}
 	req := c.request(raw)
 	req.PublishType = typ
+	log := c.streamLog(req)
 	if req.Name == "" {
 		c.sendStatus(streamID, "error", "NetStream.Publish.BadName", "Empty stream name.")
 		return errors.New("publish without a stream name")
@@ -291,14 +314,14 @@ func (c *conn) onPublish(streamID uint32, raw, typ string) error {
 			code = "NetStream.Publish.BadName"
 		}
 		name := logName(req.Name)
-		c.log.Info("publish refused", "stream", name, "err", err)
+		log.Info("publish refused", "stream", name, "err", err)
 		c.sendStatus(streamID, "error", code, "Publish refused: "+err.Error(), amf.Property{Key: "details", Value: name})
 		return fmt.Errorf("publish %q refused: %w", name, err)
 	}
-	st.name = req.Name
+	st.name, st.log = req.Name, log
 	st.publisher = pub
 	c.progress(c.cfg.IdleTimeout, "idle")
-	c.log.Info("publish started", "stream", req.Name, "type", typ)
+	log.Info("publish started", "stream", req.Name, "type", typ)
 	if err := c.sendUserControl(ucStreamBegin, streamID); err != nil {
 		return err
 	}
@@ -315,18 +338,19 @@ func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, rese
 	}
 	req := c.request(raw)
 	req.Start, req.Duration, req.Reset = start, duration, reset
+	log := c.streamLog(req)
 	sub, err := c.srv.handler.OnPlay(&c.info, req)
 	if err != nil {
 		name := logName(req.Name)
-		c.log.Info("play refused", "stream", name, "err", err)
+		log.Info("play refused", "stream", name, "err", err)
 		code, level := "NetStream.Play.Failed", "error"
 		if errors.Is(err, ErrStreamNotFound) {
 			code = "NetStream.Play.StreamNotFound"
 		}
 		return c.sendStatus(streamID, level, code, "Play refused: "+err.Error(), amf.Property{Key: "details", Value: name})
 	}
-	st.name = req.Name
-	c.log.Info("play started", "stream", req.Name)
+	st.name, st.log = req.Name, log
+	log.Info("play started", "stream", req.Name)
 	vod, _ := sub.(VODSubscription)
 	if vod != nil {
 		if err := c.sendUserControl(ucStreamIsRecorded, streamID); err != nil {

@@ -23,9 +23,12 @@ type conn struct {
 	srv *Server
 	cfg *ServerConfig
 	nc  net.Conn
-	log *slog.Logger
-	br  *bufio.Reader
-	cr  *ChunkReader
+	log *slog.Logger // with the app from connect on (commands.go)
+	// baseLog is log without the app, for the streams whose request
+	// resolved to another app (streamLog).
+	baseLog *slog.Logger
+	br      *bufio.Reader
+	cr      *ChunkReader
 
 	wmu     sync.Mutex
 	cw      *chunkWriter
@@ -62,6 +65,7 @@ type conn struct {
 type netStream struct {
 	id        uint32
 	name      string
+	log       *slog.Logger // for its publish or play lines (streamLog); nil: the connection's
 	publisher Publisher
 	player    *player
 }
@@ -131,7 +135,7 @@ func (c *conn) stopStream(st *netStream) {
 		if args = append(args, "reason", reason); err != nil {
 			args = append(args, "err", err)
 		}
-		c.log.Info("publish ended", args...)
+		st.logger(c).Info("publish ended", args...)
 	}
 	if st.player != nil {
 		st.player.stop()

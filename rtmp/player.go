@@ -3,6 +3,7 @@ package rtmp
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 // messages. In the steady state it neither copies payloads nor allocates.
 type player struct {
 	c        *conn
+	log      *slog.Logger // its stream's (netStream.logger)
 	streamID uint32
 	sub      Subscription
 	done     chan struct{}
@@ -80,10 +82,10 @@ type player struct {
 }
 
 func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, vod VODSubscription) *player {
-	p := &player{c: c, streamID: streamID, sub: sub, done: make(chan struct{}), vod: vod}
+	p := &player{c: c, log: c.log, streamID: streamID, sub: sub, done: make(chan struct{}), vod: vod}
 	p.tally.start = time.Now()
 	if st := c.streams[streamID]; st != nil {
-		p.tally.name = st.name
+		p.tally.name, p.log = st.name, st.logger(c)
 	}
 	if duration > 0 && duration < 1<<31 {
 		p.limit = uint32(duration)

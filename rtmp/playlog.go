@@ -60,7 +60,7 @@ func (p *player) logEnd() {
 	if err != nil {
 		args = append(args, "err", err)
 	}
-	p.c.log.Info("play ended", args...)
+	p.log.Info("play ended", args...)
 }
 
 // endReason says why a stream of c ends when the connection's read loop

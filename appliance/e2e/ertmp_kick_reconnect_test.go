@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +15,9 @@ import (
 // kickStatuses publishes name on box with our client announcing (or not)
 // capsEx Reconnect, kicks it through the API with query, and returns the
 // onStatus info objects the client read on its NetConnection until the
-// connection closed.
-func kickStatuses(t *testing.T, box *hardProc, name string, capsEx bool, query string) []amf.Object {
+// connection closed. The API's answer must say whether a ReconnectRequest
+// was sent: wantRequested.
+func kickStatuses(t *testing.T, box *hardProc, name string, capsEx bool, query string, wantRequested bool) []amf.Object {
 	t.Helper()
 	var props amf.Object
 	if capsEx {
@@ -32,8 +34,17 @@ func kickStatuses(t *testing.T, box *hardProc, name string, capsEx bool, query s
 		t.Fatal(err)
 	}
 	hardWaitPublishing(t, box, "live/"+name, nil)
-	if code, body := hardRequest(t, "POST", "http://"+box.httpAddr+"/api/v1/streams/live/"+name+"/kick"+query, nil, ""); code != 200 {
+	code, body := hardRequest(t, "POST", "http://"+box.httpAddr+"/api/v1/streams/live/"+name+"/kick"+query, nil, "")
+	if code != 200 {
 		t.Fatalf("kick%s: %d %s", query, code, body)
+	}
+	var answer struct {
+		Result             string `json:"result"`
+		ReconnectRequested *bool  `json:"reconnect_requested"`
+	}
+	if err := json.Unmarshal([]byte(body), &answer); err != nil || answer.Result != "kicked" ||
+		answer.ReconnectRequested == nil || *answer.ReconnectRequested != wantRequested {
+		t.Errorf("kick%s of %s: answer %s (%v), want result kicked and reconnect_requested %v", query, name, body, err, wantRequested)
 	}
 	var infos []amf.Object
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -73,16 +84,16 @@ func TestE2EKickReconnect(t *testing.T) {
 		}
 		return "?"
 	}
-	if got := kickStatuses(t, home, "own", true, "?reconnect=1"); reconnectTo(got) != "rtmp://"+home.rtmpAddr+"/live" {
+	if got := kickStatuses(t, home, "own", true, "?reconnect=1", true); reconnectTo(got) != "rtmp://"+home.rtmpAddr+"/live" {
 		t.Errorf("kick?reconnect=1 without rtmp.reconnect_url: got %v, want one ReconnectRequest with tcUrl rtmp://%s/live", got, home.rtmpAddr)
 	}
-	if got := kickStatuses(t, moving, "conf", true, "?reconnect=1"); reconnectTo(got) != "rtmp://"+home.rtmpAddr+"/live" {
+	if got := kickStatuses(t, moving, "conf", true, "?reconnect=1", true); reconnectTo(got) != "rtmp://"+home.rtmpAddr+"/live" {
 		t.Errorf("kick?reconnect=1 with rtmp.reconnect_url: got %v, want one ReconnectRequest with tcUrl rtmp://%s/live", got, home.rtmpAddr)
 	}
-	if got := kickStatuses(t, home, "plain", true, ""); len(got) != 0 {
+	if got := kickStatuses(t, home, "plain", true, "", false); len(got) != 0 {
 		t.Errorf("plain kick: got %v, want the close alone", got)
 	}
-	if got := kickStatuses(t, home, "legacy", false, "?reconnect=1"); len(got) != 0 {
+	if got := kickStatuses(t, home, "legacy", false, "?reconnect=1", false); len(got) != 0 {
 		t.Errorf("kick?reconnect=1 of a publisher without capsEx Reconnect: got %v, want the close alone", got)
 	}
 	if code, body := hardRequest(t, "POST", "http://"+home.httpAddr+"/api/v1/streams/live/x/kick?reconnect=maybe", nil, ""); code != 400 {

@@ -48,7 +48,7 @@ type Stream struct {
 	source     string
 	since      time.Time
 	grace      *time.Timer
-	kick       func(reconnect bool) // disconnects the publisher
+	kick       func(reconnect bool) bool // disconnects the publisher; true: asked to reconnect first
 	subs       map[*Subscriber]struct{}
 	subList    atomic.Pointer[[]*Subscriber]   // read by the publisher without the lock
 	watchers   atomic.Pointer[[]chan struct{}] // Subscriber.Watch; read by wake without the lock
@@ -378,19 +378,20 @@ func (s *Stream) publishSubListLocked() {
 	s.subList.Store(&list)
 }
 
-// Kick disconnects the stream's publisher; it reports whether there was
-// one. With reconnect, a publisher that can follow a reconnect request
-// (Enhanced RTMP v2) is asked to come back first.
-func (s *Stream) Kick(reconnect bool) bool {
+// Kick disconnects the stream's publisher; kicked reports whether there
+// was one. With reconnect, a publisher that can follow a reconnect
+// request (Enhanced RTMP v2) is asked to come back first; requested
+// reports whether it was asked (it announced the capability and the
+// request was written).
+func (s *Stream) Kick(reconnect bool) (kicked, requested bool) {
 	s.mu.Lock()
 	kick := s.kick
 	publishing := s.publishing
 	s.mu.Unlock()
 	if !publishing || kick == nil {
-		return false
+		return false, false
 	}
-	kick(reconnect)
-	return true
+	return true, kick(reconnect)
 }
 
 // Metadata returns the publisher's onMetaData body (AMF0, starting with the
@@ -411,8 +412,8 @@ type Publication struct {
 }
 
 // SetKicker registers how to disconnect this publisher (for Stream.Kick),
-// asking it to reconnect or not.
-func (p *Publication) SetKicker(kick func(reconnect bool)) {
+// asking it to reconnect or not; kick reports whether it asked.
+func (p *Publication) SetKicker(kick func(reconnect bool) bool) {
 	p.s.mu.Lock()
 	p.s.kick = kick
 	p.s.mu.Unlock()

@@ -60,6 +60,10 @@ type Uploader struct {
 	done   chan struct{}
 	wake   chan struct{}
 
+	// fastMin and fastMax bound the schedule of the failures that may
+	// pass (the constants); tests that provoke such failures shorten it.
+	fastMin, fastMax time.Duration
+
 	saveMu sync.Mutex // serializes update's journal writes
 
 	mu      sync.Mutex
@@ -90,6 +94,7 @@ func New(opts Options) (*Uploader, error) {
 		opts: opts, log: log, jl: journal{dir: filepath.Join(opts.Dir, JournalDir)},
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1),
 		jobs: map[string]*job{}, clients: map[string]*client{}, hold: map[string]holdInfo{},
+		fastMin: fastMin, fastMax: fastMax,
 	}
 	u.st.init()
 	jobs, err := u.jl.load()
@@ -352,7 +357,7 @@ func (u *Uploader) fail(j *job, t Target, err error) {
 		h.until = now.Add(wait)
 		u.hold[t.Name] = h
 	} else {
-		wait = retry.Backoff(j.Attempts-1, fastMin, fastMax, retry.Jitter())
+		wait = retry.Backoff(j.Attempts-1, u.fastMin, u.fastMax, retry.Jitter())
 		j.nextTry = now.Add(wait)
 	}
 	_, still := u.jobs[j.Rel]
