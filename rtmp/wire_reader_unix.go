@@ -24,6 +24,7 @@ type wireReader struct {
 	n      int   // readFD's result
 	rerr   error // readFD's error
 	nc     net.Conn
+	reads  int // reads that returned bytes (tests)
 }
 
 // newWireReader returns the reader a connection's chunk reader reads
@@ -95,5 +96,6 @@ func (wr *wireReader) readFD(fd uintptr) bool {
 		return true
 	}
 	wr.buf, wr.r, wr.w, wr.n = b, 0, n, n
+	wr.reads++
 	return true
 }
