@@ -19,11 +19,11 @@ const iovMax = 1024
 // runtime handed the recorder's P to another thread meanwhile (a futex
 // wake-up and sysmon polling per write on a one-core box).
 type vecWriter struct {
-	rc    syscall.RawConn
-	iov   []syscall.Iovec
-	fn    func(fd uintptr) bool // v.writeFD as a method value, made once
-	n     int64                 // what writeFD wrote
-	err   error                 // writeFD's error
+	rc  syscall.RawConn
+	iov []syscall.Iovec
+	fn  func(fd uintptr) bool // v.writeFD as a method value, made once
+	n   int64                 // what writeFD wrote
+	err error                 // writeFD's error
 }
 
 // newVecWriter returns a vecWriter for an *os.File itself, nil for any
