@@ -3,6 +3,7 @@ package recorder
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,12 +34,34 @@ type SystemClock struct {
 	origin time.Time
 	boot0  time.Duration
 	boot   bool
+	// asleep is what CLOCK_BOOTTIME counted beyond the monotonic clock
+	// at its last reading. Reading it is a real syscall (Go's vDSO
+	// covers only the monotonic and wall clocks), and every recorder
+	// reads Elapsed per message: between readings, Elapsed is the
+	// monotonic clock plus asleep.
+	asleep atomic.Pointer[bootOffset]
 }
+
+// bootOffset is a CLOCK_BOOTTIME reading against the other two clocks.
+type bootOffset struct {
+	// lead is the wall clock's lead over the monotonic clock since origin
+	// at that reading. The machine cannot sleep without it changing (the
+	// wall clock counts the time asleep, the monotonic clock does not),
+	// so while it stays within bootSlack the offset is still right.
+	lead   time.Duration
+	asleep time.Duration
+}
+
+// bootSlack is how far the wall clock's lead over the monotonic clock may
+// drift before CLOCK_BOOTTIME is read again: NTP's slew (≤ 0.5 ms/s) costs
+// a reading every 100 s at most, a step or a resume one at once.
+const bootSlack = 50 * time.Millisecond
 
 // NewSystemClock returns the system clock, its steady time counted from now.
 func NewSystemClock() *SystemClock {
 	c := &SystemClock{origin: time.Now()}
 	c.boot0, c.boot = bootClock()
+	c.asleep.Store(&bootOffset{})
 	return c
 }
 
@@ -48,12 +71,23 @@ func (c *SystemClock) Now() time.Time { return time.Now().Round(0) }
 
 // Elapsed is the steady time since NewSystemClock.
 func (c *SystemClock) Elapsed() time.Duration {
-	if c.boot {
-		if b, ok := bootClock(); ok {
-			return b - c.boot0
-		}
+	now := time.Now()
+	mono := now.Sub(c.origin)
+	if !c.boot {
+		return mono
 	}
-	return time.Since(c.origin)
+	lead := now.Round(0).Sub(c.origin.Round(0)) - mono
+	off := c.asleep.Load()
+	if d := lead - off.lead; d > -bootSlack && d < bootSlack {
+		return mono + off.asleep
+	}
+	b, ok := bootClock()
+	if !ok {
+		return mono + off.asleep
+	}
+	e := b - c.boot0
+	c.asleep.Store(&bootOffset{lead: lead, asleep: max(e-mono, 0)})
+	return max(e, mono)
 }
 
 // readClock reads both clocks, and the wall time of the steady origin as

@@ -541,6 +541,30 @@ func TestSystemClock(t *testing.T) {
 	}
 }
 
+// Elapsed reads CLOCK_BOOTTIME (a syscall) only when the wall clock's lead
+// over the monotonic clock moved, as a resume from suspend moves it; in
+// between it adds the time asleep it last read to the monotonic clock.
+func TestSystemClockBootOffset(t *testing.T) {
+	c := NewSystemClock()
+	if !c.boot {
+		t.Skip("no CLOCK_BOOTTIME here")
+	}
+	// An offset of an hour recorded at the current lead: kept, no reading.
+	c.asleep.Store(&bootOffset{lead: c.asleep.Load().lead, asleep: time.Hour})
+	if e := c.Elapsed(); e < time.Hour || e > time.Hour+time.Second {
+		t.Fatalf("Elapsed %v with a stored offset of 1h and an unmoved lead: the offset was not used", e)
+	}
+	// The lead moved (as by a resume after an hour asleep): the boot clock
+	// is read again and says how much really passed.
+	c.asleep.Store(&bootOffset{lead: -time.Hour, asleep: time.Hour})
+	if e := c.Elapsed(); e > time.Second {
+		t.Fatalf("Elapsed %v after the lead moved: CLOCK_BOOTTIME was not read again", e)
+	}
+	if off := c.asleep.Load(); off.asleep > time.Second || off.lead < -bootSlack || off.lead > bootSlack {
+		t.Fatalf("offset after the reading: %+v", *off)
+	}
+}
+
 // Reading the shared clock (every message, through the recorder's fsync
 // schedule) allocates nothing while the wall clock does not step, also
 // with segments tracked for their true starts.

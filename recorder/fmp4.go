@@ -24,6 +24,7 @@ import (
 type fmp4Writer struct {
 	f     file
 	bw    *growWriter
+	vec   *vecWriter // writev of whole fragments; nil: through bw (writev_linux.go)
 	stats *Stats
 	log   *slog.Logger
 
@@ -79,7 +80,7 @@ const (
 
 func newFMP4Writer(wp writerParams, path string) (*fmp4Writer, error) {
 	w := &fmp4Writer{
-		f: wp.f, bw: wp.bw, stats: wp.stats, log: wp.log, path: path,
+		f: wp.f, bw: wp.bw, vec: newVecWriter(wp.f), stats: wp.stats, log: wp.log, path: path,
 		seq:          1,
 		fragMs:       wp.cfg.Fragment.Milliseconds(),
 		maxFragBytes: maxFragBytes,
@@ -252,6 +253,9 @@ func (w *fmp4Writer) flush() error {
 	if w.prog != nil {
 		w.prog.addFragment(w.tracks, dataStart, mdatData, data)
 	}
+	if w.vec != nil {
+		return w.flushVec(b)
+	}
 	write := func(p []byte) {
 		nn, _ := w.bw.Write(p)
 		w.n += int64(nn)
@@ -268,6 +272,40 @@ func (w *fmp4Writer) flush() error {
 	}
 	w.seq++
 	w.fragBytes = 0
+	return syncFile(w.bw, w.f, w.stats, w.log)
+}
+
+// flushVec is flush with one writev of the moof and the samples in place
+// (after whatever the buffer holds: a new segment's ftyp+moov). A failed
+// write is sticky in bw, as a buffered one is.
+func (w *fmp4Writer) flushVec(moof []byte) error {
+	err := w.bw.Flush()
+	if err == nil {
+		w.vec.add(moof)
+		for _, t := range w.tracks {
+			for i := range t.samples {
+				w.vec.add(t.samples[i].data)
+			}
+		}
+		var n int64
+		n, err = w.vec.write()
+		w.n += n
+		if err != nil {
+			w.bw.err = err
+		}
+	}
+	for _, t := range w.tracks {
+		for i := range t.samples {
+			t.samples[i].m.Release()
+			t.samples[i] = sample{}
+		}
+		t.samples = t.samples[:0]
+	}
+	w.seq++
+	w.fragBytes = 0
+	if err != nil {
+		return err
+	}
 	return syncFile(w.bw, w.f, w.stats, w.log)
 }
 

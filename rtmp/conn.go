@@ -100,10 +100,11 @@ func (c *conn) serve() {
 	c.nc.SetDeadline(time.Time{})
 	c.log.Debug("rtmp handshake done", "kind", kind)
 	c.progress(c.cfg.CommandTimeout, "no connect")
-	// 1 KiB: every connection keeps it, players send almost nothing, and
-	// a publisher's chunk payloads larger than it are read straight into
-	// the message buffers (a second read per 4 KB chunk, per stream).
-	c.br = bufio.NewReaderSize(c.nc, 1<<10)
+	// 1 KiB: every connection keeps it, players send almost nothing. The
+	// socket is read underneath in 64 KiB reads into a buffer held only
+	// while it has unread bytes (wire_reader.go): one syscall per wake-up,
+	// not two or three per chunk.
+	c.br = bufio.NewReaderSize(newWireReader(c.nc), 1<<10)
 	c.cr = NewChunkReader(c.br, c.cfg.Pool, c.cfg.MaxMessageBytes, c.cfg.MaxChunkSize)
 	defer c.cr.Close()
 	err = c.readLoop()

@@ -11,6 +11,13 @@
 # Environment: DIR (default /tmp/lat), WIN (20), PORT (tapedeck's RTMP
 # port, 19391; its HTTP port is PORT-1000, nginx's RTMP port PORT-30),
 # HEAP=FILE saves tapedeck's heap profile (http.pprof) at the window's end.
+# The last two columns are the server's read and write syscalls per second
+# per stream over the window (/proc/PID/io syscr, syscw: not CPU noise;
+# nginx's recvfrom is not counted in syscr, use STRACE), then the kB per
+# second per stream the recordings grew by over the window (whether the
+# publishers kept up; tapedeck's fMP4 grows by 2 s fragments, so ±10 %).
+# STRACE=SECONDS runs `strace -c -f` on the server for that long after the
+# window (so it does not slow the window) into $DIR/strace-WHO-K.txt.
 set -u
 who=$1; k=$2; clip=$3; bin=${4:-}
 DIR=${DIR:-/tmp/lat}
@@ -46,6 +53,7 @@ pid=$!
 sleep 3
 rss() { awk '/VmRSS/ {print $2}' /proc/$pid/status; }
 cpu() { awk '{print $14+$15}' /proc/$pid/stat; }
+sysc() { awk '/^syscr|^syscw/ {printf "%s ", $2}' /proc/$pid/io; }
 idle=$(rss)
 pubs=()
 for i in $(seq 1 $k); do
@@ -53,8 +61,12 @@ for i in $(seq 1 $k); do
 	pubs+=($!)
 done
 sleep 10
-c0=$(cpu); sleep $WIN; c1=$(cpu)
+recb() { du -sb "$DIR/rec" | cut -f1; }
+c0=$(cpu); s0=$(sysc); b0=$(recb); sleep $WIN; c1=$(cpu); s1=$(sysc); b1=$(recb)
 end=$(rss)
+if [ -n "${STRACE:-}" ]; then
+	timeout -s INT "$STRACE" strace -c -f -p $pid -o "$DIR/strace-$who-$k.txt" 2>/dev/null
+fi
 if [ -n "$HEAP" ] && [ $who != nginx ]; then
 	curl -s -o "$HEAP" "http://127.0.0.1:$((PORT - 1000))/debug/pprof/heap"
 	curl -s -o "$HEAP.txt" "http://127.0.0.1:$((PORT - 1000))/debug/pprof/heap?debug=1&gc=1"
@@ -62,6 +74,7 @@ fi
 kill "${pubs[@]}" 2>/dev/null; wait "${pubs[@]}" 2>/dev/null
 if [ $who = nginx ]; then kill -QUIT $pid; else kill $pid; fi
 wait $pid 2>/dev/null
-awk -v w="$who" -v k=$k -v c=$((c1 - c0)) -v win=$WIN -v idle=$idle -v end=$end -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+awk -v w="$who" -v k=$k -v c=$((c1 - c0)) -v win=$WIN -v idle=$idle -v end=$end -v load="$(cut -d' ' -f1 /proc/loadavg)" -v s0="$s0" -v s1="$s1" -v rb=$((b1 - b0)) 'BEGIN {
+	split(s0, a, " "); split(s1, b, " ")
 	cores = c / 100 / win
-	printf "| %s | %d | %.3f | %.1f ms/s | %.1f / %.1f | %.2f | %s |\n", w, k, cores, cores * 1000 / k, idle / 1024, end / 1024, (end - idle) / 1024 / k, load }'
+	printf "| %s | %d | %.3f | %.1f ms/s | %.1f / %.1f | %.2f | %s | %.1f | %.1f | %.0f |\n", w, k, cores, cores * 1000 / k, idle / 1024, end / 1024, (end - idle) / 1024 / k, load, (b[1] - a[1]) / win / k, (b[2] - a[2]) / win / k, rb / 1000 / win / k }'
