@@ -25,6 +25,7 @@ const (
 	leadMargin      = 1 * time.Second
 	defaultBufferMs = 1000
 	maxBatch        = 64
+	maxNotes        = 16
 )
 
 // Following a segment still being recorded (Options.Open): at the end of
@@ -111,6 +112,10 @@ type Session struct {
 	seek   bool
 	seekTo uint32
 	paused bool
+	// notes are the Pause calls Next has yet to mark (true: pause), in
+	// their order; at most maxNotes (a client flooding pause commands
+	// loses the answers to the oldest).
+	notes  []bool
 	wake   chan struct{}
 	buffer atomic.Uint32
 
@@ -362,10 +367,16 @@ func (s *Session) Seek(ms float64) error {
 	return nil
 }
 
-// Pause stops or resumes the delivery.
+// Pause stops or resumes the delivery. Next marks it in order with the
+// media (remux.KindPauseNotify, remux.KindUnpauseNotify), so the client's
+// NetStream.Pause.Notify follows the last frame sent before the pause.
 func (s *Session) Pause(pause bool, ms float64) error {
 	s.mu.Lock()
 	s.paused = pause
+	if len(s.notes) == maxNotes {
+		s.notes = append(s.notes[:0], s.notes[1:]...)
+	}
+	s.notes = append(s.notes, pause)
 	s.mu.Unlock()
 	s.poke()
 	return nil
@@ -689,6 +700,17 @@ func (s *Session) Next(dst []*remux.Message) ([]*remux.Message, error) {
 		s.mu.Lock()
 		closed, seek, seekTo, paused := s.closed, s.seek, s.seekTo, s.paused
 		s.seek = false
+		// The pauses and unpauses since the last look, after what dst
+		// holds (sent before them) and read with paused under one lock:
+		// when paused, nothing more is added until an unpause is marked.
+		for _, p := range s.notes {
+			kind := remux.KindUnpauseNotify
+			if p {
+				kind = remux.KindPauseNotify
+			}
+			dst = append(dst, remux.NewMessage(kind, s.lastTS-min(s.lastTS, s.tsBase), nil))
+		}
+		s.notes = s.notes[:0]
 		s.mu.Unlock()
 		if closed {
 			s.release()
