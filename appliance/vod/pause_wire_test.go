@@ -23,19 +23,32 @@ import (
 	"github.com/tapedeck/tapedeck/rtmp"
 )
 
-// A recorded play over the wire, paused and unpaused 50 times at random
-// intervals of 0-30 ms while the session sends (each unpause grants the
-// client's lead again, so a burst is in flight at every pause). Read from
-// the bytes the server sent: every pause is answered StreamEOF and
-// NetStream.Pause.Notify, every unpause StreamBegin and
-// NetStream.Unpause.Notify, in the order sent; no message of the
-// recording lies between a Pause.Notify and the next Unpause.Notify; and
-// the media is the recording's, every message once and in order, so what
-// follows an unpause continues where the pause stopped.
+// Recorded plays over the wire, each paused and unpaused 50 times at
+// random intervals of 0-30 ms while the session sends (each unpause grants
+// the client's lead again, so a burst is in flight around every pause);
+// several players at once, as a race that one play may miss by chance is
+// then seen. Read from the bytes the server sent: every pause is answered
+// StreamEOF and NetStream.Pause.Notify, every unpause StreamBegin and
+// NetStream.Unpause.Notify, in the order sent; no message of the recording
+// lies between a Pause.Notify and the next Unpause.Notify; and the media is
+// the recording's, every message once and in order, so what follows an
+// unpause continues where the pause stopped.
 func TestPauseOrderedWithMediaOnTheWire(t *testing.T) {
-	const cycles = 50
+	const players = 6
 	clip, want := pauseTClip(t, 600)
 	srvAddr := pauseTServer(t, clip)
+	for i := range players {
+		t.Run(fmt.Sprintf("player%d", i), func(t *testing.T) {
+			t.Parallel()
+			pauseTCycles(t, srvAddr, want)
+		})
+	}
+}
+
+// pauseTCycles plays the clip through a tee, pauses and unpauses it, and
+// checks the server's bytes against want.
+func pauseTCycles(t *testing.T, srvAddr string, want []pauseTMedia) {
+	const cycles = 50
 	proxy := pauseTTee(t, srvAddr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -69,7 +82,11 @@ func TestPauseOrderedWithMediaOnTheWire(t *testing.T) {
 				return
 			}
 			if m != nil {
+				isMedia := m.Kind.IsMedia() // not |RtmpSampleAccess or onMetaData
 				m.Release()
+				if !isMedia {
+					continue
+				}
 				select {
 				case media <- struct{}{}:
 				default:
