@@ -62,7 +62,8 @@ func pauseTCycles(t *testing.T, srvAddr string, want []pauseTMedia) {
 		t.Fatal(err)
 	}
 	// The client drains the connection; the assertions read the bytes.
-	c.SetReadDeadline(time.Now().Add(25 * time.Second))
+	// Generous: six plays at once under -race on a loaded CI machine.
+	c.SetReadDeadline(time.Now().Add(90 * time.Second))
 	unpaused := make(chan struct{}, cycles)
 	media := make(chan struct{}, 1)
 	readErr := make(chan error, 1)
@@ -119,7 +120,8 @@ func pauseTCycles(t *testing.T, srvAddr string, want []pauseTMedia) {
 		select {
 		case <-unpaused:
 		case err := <-readErr:
-			t.Fatalf("after %d of %d Unpause.Notify: %v", i, cycles, err)
+			hangUp()
+			t.Fatalf("after %d of %d Unpause.Notify: %v; the server's last messages: %v", i, cycles, err, pauseTTail(t, proxy.wait()))
 		}
 	}
 	// Media after the last unpause, to see it continue.
@@ -129,7 +131,8 @@ func pauseTCycles(t *testing.T, srvAddr string, want []pauseTMedia) {
 	select {
 	case <-media:
 	case err := <-readErr:
-		t.Fatalf("no media after the last unpause: %v", err)
+		hangUp()
+		t.Fatalf("no media after the last unpause: %v; the server's last messages: %v", err, pauseTTail(t, proxy.wait()))
 	}
 	hangUp()
 	wire := proxy.wait()
@@ -318,6 +321,12 @@ func pauseTTee(t *testing.T, target string) *pauseTProxy {
 func (p *pauseTProxy) wait() []byte {
 	<-p.done
 	return p.buf.Bytes()
+}
+
+// pauseTTail is the last messages the server sent, for a failure.
+func pauseTTail(t *testing.T, wire []byte) []pauseTEvent {
+	evs := pauseTParse(t, wire)
+	return evs[max(len(evs)-12, 0):]
 }
 
 // pauseTParse reads the server's side of the connection after the
