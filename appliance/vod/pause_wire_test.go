@@ -378,3 +378,68 @@ func pauseTParse(t *testing.T, wire []byte) []pauseTEvent {
 		m.Release()
 	}
 }
+
+// Next marks every Pause call once, in order, after what was due before
+// it: pause, unpause, pause before a Next give three markers and no media
+// after them; the unpause that follows is marked before the next frame,
+// which is the one after the last frame sent.
+func TestSessionMarksEveryPause(t *testing.T) {
+	clip, want := pauseTClip(t, 20)
+	s, err := Open(Target{Path: clip, Rel: "clip.flv"}, Options{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetBufferLength(0)
+	kinds := func(msgs []*remux.Message) (ks []remux.Kind, last uint32) {
+		for _, m := range msgs {
+			ks = append(ks, m.Kind)
+			if m.Kind.IsMedia() && !m.IsSequenceHeader() {
+				last = m.Timestamp
+			}
+			m.Release()
+		}
+		return ks, last
+	}
+	_, last := kinds(vodTNextRaw(t, s))
+	s.Pause(true, 0)
+	s.Pause(false, 0)
+	s.Pause(true, 0)
+	ks, _ := kinds(vodTNextRaw(t, s))
+	if len(ks) != 3 || ks[0] != remux.KindPauseNotify || ks[1] != remux.KindUnpauseNotify || ks[2] != remux.KindPauseNotify {
+		t.Fatalf("after pause, unpause, pause: %v, want the three markers and nothing after", ks)
+	}
+	got := make(chan []*remux.Message)
+	go func() { msgs, _ := s.Next(nil); got <- msgs }()
+	select {
+	case msgs := <-got:
+		ks, _ := kinds(msgs)
+		t.Fatalf("paused, Next gave %v", ks)
+	case <-time.After(200 * time.Millisecond):
+	}
+	s.Pause(false, 0)
+	msgs := <-got
+	if len(msgs) < 2 || msgs[0].Kind != remux.KindUnpauseNotify || !msgs[1].Kind.IsMedia() {
+		ks, _ := kinds(msgs)
+		t.Fatalf("after unpause: %v, want the marker, then media", ks)
+	}
+	next := msgs[1].Timestamp
+	kinds(msgs)
+	i := 0
+	for i < len(want) && want[i].ts <= last {
+		i++
+	}
+	if next < last || next > want[i].ts {
+		t.Errorf("after unpause the media goes on at %d ms, the last before the pause was at %d", next, last)
+	}
+}
+
+// vodTNextRaw is one Next, its messages unreleased.
+func vodTNextRaw(t *testing.T, s *Session) []*remux.Message {
+	t.Helper()
+	msgs, err := s.Next(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}

@@ -25,7 +25,9 @@ const (
 	leadMargin      = 1 * time.Second
 	defaultBufferMs = 1000
 	maxBatch        = 64
-	maxNotes        = 16
+	// maxNotes bounds the pauses and unpauses waiting for Next: while the
+	// player is blocked writing to a slow client, its commands pile up.
+	maxNotes = 256
 	// paceSlack: a message due this soon after one that is due now goes
 	// out with it, up to this much before its time. The player writes
 	// what Next hands over at once (with few players), so this makes a
@@ -122,7 +124,7 @@ type Session struct {
 	paused bool
 	// notes are the Pause calls Next has yet to mark (true: pause), in
 	// their order; at most maxNotes (a client flooding pause commands
-	// loses the answers to the oldest).
+	// faster than its player writes loses the answers to the oldest).
 	notes  []bool
 	wake   chan struct{}
 	buffer atomic.Uint32
