@@ -15,6 +15,11 @@ const (
 	KindSeekNotify Kind = 0xF2
 	// KindPlayComplete: the recording ended; Timestamp is its duration (ms).
 	KindPlayComplete Kind = 0xF3
+	// KindPauseNotify: a pause took effect; no media follows until a
+	// KindUnpauseNotify. KindUnpauseNotify: the media that follows resumes
+	// where it stopped. One of each per pause or unpause the client sent.
+	KindPauseNotify   Kind = 0xF4
+	KindUnpauseNotify Kind = 0xF5
 )
 
 // ErrCorrupt is wrapped by the file readers' errors about malformed input.

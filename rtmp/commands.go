@@ -120,16 +120,14 @@ func (c *conn) handleCommand(p []byte, h Header) error {
 		return nil
 	case "pause", "pauseRaw":
 		if st := c.streams[h.StreamID]; st != nil && st.player != nil && st.player.vod != nil {
+			// Pause.Notify and Unpause.Notify follow from the player, in
+			// order with the media (addPauseNotify): sent from here, they
+			// could pass a frame the player took just before the pause.
 			paused, _ := argAt(args, 0).(bool)
 			if err := st.player.vod.Pause(paused, argNumber(1, 0)); err != nil {
 				return c.sendStatus(h.StreamID, "error", "NetStream.Pause.Failed", "Pause failed: "+err.Error())
 			}
-			if paused {
-				c.sendUserControl(ucStreamEOF, h.StreamID)
-				return c.sendStatus(h.StreamID, "status", "NetStream.Pause.Notify", "Paused "+st.name+".", amf.Property{Key: "details", Value: st.name})
-			}
-			c.sendUserControl(ucStreamBegin, h.StreamID)
-			return c.sendStatus(h.StreamID, "status", "NetStream.Unpause.Notify", "Unpaused "+st.name+".", amf.Property{Key: "details", Value: st.name})
+			return nil
 		}
 		// Live streams cannot pause; acknowledge so clients do not stall.
 		if paused, _ := argAt(args, 0).(bool); paused {

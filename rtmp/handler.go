@@ -124,13 +124,20 @@ func splitName(raw string) (string, url.Values) {
 //   - remux.KindPlayComplete: the end of the recording (Timestamp = its
 //     duration in ms); the connection sends StreamEOF, onPlayStatus
 //     NetStream.Play.Complete and NetStream.Play.Stop, and keeps the
-//     connection (a client may seek back).
+//     connection (a client may seek back);
+//   - remux.KindPauseNotify and remux.KindUnpauseNotify: one per Pause
+//     call, in the order of the calls, the pause after the last media
+//     message delivered before it took effect, with no media after it
+//     until the unpause's marker; the connection sends StreamEOF and
+//     NetStream.Pause.Notify, StreamBegin and NetStream.Unpause.Notify.
 type VODSubscription interface {
 	Subscription
 	// Seek moves the play to the keyframe at or before ms.
 	Seek(ms float64) error
 	// Pause stops (true) or resumes (false) the delivery; ms is the
-	// client's position.
+	// client's position. Next marks it (KindPauseNotify,
+	// KindUnpauseNotify); an error is answered NetStream.Pause.Failed and
+	// is not marked.
 	Pause(pause bool, ms float64) error
 	// SetBufferLength is the client's buffer (SetBufferLength event), which
 	// sizes the read-ahead.

@@ -209,17 +209,14 @@ func (p *player) run() {
 		now := time.Now()
 		pacer.observe(now.Sub(start))
 		last = start
-		// A fixed window, a recording's, or one that cannot be held: wait
-		// after the write; what arrives meanwhile leaves in the next one.
-		var d time.Duration
-		switch {
-		case p.vod != nil:
-			d = pacer.pauseVOD(start, now)
-		case !canHold:
-			d = pacer.pause(start, now)
-		}
-		if d > 0 {
-			time.Sleep(d)
+		// A fixed window, or one that cannot be held (a recording's
+		// session cannot Poll): wait after the write; what arrives
+		// meanwhile leaves in the next one. With few players the adaptive
+		// window is 0 for recordings as for live streams.
+		if !canHold {
+			if d := pacer.pause(start, now); d > 0 {
+				time.Sleep(d)
+			}
 		}
 	}
 }
@@ -374,6 +371,9 @@ func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 		case remux.KindPlayComplete:
 			p.addPlayComplete(m.Timestamp)
 			continue
+		case remux.KindPauseNotify, remux.KindUnpauseNotify:
+			p.addPauseNotify(m.Kind == remux.KindPauseNotify)
+			continue
 		default:
 			continue
 		}
@@ -462,6 +462,23 @@ func (p *player) addSeekNotify(ts uint32) {
 	p.addAMF(typeCommandAMF0, ts, "onStatus", 0.0, nil, amf.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetStream.Seek.Notify"},
 		{Key: "description", Value: "Seeking " + strconv.FormatFloat(float64(ts)/1000, 'f', 3, 64) + " s."}})
 	p.addUserControl(ucStreamBegin)
+}
+
+// addPauseNotify queues what a VOD pause (or unpause) tells the client:
+// StreamEOF and NetStream.Pause.Notify (StreamBegin and
+// NetStream.Unpause.Notify), nginx-rtmp's order, at the last timestamp
+// sent. The session marks it after the last media message before the
+// pause and before the first after the unpause, so nothing of the
+// recording goes out between the two.
+func (p *player) addPauseNotify(paused bool) {
+	event, code, desc := uint16(ucStreamBegin), "NetStream.Unpause.Notify", "Unpaused "
+	if paused {
+		event, code, desc = ucStreamEOF, "NetStream.Pause.Notify", "Paused "
+	}
+	name := p.tally.name
+	p.addUserControl(event)
+	p.addAMF(typeCommandAMF0, p.lastOut, "onStatus", 0.0, nil, amf.Object{{Key: "level", Value: "status"}, {Key: "code", Value: code},
+		{Key: "description", Value: desc + name + "."}, {Key: "details", Value: name}})
 }
 
 // addPlayComplete queues the end of a recording: StreamEOF, onPlayStatus

@@ -37,10 +37,10 @@ type ServerConfig struct {
 	// arrives; once players × the cost of a write would take more than a
 	// quarter of a core, a message that comes within the window (capped at
 	// 40 ms) of a player's last write waits out the rest of it and leaves
-	// with what came meanwhile, in one vectored write. Players of
-	// recordings, paced ahead by their session, keep 100 ms. A positive
-	// value is a fixed window waited after every write; NoWriteBatch sends
-	// every message at once whatever the load.
+	// with what came meanwhile, in one vectored write (a player of a
+	// recording waits it out after its write). A positive value is a fixed
+	// window waited after every write; NoWriteBatch sends every message at
+	// once whatever the load.
 	WriteBatch time.Duration
 	// SharedWriter has one writer goroutine per stream write to the
 	// players that keep up, with non-blocking writes (fanout.go; linux).

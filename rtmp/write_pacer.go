@@ -22,13 +22,6 @@ const (
 	// minPause: a shorter wait costs a timer and a wake-up for little
 	// merging, so the player writes again at once.
 	minPause = time.Millisecond
-	// vodBatch is the adaptive window of a player of a recording: the
-	// session paces it ahead of the client's buffer, so the window costs
-	// no latency anyone sees, and pause and unpause keep the timing their
-	// statuses were proven with (pause's status is not ordered with the
-	// media: with no window, a frame fetched just before a pause can
-	// follow NetStream.Pause.Notify).
-	vodBatch = 100 * time.Millisecond
 	// Bounds of the measured cost of one write: a write that blocked on a
 	// full socket is the client's slowness, not our CPU.
 	minWriteCost = 2 * time.Microsecond
@@ -103,7 +96,8 @@ func (w *writePacer) hold(last, now time.Time) time.Duration {
 // pause is how long a player waits after a write that started at start:
 // the next write starts no sooner than one window after this one started.
 // A fixed window is waited in full after the write, as it always was. The
-// adaptive window is waited here only by a subscription that cannot Poll.
+// adaptive window is waited here only by a subscription that cannot Poll
+// (a recording's session).
 func (w *writePacer) pause(start, now time.Time) time.Duration {
 	win := w.window()
 	if w.fixed > 0 {
@@ -114,15 +108,6 @@ func (w *writePacer) pause(start, now time.Time) time.Duration {
 		return 0
 	}
 	return p
-}
-
-// pauseVOD is pause for a player of a recording: the adaptive window is
-// vodBatch; an explicit WriteBatch applies as to live players.
-func (w *writePacer) pauseVOD(start, now time.Time) time.Duration {
-	if w.fixed != 0 {
-		return w.pause(start, now)
-	}
-	return max(vodBatch-now.Sub(start), 0)
 }
 
 // Poller is a Subscription that can also hand over what is available now

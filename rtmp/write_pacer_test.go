@@ -62,19 +62,6 @@ func TestWritePacerObserveBounds(t *testing.T) {
 	}
 }
 
-func TestWritePacerVOD(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	w := &writePacer{}
-	w.players.Store(1)
-	if got := w.pauseVOD(t0, t0.Add(10*time.Millisecond)); got != vodBatch-10*time.Millisecond {
-		t.Errorf("adaptive VOD pause = %v, want %v", got, vodBatch-10*time.Millisecond)
-	}
-	w.fixed = NoWriteBatch
-	if got := w.pauseVOD(t0, t0.Add(10*time.Millisecond)); got != 0 {
-		t.Errorf("VOD pause with write_batch 0s = %v, want 0", got)
-	}
-}
-
 func TestWritePacerHold(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	w := &writePacer{}

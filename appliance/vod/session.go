@@ -25,6 +25,17 @@ const (
 	leadMargin      = 1 * time.Second
 	defaultBufferMs = 1000
 	maxBatch        = 64
+	// maxNotes bounds the pauses and unpauses waiting for Next: while the
+	// player is blocked writing to a slow client, its commands pile up.
+	maxNotes = 256
+	// paceSlack: a message due this soon after one that is due now goes
+	// out with it, up to this much before its time. The player writes
+	// what Next hands over at once (with few players), so this makes a
+	// write every 100 ms instead of one per message: at 100 players of a
+	// 2 Mbit/s recording, ~0.1 instead of ~0.21 cores
+	// (rtmp/internal/loadtest/RESULTS.md).
+	// The lead is seconds, so the client sees no difference.
+	paceSlack = 100 * time.Millisecond
 )
 
 // Following a segment still being recorded (Options.Open): at the end of
@@ -111,6 +122,10 @@ type Session struct {
 	seek   bool
 	seekTo uint32
 	paused bool
+	// notes are the Pause calls Next has yet to mark (true: pause), in
+	// their order; at most maxNotes (a client flooding pause commands
+	// faster than its player writes loses the answers to the oldest).
+	notes  []bool
 	wake   chan struct{}
 	buffer atomic.Uint32
 
@@ -362,10 +377,16 @@ func (s *Session) Seek(ms float64) error {
 	return nil
 }
 
-// Pause stops or resumes the delivery.
+// Pause stops or resumes the delivery. Next marks it in order with the
+// media (remux.KindPauseNotify, remux.KindUnpauseNotify), so the client's
+// NetStream.Pause.Notify follows the last frame sent before the pause.
 func (s *Session) Pause(pause bool, ms float64) error {
 	s.mu.Lock()
 	s.paused = pause
+	if len(s.notes) == maxNotes {
+		s.notes = append(s.notes[:0], s.notes[1:]...)
+	}
+	s.notes = append(s.notes, pause)
 	s.mu.Unlock()
 	s.poke()
 	return nil
@@ -689,6 +710,17 @@ func (s *Session) Next(dst []*remux.Message) ([]*remux.Message, error) {
 		s.mu.Lock()
 		closed, seek, seekTo, paused := s.closed, s.seek, s.seekTo, s.paused
 		s.seek = false
+		// The pauses and unpauses since the last look, after what dst
+		// holds (sent before them) and read with paused under one lock:
+		// when paused, nothing more is added until an unpause is marked.
+		for _, p := range s.notes {
+			kind := remux.KindUnpauseNotify
+			if p {
+				kind = remux.KindPauseNotify
+			}
+			dst = append(dst, remux.NewMessage(kind, s.lastTS-min(s.lastTS, s.tsBase), nil))
+		}
+		s.notes = s.notes[:0]
 		s.mu.Unlock()
 		if closed {
 			s.release()
@@ -784,7 +816,7 @@ func (s *Session) Next(dst []*remux.Message) ([]*remux.Message, error) {
 			due := s.clockStart.Add(time.Duration(m.Timestamp-s.clockBase)*time.Millisecond - s.lead())
 			wait = due.Sub(now)
 		}
-		if wait <= 0 {
+		if wait <= 0 || len(dst) > 0 && wait <= paceSlack {
 			n := copy(s.q, s.q[1:])
 			s.q[n] = nil
 			s.q = s.q[:n]
