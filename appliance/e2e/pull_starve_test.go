@@ -206,3 +206,63 @@ apps:
 		t.Errorf("the live player's decode times went back:\n%s", strings.Join(back, "\n"))
 	}
 }
+
+// A camera silent for longer than gortsplib's 5 s receiver-report period
+// (frozen 7 s) does not take the appliance down: gortsplib v5.3.0 divides
+// by the packets of the period and panicked the whole process. The pull
+// closes the silent session and dials the camera again; the recording
+// goes on after.
+func TestE2EPullCameraSilent(t *testing.T) {
+	bin := tapedeckBinary(t)
+	video, _ := soakCamera(t, "h264", 400)
+	cam := testenv.StartCamera(t, testenv.FreePort(t), video)
+	rtmpAddr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	storage := t.TempDir()
+	cfgPath := filepath.Join(t.TempDir(), "tapedeck.yaml")
+	cfg := fmt.Sprintf(`rtmp:
+  listen: %q
+http:
+  listen: %q
+log:
+  level: debug
+storage:
+  dir: %q
+apps:
+  live:
+    record:
+      segment:
+        duration: 5m
+    pull:
+      cam:
+        url: %s
+`, rtmpAddr, httpAddr, storage, cam.URL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proc := startSoakProc(t, bin, cfgPath, "http://"+httpAddr)
+	opened := func() int { o, _, _ := proc.log.segments(); return len(o) }
+	testenv.Eventually(t, 30*time.Second, "the camera's first segment", func() bool {
+		time.Sleep(50 * time.Millisecond)
+		return opened() > 0
+	})
+	time.Sleep(time.Second)
+	if err := syscall.Kill(cam.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(7 * time.Second)
+	if err := syscall.Kill(cam.Pid(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if proc.exited() {
+		t.Fatalf("tapedeck exited while the camera was silent: %v\n%s", proc.cmd.ProcessState, proc.log.lastLines())
+	}
+	before := opened()
+	testenv.Eventually(t, 20*time.Second, "a new segment after the camera came back", func() bool {
+		time.Sleep(50 * time.Millisecond)
+		return opened() > before || proc.exited()
+	})
+	if proc.exited() {
+		t.Fatalf("tapedeck exited after the camera came back: %v\n%s", proc.cmd.ProcessState, proc.log.lastLines())
+	}
+	proc.stop(t)
+}
