@@ -208,10 +208,11 @@ apps:
 }
 
 // A camera silent for longer than gortsplib's 5 s receiver-report period
-// (frozen 7 s) does not take the appliance down: gortsplib v5.3.0 divides
-// by the packets of the period and panicked the whole process. The pull
-// closes the silent session and dials the camera again; the recording
-// goes on after.
+// does not take the appliance down: gortsplib v5.3.0 divides by the
+// packets of the period and panicked the whole process. Frozen 11 s (any
+// 10 s holds a whole period: without the fix the panic is certain before
+// the 10 s read timeout), the camera's silent session is closed by the
+// pull, which dials it again; the recording goes on after.
 func TestE2EPullCameraSilent(t *testing.T) {
 	bin := tapedeckBinary(t)
 	video, _ := soakCamera(t, "h264", 400)
@@ -249,7 +250,7 @@ apps:
 	if err := syscall.Kill(cam.Pid(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(7 * time.Second)
+	time.Sleep(11 * time.Second)
 	if err := syscall.Kill(cam.Pid(), syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 // v5.3.0's receiver-report timer divides by the packets received since
 // its last report (every 5 s, over TCP too): a track silent for a whole
 // period panics the process (integer divide by zero in
-// rtpreceiver.(*Receiver).report, found by TestE2EPullStarvation's
-// sibling test with a camera frozen 7 s; gortsplib fixes it upstream).
+// rtpreceiver.(*Receiver).report; TestE2EPullCameraSilent freezes a
+// camera 11 s; gortsplib fixes it upstream).
 // Closing the session before a full period of silence turns that crash
 // into a reconnect. Remove with a gortsplib that has the fix.
 const rtspSilenceLimit = 3500 * time.Millisecond
