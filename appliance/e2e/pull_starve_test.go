@@ -166,7 +166,7 @@ apps:
 	if len(segs) == 0 {
 		t.Fatal("no segment of the camera closed")
 	}
-	checkNoOverlap(t, "cam", segs, up)
+	checkNoOverlap(t, "cam", segs, up, 100*time.Millisecond)
 	if cuts > 2 {
 		t.Errorf("%d segments cut by timestamp discontinuities for 2 freezes and a starved encoder: want at most 1 a freeze", cuts)
 	}
