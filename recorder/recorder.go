@@ -337,12 +337,14 @@ type recorder struct {
 	audioFrames  bool
 
 	// Timeline: unwrapped 64-bit ms timestamps.
-	tsInit  bool
-	last32  uint32
-	ext     int64
-	lastT   [2]int64
-	haveT   [2]bool
-	lastAny int64
+	tsInit   bool
+	last32   uint32
+	ext      int64
+	lastT    [2]int64
+	haveT    [2]bool
+	lastAny  int64
+	late     [2]bool     // the track stepped back alone (late.go)
+	lateHeld []heldFrame // its frames since, in case the stream was reset
 
 	seg      segmentWriter
 	segInfo  Segment
@@ -422,6 +424,7 @@ func (r *recorder) handle(m *remux.Message) {
 func (r *recorder) resetTimeline() {
 	r.tsInit = false
 	r.haveT = [2]bool{}
+	r.dropLate()
 }
 
 func (r *recorder) handleData(m *remux.Message) {
@@ -608,17 +611,37 @@ func (r *recorder) handleMedia(t int, m *remux.Message) {
 	ext := r.unwrap(m.Timestamp)
 	if r.haveT[t] {
 		d := ext - r.lastT[t]
-		if d < -backJump || ext-r.lastAny > fwdJump {
+		switch {
+		case d < -backJump && r.stepsAlone(t, d):
+			r.holdLate(t, m, p, ext, d) // late media of recorded time (late.go)
+			return
+		case d < -backJump || ext-r.lastAny > fwdJump:
 			r.stats.Discontinuities.Add(1)
 			r.log.Warn("timestamp discontinuity, starting a new segment",
 				"track", trackName(t), "jump_ms", d)
 			r.closeSegment()
 			r.dropHold()
 			r.haveT = [2]bool{}
-		} else if d < 0 {
+			// A track that stepped back first is on the new timeline too.
+			for _, h := range r.takeLate() {
+				r.onTimeline(h.t, h.m, h.p, h.ext)
+				h.m.Release()
+			}
+		case r.late[t] && d <= 0:
+			r.holdLate(t, m, p, ext, d) // still behind what it recorded
+			return
+		case d < 0:
 			ext = r.lastT[t] // small step back: keep DTS monotonic
+		case r.late[t]:
+			r.endLate(t)
 		}
 	}
+	r.onTimeline(t, m, p, ext)
+}
+
+// onTimeline records a frame at unwrapped time ext, which moves the
+// track's and the stream's last times.
+func (r *recorder) onTimeline(t int, m *remux.Message, p payload, ext int64) {
 	if !r.haveT[t] || ext > r.lastT[t] {
 		r.lastT[t] = ext
 	}
@@ -777,6 +800,7 @@ func (r *recorder) flushHold() {
 func (r *recorder) shutdown() {
 	r.flushHold()
 	r.closeSegment()
+	r.dropLate()
 }
 
 // dropHold releases held frames (session reset, discontinuity, new config).

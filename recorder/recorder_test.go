@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -735,5 +736,59 @@ func TestAudioBeforeAnnouncedVideo(t *testing.T) {
 				t.Errorf("audio-only segment lasts %.3f s, want the 3 s after the wait", d)
 			}
 		})
+	}
+}
+
+// One track stepping back alone (a camera's audio 2 s back while its video
+// goes on, issue 15) does not cut: its frames of time already recorded are
+// dropped until it passes it, so one segment holds the stream, no longer
+// than the media, with audio times that only grow. Both tracks stepping
+// back is still a new timeline (TestDiscontinuity).
+func TestTrackStepsBackAlone(t *testing.T) {
+	t.Parallel()
+	in := mediaFile(t, "av")
+	tags := readFLV(t, in)
+	for i := range tags {
+		if tags[i].kind == remux.KindAudio && tags[i].ts >= 3000 && tags[i].body[1] == 1 {
+			tags[i].ts -= 2000
+		}
+	}
+	msgs := messages(tags)
+	stats := new(Stats)
+	segs, err := record(t, msgs, Config{Dir: t.TempDir(), Format: FormatFMP4, Stats: stats})
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("Record: %v", err)
+	}
+	checkReleased(t, msgs)
+	if stats.Discontinuities.Load() != 0 || len(segs) != 1 {
+		t.Fatalf("discontinuities %d, segments %d: want 0 and 1", stats.Discontinuities.Load(), len(segs))
+	}
+	if stats.Dropped.Load() < 80 {
+		t.Errorf("dropped %d frames, want the ~2 s of audio already recorded", stats.Dropped.Load())
+	}
+	r := checkSegment(t, segs[0].Path, "video", "audio")
+	if d := r.duration(); math.Abs(d-6) > 0.3 {
+		t.Errorf("segment lasts %.3f s, want the 6 s of the stream", d)
+	}
+	if d := segs[0].Duration.Seconds(); d > 6.3 {
+		t.Errorf("segment reported %.3f s, want at most the 6 s of the stream", d)
+	}
+	audio := -1
+	for _, st := range r.Streams {
+		if st.CodecType == "audio" {
+			audio = st.Index
+		}
+	}
+	last := -1.0
+	for _, pk := range r.Packets {
+		if pk.StreamIndex != audio {
+			continue
+		}
+		dts, _ := strconv.ParseFloat(pk.DTS, 64)
+		if dts <= last {
+			t.Errorf("audio DTS %.3f after %.3f", dts, last)
+			break
+		}
+		last = dts
 	}
 }

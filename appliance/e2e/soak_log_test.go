@@ -18,17 +18,20 @@ import (
 type soakLog struct {
 	mu      sync.Mutex
 	partial []byte
-	tail    []string // the last tailLines lines
-	opened  map[string]bool
+	tail    []string             // the last tailLines lines
+	opened  map[string]time.Time // path: the time of its "segment opened" line
 	closed  []soakSegment
-	deleted int // files retention reported deleted
+	deleted int            // files retention reported deleted
+	cuts    map[string]int // stream: "timestamp discontinuity" cuts
 	warns   []string
 	nwarns  int
 }
 
-// soakSegment is one "segment closed" line.
+// soakSegment is one "segment closed" line, with the time of its
+// "segment opened" line (zero when that was not seen).
 type soakSegment struct {
 	stream, path string
+	start        time.Time
 	duration     time.Duration
 	bytes        int64
 }
@@ -41,9 +44,10 @@ var (
 	logDuration = regexp.MustCompile(`\bduration=(\S+)`)
 	logBytes    = regexp.MustCompile(`\bbytes=(\d+)`)
 	logFiles    = regexp.MustCompile(`\bfiles=(\d+)`)
+	logTime     = regexp.MustCompile(`\btime=(\S+)`)
 )
 
-func newSoakLog() *soakLog { return &soakLog{opened: map[string]bool{}} }
+func newSoakLog() *soakLog { return &soakLog{opened: map[string]time.Time{}, cuts: map[string]int{}} }
 
 // Write takes the binary's stdout and stderr; it never fails, so the
 // process is never held up by the test.
@@ -79,11 +83,15 @@ func (l *soakLog) line(s string) {
 	}
 	switch {
 	case strings.Contains(s, `msg="segment opened"`):
-		l.opened[field(logPath)] = true
+		at, _ := time.Parse(time.RFC3339Nano, field(logTime))
+		l.opened[field(logPath)] = at
 	case strings.Contains(s, `msg="segment closed"`):
 		d, _ := time.ParseDuration(field(logDuration))
 		n, _ := strconv.ParseInt(field(logBytes), 10, 64)
-		l.closed = append(l.closed, soakSegment{stream: field(logStream), path: field(logPath), duration: d, bytes: n})
+		p := field(logPath)
+		l.closed = append(l.closed, soakSegment{stream: field(logStream), path: p, start: l.opened[p], duration: d, bytes: n})
+	case strings.Contains(s, `msg="timestamp discontinuity, starting a new segment"`):
+		l.cuts[field(logStream)]++
 	case strings.Contains(s, `msg="retention deleted recordings"`):
 		n, _ := strconv.Atoi(field(logFiles))
 		l.deleted += n
@@ -106,6 +114,18 @@ func (l *soakLog) segments() (opened map[string]bool, closed []soakSegment, dele
 		opened[p] = true
 	}
 	return opened, append([]soakSegment(nil), l.closed...), l.deleted
+}
+
+// discontinuities returns how many segments a timestamp discontinuity
+// cut, per stream.
+func (l *soakLog) discontinuities() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]int, len(l.cuts))
+	for k, v := range l.cuts {
+		out[k] = v
+	}
+	return out
 }
 
 // warnings returns the first warning and error lines and how many there

@@ -84,6 +84,7 @@ apps:
 		run, every, warm, codec2, storageKind, maxBytes>>20)
 
 	api := "http://" + httpAddr
+	procStart := time.Now()
 	proc := startSoakProc(t, bin, cfgPath, api)
 	pid := proc.cmd.Process.Pid
 	ctx, cancel := context.WithCancel(context.Background())
@@ -140,6 +141,7 @@ apps:
 	players.wait()
 	<-pub.done
 	proc.stop(t)
+	up := time.Since(procStart)
 
 	if len(samples) == 0 {
 		t.Fatal("no samples")
@@ -160,7 +162,7 @@ apps:
 
 	opened, closed, deleted := proc.log.segments()
 	files := findSegments(t, storage)
-	checkSegments(t, opened, closed, deleted, files, live)
+	checkSegments(t, opened, closed, deleted, files, live, up)
 	for _, f := range files {
 		checkDecodes(t, ffmpeg, f)
 	}

@@ -56,7 +56,9 @@ type Stream struct {
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64 // media bytes handed to subscribers
 	msgsIn   atomic.Uint64
-	lastTS   uint32
+	lastTS   uint32    // of the newest message
+	kindTS   [2]uint32 // of the newest video and audio message (tsKind)
+	kindSeen [2]bool
 }
 
 func newStream(h *Hub, app, name string, cfg StreamConfig) *Stream {
@@ -142,6 +144,7 @@ func (s *Stream) startPublish(cfg StreamConfig, source string) (*Publication, er
 // resetLocked drops the previous session's messages: a new publisher
 // starts a new timeline.
 func (s *Stream) resetLocked() {
+	s.kindSeen = [2]bool{}
 	for seq := s.tail; seq != s.head; seq++ {
 		sl := &s.ring[seq&uint64(len(s.ring)-1)]
 		sl.m.Release()
@@ -199,6 +202,9 @@ func (s *Stream) append(m *remux.Message) {
 	}
 	s.head++
 	s.lastTS = m.Timestamp
+	if k := tsKind(m.Kind); k >= 0 {
+		s.kindTS[k], s.kindSeen[k] = m.Timestamp, true
+	}
 	s.trimLocked()
 	s.mu.Unlock()
 	s.wake()
@@ -270,13 +276,40 @@ func (s *Stream) trimLocked() {
 		if s.tail >= unread {
 			old := s.at(s.tail)
 			withinBytes := s.cum-old.cum <= uint64(s.cfg.MaxLagBytes)
-			withinTime := int64(int32(s.lastTS-old.m.Timestamp)) <= s.cfg.MaxLagTime.Milliseconds()
+			withinTime := s.behindLocked(old.m) <= s.cfg.MaxLagTime.Milliseconds()
 			if withinBytes && withinTime {
 				break
 			}
 		}
 		s.dropTailLocked()
 	}
+}
+
+// tsKind is the index of a kind in Stream.kindTS: 0 video, 1 audio, -1
+// for the rest (data, control), which have no timeline of their own.
+func tsKind(k remux.Kind) int {
+	switch k {
+	case remux.KindVideo:
+		return 0
+	case remux.KindAudio:
+		return 1
+	}
+	return -1
+}
+
+// behindLocked is how far m, a message in the ring, is behind the newest
+// message of its own kind, in ms. The tracks of one source reach us
+// skewed: a camera whose video encoder falls behind delivers its video
+// seconds after the audio of the same moment. Measured against the newest
+// message of any track, a subscriber reading such a stream as fast as it
+// comes would look that far behind and be jumped, again and again (issue
+// 15: the recorder cut a segment at each jump).
+func (s *Stream) behindLocked(m *remux.Message) int64 {
+	ref := s.lastTS
+	if k := tsKind(m.Kind); k >= 0 && s.kindSeen[k] {
+		ref = s.kindTS[k]
+	}
+	return int64(int32(ref - m.Timestamp))
 }
 
 func (s *Stream) at(seq uint64) *slot { return &s.ring[seq&uint64(len(s.ring)-1)] }

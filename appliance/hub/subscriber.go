@@ -105,7 +105,7 @@ func (sub *Subscriber) collectLocked(dst []*remux.Message) []*remux.Message {
 	if sub.epoch == s.epoch {
 		if sub.cursor < s.tail || sub.lagging() {
 			sub.skips.Add(1)
-			sub.jumpLocked()
+			sub.skipLocked()
 		}
 		var out uint64
 		for ; sub.cursor < s.head; sub.cursor++ {
@@ -168,8 +168,24 @@ func (sub *Subscriber) lagging() bool {
 	}
 	first := s.at(sub.cursor)
 	behindBytes := s.cum - first.cum + uint64(len(first.m.Payload))
-	behindTime := int64(int32(s.lastTS - first.m.Timestamp))
+	behindTime := s.behindLocked(first.m)
 	return behindBytes > uint64(s.cfg.MaxLagBytes) || behindTime > s.cfg.MaxLagTime.Milliseconds()
+}
+
+// skipLocked moves a lagging cursor forward: to the newest keyframe when
+// it has yet to read it, else to the head to wait for the next one. Never
+// back: a subscriber that already read the newest keyframe (its cursor in
+// the GOP after it) would be handed that GOP a second time, its audio
+// included, seconds back in time (issue 15).
+func (sub *Subscriber) skipLocked() {
+	s := sub.s
+	if sub.cursor >= s.tail && s.hasKey && s.lastKey < sub.cursor {
+		sub.trackKeys = [4]uint64{}
+		sub.cursor = s.head
+		sub.waitKey = true
+		return
+	}
+	sub.jumpLocked()
 }
 
 // jumpLocked moves the cursor to the newest keyframe, or to the head to wait

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
@@ -94,8 +95,10 @@ func (p *puller) runRTSP(ctx context.Context) error {
 	var mu sync.Mutex
 	var pb *publication
 	var out []*remux.Message
-	for _, t := range tracks {
+	silence := newSilenceWatch(len(tracks))
+	for i, t := range tracks {
 		c.OnPacketRTP(t.media, t.forma, func(pkt *rtp.Packet) {
+			silence.packet(i, time.Now())
 			pts, ok := c.PacketPTS(t.media, pkt)
 			if !ok {
 				return // not yet on the session's timeline
@@ -137,13 +140,19 @@ func (p *puller) runRTSP(ctx context.Context) error {
 		c.Close() // no callback runs after it
 		pb.pub.Close()
 	}()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(done)
 	if reporter != nil {
-		done := make(chan struct{})
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		defer close(done)
 		wg.Go(func() { reporter.run(done) })
 	}
+	wg.Go(func() {
+		silence.run(done, 250*time.Millisecond, rtspSilenceLimit, func(i int) {
+			p.log.Warn("pull: rtsp track silent, reconnecting", "track", tracks[i].forma.Codec(), "after", rtspSilenceLimit)
+			c.Close()
+		})
+	})
 	err = c.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -91,7 +91,14 @@ func (d *AACDepacketizer) emit(out []*remux.Message, pts int64, au []byte) []*re
 		d.Dropped++
 		return out
 	}
-	ms := max(millis(pts, d.rate)+d.epoch.offset, d.lastMS, 0)
+	raw := millis(pts, d.rate) + d.epoch.offset
+	if raw < d.lastMS {
+		// A frame of time already sent (the camera's audio stepped back):
+		// dropped, not stacked at the last time (issue 15).
+		d.Dropped++
+		return out
+	}
+	ms := max(raw, 0)
 	d.lastMS = ms
 	if !d.sent {
 		d.sent = true
@@ -118,7 +125,7 @@ type G711Depacketizer struct {
 	head   byte
 	lastMS int64
 
-	Frames uint64
+	Frames, Dropped uint64
 }
 
 // g711Clock is the RTP clock rate of G.711 (RFC 3551).
@@ -139,7 +146,12 @@ func (d *G711Depacketizer) Push(p *rtp.Packet, pts int64, out []*remux.Message) 
 	if len(p.Payload) == 0 || !d.epoch.audioReady() {
 		return out
 	}
-	ms := max(millis(pts, g711Clock)+d.epoch.offset, d.lastMS, 0)
+	raw := millis(pts, g711Clock) + d.epoch.offset
+	if raw < d.lastMS {
+		d.Dropped++ // samples of time already sent, as AAC's
+		return out
+	}
+	ms := max(raw, 0)
 	d.lastMS = ms
 	m := newMsg(d.pool, remux.KindAudio, uint32(ms), 1+len(p.Payload))
 	m.Payload[0] = d.head

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -460,5 +461,48 @@ func TestMillis(t *testing.T) {
 		if got := millis(tc.v, tc.rate); got != tc.want {
 			t.Errorf("millis(%d, %d) = %d, want %d", tc.v, tc.rate, got, tc.want)
 		}
+	}
+}
+
+// TestAudioStepBackDropped: a camera whose audio timestamps step back 2 s
+// (issue 15) has the frames of time already sent dropped, not stacked at
+// the last timestamp: a player's audio times only grow, and the track goes
+// on once it passes the time it had reached.
+func TestAudioStepBackDropped(t *testing.T) {
+	s := readStream(t, "testdata/h264_aac.ts")
+	d, err := NewAAC(AACConfig{Config: s.aacConfig}, 48000, NewEpoch(false), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts := aacPackets(t, s)
+	var got []*remux.Message
+	for i, p := range pkts {
+		pts := p.pts
+		if i >= len(pkts)/2 {
+			pts -= 2 * 48000 // 2 s back from the middle on
+		}
+		got = d.Push(p.pkt, pts, got)
+	}
+	last := int64(-1)
+	for _, m := range got[1:] {
+		if int64(m.Timestamp) <= last {
+			t.Fatalf("audio at %d ms after %d", m.Timestamp, last)
+		}
+		last = int64(m.Timestamp)
+	}
+	if d.Dropped == 0 {
+		t.Error("nothing dropped")
+	}
+	g := NewG711(true, NewEpoch(false), nil)
+	var out []*remux.Message
+	for i, ms := range []int64{0, 20, 40, 60, 30, 50, 70, 80} {
+		out = g.Push(&rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(i)}, Payload: []byte{1, 2}}, ms*8, out)
+	}
+	var ts []uint32
+	for _, m := range out {
+		ts = append(ts, m.Timestamp)
+	}
+	if fmt.Sprint(ts) != "[0 20 40 60 70 80]" || g.Dropped != 2 {
+		t.Errorf("G.711 at %v ms, %d dropped; want [0 20 40 60 70 80] and 2", ts, g.Dropped)
 	}
 }

@@ -59,6 +59,10 @@ func StartCamera(t testing.TB, port int, video string, auth ...string) *Camera {
 	return c
 }
 
+// Pid is the camera process's id, for a test that freezes it (SIGSTOP)
+// as a starved camera would be.
+func (c *Camera) Pid() int { return c.cmd.Process.Pid }
+
 // Stop kills the camera, as a power cut would, and waits for it to exit.
 func (c *Camera) Stop() {
 	select {
