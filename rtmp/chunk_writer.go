@@ -150,6 +150,40 @@ func (b *vecBuilder) add(w *chunkWriter, csid uint32, h Header, payload []byte) 
 	}
 }
 
+// addFlushing is add for a writer that empties b on the way: before a
+// chunk would make b hold more than max segments, flush writes out what b
+// holds and resets it (the message's next chunk, a continuation, then
+// starts the next write). A write's vectors, and the iovec array package
+// poll keeps for the socket's life, stay at max segments whatever the
+// message sizes.
+func (b *vecBuilder) addFlushing(w *chunkWriter, csid uint32, h Header, payload []byte, max int, flush func() error) error {
+	h.Length = uint32(len(payload))
+	if len(b.segs) >= max {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	start := len(b.hdr)
+	var tsField uint32
+	var ext bool
+	b.hdr, tsField, ext = w.appendFirstHeader(b.hdr, csid, h)
+	for {
+		n := min(uint32(len(payload)), w.chunkSize)
+		b.segs = append(b.segs, vecSeg{start, len(b.hdr), payload[:n]})
+		payload = payload[n:]
+		if len(payload) == 0 {
+			return nil
+		}
+		if len(b.segs) >= max {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		start = len(b.hdr)
+		b.hdr = appendContHeader(b.hdr, csid, ext, tsField)
+	}
+}
+
 // addRaw appends already chunked bytes (copied into the scratch buffer).
 func (b *vecBuilder) addRaw(p []byte) {
 	start := len(b.hdr)

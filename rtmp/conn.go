@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
@@ -24,8 +25,12 @@ type conn struct {
 	cfg *ServerConfig
 	nc  net.Conn
 	log *slog.Logger
-	br  *bufio.Reader
+	br  *bufio.Reader // pooled; nil while the reader waits in waitIdle
 	cr  *ChunkReader
+	// rc waits for the socket to be readable (conn_idle.go); nil when the
+	// connection cannot (TLS), rcTried once that was looked at.
+	rc      syscall.RawConn
+	rcTried bool
 
 	wmu     sync.Mutex
 	cw      *chunkWriter
@@ -84,25 +89,37 @@ func (c *conn) close() {
 
 func (c *conn) serve() {
 	// Close the socket first so players blocked in a write return at once,
-	// then stop the streams.
+	// then stop the streams. The work is in start and finish, so that
+	// serve's own frame, under every frame of the reader goroutine for the
+	// connection's life, stays small (see waitIdle).
 	defer c.cleanup()
 	defer c.close()
+	if !c.start() {
+		return
+	}
+	defer c.cr.Close()
+	c.finish(c.readLoop())
+}
+
+// start runs the handshake and sets up the chunk reader; false: the
+// handshake failed (logged).
+func (c *conn) start() bool {
 	c.nc.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
 	kind, err := ServerHandshake(c.nc)
 	if err != nil {
 		c.log.Info("rtmp handshake failed", "err", err)
-		return
+		return false
 	}
 	c.nc.SetDeadline(time.Time{})
 	c.log.Debug("rtmp handshake done", "kind", kind)
 	c.progress(c.cfg.CommandTimeout, "no connect")
-	// 1 KiB: every connection keeps it, players send almost nothing, and
-	// a publisher's chunk payloads larger than it are read straight into
-	// the message buffers (a second read per 4 KB chunk, per stream).
-	c.br = bufio.NewReaderSize(c.nc, 1<<10)
-	c.cr = NewChunkReader(c.br, c.cfg.Pool, c.cfg.MaxMessageBytes, c.cfg.MaxChunkSize)
-	defer c.cr.Close()
-	err = c.readLoop()
+	c.cr = NewChunkReader(nil, c.cfg.Pool, c.cfg.MaxMessageBytes, c.cfg.MaxChunkSize)
+	c.getReader()
+	return true
+}
+
+// finish records and logs what ended the read loop.
+func (c *conn) finish(err error) {
 	c.ended.Store(&err)
 	// A client hanging up, or a refusal already logged, is no news: the
 	// "publish ended" / "play ended" / "rtmp connect rejected" lines say it.
@@ -151,6 +168,11 @@ func (c *conn) publishing() bool {
 func (c *conn) readLoop() error {
 	for {
 		c.armReadDeadline()
+		if c.idle() {
+			if err := c.waitIdle(); err != nil {
+				return err
+			}
+		}
 		before := c.cr.BytesRead()
 		m, h, err := c.cr.ReadMessage()
 		c.srv.bytesIn.Add(c.cr.BytesRead() - before)
@@ -405,11 +427,26 @@ func (c *conn) refreshWriteDeadlineLocked() {
 	c.nc.SetWriteDeadline(now.Add(c.cfg.IdleTimeout))
 }
 
+// writeCtlLocked writes the message in c.ctl. The scratch is kept only
+// while small: the control messages that repeat (acknowledgements, pings)
+// are a few bytes, and the commands and status messages that need more
+// come a few times per connection, which would otherwise keep their size.
+func (c *conn) writeCtlLocked() error {
+	err := c.writeLocked(c.ctl)
+	if cap(c.ctl) > maxKeptCtl {
+		c.ctl = nil
+	}
+	return err
+}
+
+// maxKeptCtl is the control scratch a connection keeps between messages.
+const maxKeptCtl = 64
+
 func (c *conn) sendControl(typ uint8, payload []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.ctl = c.cw.appendMessage(c.ctl[:0], csidControl, Header{Type: typ}, payload)
-	return c.writeLocked(c.ctl)
+	return c.writeCtlLocked()
 }
 
 func (c *conn) sendUserControl(event uint16, args ...uint32) error {
@@ -426,7 +463,7 @@ func (c *conn) setChunkSize(n uint32) error {
 	defer c.wmu.Unlock()
 	c.ctl = c.cw.appendMessage(c.ctl[:0], csidControl, Header{Type: typeSetChunkSize}, binary.BigEndian.AppendUint32(nil, n))
 	c.cw.chunkSize = n
-	return c.writeLocked(c.ctl)
+	return c.writeCtlLocked()
 }
 
 // sendAMF writes an AMF0 command (typ 20) or data (typ 18) message.
@@ -438,7 +475,7 @@ func (c *conn) sendAMF(csid, streamID uint32, typ uint8, vals ...any) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.ctl = c.cw.appendMessage(c.ctl[:0], csid, Header{Type: typ, StreamID: streamID}, body)
-	return c.writeLocked(c.ctl)
+	return c.writeCtlLocked()
 }
 
 // sendStatus writes onStatus on a stream's message stream id.

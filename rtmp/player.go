@@ -193,6 +193,7 @@ func (p *player) run() {
 			m.Release()
 			msgs[i] = nil
 		}
+		p.trimBatch()
 		if p.finished {
 			p.tally.reason = "duration reached"
 			return
@@ -219,6 +220,21 @@ func (p *player) run() {
 		if d > 0 {
 			time.Sleep(d)
 		}
+	}
+}
+
+// maxKeptBatch is the most message slots a player keeps between writes.
+// A joining player's first batch is the GOP cache (a hundred messages or
+// more, and thousands at high frame rates); steady-state batches hold a
+// few, so the joining one's array is dropped rather than kept for the
+// life of the play.
+const maxKeptBatch = 32
+
+// trimBatch drops the batch array after a write that needed more than
+// maxKeptBatch slots; the next batches grow a small one.
+func (p *player) trimBatch() {
+	if cap(p.batch) > maxKeptBatch {
+		p.batch = nil
 	}
 }
 
@@ -332,6 +348,7 @@ func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 	c := p.c
 	for _, m := range msgs {
 		if flush && len(p.vb.segs) >= maxWriteSegs {
+			// Events and status messages go in whole (addRaw).
 			if err := p.flushLocked(); err != nil {
 				return err
 			}
@@ -393,7 +410,12 @@ func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 			p.addEvent(ucStreamEOF, "NetStream.Play.Stop", "Stopped playing: duration reached.")
 			break
 		}
-		p.vb.add(c.cw, csid, Header{Type: uint8(m.Kind), StreamID: p.streamID, Timestamp: ts}, m.Payload)
+		h := Header{Type: uint8(m.Kind), StreamID: p.streamID, Timestamp: ts}
+		if !flush {
+			p.vb.add(c.cw, csid, h, m.Payload)
+		} else if err := p.vb.addFlushing(c.cw, csid, h, m.Payload, maxWriteSegs, p.flushLocked); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -401,8 +423,10 @@ func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 // maxWriteSegs bounds the chunks of one vectored write. A joining player
 // gets the whole GOP cache at once (a megabyte, hundreds of chunks); in
 // one write, its scratch vectors, and the socket's iovec array inside
-// package poll, would keep that size for the life of the connection.
-// Steady-state writes (a few messages) stay below it.
+// package poll, would keep that size for the life of the connection. The
+// bound holds inside a message too (a 100 KB keyframe is 25 chunks):
+// the vectors stay at 32 segments (1.3 KB), 64 slices (1.5 KB) and 64
+// iovecs (1 KB). Steady-state writes (a few messages) stay below it.
 const maxWriteSegs = 32
 
 // flushLocked writes what was added since the last flush; c.wmu is held.

@@ -1,0 +1,64 @@
+package rtmp
+
+import (
+	"bufio"
+	"sync"
+	"syscall"
+)
+
+// readBufSize is a connection's read buffer: every connection has one
+// while it reads, and a publisher's chunk payloads larger than it are read
+// straight into the message buffers (a second read per 4 KB chunk, per
+// stream).
+const readBufSize = 1 << 10
+
+// readers holds the read buffers of connections that are not reading. A
+// connection that only plays receives almost nothing (an acknowledgement
+// every window, a ping, a pause): while it waits it keeps neither a buffer
+// nor a deep stack (waitIdle).
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+
+// getReader is a pooled read buffer reading from c.nc, handed to c.cr.
+func (c *conn) getReader() {
+	c.br = readers.Get().(*bufio.Reader)
+	c.br.Reset(c.nc)
+	c.cr.r = c.br
+}
+
+// putReader returns the read buffer to the pool; it must hold nothing.
+func (c *conn) putReader() {
+	c.br.Reset(nil)
+	readers.Put(c.br)
+	c.br, c.cr.r = nil, nil
+}
+
+// idle reports whether the reader may wait in waitIdle: the connection
+// only plays, its read buffer is empty and the socket can say when it is
+// readable without a read (not TLS, whose records are buffered inside
+// crypto/tls).
+func (c *conn) idle() bool {
+	if c.br.Buffered() != 0 || !c.hasPlayer() || c.publishing() {
+		return false
+	}
+	if c.rc == nil && !c.rcTried {
+		c.rcTried = true
+		if sc, ok := c.nc.(syscall.Conn); ok && canWaitReadable {
+			c.rc, _ = sc.SyscallConn()
+		}
+	}
+	return c.rc != nil
+}
+
+// waitIdle waits until the socket has something to read (or was closed)
+// with the read buffer back in the pool. It is called from readLoop, near
+// the bottom of the reader goroutine's stack: parked here rather than
+// inside ReadMessage, the goroutine uses little enough of its stack that
+// the garbage collector halves it (a stack is shrunk when under a quarter
+// of it is in use; the commands at connect and play grow it to 8 KiB, and
+// parked in ReadMessage it stays there).
+func (c *conn) waitIdle() error {
+	c.putReader()
+	err := c.rc.Read(readable)
+	c.getReader()
+	return err
+}
