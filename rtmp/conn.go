@@ -302,12 +302,12 @@ func (c *conn) handleMessage(m *remux.Message, h Header) error {
 	case typeUserControl:
 		return c.handleUserControl(p)
 	case typeCommandAMF0:
-		return c.handleCommand(p, h)
+		return c.command(p, h)
 	case typeCommandAMF3:
 		if len(p) > 0 {
 			p = p[1:] // format selector 0: AMF0 values follow
 		}
-		return c.handleCommand(p, h)
+		return c.command(p, h)
 	default:
 		c.log.Debug("rtmp message ignored", "type", h.Type, "len", len(p))
 	}

@@ -62,3 +62,17 @@ func (c *conn) waitIdle() error {
 	c.getReader()
 	return err
 }
+
+// command runs handleCommand on a goroutine of its own while the reader
+// waits. A command goes through the AMF decoder, the handler (the
+// appliance's OnConnect, OnPlay, OnPublish: admission, the hub, codecs)
+// and log lines, frames of several KiB: run on the reader goroutine it
+// would grow that stack to 8 KiB, which a thousand players would keep
+// until the garbage collector shrinks them (and the process's RSS keeps
+// the peak). Commands are a handful per connection; the goroutine's grown
+// stack goes back to the runtime's stack pool when it ends, for the next.
+func (c *conn) command(p []byte, h Header) error {
+	done := make(chan error, 1)
+	go func() { done <- c.handleCommand(p, h) }()
+	return <-done
+}
