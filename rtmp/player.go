@@ -424,10 +424,12 @@ func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 // gets the whole GOP cache at once (a megabyte, hundreds of chunks); in
 // one write, its scratch vectors, and the socket's iovec array inside
 // package poll, would keep that size for the life of the connection. The
-// bound holds inside a message too (a 100 KB keyframe is 25 chunks):
-// the vectors stay at 32 segments (1.3 KB), 64 slices (1.5 KB) and 64
-// iovecs (1 KB). Steady-state writes (a few messages) stay below it.
-const maxWriteSegs = 32
+// bound holds inside a message too (a 100 KB keyframe is 25 chunks): the
+// vectors stay at 16 segments (0.7 KB), 32 slices (0.9 KB) and 32 iovecs
+// (0.5 KB). A steady-state write, what arrives in the longest merge
+// window (autoMaxBatch: a frame or two and their audio), stays below it;
+// a keyframe takes two writes.
+const maxWriteSegs = 16
 
 // flushLocked writes what was added since the last flush; c.wmu is held.
 func (p *player) flushLocked() error {
