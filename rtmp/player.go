@@ -347,7 +347,7 @@ func (p *player) write(msgs []*remux.Message) error {
 func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 	c := p.c
 	for _, m := range msgs {
-		if flush && len(p.vb.segs) >= maxWriteSegs {
+		if flush && p.vb.chunks >= maxWriteSegs {
 			// Events and status messages go in whole (addRaw).
 			if err := p.flushLocked(); err != nil {
 				return err
@@ -425,8 +425,7 @@ func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 // one write, its scratch vectors, and the socket's iovec array inside
 // package poll, would keep that size for the life of the connection. The
 // bound holds inside a message too (a 100 KB keyframe is 25 chunks): the
-// vectors stay at 16 segments (0.7 KB), 32 slices (0.9 KB) and 32 iovecs
-// (0.5 KB). A steady-state write, what arrives in the longest merge
+// vector stays at 32 slices (0.9 KB) and the iovecs at 32 (0.5 KB). A steady-state write, what arrives in the longest merge
 // window (autoMaxBatch: a frame or two and their audio), stays below it;
 // a keyframe takes two writes.
 const maxWriteSegs = 16
@@ -434,7 +433,7 @@ const maxWriteSegs = 16
 // flushLocked writes what was added since the last flush; c.wmu is held.
 func (p *player) flushLocked() error {
 	c := p.c
-	if len(p.vb.segs) == 0 {
+	if p.vb.chunks == 0 {
 		return nil
 	}
 	c.refreshWriteDeadlineLocked()
