@@ -139,7 +139,8 @@ func TestPlayOnlyConnectionIdles(t *testing.T) {
 	}{{"at the peak", ms.StackInuse}, {"after collections", stackInuse()}} {
 		perPlayer := float64(s.stack-before) / n
 		t.Logf("stack per player %s: %.0f B", s.when, perPlayer)
-		if perPlayer > 10<<10 {
+		// The race detector's instrumentation makes every frame larger.
+		if perPlayer > 10<<10 && !raceEnabled {
 			t.Errorf("goroutine stacks take %.0f B per player %s, want at most 10 KiB (two 4 KiB stacks)", perPlayer, s.when)
 		}
 	}
