@@ -422,13 +422,16 @@ func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 
 // maxWriteSegs bounds the chunks of one vectored write. A joining player
 // gets the whole GOP cache at once (a megabyte, hundreds of chunks); in
-// one write, its scratch vectors, and the socket's iovec array inside
+// one write, its scratch vector, and the socket's iovec array inside
 // package poll, would keep that size for the life of the connection. The
-// bound holds inside a message too (a 100 KB keyframe is 25 chunks): the
-// vector stays at 32 slices (0.9 KB) and the iovecs at 32 (0.5 KB). A steady-state write, what arrives in the longest merge
-// window (autoMaxBatch: a frame or two and their audio), stays below it;
-// a keyframe takes two writes.
-const maxWriteSegs = 16
+// bound holds inside a message too, so those stay at 64 slices (1.8 KB)
+// and 64 iovecs (1 KB) whatever the message sizes. 16 would halve them,
+// but a 100 KB keyframe (25 chunks) would then leave in two writes, and
+// under CPU contention a goroutine can lose its P between the two: the
+// first keyframe's p99 at 1000 players was 72 and 205 ms against main's
+// 37 and 35 in two sets (RESULTS.md, "RSS per player"). A steady-state
+// write (a frame or two and their audio) stays well below it.
+const maxWriteSegs = 32
 
 // flushLocked writes what was added since the last flush; c.wmu is held.
 func (p *player) flushLocked() error {
