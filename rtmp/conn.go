@@ -31,6 +31,10 @@ type conn struct {
 	// connection cannot (TLS), rcTried once that was looked at.
 	rc      syscall.RawConn
 	rcTried bool
+	// inCommand is set while a command runs on its own goroutine, and
+	// launched is the player it started, for command to launch.
+	inCommand bool
+	launched  *player
 
 	wmu     sync.Mutex
 	cw      *chunkWriter

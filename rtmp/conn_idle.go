@@ -71,8 +71,35 @@ func (c *conn) waitIdle() error {
 // until the garbage collector shrinks them (and the process's RSS keeps
 // the peak). Commands are a handful per connection; the goroutine's grown
 // stack goes back to the runtime's stack pool when it ends, for the next.
+//
+// A player the command starts is started from the reader once the command
+// is done (launch): started on the command goroutine, it would be put
+// behind every runnable goroutine when the command's end wakes the
+// reader (the scheduler runs the goroutine just woken next), and with a
+// thousand players writing, its first write, the GOP cache, would wait
+// for a round of theirs.
 func (c *conn) command(p []byte, h Header) error {
 	done := make(chan error, 1)
+	c.inCommand = true
 	go func() { done <- c.handleCommand(p, h) }()
-	return <-done
+	err := <-done
+	c.inCommand = false
+	if pl := c.launched; pl != nil {
+		c.launched = nil
+		go pl.run()
+	}
+	return err
+}
+
+// launch starts p's goroutine, or, during a command, has command start it
+// when the command is done.
+func (c *conn) launch(p *player) {
+	if !c.inCommand {
+		go p.run()
+		return
+	}
+	if c.launched != nil {
+		go c.launched.run()
+	}
+	c.launched = p
 }

@@ -93,7 +93,7 @@ func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, v
 		p.handback = make(chan handoff, 1)
 	}
 	c.srv.pacer.players.Add(1)
-	go p.run()
+	c.launch(p)
 	return p
 }
 
