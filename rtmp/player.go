@@ -426,11 +426,9 @@ func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 // package poll, would keep that size for the life of the connection. The
 // bound holds inside a message too, so those stay at 64 slices (1.8 KB)
 // and 64 iovecs (1 KB) whatever the message sizes. 16 would halve them,
-// but a 100 KB keyframe (25 chunks) would then leave in two writes, and
-// under CPU contention a goroutine can lose its P between the two: the
-// first keyframe's p99 at 1000 players was 72 and 205 ms against main's
-// 37 and 35 in two sets (RESULTS.md, "RSS per player"). A steady-state
-// write (a frame or two and their audio) stays well below it.
+// but a 100 KB keyframe (25 chunks) would then leave in two writes where
+// main sends it in one; a steady-state write (a frame or two and their
+// audio) stays well below either.
 const maxWriteSegs = 32
 
 // flushLocked writes what was added since the last flush; c.wmu is held.
