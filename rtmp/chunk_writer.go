@@ -109,26 +109,35 @@ func (w *chunkWriter) appendMessage(dst []byte, csid uint32, h Header, payload [
 	}
 }
 
-// vecSeg is one chunk header (a range of vecBuilder.hdr) followed by a
-// payload slice that is referenced, not copied.
-type vecSeg struct {
-	hdrStart, hdrEnd int
-	payload          []byte
-}
-
 // vecBuilder turns messages into a vectored write: chunk headers go into one
 // reusable scratch buffer and payloads are referenced in place, so writing a
 // shared message to a player costs no copy and, once warmed up, no allocation.
+// The vector refers to the header scratch directly: when the scratch grows
+// in the middle of a write, the headers already referred to stay in its old
+// array, which the vector keeps alive until the write is done.
 type vecBuilder struct {
-	hdr  []byte
-	segs []vecSeg
-	vec  net.Buffers // full-capacity backing of out
-	out  net.Buffers // what WriteTo consumes; a field so writing does not allocate
+	hdr    []byte
+	vec    net.Buffers // the write being built: headers and payloads
+	chunks int         // chunks (and raw messages) in vec
+	out    net.Buffers // what WriteTo consumes; a field so writing does not allocate
 }
 
 func (b *vecBuilder) reset() {
 	b.hdr = b.hdr[:0]
-	b.segs = b.segs[:0]
+	clear(b.vec) // drop the payload references for the garbage collector
+	b.vec = b.vec[:0]
+	b.chunks = 0
+}
+
+// addChunk appends one chunk: its header, from hdr[start:], and payload.
+func (b *vecBuilder) addChunk(start int, payload []byte) {
+	if len(b.hdr) > start {
+		b.vec = append(b.vec, b.hdr[start:len(b.hdr):len(b.hdr)])
+	}
+	if len(payload) > 0 {
+		b.vec = append(b.vec, payload)
+	}
+	b.chunks++
 }
 
 // add appends the chunks of one message.
@@ -140,10 +149,44 @@ func (b *vecBuilder) add(w *chunkWriter, csid uint32, h Header, payload []byte) 
 	b.hdr, tsField, ext = w.appendFirstHeader(b.hdr, csid, h)
 	for {
 		n := min(uint32(len(payload)), w.chunkSize)
-		b.segs = append(b.segs, vecSeg{start, len(b.hdr), payload[:n]})
+		b.addChunk(start, payload[:n])
 		payload = payload[n:]
 		if len(payload) == 0 {
 			return
+		}
+		start = len(b.hdr)
+		b.hdr = appendContHeader(b.hdr, csid, ext, tsField)
+	}
+}
+
+// addFlushing is add for a writer that empties b on the way: before a
+// chunk would make b hold more than max chunks, flush writes out what b
+// holds and resets it (the message's next chunk, a continuation, then
+// starts the next write). A write's vector, and the iovec array package
+// poll keeps for the socket's life, stay at max chunks whatever the
+// message sizes.
+func (b *vecBuilder) addFlushing(w *chunkWriter, csid uint32, h Header, payload []byte, max int, flush func() error) error {
+	h.Length = uint32(len(payload))
+	if b.chunks >= max {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	start := len(b.hdr)
+	var tsField uint32
+	var ext bool
+	b.hdr, tsField, ext = w.appendFirstHeader(b.hdr, csid, h)
+	for {
+		n := min(uint32(len(payload)), w.chunkSize)
+		b.addChunk(start, payload[:n])
+		payload = payload[n:]
+		if len(payload) == 0 {
+			return nil
+		}
+		if b.chunks >= max {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 		start = len(b.hdr)
 		b.hdr = appendContHeader(b.hdr, csid, ext, tsField)
@@ -154,30 +197,18 @@ func (b *vecBuilder) add(w *chunkWriter, csid uint32, h Header, payload []byte) 
 func (b *vecBuilder) addRaw(p []byte) {
 	start := len(b.hdr)
 	b.hdr = append(b.hdr, p...)
-	b.segs = append(b.segs, vecSeg{start, len(b.hdr), nil})
+	b.addChunk(start, nil)
 }
 
-// writeTo writes the segments added since reset to w in one vectored write
+// writeTo writes what was added since reset to w in one vectored write
 // (writev on TCP), returning the bytes written.
 func (b *vecBuilder) writeTo(w io.Writer) (int64, error) {
-	b.out = b.buffers()
+	b.out = b.vec
 	n, err := b.out.WriteTo(w)
 	b.out = nil
 	return n, err
 }
 
-// buffers returns the vector for the segments added since reset. It is
-// valid until the next reset; the header scratch no longer moves by then.
-func (b *vecBuilder) buffers() net.Buffers {
-	v := b.vec[:0]
-	for _, s := range b.segs {
-		if s.hdrEnd > s.hdrStart {
-			v = append(v, b.hdr[s.hdrStart:s.hdrEnd])
-		}
-		if len(s.payload) > 0 {
-			v = append(v, s.payload)
-		}
-	}
-	b.vec = v
-	return v
-}
+// buffers returns the vector of what was added since reset. It is valid
+// until the next reset.
+func (b *vecBuilder) buffers() net.Buffers { return b.vec }

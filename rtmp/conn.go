@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tapedeck/tapedeck/remux"
@@ -27,8 +29,20 @@ type conn struct {
 	// baseLog is log without the app, for the streams whose request
 	// resolved to another app (streamLog).
 	baseLog *slog.Logger
-	br      *bufio.Reader
-	cr      *ChunkReader
+	// wire reads the socket in 64 KiB reads into a buffer held only while
+	// it has unread bytes (wire_reader.go); br, the 1 KiB buffer above it,
+	// is pooled and nil while the reader waits in waitIdle.
+	wire io.Reader
+	br   *bufio.Reader
+	cr   *ChunkReader
+	// rc waits for the socket to be readable (conn_idle.go); nil when the
+	// connection cannot (TLS), rcTried once that was looked at.
+	rc      syscall.RawConn
+	rcTried bool
+	// inCommand is set while a command runs on its own goroutine, and
+	// launched is the player it started, for command to launch.
+	inCommand bool
+	launched  *player
 
 	wmu     sync.Mutex
 	cw      *chunkWriter
@@ -88,26 +102,40 @@ func (c *conn) close() {
 
 func (c *conn) serve() {
 	// Close the socket first so players blocked in a write return at once,
-	// then stop the streams.
+	// then stop the streams. The work is in start and finish, so that
+	// serve's own frame, under every frame of the reader goroutine for the
+	// connection's life, stays small (see waitIdle).
 	defer c.cleanup()
 	defer c.close()
+	if !c.start() {
+		return
+	}
+	defer c.cr.Close()
+	c.finish(c.readLoop())
+}
+
+// start runs the handshake and sets up the chunk reader; false: the
+// handshake failed (logged).
+func (c *conn) start() bool {
 	c.nc.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
 	kind, err := ServerHandshake(c.nc)
 	if err != nil {
 		c.log.Info("rtmp handshake failed", "err", err)
-		return
+		return false
 	}
 	c.nc.SetDeadline(time.Time{})
 	c.log.Debug("rtmp handshake done", "kind", kind)
 	c.progress(c.cfg.CommandTimeout, "no connect")
-	// 1 KiB: every connection keeps it, players send almost nothing. The
-	// socket is read underneath in 64 KiB reads into a buffer held only
-	// while it has unread bytes (wire_reader.go): one syscall per wake-up,
-	// not two or three per chunk.
-	c.br = bufio.NewReaderSize(newWireReader(c.nc), 1<<10)
-	c.cr = NewChunkReader(c.br, c.cfg.Pool, c.cfg.MaxMessageBytes, c.cfg.MaxChunkSize)
-	defer c.cr.Close()
-	err = c.readLoop()
+	// The socket is read in 64 KiB reads (wire_reader.go): one syscall
+	// per wake-up, not two or three per chunk.
+	c.wire = newWireReader(c.nc)
+	c.cr = NewChunkReader(nil, c.cfg.Pool, c.cfg.MaxMessageBytes, c.cfg.MaxChunkSize)
+	c.getReader()
+	return true
+}
+
+// finish records and logs what ended the read loop.
+func (c *conn) finish(err error) {
 	c.ended.Store(&err)
 	// A client hanging up, or a refusal already logged, is no news: the
 	// "publish ended" / "play ended" / "rtmp connect rejected" lines say it.
@@ -156,6 +184,11 @@ func (c *conn) publishing() bool {
 func (c *conn) readLoop() error {
 	for {
 		c.armReadDeadline()
+		if c.idle() {
+			if err := c.waitIdle(); err != nil {
+				return err
+			}
+		}
 		before := c.cr.BytesRead()
 		m, h, err := c.cr.ReadMessage()
 		c.srv.bytesIn.Add(c.cr.BytesRead() - before)
@@ -285,12 +318,12 @@ func (c *conn) handleMessage(m *remux.Message, h Header) error {
 	case typeUserControl:
 		return c.handleUserControl(p)
 	case typeCommandAMF0:
-		return c.handleCommand(p, h)
+		return c.command(p, h)
 	case typeCommandAMF3:
 		if len(p) > 0 {
 			p = p[1:] // format selector 0: AMF0 values follow
 		}
-		return c.handleCommand(p, h)
+		return c.command(p, h)
 	default:
 		c.log.Debug("rtmp message ignored", "type", h.Type, "len", len(p))
 	}
@@ -410,11 +443,26 @@ func (c *conn) refreshWriteDeadlineLocked() {
 	c.nc.SetWriteDeadline(now.Add(c.cfg.IdleTimeout))
 }
 
+// writeCtlLocked writes the message in c.ctl. The scratch is kept only
+// while small: the control messages that repeat (acknowledgements, pings)
+// are a few bytes, and the commands and status messages that need more
+// come a few times per connection, which would otherwise keep their size.
+func (c *conn) writeCtlLocked() error {
+	err := c.writeLocked(c.ctl)
+	if cap(c.ctl) > maxKeptCtl {
+		c.ctl = nil
+	}
+	return err
+}
+
+// maxKeptCtl is the control scratch a connection keeps between messages.
+const maxKeptCtl = 64
+
 func (c *conn) sendControl(typ uint8, payload []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.ctl = c.cw.appendMessage(c.ctl[:0], csidControl, Header{Type: typ}, payload)
-	return c.writeLocked(c.ctl)
+	return c.writeCtlLocked()
 }
 
 func (c *conn) sendUserControl(event uint16, args ...uint32) error {
@@ -431,7 +479,7 @@ func (c *conn) setChunkSize(n uint32) error {
 	defer c.wmu.Unlock()
 	c.ctl = c.cw.appendMessage(c.ctl[:0], csidControl, Header{Type: typeSetChunkSize}, binary.BigEndian.AppendUint32(nil, n))
 	c.cw.chunkSize = n
-	return c.writeLocked(c.ctl)
+	return c.writeCtlLocked()
 }
 
 // sendAMF writes an AMF0 command (typ 20) or data (typ 18) message.
@@ -443,7 +491,7 @@ func (c *conn) sendAMF(csid, streamID uint32, typ uint8, vals ...any) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.ctl = c.cw.appendMessage(c.ctl[:0], csid, Header{Type: typ, StreamID: streamID}, body)
-	return c.writeLocked(c.ctl)
+	return c.writeCtlLocked()
 }
 
 // sendStatus writes onStatus on a stream's message stream id.

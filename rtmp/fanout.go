@@ -268,9 +268,14 @@ func (p *player) directStep(wrote *int) bool {
 	return true
 }
 
+// maxDirectSegs bounds the chunks of a write the shared writer makes (all
+// of it in one writev, a keyframe included); more goes to the player's
+// goroutine, which writes maxWriteSegs at a time.
+const maxDirectSegs = 32
+
 // fits reports whether msgs are media the writer can send as they are, in
 // one write: no events (which need the player's goroutine's statuses),
-// nothing filtered by receiveAudio/receiveVideo, at most maxWriteSegs chunks.
+// nothing filtered by receiveAudio/receiveVideo, at most maxDirectSegs chunks.
 func (p *player) fits(msgs []*remux.Message) bool {
 	size := int(p.c.cw.chunkSize)
 	chunks := 0
@@ -282,7 +287,7 @@ func (p *player) fits(msgs []*remux.Message) bool {
 		}
 		chunks += max(1, (len(m.Payload)+size-1)/size)
 	}
-	return chunks <= maxWriteSegs && !p.noAudio.Load() && !p.noVideo.Load()
+	return chunks <= maxDirectSegs && !p.noAudio.Load() && !p.noVideo.Load()
 }
 
 // finishWrite writes the rest of a write the shared writer began (p.vb.out)

@@ -95,7 +95,7 @@ func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, v
 		p.handback = make(chan handoff, 1)
 	}
 	c.srv.pacer.players.Add(1)
-	go p.run()
+	c.launch(p)
 	return p
 }
 
@@ -195,6 +195,7 @@ func (p *player) run() {
 			m.Release()
 			msgs[i] = nil
 		}
+		p.trimBatch()
 		if p.finished {
 			p.tally.reason = "duration reached"
 			return
@@ -218,6 +219,21 @@ func (p *player) run() {
 				time.Sleep(d)
 			}
 		}
+	}
+}
+
+// maxKeptBatch is the most message slots a player keeps between writes.
+// A joining player's first batch is the GOP cache (a hundred messages or
+// more, and thousands at high frame rates); steady-state batches hold a
+// few, so the joining one's array is dropped rather than kept for the
+// life of the play.
+const maxKeptBatch = 32
+
+// trimBatch drops the batch array after a write that needed more than
+// maxKeptBatch slots; the next batches grow a small one.
+func (p *player) trimBatch() {
+	if cap(p.batch) > maxKeptBatch {
+		p.batch = nil
 	}
 }
 
@@ -330,7 +346,8 @@ func (p *player) write(msgs []*remux.Message) error {
 func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 	c := p.c
 	for _, m := range msgs {
-		if flush && len(p.vb.segs) >= maxWriteSegs {
+		if flush && p.vb.chunks >= maxWriteSegs {
+			// Events and status messages go in whole (addRaw).
 			if err := p.flushLocked(); err != nil {
 				return err
 			}
@@ -395,22 +412,31 @@ func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 			p.addEvent(ucStreamEOF, "NetStream.Play.Stop", "Stopped playing: duration reached.")
 			break
 		}
-		p.vb.add(c.cw, csid, Header{Type: uint8(m.Kind), StreamID: p.streamID, Timestamp: ts}, m.Payload)
+		h := Header{Type: uint8(m.Kind), StreamID: p.streamID, Timestamp: ts}
+		if !flush {
+			p.vb.add(c.cw, csid, h, m.Payload)
+		} else if err := p.vb.addFlushing(c.cw, csid, h, m.Payload, maxWriteSegs, p.flushLocked); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // maxWriteSegs bounds the chunks of one vectored write. A joining player
 // gets the whole GOP cache at once (a megabyte, hundreds of chunks); in
-// one write, its scratch vectors, and the socket's iovec array inside
-// package poll, would keep that size for the life of the connection.
-// Steady-state writes (a few messages) stay below it.
+// one write, its scratch vector, and the socket's iovec array inside
+// package poll, would keep that size for the life of the connection. The
+// bound holds inside a message too, so those stay at 64 slices (1.8 KB)
+// and 64 iovecs (1 KB) whatever the message sizes. 16 would halve them,
+// but a 100 KB keyframe (25 chunks) would then leave in two writes where
+// main sends it in one; a steady-state write (a frame or two and their
+// audio) stays well below either.
 const maxWriteSegs = 32
 
 // flushLocked writes what was added since the last flush; c.wmu is held.
 func (p *player) flushLocked() error {
 	c := p.c
-	if len(p.vb.segs) == 0 {
+	if p.vb.chunks == 0 {
 		return nil
 	}
 	c.refreshWriteDeadlineLocked()

@@ -99,3 +99,10 @@ func (wr *wireReader) readFD(fd uintptr) bool {
 	wr.reads++
 	return true
 }
+
+// wireHolds reports whether r, a connection's wire, holds bytes read from
+// the socket that nobody has consumed yet.
+func wireHolds(r io.Reader) bool {
+	wr, ok := r.(*wireReader)
+	return ok && wr.buf != nil
+}
