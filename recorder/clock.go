@@ -33,12 +33,14 @@ type SystemClock struct {
 	origin time.Time
 	boot0  time.Duration
 	boot   bool
+	bootID string // see Boot
 }
 
 // NewSystemClock returns the system clock, its steady time counted from now.
 func NewSystemClock() *SystemClock {
 	c := &SystemClock{origin: time.Now()}
 	c.boot0, c.boot = bootClock()
+	c.bootID = readBootID()
 	return c
 }
 
@@ -82,15 +84,16 @@ type ClockSteps struct {
 	// start; set it before use.
 	Logger *slog.Logger
 
-	clock   Clock
-	mu      sync.Mutex
-	frames  []wallFrame // oldest first; the last one is the current one
-	lastE   time.Duration
-	segs    []*trackedSegment       // this run's closed segments, oldest first
-	stepped bool                    // a step not yet applied to segs
-	renamer Renamer                 // guards the renames of segs (SetRenamer)
-	renamed map[string]bool         // paths of segs renamed after a step
-	moved   map[string]movedSegment // by the path reported at close: where a step moved it
+	clock    Clock
+	mu       sync.Mutex
+	frames   []wallFrame // oldest first; the last one is the current one
+	lastE    time.Duration
+	segs     []*trackedSegment           // this run's closed segments, oldest first
+	stepped  bool                        // a step not yet applied to segs
+	renamer  Renamer                     // guards the renames of segs (SetRenamer)
+	onRename func(old string, s Segment) // SetOnRename
+	renamed  map[string]bool             // paths of segs renamed after a step
+	moved    map[string]movedSegment     // by the path reported at close: where a step moved it
 
 	fixMu sync.Mutex // one fixSegments at a time; guards trackedSegment.fixed
 }
