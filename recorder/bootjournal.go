@@ -153,7 +153,7 @@ func writeBootJournal(dir string, entries []*bootEntry, read int) error {
 	defer bootJournalMu.Unlock()
 	var tail []byte
 	if b, err := os.ReadFile(p); err == nil && len(b) > read {
-		tail = b[read:]
+		tail = journalTail(b[read:])
 	}
 	if len(entries) == 0 && len(tail) == 0 {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -192,4 +192,27 @@ func writeBootJournal(dir string, entries []*bootEntry, read int) error {
 	}
 	syncDir(dir)
 	return nil
+}
+
+// journalTail keeps of the lines appended after a read what is about
+// segments opened in them: the renames of the segments read were applied
+// by the reader (ReconcileBoot's own renames among them).
+func journalTail(b []byte) []byte {
+	var out bytes.Buffer
+	opened := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var e bootEntry
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Path == "" {
+			continue
+		}
+		if e.From != "" && !opened[e.From] {
+			continue
+		}
+		opened[e.Path] = true
+		out.Write(sc.Bytes())
+		out.WriteByte('\n')
+	}
+	return out.Bytes()
 }
