@@ -252,11 +252,15 @@ func TestHookRenamedEvent(t *testing.T) {
 	h.Renamed("/r/a.flv", Segment{Path: "/r/b.flv", App: "live", Stream: "cam1", Bytes: 1})
 	h.Renamed("/r/never.flv", Segment{Path: "/r/c.flv", App: "live", Stream: "cam1", Bytes: 1})
 	h.Renamed("/r/a.flv", Segment{Path: "/r/d.flv", App: "live", Stream: "cam1", Bytes: 1}) // told already
+	for h.Runs.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	h.Renamed("/r/b.flv", Segment{Path: "/r/e.flv", App: "live", Stream: "cam1", Bytes: 1}) // renamed again
 	if err := h.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(out)
-	if got, want := string(b), "close  /r/a.flv\nrename /r/a.flv /r/b.flv\n"; got != want {
+	if got, want := string(b), "close  /r/a.flv\nrename /r/a.flv /r/b.flv\nrename /r/b.flv /r/e.flv\n"; got != want {
 		t.Errorf("hook ran:\n%s\nwant:\n%s", got, want)
 	}
 }

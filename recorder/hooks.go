@@ -230,16 +230,15 @@ func (h *Hook) noteRan(path string) {
 
 // run does the POST and the command for one segment.
 func (h *Hook) run(s Segment) {
-	if s.RenamedFrom == "" {
-		// Follow and noteRan together: a rename between them would find
-		// neither the new name given to this run nor the old one noted.
-		h.ranMu.Lock()
-		if h.Follow != nil {
-			s = h.Follow(s)
-		}
-		h.noteRan(s.Path)
-		h.ranMu.Unlock()
+	// Follow and noteRan together: a rename between them would find
+	// neither the new name given to this run nor the old one noted. A
+	// rename event notes its new name: a later rename is told too.
+	h.ranMu.Lock()
+	if h.Follow != nil && s.RenamedFrom == "" {
+		s = h.Follow(s)
 	}
+	h.noteRan(s.Path)
+	h.ranMu.Unlock()
 	h.Runs.Add(1)
 	log := h.log().With("path", s.Path)
 	failed := false
