@@ -20,7 +20,10 @@ type recordingJSON struct {
 	Start  time.Time `json:"start"`
 	// StartCorrected: the wall clock stepped after the file was named, and
 	// start is its true start (from its .start sidecar), not its name's.
-	StartCorrected bool    `json:"start_corrected,omitempty"`
+	StartCorrected bool `json:"start_corrected,omitempty"`
+	// TimeUnverified: named in an earlier boot by a clock the kernel said
+	// was not synchronised, and never corrected (docs/recordings.md).
+	TimeUnverified bool    `json:"time_unverified,omitempty"`
 	Duration       float64 `json:"duration_seconds,omitempty"` // absent while being recorded, or for an unreadable file
 	Bytes          int64   `json:"bytes"`
 	// Format is the file's as it is on disk: fmp4 (fragmented), mp4
@@ -44,7 +47,7 @@ type recordingJSON struct {
 }
 
 func (a *Appliance) recordingOf(dir string, s recorder.SegmentInfo, found map[string]recorder.Recovered) recordingJSON {
-	j := recordingJSON{Path: s.Rel, App: s.App, Stream: s.Stream, Start: s.Start, StartCorrected: s.StartCorrected, Duration: s.Duration.Seconds(),
+	j := recordingJSON{Path: s.Rel, App: s.App, Stream: s.Stream, Start: s.Start, StartCorrected: s.StartCorrected, TimeUnverified: s.TimeUnverified, Duration: s.Duration.Seconds(),
 		Bytes: s.Size, Format: s.Format, Container: containerOf(s.Format), Open: s.Open}
 	if f, ok := found[s.Path]; ok {
 		j.Recovery, j.RecoveryDetail = f.Action, f.Detail

@@ -134,6 +134,7 @@ func (a *Appliance) Start() error {
 	a.rec.recover(cfg.Storage.Dir)
 	a.rec.checkRecordings()
 	a.startUploads(cfg, crashed)
+	a.reconcileBoot(cfg)
 	go a.sweepLoop()
 	a.applyPulls(nil, cfg)
 	ln, err := net.Listen("tcp", cfg.RTMP.Listen)

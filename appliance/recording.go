@@ -53,8 +53,10 @@ func newRecordings(h *hub.Hub, log *slog.Logger) *recordings {
 	ctx, cancel := context.WithCancel(context.Background())
 	clock := recorder.NewClockSteps(nil)
 	clock.Logger = log
-	return &recordings{log: log, hub: h, ctx: ctx, cancel: cancel, active: make(map[string]*activeRecording),
+	r := &recordings{log: log, hub: h, ctx: ctx, cancel: cancel, active: make(map[string]*activeRecording),
 		clock: clock}
+	clock.SetOnRename(r.segmentRenamed)
+	return r
 }
 
 // openSegments is vod.Options.Open for a play of t: whether a file is a

@@ -40,6 +40,7 @@ type SystemClock struct {
 	// reads Elapsed per message: between readings, Elapsed is the
 	// monotonic clock plus asleep.
 	asleep atomic.Pointer[bootOffset]
+	bootID string // see Boot
 }
 
 // bootOffset is a CLOCK_BOOTTIME reading against the other two clocks.
@@ -62,6 +63,7 @@ func NewSystemClock() *SystemClock {
 	c := &SystemClock{origin: time.Now()}
 	c.boot0, c.boot = bootClock()
 	c.asleep.Store(&bootOffset{})
+	c.bootID = readBootID()
 	return c
 }
 
@@ -116,15 +118,16 @@ type ClockSteps struct {
 	// start; set it before use.
 	Logger *slog.Logger
 
-	clock   Clock
-	mu      sync.Mutex
-	frames  []wallFrame // oldest first; the last one is the current one
-	lastE   time.Duration
-	segs    []*trackedSegment       // this run's closed segments, oldest first
-	stepped bool                    // a step not yet applied to segs
-	renamer Renamer                 // guards the renames of segs (SetRenamer)
-	renamed map[string]bool         // paths of segs renamed after a step
-	moved   map[string]movedSegment // by the path reported at close: where a step moved it
+	clock    Clock
+	mu       sync.Mutex
+	frames   []wallFrame // oldest first; the last one is the current one
+	lastE    time.Duration
+	segs     []*trackedSegment           // this run's closed segments, oldest first
+	stepped  bool                        // a step not yet applied to segs
+	renamer  Renamer                     // guards the renames of segs (SetRenamer)
+	onRename func(old string, s Segment) // SetOnRename
+	renamed  map[string]bool             // paths of segs renamed after a step
+	moved    map[string]movedSegment     // by the path reported at close: where a step moved it
 
 	fixMu sync.Mutex // one fixSegments at a time; guards trackedSegment.fixed
 }

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -590,12 +592,19 @@ func TestFollowRenamedSegment(t *testing.T) {
 	os.WriteFile(old, []byte("x"), 0o644)
 	cs.track(old, clockBase, 0, namer).reported.Store(true)
 	other := Segment{Path: filepath.Join(dir, "elsewhere.flv"), Start: clockBase}
+	var told []string // what SetOnRename's callback (a hook's rename event) was told
+	cs.SetOnRename(func(from string, s Segment) {
+		told = append(told, from, s.Path, s.App, s.Stream, s.Format, strconv.FormatInt(s.Bytes, 10))
+	})
 	*e = time.Minute
 	fc.Step(-24 * time.Hour)
 	cs.Now()
 	want := filepath.Join(dir, filepath.FromSlash(expandTemplate(DefaultPathTemplate, "live", "cam1", clockBase.Add(-24*time.Hour)))) + ".flv"
 	if _, err := os.Stat(want); err != nil {
 		t.Fatalf("not renamed to its true start: %v", err)
+	}
+	if w := []string{old, want, "live", "cam1", FormatFLV, "1"}; !slices.Equal(told, w) {
+		t.Errorf("rename told %q, want %q", told, w)
 	}
 	got := cs.Follow(Segment{Path: old, Start: clockBase})
 	if got.Path != want || !got.Start.Equal(clockBase.Add(-24*time.Hour)) {

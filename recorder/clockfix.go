@@ -72,6 +72,16 @@ func (s *ClockSteps) SetRenamer(f Renamer) {
 	s.mu.Unlock()
 }
 
+// SetOnRename sets what is told of every closed segment renamed after a
+// step of the wall clock, with its old path (nil: nothing); the segment
+// hook's rename event (Hook.Renamed) is told this way. It is called
+// outside the clock's locks. Safe to call at any time.
+func (s *ClockSteps) SetOnRename(f func(old string, seg Segment)) {
+	s.mu.Lock()
+	s.onRename = f
+	s.mu.Unlock()
+}
+
 // startSidecar is the start sidecar of the segment at path.
 func startSidecar(segment string) string { return segment + StartSidecarSuffix }
 
@@ -266,9 +276,17 @@ func (s *ClockSteps) renameOne(t *trackedSegment, start time.Time, renamer Renam
 	}
 	s.renamed[p] = true
 	s.moved[t.closed] = movedSegment{p, start}
+	onRename := s.onRename
 	s.mu.Unlock()
 	if p != old && s.Logger != nil {
 		s.Logger.Info("segment renamed to its true start after a wall clock step", "from", old, "path", p)
+	}
+	if p != old && onRename != nil {
+		seg := Segment{Path: p, App: t.namer.app, Stream: t.namer.stream, Start: start, Format: t.namer.cfg.Format}
+		if info, err := os.Lstat(p); err == nil {
+			seg.Bytes = info.Size()
+		}
+		onRename(old, seg)
 	}
 	return true
 }

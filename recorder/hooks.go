@@ -52,6 +52,13 @@ const (
 //     the script, since stream names come from publishers. On unix the
 //     command gets its own process group, and a timeout kills the whole
 //     group (children included).
+//   - Rename events: when a segment the hook was told about is renamed
+//     to its true start (a step of the wall clock; see Renamed), the hook
+//     runs again for it with TAPEDECK_EVENT=rename and
+//     TAPEDECK_OLD_PATH (placeholder {old_path}; JSON "event":"rename",
+//     "old_path"); the other values are the segment's under its new name
+//     (duration 0: not read again). A segment's first run has
+//     TAPEDECK_EVENT=close and no "event" in the JSON.
 //   - Segments with Bytes 0 (the file was removed, see
 //     Config.OnSegmentDone) are skipped; so is everything when neither
 //     URL nor Command is set.
@@ -67,13 +74,16 @@ type Hook struct {
 	// Follow, when set, maps a queued segment to its path and start at
 	// the time its hook runs: a segment renamed to its true start after a
 	// step of the wall clock (ClockSteps.Follow) is run with its new name.
-	// A hook that ran before the rename had the old one; no hook is run
-	// for the rename itself.
+	// A hook that ran before the rename had the old one: Renamed runs it
+	// again with a rename event.
 	Follow func(Segment) Segment
 
 	Runs     atomic.Int64 // segments whose hook ran (successfully or not)
 	Failures atomic.Int64 // runs whose POST or command failed
 	Dropped  atomic.Int64 // segments never run: queue full, Run after Close, or Close's deadline
+
+	ranMu sync.Mutex          // Follow and the noting of ran, against Renamed
+	ran   map[string]struct{} // paths this hook ran for (bounded: maxHookRan)
 
 	mu     sync.Mutex
 	queue  chan Segment
@@ -188,11 +198,47 @@ func (h *Hook) worker() {
 	}
 }
 
+// maxHookRan bounds what a Hook remembers of the segments it ran for: a
+// step of the wall clock renames at most ClockSteps' 4,096 most recent.
+const maxHookRan = maxTrackedSegments
+
+// Renamed tells the hook that the segment it knew at old is now s (renamed
+// to its true start after a step of the wall clock): if the hook already
+// ran for old, it runs again for s with a rename event; if it is still
+// queued, Follow gives it the new name when it runs. Non-blocking, as Run.
+func (h *Hook) Renamed(old string, s Segment) {
+	h.ranMu.Lock()
+	_, told := h.ran[old]
+	delete(h.ran, old)
+	h.ranMu.Unlock()
+	if told {
+		s.RenamedFrom = old
+		h.Run(s)
+	}
+}
+
+// noteRan remembers that the hook ran (or is running) for path.
+func (h *Hook) noteRan(path string) {
+	if len(h.ran) >= maxHookRan {
+		clear(h.ran) // rare: a rename event may be missed for the oldest ones
+	}
+	if h.ran == nil {
+		h.ran = make(map[string]struct{})
+	}
+	h.ran[path] = struct{}{}
+}
+
 // run does the POST and the command for one segment.
 func (h *Hook) run(s Segment) {
-	if h.Follow != nil {
+	// Follow and noteRan together: a rename between them would find
+	// neither the new name given to this run nor the old one noted. A
+	// rename event notes its new name: a later rename is told too.
+	h.ranMu.Lock()
+	if h.Follow != nil && s.RenamedFrom == "" {
 		s = h.Follow(s)
 	}
+	h.noteRan(s.Path)
+	h.ranMu.Unlock()
 	h.Runs.Add(1)
 	log := h.log().With("path", s.Path)
 	failed := false
@@ -229,6 +275,8 @@ type hookPayload struct {
 	Bytes    int64   `json:"bytes"`
 	Format   string  `json:"format"`
 	Error    string  `json:"error,omitempty"`
+	Event    string  `json:"event,omitempty"`    // "rename"; absent for a segment's close
+	OldPath  string  `json:"old_path,omitempty"` // with "rename"
 }
 
 func (h *Hook) post(s Segment) error {
@@ -236,6 +284,9 @@ func (h *Hook) post(s Segment) error {
 		Duration: s.Duration.Seconds(), Bytes: s.Bytes, Format: s.Format}
 	if s.Err != nil {
 		p.Error = s.Err.Error()
+	}
+	if s.RenamedFrom != "" {
+		p.Event, p.OldPath = "rename", s.RenamedFrom
 	}
 	body, err := json.Marshal(p)
 	if err != nil {
@@ -278,6 +329,14 @@ func hookValues(s Segment) [][2]string {
 	}
 }
 
+// hookEvent is TAPEDECK_EVENT for s.
+func hookEvent(s Segment) string {
+	if s.RenamedFrom != "" {
+		return "rename"
+	}
+	return "close"
+}
+
 // command runs the command for s; it returns the command's output (the
 // first 4 KiB) with the error.
 func (h *Hook) command(s Segment) (string, error) {
@@ -288,6 +347,8 @@ func (h *Hook) command(s Segment) (string, error) {
 		pairs = append(pairs, "{"+v[0]+"}", v[1])
 		env = append(env, "TAPEDECK_SEGMENT_"+strings.ToUpper(v[0])+"="+v[1])
 	}
+	pairs = append(pairs, "{old_path}", s.RenamedFrom)
+	env = append(env, "TAPEDECK_EVENT="+hookEvent(s), "TAPEDECK_OLD_PATH="+s.RenamedFrom)
 	rep := strings.NewReplacer(pairs...)
 	args := make([]string, len(h.Command))
 	for i, a := range h.Command {

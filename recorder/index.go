@@ -76,6 +76,10 @@ type SegmentInfo struct {
 	Start time.Time
 	// StartCorrected: Start is from the start sidecar, not the name.
 	StartCorrected bool
+	// TimeUnverified: the name's time was read, in an earlier boot, on a
+	// wall clock the kernel said was not synchronised, and no later run
+	// could correct it (see bootfix.go): Start may be wrong.
+	TimeUnverified bool
 	// Format is FormatFMP4, FormatMP4 or FormatFLV, as the file is now: an
 	// .mp4 recorded as "mp4" is fmp4 until its close rewrites it. Empty
 	// from ListDir.
@@ -147,6 +151,8 @@ func applySidecars(segs []SegmentInfo, sidecars map[string]bool) {
 		if s := &segs[i]; sidecars[s.Path] && !s.Name.Start.IsZero() {
 			if t, ok := readStartSidecar(s.Path); ok {
 				s.Start, s.StartCorrected = t, true
+			} else {
+				s.TimeUnverified = sidecarUnverified(s.Path)
 			}
 		}
 	}
@@ -329,6 +335,8 @@ func (x *Index) Lookup(rel string) (SegmentInfo, error) {
 	}
 	if t, ok := readStartSidecar(p); ok && !s.Name.Start.IsZero() {
 		s.Start, s.StartCorrected = t, true
+	} else if !s.Name.Start.IsZero() {
+		s.TimeUnverified = sidecarUnverified(p)
 	}
 	x.fill(&s, clean)
 	return s, nil

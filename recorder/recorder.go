@@ -114,6 +114,10 @@ type Segment struct {
 	// When even the segment's header could not be written, the file was
 	// removed: Bytes is 0 and there is nothing to play.
 	Err error
+	// RenamedFrom is set only in a segment hook's rename event (see
+	// Hook): the path the hook was told before the segment was renamed
+	// to its true start.
+	RenamedFrom string
 }
 
 // Stats are a recorder's counters, updated atomically. The zero value is
@@ -861,6 +865,11 @@ func (r *recorder) openSegment(ext int64) (opened bool) {
 		os.Remove(path)
 		r.fail(fmt.Errorf("create segment: %w", err))
 		return false
+	}
+	// On a clock the kernel says is unsynchronised, what a later run
+	// needs to check the name (bootfix.go).
+	if err := noteBootOpen(&r.cfg, r.app, r.stream, path, now); err != nil {
+		r.warnOnce("bootjournal", "segment names of this run cannot be checked after a restart", "err", err)
 	}
 	// From here on the file is announced: whatever happens (a header write
 	// error, a panic), a file that does not become the open segment is

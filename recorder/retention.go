@@ -314,6 +314,12 @@ func applyStartShift(files []recording, sidecars map[string]bool, emptied map[st
 		n, _ := ParseSegmentName(f.path)
 		if t, ok := readStartSidecar(f.path); ok && !n.Start.IsZero() {
 			f.mod = f.mod.Add(t.Sub(n.Start))
+		} else if info, err := os.Stat(startSidecar(f.path)); err == nil && sidecarUnverified(f.path) {
+			// Its own times were stamped by a clock nothing verified (a
+			// 1970 boot): it was recorded before it was marked, so it is
+			// aged from the marking at the latest, never deleted at once
+			// by the clock's correction, never kept forever.
+			f.mod = maxTime(f.mod, info.ModTime())
 		}
 	}
 	for seg := range sidecars {
