@@ -171,26 +171,9 @@ func writeBootJournal(dir string, entries []*bootEntry, read int) error {
 		buf.Write(append(line, '\n'))
 	}
 	buf.Write(tail)
-	tmp := p + ".new"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
+	if err := ReplaceFile(p, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("boot journal: %w", err)
 	}
-	_, err = f.Write(buf.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("boot journal: %w", err)
-	}
-	syncDir(dir)
 	return nil
 }
 

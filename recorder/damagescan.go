@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -190,31 +191,14 @@ func (d *DamageScanner) compact(seen map[string]bool) error {
 	if d.lines <= 64 || d.lines <= 2*len(d.entries) {
 		return nil
 	}
-	tmp := d.journal() + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("compact check journal: %w", err)
-	}
-	w := bufio.NewWriter(f)
+	var buf bytes.Buffer
 	for _, e := range d.entries {
 		b, _ := json.Marshal(e)
-		w.Write(append(b, '\n'))
+		buf.Write(append(b, '\n'))
 	}
-	err = w.Flush()
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, d.journal())
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := ReplaceFile(d.journal(), buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("compact check journal: %w", err)
 	}
-	syncDir(d.dir)
 	d.lines = len(d.entries)
 	return nil
 }

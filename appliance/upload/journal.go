@@ -83,33 +83,18 @@ func (jl journal) save(j *job) error {
 		return fmt.Errorf("upload journal: %w", err)
 	}
 	final := jl.path(j.Rel)
-	f, err := os.CreateTemp(jl.dir, ".tmp-*")
+	err = recorder.ReplaceFile(final, b, 0o600)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Retention prunes empty folders below storage.dir: it may have
 		// taken an empty journal between MkdirAll and here.
 		if err = os.MkdirAll(jl.dir, 0o755); err == nil {
-			f, err = os.CreateTemp(jl.dir, ".tmp-*")
+			err = recorder.ReplaceFile(final, b, 0o600)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("upload journal: %w", err)
+		return fmt.Errorf("upload journal: %s: %w", final, err)
 	}
-	tmp := f.Name()
-	_, werr := f.Write(b)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, final)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("upload journal: %s: %w", final, werr)
-	}
-	return syncDir(jl.dir)
+	return nil
 }
 
 // remove deletes the job of rel durably.
@@ -136,7 +121,7 @@ func (jl journal) load() ([]*job, error) {
 	for _, e := range entries {
 		name := e.Name()
 		p := filepath.Join(jl.dir, name)
-		if strings.HasPrefix(name, ".tmp-") {
+		if strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") { // ReplaceFile's, left by a crash
 			os.Remove(p)
 			continue
 		}
