@@ -40,29 +40,7 @@ func TestE2EPullStarvation(t *testing.T) {
 	video, codec := soakCamera(t, "h265", 800)
 	cam := testenv.StartCamera(t, testenv.FreePort(t), "identity sleep-time=70000 ! "+video)
 
-	rtmpAddr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	storage := t.TempDir()
-	cfgPath := filepath.Join(t.TempDir(), "tapedeck.yaml")
-	cfg := fmt.Sprintf(`rtmp:
-  listen: %q
-http:
-  listen: %q
-log:
-  level: debug
-storage:
-  dir: %q
-apps:
-  live:
-    record:
-      segment:
-        duration: 5m
-    pull:
-      cam:
-        url: %s
-`, rtmpAddr, httpAddr, storage, cam.URL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rtmpAddr, httpAddr, cfgPath := pullCameraConfig(t, cam.URL)
 	procStart := time.Now()
 	proc := startSoakProc(t, bin, cfgPath, "http://"+httpAddr)
 	testenv.Eventually(t, 30*time.Second, "the camera's first segment", func() bool {
@@ -217,29 +195,7 @@ func TestE2EPullCameraSilent(t *testing.T) {
 	bin := tapedeckBinary(t)
 	video, _ := soakCamera(t, "h264", 400)
 	cam := testenv.StartCamera(t, testenv.FreePort(t), video)
-	rtmpAddr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	storage := t.TempDir()
-	cfgPath := filepath.Join(t.TempDir(), "tapedeck.yaml")
-	cfg := fmt.Sprintf(`rtmp:
-  listen: %q
-http:
-  listen: %q
-log:
-  level: debug
-storage:
-  dir: %q
-apps:
-  live:
-    record:
-      segment:
-        duration: 5m
-    pull:
-      cam:
-        url: %s
-`, rtmpAddr, httpAddr, storage, cam.URL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	_, httpAddr, cfgPath := pullCameraConfig(t, cam.URL)
 	proc := startSoakProc(t, bin, cfgPath, "http://"+httpAddr)
 	opened := func() int { o, _, _ := proc.log.segments(); return len(o) }
 	testenv.Eventually(t, 30*time.Second, "the camera's first segment", func() bool {
@@ -266,4 +222,34 @@ apps:
 		t.Fatalf("tapedeck exited after the camera came back: %v\n%s", proc.cmd.ProcessState, proc.log.lastLines())
 	}
 	proc.stop(t)
+}
+
+// pullCameraConfig writes a config that pulls camURL into app live with
+// 5-minute segments, debug logs and fresh addresses and storage.
+func pullCameraConfig(t *testing.T, camURL string) (rtmpAddr, httpAddr, cfgPath string) {
+	t.Helper()
+	rtmpAddr, httpAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
+	storage := t.TempDir()
+	cfgPath = filepath.Join(t.TempDir(), "tapedeck.yaml")
+	cfg := fmt.Sprintf(`rtmp:
+  listen: %q
+http:
+  listen: %q
+log:
+  level: debug
+storage:
+  dir: %q
+apps:
+  live:
+    record:
+      segment:
+        duration: 5m
+    pull:
+      cam:
+        url: %s
+`, rtmpAddr, httpAddr, storage, camURL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return rtmpAddr, httpAddr, cfgPath
 }
