@@ -140,7 +140,10 @@ func (b *vecBuilder) addChunk(start int, payload []byte) {
 	b.chunks++
 }
 
-// add appends the chunks of one message.
+// add appends the chunks of one message. It repeats addFlushing's loop
+// without the flush checks on purpose: it is the shared writer's and
+// small writes' path, and add written as addFlushing with no limit was
+// 10 % slower in BenchmarkPlayerWrite (139-157 against 126-138 ns/msg).
 func (b *vecBuilder) add(w *chunkWriter, csid uint32, h Header, payload []byte) {
 	h.Length = uint32(len(payload))
 	start := len(b.hdr)
