@@ -18,7 +18,8 @@ import "github.com/tapedeck/tapedeck/remux"
 const lateMaxStep = fwdJump
 
 // lateHoldMax bounds the frames of a late track kept in case the stream
-// turns out to have been reset (about 10 s of AAC, 20 s of 25 fps video).
+// turns out to have been reset (about 10 s of AAC, 20 s of 25 fps video);
+// holdMaxBytes bounds their bytes, whatever a publisher sends.
 const lateHoldMax = 512
 
 // stepsAlone reports whether track t, stepping back by d ms (< -backJump),
@@ -36,12 +37,20 @@ func (r *recorder) holdLate(t int, m *remux.Message, p payload, ext, d int64) {
 		r.log.Warn("track stepped back, dropping its frames until it passes the time already recorded",
 			"track", trackName(t), "jump_ms", d)
 	}
-	if len(r.lateHeld) >= lateHoldMax {
-		r.lateHeld[0].m.Release()
+	drop := 0
+	for drop < len(r.lateHeld) && (len(r.lateHeld)-drop >= lateHoldMax || r.lateBytes+len(m.Payload) > holdMaxBytes) {
+		r.lateBytes -= len(r.lateHeld[drop].m.Payload)
+		r.lateHeld[drop].m.Release()
 		r.stats.Dropped.Add(1)
-		r.lateHeld = append(r.lateHeld[:0], r.lateHeld[1:]...)
+		drop++
+	}
+	if drop > 0 {
+		n := copy(r.lateHeld, r.lateHeld[drop:])
+		clear(r.lateHeld[n:])
+		r.lateHeld = r.lateHeld[:n]
 	}
 	r.lateHeld = append(r.lateHeld, heldFrame{t, m.Retain(), p, ext})
+	r.lateBytes += len(m.Payload)
 }
 
 // endLate drops the held frames of track t: it is back past its recorded
@@ -51,6 +60,7 @@ func (r *recorder) endLate(t int) {
 	kept := r.lateHeld[:0]
 	for _, h := range r.lateHeld {
 		if h.t == t {
+			r.lateBytes -= len(h.m.Payload)
 			h.m.Release()
 			r.stats.Dropped.Add(1)
 		} else {
@@ -65,7 +75,7 @@ func (r *recorder) endLate(t int) {
 // for a new timeline; the caller releases them.
 func (r *recorder) takeLate() []heldFrame {
 	held := r.lateHeld
-	r.lateHeld = nil
+	r.lateHeld, r.lateBytes = nil, 0
 	r.late = [2]bool{}
 	return held
 }

@@ -341,14 +341,15 @@ type recorder struct {
 	audioFrames  bool
 
 	// Timeline: unwrapped 64-bit ms timestamps.
-	tsInit   bool
-	last32   uint32
-	ext      int64
-	lastT    [2]int64
-	haveT    [2]bool
-	lastAny  int64
-	late     [2]bool     // the track stepped back alone (late.go)
-	lateHeld []heldFrame // its frames since, in case the stream was reset
+	tsInit    bool
+	last32    uint32
+	ext       int64
+	lastT     [2]int64
+	haveT     [2]bool
+	lastAny   int64
+	late      [2]bool     // the track stepped back alone (late.go)
+	lateHeld  []heldFrame // its frames since, in case the stream was reset
+	lateBytes int         // their payload bytes (bounded by holdMaxBytes)
 
 	seg      segmentWriter
 	segInfo  Segment
