@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	github.com/bluenviron/gortmplib v1.0.1
-	github.com/bluenviron/gortsplib/v5 v5.3.0
+	github.com/bluenviron/gortsplib/v5 v5.5.0
 	github.com/bluenviron/mediacommon/v2 v2.9.3
 	github.com/chromedp/chromedp v0.23.1
 	github.com/go-viper/mapstructure/v2 v2.5.0
@@ -43,7 +43,7 @@ require (
 	github.com/philhofer/fwd v1.2.0 // indirect
 	github.com/pion/logging v0.2.4 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
-	github.com/pion/sdp/v3 v3.0.17 // indirect
+	github.com/pion/sdp/v3 v3.0.18 // indirect
 	github.com/pion/srtp/v3 v3.0.10 // indirect
 	github.com/pion/transport/v4 v4.0.1 // indirect
 	github.com/rs/xid v1.6.0 // indirect

@@ -95,7 +95,11 @@ func (p *puller) runRTSP(ctx context.Context) error {
 	var mu sync.Mutex
 	var pb *publication
 	var out []*remux.Message
-	silence := newSilenceWatch(len(tracks))
+	video := make([]bool, len(tracks))
+	for i, t := range tracks {
+		video[i] = t.media.Type == description.MediaTypeVideo
+	}
+	silence := newSilenceWatch(video)
 	for i, t := range tracks {
 		c.OnPacketRTP(t.media, t.forma, func(pkt *rtp.Packet) {
 			silence.packet(i, time.Now())
@@ -148,8 +152,8 @@ func (p *puller) runRTSP(ctx context.Context) error {
 		wg.Go(func() { reporter.run(done) })
 	}
 	wg.Go(func() {
-		silence.run(done, 250*time.Millisecond, rtspSilenceLimit, func(i int) {
-			p.log.Warn("pull: rtsp track silent, reconnecting", "track", tracks[i].forma.Codec(), "after", rtspSilenceLimit)
+		silence.run(done, 250*time.Millisecond, timeout, func(i int) {
+			p.log.Warn("pull: rtsp track silent, reconnecting", "track", tracks[i].forma.Codec(), "after", timeout)
 			c.Close()
 		})
 	})
