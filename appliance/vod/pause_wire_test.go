@@ -443,3 +443,74 @@ func vodTNextRaw(t *testing.T, s *Session) []*remux.Message {
 	}
 	return msgs
 }
+
+// An unpause goes on at the pace the pause stopped: the client still holds
+// the lead it was sent, so what follows the unpause is only what became
+// due, not a second lead (which the session used to send at every unpause:
+// a client pausing often was handed the whole lead again each time).
+func TestUnpauseKeepsThePace(t *testing.T) {
+	clip, _ := pauseTClip(t, 20)
+	s, err := Open(Target{Path: clip, Rel: "clip.flv"}, Options{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetBufferLength(3000) // a lead of 4 s
+	type batch struct {
+		msgs []*remux.Message
+		err  error
+	}
+	next := make(chan batch)
+	ask := func() { go func() { m, err := s.Next(nil); next <- batch{m, err} }() }
+	// lastIn reads what Next hands over within d, and the highest media
+	// timestamp in it (0 if none).
+	lastIn := func(d time.Duration) (last uint32) {
+		deadline := time.After(d)
+		for {
+			select {
+			case b := <-next:
+				if b.err != nil {
+					t.Fatal(b.err)
+				}
+				for _, m := range b.msgs {
+					if m.Kind.IsMedia() && m.Timestamp > last {
+						last = m.Timestamp
+					}
+					m.Release()
+				}
+				ask()
+			case <-deadline:
+				return last
+			}
+		}
+	}
+	ask()
+	sent := lastIn(time.Second) // the lead and a second of play: about 5 s
+	if sent < 4500 || sent > 5500 {
+		t.Fatalf("in the first second the session sent media up to %d ms, want about 5000 (a 4 s lead)", sent)
+	}
+	s.Pause(true, float64(sent))
+	if got := lastIn(500 * time.Millisecond); got > sent+200 {
+		t.Fatalf("paused, the session went on to %d ms", got)
+	}
+	s.Pause(false, float64(sent))
+	got := lastIn(500 * time.Millisecond)
+	if got == 0 {
+		t.Fatal("nothing sent in the 500 ms after the unpause")
+	}
+	// 500 ms of play, and the 100 ms the session hands over early.
+	if got > sent+800 {
+		t.Errorf("in the 500 ms after the unpause the session sent media up to %d ms, %d ms past what it had sent before the pause; want at most about 600 (the lead is not sent again)", got, got-sent)
+	}
+	// The last Next asked for ends with the close.
+	s.Close()
+	for b := range next {
+		for _, m := range b.msgs {
+			m.Release()
+		}
+		if b.err != nil {
+			break
+		}
+		ask()
+	}
+}

@@ -142,6 +142,7 @@ type Session struct {
 	clockSet   bool
 	lastTS     uint32
 	wasPaused  bool
+	pausedAt   time.Time // when Pause(true) stopped a playing session
 	timer      *time.Timer
 	size       int64 // of the current file, as its reader knows it
 	live       bool  // the current file was being recorded at its last look
@@ -382,6 +383,9 @@ func (s *Session) Seek(ms float64) error {
 // NetStream.Pause.Notify follows the last frame sent before the pause.
 func (s *Session) Pause(pause bool, ms float64) error {
 	s.mu.Lock()
+	if pause && !s.paused {
+		s.pausedAt = time.Now()
+	}
 	s.paused = pause
 	if len(s.notes) == maxNotes {
 		s.notes = append(s.notes[:0], s.notes[1:]...)
@@ -708,7 +712,7 @@ func (s *Session) read() error {
 func (s *Session) Next(dst []*remux.Message) ([]*remux.Message, error) {
 	for {
 		s.mu.Lock()
-		closed, seek, seekTo, paused := s.closed, s.seek, s.seekTo, s.paused
+		closed, seek, seekTo, paused, pausedAt := s.closed, s.seek, s.seekTo, s.paused, s.pausedAt
 		s.seek = false
 		// The pauses and unpauses since the last look, after what dst
 		// holds (sent before them) and read with paused under one lock:
@@ -777,7 +781,14 @@ func (s *Session) Next(dst []*remux.Message) ([]*remux.Message, error) {
 			continue
 		}
 		if s.wasPaused {
-			s.wasPaused, s.clockSet = false, false
+			// The client kept what it had buffered (a player that wants
+			// it gone seeks): the clock stood still while paused, so the
+			// lead it holds is not sent a second time. Restarting the
+			// clock instead sent a whole lead (4 s) more at every unpause.
+			s.wasPaused = false
+			if s.clockSet {
+				s.clockStart = s.clockStart.Add(time.Since(pausedAt))
+			}
 		}
 		if len(s.q) == 0 {
 			if s.done {
