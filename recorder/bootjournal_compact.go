@@ -65,13 +65,7 @@ func (j *BootJournal) compact() {
 // replace writes data as the journal (mu held), removing what an earlier
 // replace cut short by a crash left behind.
 func (j *BootJournal) replace(data []byte) error {
-	if des, err := os.ReadDir(j.dir); err == nil {
-		for _, d := range des {
-			if strings.HasPrefix(d.Name(), "."+BootJournalName+".tmp-") {
-				os.Remove(filepath.Join(j.dir, d.Name()))
-			}
-		}
-	}
+	j.removeLeftovers()
 	if err := ReplaceFile(j.path(), data, 0o644); err != nil {
 		j.size = -1
 		return err
@@ -79,6 +73,20 @@ func (j *BootJournal) replace(data []byte) error {
 	j.size = int64(len(data))
 	j.next = max(j.compactAt, 2*j.size)
 	return nil
+}
+
+// removeLeftovers removes the temporary files of replaces a crash cut
+// short (mu held: none of this journal's is in progress).
+func (j *BootJournal) removeLeftovers() {
+	des, err := os.ReadDir(j.dir)
+	if err != nil {
+		return
+	}
+	for _, d := range des {
+		if strings.HasPrefix(d.Name(), "."+BootJournalName+".tmp-") {
+			os.Remove(filepath.Join(j.dir, d.Name()))
+		}
+	}
 }
 
 // onDisk reports whether the journaled segment at rel may still be there:

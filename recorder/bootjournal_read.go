@@ -84,6 +84,7 @@ func (j *BootJournal) rewrite(entries []*bootEntry, read int) error {
 		tail = journalTail(b[read:])
 	}
 	if len(entries) == 0 && len(tail) == 0 {
+		j.removeLeftovers()
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("boot journal: %w", err)
 		}
