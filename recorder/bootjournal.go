@@ -50,8 +50,9 @@ type BootJournal struct {
 	Logger *slog.Logger
 
 	dir       string
-	compactAt int64 // the least size that is compacted (bootJournalCompactAt)
-	noSync    bool  // tests: appends are not fsynced
+	compactAt int64             // the least size that is compacted (bootJournalCompactAt)
+	noSync    bool              // tests: appends are not fsynced
+	tee       func(line []byte) // tests: every line appended, as written
 
 	mu   sync.Mutex
 	size int64 // the file's size after this journal's last write; -1: not known
@@ -189,6 +190,9 @@ func (j *BootJournal) write(f *os.File, line []byte) error {
 	}
 	n, err := f.Write(line)
 	j.size = size + int64(n)
+	if j.tee != nil {
+		j.tee(line[:n])
+	}
 	return err
 }
 
