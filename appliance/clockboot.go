@@ -17,7 +17,8 @@ func (a *Appliance) reconcileBoot(cfg *Config) {
 	if up != nil {
 		renamer = up.Rename
 	}
-	fixes, err := recorder.ReconcileBoot(cfg.Storage.Dir, recorder.BootOptions{Clock: r.clock, Renamer: renamer, Logger: r.log})
+	fixes, err := recorder.ReconcileBoot(cfg.Storage.Dir, recorder.BootOptions{Clock: r.clock, Renamer: renamer, Logger: r.log,
+		Journal: r.journal(cfg.Storage.Dir)})
 	if err != nil {
 		r.log.Error("segment names of earlier runs not checked against the clock", "dir", cfg.Storage.Dir, "err", err)
 	}

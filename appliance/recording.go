@@ -34,6 +34,9 @@ type recordings struct {
 	// idx is the recordings index of the storage directory in force;
 	// segments closed in this run tell it their durations.
 	idx *recorder.Index
+	// journals are the boot journals by storage directory: one per
+	// directory, shared by its recorders and the start's ReconcileBoot.
+	journals map[string]*recorder.BootJournal
 
 	swept     int64 // segments deleted by retention
 	recovered []recorder.Recovered
@@ -109,6 +112,7 @@ func (r *recordings) start(app, stream string, ac AppConfig, storageDir string) 
 		Logger:          r.log, // the recorder adds app, stream and format
 		Stats:           rec.stats,
 		Clock:           r.clock,
+		Journal:         r.journal(storageDir),
 		OnSegmentOpen:   r.open.Opened,
 		OnSegmentDone: func(s recorder.Segment) {
 			r.open.Done(s.OpenPath)
@@ -291,6 +295,25 @@ func (r *recordings) index(dir string) *recorder.Index {
 		r.idx = recorder.NewIndex(dir, r.open.InUse)
 	}
 	return r.idx
+}
+
+// journal returns the boot journal of dir (storage.dir), the same one for
+// every recorder over it, also after a reload moved storage.dir away and
+// back (recorders of the first stay on their journal).
+func (r *recordings) journal(dir string) *recorder.BootJournal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := filepath.Clean(dir)
+	j := r.journals[key]
+	if j == nil {
+		if r.journals == nil {
+			r.journals = make(map[string]*recorder.BootJournal)
+		}
+		j = recorder.NewBootJournal(dir)
+		j.Logger = r.log
+		r.journals[key] = j
+	}
+	return j
 }
 
 // stats returns the counters of app/stream's recorder, if it records.

@@ -42,6 +42,10 @@ type BootOptions struct {
 	// Renamer guards the renames (as ClockSteps.SetRenamer); nil: none.
 	Renamer Renamer
 	Logger  *slog.Logger // default slog.Default()
+	// Journal is dir's boot journal, the one its recorders are given
+	// (Config.Journal); nil: one made for this call, which is right only
+	// while nothing records in dir.
+	Journal *BootJournal
 }
 
 // BootFix is a segment of an earlier run that ReconcileBoot renamed to its
@@ -64,7 +68,14 @@ func ReconcileBoot(dir string, o BootOptions) ([]BootFix, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	entries, read, err := readBootJournal(dir)
+	j := o.Journal
+	if j == nil {
+		j = NewBootJournal(dir)
+	} else if !j.sameDir(dir) {
+		return nil, fmt.Errorf("recorder: boot journal of %s given to reconcile %s", j.Dir(), dir)
+	}
+	defer j.hold()() // its rewrite below keeps what was appended after its read
+	entries, read, err := j.read()
 	if err != nil || len(entries) == 0 {
 		return nil, err
 	}
@@ -101,7 +112,7 @@ func ReconcileBoot(dir string, o BootOptions) ([]BootFix, error) {
 			}
 			continue
 		}
-		np, err := renameEarlier(dir, e, p, start, o.Renamer)
+		np, err := renameEarlier(j, e, p, start, o.Renamer)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
@@ -132,16 +143,17 @@ func ReconcileBoot(dir string, o BootOptions) ([]BootFix, error) {
 		log.Warn("segments of an earlier boot were named by a clock that was not synchronised; their times are marked unverified",
 			"dir", dir, "segments", unverified)
 	}
-	if err := writeBootJournal(dir, keep, read); err != nil {
+	if err := j.rewrite(keep, read); err != nil {
 		return fixes, err
 	}
 	return fixes, nil
 }
 
 // renameEarlier renames the segment of e at p to the name start gives,
-// through renamer when set; "" when the renamer kept it.
-func renameEarlier(dir string, e *bootEntry, p string, start time.Time, renamer Renamer) (string, error) {
-	cfg := Config{Dir: dir, PathTemplate: e.Template, Format: e.Format}
+// through renamer when set (the rename journaled in j); "" when the
+// renamer kept it.
+func renameEarlier(j *BootJournal, e *bootEntry, p string, start time.Time, renamer Renamer) (string, error) {
+	cfg := Config{Dir: j.Dir(), PathTemplate: e.Template, Format: e.Format, Journal: j}
 	if cfg.PathTemplate == "" {
 		cfg.PathTemplate = DefaultPathTemplate
 	}

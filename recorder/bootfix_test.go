@@ -40,7 +40,7 @@ func recordRun(t *testing.T, dir string, base time.Time, id string, since time.D
 	cs.Logger = testLogger(t)
 	var mu sync.Mutex
 	var segs []Segment
-	cfg := Config{Dir: dir, Format: FormatFLV, Clock: cs, SegmentDuration: 2 * time.Second, Stats: new(Stats), Logger: testLogger(t),
+	cfg := Config{Dir: dir, Format: FormatFLV, Clock: cs, SegmentDuration: 2 * time.Second, Stats: new(Stats), Logger: testLogger(t), Journal: NewBootJournal(dir),
 		OnSegmentDone: func(s Segment) {
 			os.Chtimes(s.Path, cs.Now(), cs.Now())
 			if done != nil {

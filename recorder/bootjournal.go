@@ -1,12 +1,11 @@
 package recorder
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,7 +19,9 @@ import (
 // their true start (ReconcileBoot), and one of a later boot knows their
 // names are unverified. One JSON line per segment opened (fsynced with
 // the open marker), one per rename; ReconcileBoot rewrites it with what
-// is still unconfirmed. A box whose clock is synchronised writes nothing.
+// is still unconfirmed, and it is compacted as it grows (see
+// bootjournal_compact.go). A box whose clock is synchronised writes
+// nothing.
 const BootJournalName = ".tapedeck-clock"
 
 // bootEntry is one line of the boot journal: a segment opened (Boot set)
@@ -37,165 +38,172 @@ type bootEntry struct {
 	Format   string    `json:"format,omitempty"`
 }
 
-// bootJournalMu serializes the appends of the recorders of one process.
-var bootJournalMu sync.Mutex
+// BootJournal is the boot journal (BootJournalName) of one storage
+// directory. Make one per storage directory and give the same one to
+// every recorder over it (Config.Journal) and to ReconcileBoot
+// (BootOptions.Journal): it serializes their writes, and compacts the file
+// when it grows, which needs every writer of the file to go through it.
+// Safe for concurrent use.
+type BootJournal struct {
+	// Logger receives the failures to compact the journal; set it before
+	// use. Default slog.Default().
+	Logger *slog.Logger
+
+	dir       string
+	compactAt int64             // the least size that is compacted (bootJournalCompactAt)
+	noSync    bool              // tests: appends are not fsynced
+	tee       func(line []byte) // tests: every line appended, as written
+
+	mu   sync.Mutex
+	size int64 // the file's size after this journal's last write; -1: not known
+	next int64 // the size past which an append compacts it
+	// holds counts the ReconcileBoots between reading the journal and
+	// rewriting it: they keep what was appended after the bytes they read,
+	// so the file is only appended to meanwhile, never compacted.
+	holds       int
+	compactions int // tests
+}
+
+// NewBootJournal returns the boot journal of the storage directory dir.
+// It touches nothing until a segment is journaled.
+func NewBootJournal(dir string) *BootJournal {
+	return &BootJournal{dir: dir, compactAt: bootJournalCompactAt, size: -1, next: bootJournalCompactAt}
+}
+
+// Dir is the storage directory of the journal.
+func (j *BootJournal) Dir() string { return j.dir }
+
+func (j *BootJournal) path() string { return filepath.Join(j.dir, BootJournalName) }
+
+func (j *BootJournal) logger() *slog.Logger {
+	if j.Logger != nil {
+		return j.Logger
+	}
+	return slog.Default()
+}
+
+// sameDir reports whether dir is the journal's storage directory.
+func (j *BootJournal) sameDir(dir string) bool {
+	return filepath.Clean(dir) == filepath.Clean(j.dir)
+}
+
+// rel is path under the journal's directory, "/" separated.
+func (j *BootJournal) rel(path string) (string, bool) {
+	r, err := filepath.Rel(j.dir, path)
+	if err != nil {
+		return "", false
+	}
+	return filepath.ToSlash(r), true
+}
 
 // noteBootOpen journals a segment just opened at path, named at named,
-// when the clock says the boot's wall clock is not synchronised.
+// when the clock says the boot's wall clock is not synchronised and cfg
+// has a journal.
 func noteBootOpen(cfg *Config, app, stream, path string, named time.Time) error {
+	j := cfg.Journal
+	if j == nil {
+		return nil
+	}
 	b, ok := bootOf(cfg.Clock)
 	if !ok || b.Synced {
 		return nil
 	}
-	rel, err := filepath.Rel(cfg.Dir, path)
-	if err != nil {
+	rel, ok := j.rel(path)
+	if !ok {
 		return nil
 	}
-	e := bootEntry{Path: filepath.ToSlash(rel), Named: named, Boot: b.ID, Since: int64(b.Since),
+	e := bootEntry{Path: rel, Named: named, Boot: b.ID, Since: int64(b.Since),
 		App: app, Stream: stream, Template: cfg.PathTemplate, Format: cfg.Format}
-	return appendBootJournal(cfg.Dir, e, true)
+	return j.append(e, true)
 }
 
 // noteBootMove journals a rename of a segment, if the journal exists (a
 // segment not in it was named on a synchronised clock).
-func noteBootMove(dir, old, path string, named time.Time) {
-	ro, err1 := filepath.Rel(dir, old)
-	rp, err2 := filepath.Rel(dir, path)
-	if err1 != nil || err2 != nil {
+func noteBootMove(j *BootJournal, old, path string, named time.Time) {
+	if j == nil {
 		return
 	}
-	appendBootJournal(dir, bootEntry{Path: filepath.ToSlash(rp), From: filepath.ToSlash(ro), Named: named}, false)
+	ro, ok1 := j.rel(old)
+	rp, ok2 := j.rel(path)
+	if !ok1 || !ok2 {
+		return
+	}
+	j.append(bootEntry{Path: rp, From: ro, Named: named}, false)
 }
 
-// appendBootJournal appends e to dir's journal, creating it if create,
-// and fsyncs it.
-func appendBootJournal(dir string, e bootEntry, create bool) error {
+// append appends e to the journal, creating it if create, and fsyncs it;
+// a segment opened (create) compacts the journal once it has grown past
+// next.
+func (j *BootJournal) append(e bootEntry, create bool) error {
 	line, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	flag := os.O_WRONLY | os.O_APPEND
+	line = append(line, '\n')
+	flag := os.O_RDWR | os.O_APPEND
 	if create {
 		flag |= os.O_CREATE
 	}
-	bootJournalMu.Lock()
-	defer bootJournalMu.Unlock()
-	p := filepath.Join(dir, BootJournalName)
-	f, err := os.OpenFile(p, flag, 0o644)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	f, err := os.OpenFile(j.path(), flag, 0o644)
 	if errors.Is(err, fs.ErrNotExist) && !create {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("boot journal: %w", err)
 	}
-	_, err = f.Write(append(line, '\n'))
-	if err == nil {
+	if err = j.write(f, line); err == nil && !j.noSync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
+		j.size = -1 // perhaps a part written: look at its end again
 		return fmt.Errorf("boot journal: %w", err)
+	}
+	if create && j.holds == 0 && j.size > j.next {
+		j.compact()
 	}
 	return nil
 }
 
-// readBootJournal returns the journal's segments, in the order they were
-// opened, with their renames applied, and how many bytes it read. A torn
-// line (power cut) is skipped.
-func readBootJournal(dir string) ([]*bootEntry, int, error) {
-	b, err := os.ReadFile(filepath.Join(dir, BootJournalName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, nil
-	}
+// write appends line to the journal file f. A file whose end this journal
+// did not write may end in a torn line (a power cut during an append, or a
+// write that failed): line then starts on a line of its own, or the two
+// would be lost together.
+func (j *BootJournal) write(f *os.File, line []byte) error {
+	info, err := f.Stat()
 	if err != nil {
-		return nil, 0, fmt.Errorf("boot journal: %w", err)
+		return err
 	}
-	return parseBootJournal(b), len(b), nil
-}
-
-// parseBootJournal folds the journal's lines.
-func parseBootJournal(b []byte) []*bootEntry {
-	var out []*bootEntry
-	byPath := map[string]*bootEntry{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var e bootEntry
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Path == "" {
-			continue
-		}
-		if e.From != "" {
-			if o := byPath[e.From]; o != nil {
-				delete(byPath, e.From)
-				o.Path, o.Named = e.Path, e.Named
-				byPath[o.Path] = o
-			}
-			continue
-		}
-		if o := byPath[e.Path]; o != nil {
-			*o = e // the name was taken again (the first was deleted)
-			continue
-		}
-		out = append(out, &e)
-		byPath[e.Path] = &e
-	}
-	return out
-}
-
-// writeBootJournal replaces dir's journal, of which read bytes were read,
-// with entries (none: removes it), atomically; lines appended after those
-// read (a recorder opening a segment meanwhile) are kept.
-func writeBootJournal(dir string, entries []*bootEntry, read int) error {
-	p := filepath.Join(dir, BootJournalName)
-	bootJournalMu.Lock()
-	defer bootJournalMu.Unlock()
-	var tail []byte
-	if b, err := os.ReadFile(p); err == nil && len(b) > read {
-		tail = journalTail(b[read:])
-	}
-	if len(entries) == 0 && len(tail) == 0 {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("boot journal: %w", err)
-		}
-		syncDir(dir)
-		return nil
-	}
-	var buf bytes.Buffer
-	for _, e := range entries {
-		line, err := json.Marshal(e)
-		if err != nil {
+	size := info.Size()
+	if size > 0 && size != j.size {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, size-1); err != nil {
 			return err
 		}
-		buf.Write(append(line, '\n'))
+		if last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
 	}
-	buf.Write(tail)
-	if err := ReplaceFile(p, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("boot journal: %w", err)
+	n, err := f.Write(line)
+	j.size = size + int64(n)
+	if j.tee != nil {
+		j.tee(line[:n])
 	}
-	return nil
+	return err
 }
 
-// journalTail keeps of the lines appended after a read what is about
-// segments opened in them: the renames of the segments read were applied
-// by the reader (ReconcileBoot's own renames among them).
-func journalTail(b []byte) []byte {
-	var out bytes.Buffer
-	opened := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var e bootEntry
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Path == "" {
-			continue
-		}
-		if e.From != "" && !opened[e.From] {
-			continue
-		}
-		opened[e.Path] = true
-		out.Write(sc.Bytes())
-		out.WriteByte('\n')
+// hold stops compaction until the returned release is called (see holds).
+func (j *BootJournal) hold() (release func()) {
+	j.mu.Lock()
+	j.holds++
+	j.mu.Unlock()
+	return func() {
+		j.mu.Lock()
+		j.holds--
+		j.mu.Unlock()
 	}
-	return out.Bytes()
 }

@@ -50,7 +50,7 @@ type trackedSegment struct {
 
 // segNamer is what renameSegment needs of a recorder's Config.
 type segNamer struct {
-	cfg         Config // Dir, PathTemplate, Format only
+	cfg         Config // Dir, PathTemplate, Format and Journal only
 	app, stream string
 }
 

@@ -115,7 +115,7 @@ func renameSegment(cfg *Config, app, stream, old string, start time.Time) (strin
 		if filepath.Dir(p) != filepath.Dir(old) {
 			syncDir(filepath.Dir(old))
 		}
-		noteBootMove(cfg.Dir, old, p, start)
+		noteBootMove(cfg.Journal, old, p, start)
 		return p, nil
 	}
 	return "", fmt.Errorf("recorder: no free name for %s%s", base, ext)

@@ -90,6 +90,12 @@ type Config struct {
 	// open segment at the next keyframe and renames it, once closed, to
 	// its true start: see renameAfterStep.
 	Clock Clock
+	// Journal is the boot journal of Dir (NewBootJournal), one shared by
+	// every recorder over Dir: on a clock the kernel says is not
+	// synchronised, the segments opened are journaled in it so that a
+	// later start can check their names (ReconcileBoot). nil: nothing is
+	// journaled.
+	Journal *BootJournal
 	// Stats, when set, receives the recorder's counters (share one Stats
 	// per stream, or one for the whole box: the counters are atomic).
 	Stats *Stats
@@ -179,6 +185,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Clock == nil {
 		c.Clock = NewSystemClock()
+	}
+	if c.Journal != nil && !c.Journal.sameDir(c.Dir) {
+		return fmt.Errorf("recorder: boot journal of %s given for storage directory %s", c.Journal.Dir(), c.Dir)
 	}
 	if c.Stats == nil {
 		c.Stats = new(Stats)
@@ -981,7 +990,7 @@ func (r *recorder) finish(err error) {
 		// renamed to its true start, or that is written beside it
 		// (clockfix.go).
 		if r.namer == nil {
-			r.namer = &segNamer{cfg: Config{Dir: r.cfg.Dir, PathTemplate: r.cfg.PathTemplate, Format: r.cfg.Format}, app: r.app, stream: r.stream}
+			r.namer = &segNamer{cfg: Config{Dir: r.cfg.Dir, PathTemplate: r.cfg.PathTemplate, Format: r.cfg.Format, Journal: r.cfg.Journal}, app: r.app, stream: r.stream}
 		}
 		t = cs.track(s.Path, s.Start, r.segOpened, r.namer)
 	}
