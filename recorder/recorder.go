@@ -667,8 +667,9 @@ func (r *recorder) onTimeline(t int, m *remux.Message, p payload, ext int64) {
 	r.frame(t, m, p, ext)
 }
 
-// frame writes one media frame at unwrapped time ext: cut if due, open a
-// segment if none, write.
+// frame writes one media frame at unwrapped time ext: hold it while it
+// leads the video and a cut is due (lead.go), cut if due, open a segment
+// if none, write.
 func (r *recorder) frame(t int, m *remux.Message, p payload, ext int64) {
 	if r.hold != nil {
 		r.holdFrame(t, m, p, ext)
