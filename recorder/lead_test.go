@@ -21,18 +21,20 @@ import (
 // leadingStream is the "av" test stream played twice (12 s, a keyframe a
 // second) as a starved camera delivers it (issue 15): its video keeps its
 // time, its audio arrives ahead of it by a lead growing 0.75 s a second
-// from the first keyframe on, then staying at 2 s.
+// from the first keyframe on, then staying at 2 s. With extra, a second
+// AAC track (Enhanced RTMP multitrack, id 1) carries the audio again.
 type leadingStream struct {
 	msgs    []*remux.Message
 	arrival []int64 // ms, when each message arrives (the wall clock then)
 	video   []int64 // DTS of the recordable frames, in order
 	audio   []int64
 	audioMs int64 // an audio frame, rounded up
+	extra   bool
 }
 
 const leadMs = 2000
 
-func newLeadingStream(t *testing.T) leadingStream {
+func newLeadingStream(t *testing.T, extra bool) leadingStream {
 	t.Helper()
 	tags := readFLV(t, mediaFile(t, "av"))
 	type item struct {
@@ -46,13 +48,19 @@ func newLeadingStream(t *testing.T) leadingStream {
 		case tg.kind == remux.KindData || remux.NewMessage(tg.kind, tg.ts, tg.body).IsSequenceHeader():
 			if tg.ts == 0 {
 				head = append(head, item{tg, -1})
+				if extra && tg.kind == remux.KindAudio {
+					head = append(head, item{tagSpec{kind: tg.kind, body: multitrackAudio(0, tg.body[2:], 1)}, -1})
+				}
 			}
 		case tg.kind.IsMedia() && len(tg.body) > 1 && tg.body[1] == 1: // AVC NALUs, AAC raw
 			media = append(media, item{tg, 0})
+			if extra && tg.kind == remux.KindAudio {
+				media = append(media, item{tagSpec{kind: tg.kind, ts: tg.ts, body: multitrackAudio(1, tg.body[2:], 1)}, 0})
+			}
 			span = max(span, tg.ts+40)
 		}
 	}
-	var s leadingStream
+	s := leadingStream{extra: extra}
 	first := int64(-1)
 	var all []item
 	for loop := range 2 {
@@ -88,7 +96,7 @@ func newLeadingStream(t *testing.T) leadingStream {
 		case it.arrival < 0 || ts < first: // before the first keyframe: not recordable
 		case it.tg.kind == remux.KindVideo:
 			s.video = append(s.video, ts)
-		default:
+		case it.tg.body[0] == 0xaf: // the default audio track's tags
 			s.audio = append(s.audio, ts)
 		}
 	}
@@ -125,7 +133,8 @@ func (a *arrivalSource) Next(dst []*remux.Message) ([]*remux.Message, error) {
 // reports them (what the recordings index keeps) and as ffprobe reads the
 // files; every frame of both tracks is in exactly one segment, at its
 // time, in DTS order, each before the next segment's start. Without the
-// hold each segment held the 2 s of audio after its cut.
+// hold each segment held the 2 s of audio after its cut. A multitrack
+// audio track is cut with the others.
 func TestLeadingAudioCutAtKeyframe(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -136,10 +145,15 @@ func TestLeadingAudioCutAtKeyframe(t *testing.T) {
 		{FormatFMP4, 3 * time.Second, 4},
 		{FormatFLV, 3 * time.Second, 4},
 		{FormatMP4, time.Second, 12}, // the lead is longer than a segment
+		{"multitrack", 3 * time.Second, 4},
 	} {
 		t.Run(fmt.Sprintf("%s/%v", c.format, c.seg), func(t *testing.T) {
 			t.Parallel()
-			checkLeadingCut(t, newLeadingStream(t), c.format, c.seg, c.segs)
+			if c.format == "multitrack" {
+				checkLeadingCut(t, newLeadingStream(t, true), FormatFMP4, c.seg, c.segs)
+				return
+			}
+			checkLeadingCut(t, newLeadingStream(t, false), c.format, c.seg, c.segs)
 		})
 	}
 }
@@ -205,7 +219,11 @@ func checkLeadingCut(t *testing.T, s leadingStream, format string, segDur time.D
 			t.Errorf("%s: the index reads %v, ending %d ms past the next segment's start", sg.Path, d, e-next)
 		}
 	}
-	for kind, in := range map[string][]int64{"video": s.video, "audio": s.audio} {
+	sent := map[string][]int64{"video 0": s.video, "audio 1": s.audio}
+	if s.extra {
+		sent["audio 2"] = s.audio // the multitrack track, a trak of its own
+	}
+	for kind, in := range sent {
 		out := got[kind]
 		if len(out) != len(in) {
 			t.Errorf("%s: %d frames recorded, %d sent", kind, len(out), len(in))
@@ -214,7 +232,7 @@ func checkLeadingCut(t *testing.T, s leadingStream, format string, segDur time.D
 		// fMP4 times audio by its sample count: within a frame of the
 		// message's time.
 		tolKind := int64(1)
-		if kind == "audio" && format != FormatFLV {
+		if strings.HasPrefix(kind, "audio") && format != FormatFLV {
 			tolKind = tol
 		}
 		for i := range in {
@@ -229,7 +247,8 @@ func checkLeadingCut(t *testing.T, s leadingStream, format string, segDur time.D
 	}
 }
 
-// probedPacket is a packet as ffprobe reads it, times in ms.
+// probedPacket is a packet as ffprobe reads it ("audio 1": its stream's
+// type and index), times in ms.
 type probedPacket struct {
 	kind     string
 	dts, dur int64
@@ -256,7 +275,7 @@ func probePackets(t *testing.T, path string) []probedPacket {
 		}
 	}
 	for i := range pks {
-		pks[i].kind = types[pks[i].kind]
+		pks[i].kind = types[pks[i].kind] + " " + pks[i].kind
 	}
 	return pks
 }
