@@ -2,8 +2,9 @@
 // progressive MP4 or FLV files.
 //
 // Record consumes the media messages of one stream (a hub subscriber),
-// cuts segments at video keyframes, rebases each segment's timestamps to
-// zero, survives timestamp discontinuities and write errors, and never
+// cuts segments at video keyframes (every track at the keyframe's time,
+// however far the audio leads the video: lead.go), rebases each segment's
+// timestamps to zero, survives timestamp discontinuities and write errors, and never
 // blocks the publisher: it only reads from its Source, so a disk slower
 // than the stream shows up as the subscriber skipping to newer keyframes
 // (hub.Subscriber.Skips) and as Stats.SlowSyncs, never as back-pressure.

@@ -179,13 +179,24 @@ func (r *recorder) extraFrame(m *remux.Message, id uint8, p payload) {
 	if x == nil || r.seg == nil || r.hold != nil || len(p.data) == 0 {
 		return
 	}
-	t := trackExtra + i
-	if !r.seg.hasTrack(t) || p.codec != x.codec {
-		r.stats.Dropped.Add(1)
+	r.extraAt(trackExtra+i, m, p, r.unwrap(m.Timestamp))
+}
+
+// extraAt writes the frame of extra track t at unwrapped time ext, or
+// holds it while it leads the video and a cut is due (lead.go).
+func (r *recorder) extraAt(t int, m *remux.Message, p payload, ext int64) {
+	if len(r.ahead) > 0 || r.leads(t, ext) {
+		r.holdAhead(t, m, p, ext)
 		return
 	}
-	rel := r.unwrap(m.Timestamp) - r.base
-	if rel < 0 {
+	r.writeExtra(t, m, p, ext)
+}
+
+// writeExtra writes the frame of extra track t into the open segment.
+func (r *recorder) writeExtra(t int, m *remux.Message, p payload, ext int64) {
+	x := &r.extras[t-trackExtra]
+	rel := ext - r.base
+	if r.seg == nil || !r.seg.hasTrack(t) || p.codec != x.codec || rel < 0 {
 		r.stats.Dropped.Add(1)
 		return
 	}

@@ -360,6 +360,13 @@ type recorder struct {
 	lateHeld  []heldFrame // its frames since, in case the stream was reset
 	lateBytes int         // their payload bytes (bounded by holdMaxBytes)
 
+	// Frames leading the video while a cut is due (lead.go).
+	ahead       []heldFrame
+	aheadBytes  int
+	aheadSpare  []heldFrame // ahead's other buffer, swapped at a cut
+	aheadCarry  []heldFrame // the frames being carried over a cut
+	aheadWarned bool        // the hold's bound was hit this session
+
 	seg      segmentWriter
 	segInfo  Segment
 	base     int64 // unwrapped ms of the segment's first frame
@@ -406,6 +413,7 @@ func (r *recorder) safeHandle(m *remux.Message) {
 		if p := recover(); p != nil {
 			r.log.Error("recorder panic", "panic", p, "stack", string(debug.Stack()))
 			r.dropHold()
+			r.dropAhead()
 			r.fail(fmt.Errorf("internal error: %v", p))
 		}
 	}()
@@ -421,6 +429,7 @@ func (r *recorder) handle(m *remux.Message) {
 		r.meta, r.extras, r.labels = nil, nil, nil
 		r.videoFrames, r.audioFrames, r.audioGaveUp, r.sessionOpened = false, false, false, false
 		r.videoWait, r.videoGaveUp = false, false
+		r.aheadWarned = false
 		r.resetTimeline()
 	case remux.KindStreamEnd:
 		r.closeSegment()
@@ -667,19 +676,27 @@ func (r *recorder) onTimeline(t int, m *remux.Message, p payload, ext int64) {
 	r.frame(t, m, p, ext)
 }
 
-// frame writes one media frame at unwrapped time ext: cut if due, open a
-// segment if none, write.
+// frame writes one media frame at unwrapped time ext: hold it while it
+// leads the video and a cut is due (lead.go), cut if due, open a segment
+// if none, write.
 func (r *recorder) frame(t int, m *remux.Message, p payload, ext int64) {
 	if r.hold != nil {
 		r.holdFrame(t, m, p, ext)
 		return
 	}
-	if r.seg != nil && r.boundary(t, p) {
-		rel := ext - r.base
-		if r.segStepped || rel >= r.cfg.SegmentDuration.Milliseconds() ||
-			(r.cfg.SegmentMaxBytes > 0 && r.seg.size() >= r.cfg.SegmentMaxBytes) {
-			r.closeSegment()
+	if len(r.ahead) > 0 || t != trackVideo && r.leads(t, ext) {
+		if t != trackVideo {
+			r.holdAhead(t, m, p, ext) // the video is behind and a cut is due (lead.go)
+			return
 		}
+		r.releaseAhead(ext)
+	}
+	if r.seg != nil && r.boundary(t, p) && r.cutDue(ext) {
+		if len(r.ahead) > 0 {
+			r.cutAhead(t, m, p, ext)
+			return
+		}
+		r.closeSegment()
 	}
 	if r.seg == nil {
 		if !r.canOpen(t, p, ext) {
@@ -695,8 +712,13 @@ func (r *recorder) frame(t int, m *remux.Message, p payload, ext int64) {
 			return
 		}
 	}
+	r.write(t, m, p, ext)
+}
+
+// write writes a frame of the default tracks into the open segment.
+func (r *recorder) write(t int, m *remux.Message, p payload, ext int64) {
 	rel := ext - r.base
-	if rel < 0 || !r.seg.hasTrack(t) || (r.mp4() && p.codec != r.track(t).codec) {
+	if r.seg == nil || rel < 0 || !r.seg.hasTrack(t) || (r.mp4() && p.codec != r.track(t).codec) {
 		r.stats.Dropped.Add(1)
 		return
 	}
@@ -958,6 +980,7 @@ func (r *recorder) fail(err error) {
 // open marker removed. A segment that fails to close keeps its marker:
 // the next start's Recover repairs it.
 func (r *recorder) closeSegment() {
+	r.closeAhead()
 	if r.seg == nil {
 		return
 	}
