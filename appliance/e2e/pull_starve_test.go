@@ -40,7 +40,9 @@ func TestE2EPullStarvation(t *testing.T) {
 	video, codec := soakCamera(t, "h265", 800)
 	cam := testenv.StartCamera(t, testenv.FreePort(t), "identity sleep-time=70000 ! "+video)
 
-	rtmpAddr, httpAddr, cfgPath := pullCameraConfig(t, cam.URL)
+	// 3 s segments: the video's lead over the audio (seconds) lasts over
+	// every cut, which must still leave segments that do not overlap.
+	rtmpAddr, httpAddr, cfgPath := pullCameraConfig(t, cam.URL, "3s")
 	procStart := time.Now()
 	proc := startSoakProc(t, bin, cfgPath, "http://"+httpAddr)
 	testenv.Eventually(t, 30*time.Second, "the camera's first segment", func() bool {
@@ -198,7 +200,7 @@ func TestE2EPullCameraSilent(t *testing.T) {
 	bin := tapedeckBinary(t)
 	video, _ := soakCamera(t, "h264", 400)
 	cam := testenv.StartCamera(t, testenv.FreePort(t), video)
-	_, httpAddr, cfgPath := pullCameraConfig(t, cam.URL)
+	_, httpAddr, cfgPath := pullCameraConfig(t, cam.URL, "5m")
 	proc := startSoakProc(t, bin, cfgPath, "http://"+httpAddr)
 	opened := func() int { o, _, _ := proc.log.segments(); return len(o) }
 	testenv.Eventually(t, 30*time.Second, "the camera's first segment", func() bool {
@@ -246,8 +248,8 @@ func TestE2EPullCameraSilent(t *testing.T) {
 }
 
 // pullCameraConfig writes a config that pulls camURL into app live with
-// 5-minute segments, debug logs and fresh addresses and storage.
-func pullCameraConfig(t *testing.T, camURL string) (rtmpAddr, httpAddr, cfgPath string) {
+// segments of segment, debug logs and fresh addresses and storage.
+func pullCameraConfig(t *testing.T, camURL, segment string) (rtmpAddr, httpAddr, cfgPath string) {
 	t.Helper()
 	rtmpAddr, httpAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
 	storage := t.TempDir()
@@ -264,11 +266,11 @@ apps:
   live:
     record:
       segment:
-        duration: 5m
+        duration: %s
     pull:
       cam:
         url: %s
-`, rtmpAddr, httpAddr, storage, camURL)
+`, rtmpAddr, httpAddr, storage, segment, camURL)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
