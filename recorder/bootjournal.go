@@ -54,6 +54,10 @@ type BootJournal struct {
 	noSync    bool              // tests: appends are not fsynced
 	tee       func(line []byte) // tests: every line appended, as written
 
+	// names serializes the renames of segments in the directory
+	// (renameSegment): they probe which names are free, then take one.
+	names sync.Mutex
+
 	mu   sync.Mutex
 	size int64 // the file's size after this journal's last write; -1: not known
 	next int64 // the size past which an append compacts it

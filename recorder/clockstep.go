@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 )
 
@@ -73,8 +72,12 @@ func (r *recorder) renameAfterStep() {
 // the new path (old when that is already its name). A name that has an
 // open marker is taken too: a segment is being created there.
 func renameSegment(cfg *Config, app, stream, old string, start time.Time) (string, error) {
-	renameMu.Lock() // the recorder's rename and ClockSteps' probe the same names
-	defer renameMu.Unlock()
+	// The recorder's rename, ClockSteps' and ReconcileBoot's probe the
+	// same names: the directory's journal serializes them.
+	if j := cfg.Journal; j != nil {
+		j.names.Lock()
+		defer j.names.Unlock()
+	}
 	base := filepath.Join(cfg.Dir, filepath.FromSlash(expandTemplate(cfg.PathTemplate, app, stream, start)))
 	if !below(filepath.Clean(cfg.Dir), base) {
 		return "", fmt.Errorf("recorder: path template %q leaves the storage directory", cfg.PathTemplate)
@@ -120,9 +123,6 @@ func renameSegment(cfg *Config, app, stream, old string, start time.Time) (strin
 	}
 	return "", fmt.Errorf("recorder: no free name for %s%s", base, ext)
 }
-
-// renameMu serializes renameSegment.
-var renameMu sync.Mutex
 
 // renameChecked renames old to new unless new exists (not atomic: for
 // filesystems without RENAME_NOREPLACE).

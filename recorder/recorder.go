@@ -93,8 +93,10 @@ type Config struct {
 	// Journal is the boot journal of Dir (NewBootJournal), one shared by
 	// every recorder over Dir: on a clock the kernel says is not
 	// synchronised, the segments opened are journaled in it so that a
-	// later start can check their names (ReconcileBoot). nil: nothing is
-	// journaled.
+	// later start can check their names (ReconcileBoot); it also
+	// serializes the renames of segments in Dir after a clock step.
+	// nil: nothing is journaled, and renames are not serialized with
+	// those of other recorders or ClockSteps.
 	Journal *BootJournal
 	// Stats, when set, receives the recorder's counters (share one Stats
 	// per stream, or one for the whole box: the counters are atomic).
