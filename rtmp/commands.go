@@ -348,7 +348,6 @@ func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, rese
 		return c.sendStatus(streamID, level, code, "Play refused: "+err.Error(), amf.Property{Key: "details", Value: name})
 	}
 	st.name, st.log = req.Name, log
-	log.Info("play started", "stream", req.Name)
 	vod, _ := sub.(VODSubscription)
 	if vod != nil {
 		if err := c.sendUserControl(ucStreamIsRecorded, streamID); err != nil {
@@ -372,6 +371,10 @@ func (c *conn) onPlay(streamID uint32, raw string, start, duration float64, rese
 		sub.Close()
 		return err
 	}
+	// Logged once the client was told, so that every "play started" has
+	// its "play ended" (the player's): a client gone before Play.Start was
+	// written never played.
+	log.Info("play started", "stream", req.Name)
 	st.player = startPlayer(c, streamID, sub, duration, vod)
 	c.progress(c.cfg.IdleTimeout, "idle")
 	return nil

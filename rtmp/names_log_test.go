@@ -21,6 +21,16 @@ func TestPathFormLogLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitLog := func(msg string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(logs.String(), msg) {
+			if time.Now().After(deadline) {
+				t.Fatalf("want the line %s in the log:\n%s", msg, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	for _, publish := range []bool{true, false} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		c := &gortmplib.Client{URL: u, Publish: publish}
@@ -29,16 +39,18 @@ func TestPathFormLogLines(t *testing.T) {
 		if err != nil {
 			t.Fatalf("gortmplib (publish %v): %v", publish, err)
 		}
+		// gortmplib's Initialize returns before the server has answered
+		// the publish or play (it does not wait for the onStatus): closing
+		// at once could end the connection before the stream started.
+		what := "play"
+		if publish {
+			what = "publish"
+		}
+		waitLog(`msg="` + what + ` started"`)
 		c.Close()
+		waitLog(`msg="` + what + ` ended"`)
 	}
 	want := []string{`msg="publish started"`, `msg="publish ended"`, `msg="play started"`, `msg="play ended"`}
-	deadline := time.Now().Add(5 * time.Second)
-	for !containsAll(logs.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("want the lines %q in the log:\n%s", want, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	for _, l := range strings.Split(logs.String(), "\n") {
 		for _, msg := range want {
 			if strings.Contains(l, msg) && (!strings.Contains(l, " app=live ") || !strings.Contains(l, " stream=scratch") || strings.Contains(l, "live/scratch")) {
