@@ -14,6 +14,7 @@ import (
 // rawWriter makes non-blocking vectored writes on a TCP socket for the
 // shared writer: one writev through syscall.RawConn whose callback always
 // reports done, so the runtime never parks the writer on a full socket.
+// The writev is a raw system call, as the reads are (rawsys_linux.go).
 type rawWriter struct {
 	rc    syscall.RawConn
 	fn    func(fd uintptr) bool // w.do, bound once: no allocation per write
@@ -39,7 +40,7 @@ func newRawWriter(nc net.Conn) *rawWriter {
 
 func (w *rawWriter) do(fd uintptr) bool {
 	for {
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+		r, _, e := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
 		if e == unix.EINTR {
 			continue
 		}

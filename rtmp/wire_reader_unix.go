@@ -82,10 +82,7 @@ func (wr *wireReader) fill() error {
 // socket has nothing, with the buffer given back meanwhile.
 func (wr *wireReader) readFD(fd uintptr) bool {
 	b := wireBufs.Get().(*[]byte)
-	n, err := syscall.Read(int(fd), *b)
-	for err == syscall.EINTR {
-		n, err = syscall.Read(int(fd), *b)
-	}
+	n, err := readNonblock(fd, *b)
 	if err == syscall.EAGAIN {
 		wireBufs.Put(b)
 		return false
