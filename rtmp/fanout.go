@@ -73,7 +73,20 @@ type streamWriter struct {
 
 	mu      sync.Mutex // held for a whole pass over the players
 	players []*player
-	last    time.Time // start of the previous pass that wrote (writer goroutine only)
+	last    time.Time  // start of the previous pass that wrote (writer goroutine only)
+	pass    directPass // the pass's scratch (writer goroutine only)
+}
+
+// directPass is the scratch of one pass of a shared writer over its
+// players. Each player's write (chunk headers, vector, iovecs) is built in
+// it rather than in the player's own builder: the pass's writev calls
+// evict whatever the previous player touched, and a scratch shared by all
+// players stays in cache where each player's own costs a miss per buffer.
+type directPass struct {
+	now   time.Time // the pass's start, for the write deadlines
+	wrote int       // players written to
+	vb    vecBuilder
+	iov   iovScratch
 }
 
 // fanoutFor returns the subscription and raw socket a new player shares a
@@ -179,11 +192,12 @@ func (w *streamWriter) run() {
 			time.Sleep(d)
 		}
 		start := time.Now()
+		ps := &w.pass
+		ps.now, ps.wrote = start, 0
 		w.mu.Lock()
-		wrote := 0
 		kept := w.players[:0]
 		for _, p := range w.players {
-			if p.directStep(&wrote) {
+			if p.directStep(ps) {
 				kept = append(kept, p)
 			}
 		}
@@ -191,8 +205,9 @@ func (w *streamWriter) run() {
 		w.players = kept
 		empty := len(kept) == 0
 		w.mu.Unlock()
-		if wrote > 0 {
-			pacer.observe(time.Since(start) / time.Duration(wrote))
+		ps.vb.reset() // keep no payload reachable
+		if ps.wrote > 0 {
+			pacer.observe(time.Since(start) / time.Duration(ps.wrote))
 			w.last = start
 		}
 		if empty && w.srv.fan.retire(w) {
@@ -208,9 +223,10 @@ func (p *player) handBack(h handoff) {
 }
 
 // directStep writes what p's subscription has to its socket without
-// blocking; it runs on the writer goroutine with w.mu held. It reports
-// whether p stays with the writer, and counts p in *wrote if it wrote.
-func (p *player) directStep(wrote *int) bool {
+// blocking; it runs on the writer goroutine with w.mu held, building the
+// write in ps. It reports whether p stays with the writer, and counts p in
+// ps.wrote if it wrote.
+func (p *player) directStep(ps *directPass) bool {
 	msgs := p.fan.Poll(p.batch[:0])
 	p.batch = msgs
 	if len(msgs) == 0 {
@@ -235,18 +251,19 @@ func (p *player) directStep(wrote *int) bool {
 	p.tally.messages += uint64(len(msgs))
 	// The socket's write deadline, set by the player's goroutine, would
 	// fail the raw write too once it passed: keep it ahead as writes do.
-	c.refreshWriteDeadlineLocked()
-	p.vb.reset()
-	p.addLocked(msgs, false) // cannot fail without flushing
-	bufs := p.vb.buffers()
+	c.refreshWriteDeadlineAt(ps.now)
+	vb := &ps.vb
+	vb.reset()
+	p.addLocked(msgs, vb) // cannot fail without flushing
+	bufs := vb.buffers()
 	total := 0
 	for _, b := range bufs {
 		total += len(b)
 	}
-	n, err := p.raw.writev(bufs)
+	n, err := p.raw.writev(bufs, &ps.iov)
 	c.srv.bytesOut.Add(uint64(n))
 	p.tally.bytes += uint64(n)
-	*wrote++
+	ps.wrote++
 	if err != nil {
 		c.wclosed = true
 		c.wmu.Unlock()
@@ -257,12 +274,12 @@ func (p *player) directStep(wrote *int) bool {
 	if n < total {
 		// The socket is full. The rest must follow before anything else
 		// on this connection, so c.wmu stays locked until the goroutine
-		// has written it (finishWrite).
-		p.vb.out = consumed(bufs, n)
+		// has written it (finishWrite), from the player's own builder:
+		// the pass's is the next player's.
+		p.vb.adopt(consumed(bufs, n))
 		p.handBack(handoff{msgs: msgs, rest: true})
 		return false
 	}
-	p.vb.reset()
 	c.wmu.Unlock()
 	releaseAll(msgs)
 	return true

@@ -18,10 +18,14 @@ import (
 type rawWriter struct {
 	rc    syscall.RawConn
 	fn    func(fd uintptr) bool // w.do, bound once: no allocation per write
-	iov   []unix.Iovec
+	iov   []unix.Iovec          // during a write: the iovScratch's
 	n     int
 	errno syscall.Errno
 }
+
+// iovScratch is the iovec array writev builds the call in, one per
+// shared writer (directPass), not per player: one array hot in cache.
+type iovScratch struct{ v []unix.Iovec }
 
 // newRawWriter returns nil when nc is not a plain TCP connection (TLS).
 func newRawWriter(nc net.Conn) *rawWriter {
@@ -52,23 +56,25 @@ func (w *rawWriter) do(fd uintptr) bool {
 	}
 }
 
-// writev writes what of bufs the socket takes now: n < the total with a
-// nil error means the socket is full.
-func (w *rawWriter) writev(bufs net.Buffers) (int, error) {
-	w.iov = w.iov[:0]
+// writev writes what of bufs the socket takes now, building the call in
+// s: n < the total with a nil error means the socket is full.
+func (w *rawWriter) writev(bufs net.Buffers, s *iovScratch) (int, error) {
+	iov := s.v[:0]
 	for _, b := range bufs {
 		if len(b) == 0 {
 			continue
 		}
 		v := unix.Iovec{Base: &b[0]}
 		v.SetLen(len(b))
-		w.iov = append(w.iov, v)
+		iov = append(iov, v)
 	}
-	if len(w.iov) == 0 {
+	if len(iov) == 0 {
 		return 0, nil
 	}
+	w.iov = iov
 	err := w.rc.Write(w.fn)
-	clear(w.iov) // keep no payload reachable
+	clear(iov) // keep no payload reachable
+	s.v, w.iov = iov[:0], nil
 	if err != nil {
 		return 0, err
 	}

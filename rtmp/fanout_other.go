@@ -10,4 +10,7 @@ type rawWriter struct{}
 
 func newRawWriter(net.Conn) *rawWriter { return nil }
 
-func (*rawWriter) writev(net.Buffers) (int, error) { return 0, net.ErrClosed }
+// iovScratch is the linux writev's scratch; nothing here.
+type iovScratch struct{}
+
+func (*rawWriter) writev(net.Buffers, *iovScratch) (int, error) { return 0, net.ErrClosed }

@@ -69,12 +69,13 @@ func newDirectPlayersOf(tb testing.TB, srv *Server, n int) []*player {
 }
 
 // directRound is one pass of the shared writer over players, one new
-// message each. A player whose socket filled up (its reader lagging) is
+// message each, in the pass scratch ps (kept from round to round, as the
+// writer's is). A player whose socket filled up (its reader lagging) is
 // finished as its goroutine would, blocking; it returns how many were.
-func directRound(tb testing.TB, players []*player) (full int) {
-	wrote := 0
+func directRound(tb testing.TB, players []*player, ps *directPass) (full int) {
+	ps.now, ps.wrote = time.Now(), 0
 	for _, p := range players {
-		if p.directStep(&wrote) {
+		if p.directStep(ps) {
 			continue
 		}
 		h := <-p.handback
@@ -99,12 +100,13 @@ func BenchmarkDirectWrite(b *testing.B) {
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("players=%d", n), func(b *testing.B) {
 			players := newDirectPlayers(b, n)
-			directRound(b, players)
+			ps := &directPass{}
+			directRound(b, players, ps)
 			b.ReportAllocs()
 			b.ResetTimer()
 			full := 0
 			for b.Loop() {
-				full += directRound(b, players)
+				full += directRound(b, players, ps)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg/player")
 			b.ReportMetric(float64(full)/float64(b.N*n), "full/msg/player")
@@ -118,11 +120,12 @@ func BenchmarkDirectWrite(b *testing.B) {
 // which may park; such a run proves nothing and is not judged.)
 func TestDirectWriteZeroAllocs(t *testing.T) {
 	players := newDirectPlayers(t, 4)
+	ps := &directPass{}
 	for range 64 {
-		directRound(t, players) // warm the scratch on every message size
+		directRound(t, players, ps) // warm the scratch on every message size
 	}
 	full := 0
-	if a := testing.AllocsPerRun(200, func() { full += directRound(t, players) }); a != 0 && full == 0 {
+	if a := testing.AllocsPerRun(200, func() { full += directRound(t, players, ps) }); a != 0 && full == 0 {
 		t.Errorf("%v allocations per message to 4 players, want 0", a)
 	}
 }
@@ -155,9 +158,9 @@ func TestDirectWriteHandsBackWhenFull(t *testing.T) {
 		t.Skip("no shared writer on this OS")
 	}
 	p.handback = make(chan handoff, 1)
-	wrote := 0
-	for p.directStep(&wrote) {
-		if wrote > 1_000_000 {
+	ps := &directPass{now: time.Now()}
+	for p.directStep(ps) {
+		if ps.wrote > 1_000_000 {
 			t.Fatal("a socket nobody reads never filled up")
 		}
 	}
@@ -194,8 +197,9 @@ func TestDirectWriteKeepsDeadlineAhead(t *testing.T) {
 	c.wmu.Lock()
 	c.refreshWriteDeadlineLocked() // as the goroutine's first write did
 	c.wmu.Unlock()
+	ps := &directPass{}
 	for range 6 {
 		time.Sleep(40 * time.Millisecond)
-		directRound(t, players)
+		directRound(t, players, ps)
 	}
 }
