@@ -91,14 +91,14 @@ type directPass struct {
 
 // fanoutFor returns the subscription and raw socket a new player shares a
 // writer through, or nils when it keeps its own goroutine throughout.
-func (s *Server) fanoutFor(p *player) (FanoutSubscription, *rawWriter) {
+func (s *Server) fanoutFor(p *player) (FanoutSubscription, rawWriter) {
 	fs, ok := p.sub.(FanoutSubscription)
 	if !ok || !s.cfg.SharedWriter || p.vod != nil || p.limit != 0 || s.pacer.fixed > 0 {
-		return nil, nil
+		return nil, rawWriter{}
 	}
-	raw := newRawWriter(p.c.nc)
-	if raw == nil {
-		return nil, nil
+	raw, ok := newRawWriter(p.c.nc)
+	if !ok {
+		return nil, rawWriter{}
 	}
 	return fs, raw
 }

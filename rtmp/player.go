@@ -23,7 +23,7 @@ type player struct {
 	// between writev calls that evict them, so each line is a miss.
 	c        *conn
 	fan      FanoutSubscription // see "The shared writer" below
-	raw      *rawWriter
+	raw      rawWriter
 	batch    []*remux.Message
 	stopping atomic.Bool
 	noAudio  atomic.Bool
@@ -32,14 +32,16 @@ type player struct {
 
 	// limit ends the play after this much media time (ms), from the play
 	// command's duration argument (librtmp's --stop); 0 = no limit.
-	limit    uint32
-	finished bool
+	limit uint32
 
 	// Timestamps are rebased so every player starts near 0 and never sees
 	// time go backwards when the publisher restarts.
-	haveBase bool
 	base     uint32
 	lastOut  uint32
+	haveBase bool
+	finished bool
+	// isVOD is vod != nil, read per message where vod is not.
+	isVOD bool
 
 	// A publisher that left may come back within the stream's republish
 	// grace, so the client is told nothing until the subscription ends for
@@ -55,11 +57,11 @@ type player struct {
 	wroteMedia bool // the current write carries media
 	splice     bool // after a republish, until its first frame
 
+	tally playTally // for the "play ended" line (playlog.go)
+
 	// vod is set when sub plays a recording: timestamps stay absolute and
 	// the subscription's markers become VOD status messages.
 	vod VODSubscription
-
-	tally playTally // for the "play ended" line (playlog.go)
 
 	log      *slog.Logger // its stream's (netStream.logger)
 	sub      Subscription
@@ -86,7 +88,7 @@ type player struct {
 }
 
 func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, vod VODSubscription) *player {
-	p := &player{c: c, log: c.log, streamID: streamID, sub: sub, done: make(chan struct{}), vod: vod}
+	p := &player{c: c, log: c.log, streamID: streamID, sub: sub, done: make(chan struct{}), vod: vod, isVOD: vod != nil}
 	p.tally.start = time.Now()
 	if st := c.streams[streamID]; st != nil {
 		p.tally.name, p.log = st.name, st.logger(c)
@@ -261,7 +263,7 @@ func (p *player) sendEnd() {
 const maxResumeGap = 2000
 
 func (p *player) outTS(m *remux.Message) uint32 {
-	if p.vod != nil {
+	if p.isVOD {
 		p.lastOut = m.Timestamp
 		return m.Timestamp
 	}

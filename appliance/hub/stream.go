@@ -50,7 +50,12 @@ type Stream struct {
 	grace      *time.Timer
 	kick       func(reconnect bool) bool // disconnects the publisher; true: asked to reconnect first
 	subs       map[*Subscriber]struct{}
-	subList    atomic.Pointer[[]*Subscriber]   // read by the publisher without the lock
+	subList    atomic.Pointer[[]*Subscriber] // read by the publisher without the lock
+	// parkedSubs counts the subscribers whose parked flag is set, so that
+	// wake looks at each subscriber only when one may wait: players that
+	// a shared writer drives never park, and touching each of their
+	// flags per message costs a cache miss apiece.
+	parkedSubs atomic.Int32
 	watchers   atomic.Pointer[[]chan struct{}] // Subscriber.Watch; read by wake without the lock
 
 	bytesIn  atomic.Uint64
@@ -335,8 +340,12 @@ func (s *Stream) wake() {
 			}
 		}
 	}
+	if s.parkedSubs.Load() == 0 {
+		return
+	}
 	for _, sub := range *s.subList.Load() {
 		if sub.parked.CompareAndSwap(true, false) {
+			s.parkedSubs.Add(-1)
 			select {
 			case sub.signal <- struct{}{}:
 			default:
@@ -397,6 +406,7 @@ func (s *Stream) addSubscriber() *Subscriber {
 
 func (s *Stream) removeSubscriber(sub *Subscriber) {
 	s.mu.Lock()
+	sub.unpark()
 	delete(s.subs, sub)
 	s.publishSubListLocked()
 	s.mu.Unlock()
