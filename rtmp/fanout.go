@@ -42,9 +42,11 @@ type FanoutSubscription interface {
 	// FanoutKey identifies the stream: subscriptions of the same stream
 	// return equal keys.
 	FanoutKey() any
-	// Watch makes the stream send on ch without blocking whenever its
-	// subscribers may have something new; unwatch stops it.
-	Watch(ch chan struct{}) (unwatch func())
+	// Watch makes the stream call wake whenever its subscribers may have
+	// something new, on the goroutine that changed the stream (the
+	// publisher's, for a message) and without the stream's locks held:
+	// wake may Poll the subscriptions. unwatch stops it.
+	Watch(wake func()) (unwatch func())
 	// Err reports without blocking what Next would return once nothing
 	// is left: the subscription's end, or nil.
 	Err() error
@@ -73,8 +75,8 @@ type streamWriter struct {
 
 	mu      sync.Mutex // held for a whole pass over the players
 	players []*player
-	last    time.Time  // start of the previous pass that wrote (writer goroutine only)
-	pass    directPass // the pass's scratch (writer goroutine only)
+	last    time.Time  // start of the previous pass that wrote
+	pass    directPass // the pass's scratch
 }
 
 // directPass is the scratch of one pass of a shared writer over its
@@ -127,7 +129,7 @@ func (f *fanout) join(p *player) bool {
 			f.writers = make(map[any]*streamWriter)
 		}
 		w = &streamWriter{srv: p.c.srv, key: key, wake: make(chan struct{}, 1)}
-		w.unwatch = p.fan.Watch(w.wake)
+		w.unwatch = p.fan.Watch(w.notify)
 		f.writers[key] = w
 		go w.run()
 	}
@@ -182,37 +184,76 @@ func (w *streamWriter) remove(p *player) {
 	}
 }
 
+// maxInlinePlayers bounds the players a publisher's goroutine writes to
+// itself (notify). Beyond it the pass goes to the writer's goroutine,
+// which on a multi-core machine runs beside the publisher's reads.
+const maxInlinePlayers = 16
+
+// notify is w's wake-up from the stream. With few players and no merge
+// window to hold for, it runs the pass itself, on the goroutine that
+// changed the stream (for a message, the publisher's reader, which writes
+// it out before it reads the next one): handing each message to the
+// writer's goroutine costs a wake-up, two goroutine switches and a park,
+// more than one player's write. Otherwise, or when the writer's goroutine
+// is in a pass already, it wakes that goroutine.
+func (w *streamWriter) notify() {
+	if w.mu.TryLock() {
+		n := len(w.players)
+		if n > 0 && n <= maxInlinePlayers {
+			now := time.Now()
+			if w.srv.pacer.hold(w.last, now) == 0 {
+				w.passLocked(now)
+				empty := len(w.players) == 0
+				w.mu.Unlock()
+				if empty {
+					w.kick() // its goroutine retires it
+				}
+				return
+			}
+		}
+		w.mu.Unlock()
+	}
+	w.kick()
+}
+
 func (w *streamWriter) run() {
-	pacer := &w.srv.pacer
 	for range w.wake {
 		// The adaptive merge window, for the writer as a whole: a message
 		// that comes within it of the previous pass waits for the rest of
 		// it and leaves with what came meanwhile.
-		if d := pacer.hold(w.last, time.Now()); d > 0 {
+		w.mu.Lock()
+		last := w.last
+		w.mu.Unlock()
+		if d := w.srv.pacer.hold(last, time.Now()); d > 0 {
 			time.Sleep(d)
 		}
-		start := time.Now()
-		ps := &w.pass
-		ps.now, ps.wrote = start, 0
 		w.mu.Lock()
-		kept := w.players[:0]
-		for _, p := range w.players {
-			if p.directStep(ps) {
-				kept = append(kept, p)
-			}
-		}
-		clear(w.players[len(kept):])
-		w.players = kept
-		empty := len(kept) == 0
+		w.passLocked(time.Now())
+		empty := len(w.players) == 0
 		w.mu.Unlock()
-		ps.vb.reset() // keep no payload reachable
-		if ps.wrote > 0 {
-			pacer.observe(time.Since(start) / time.Duration(ps.wrote))
-			w.last = start
-		}
 		if empty && w.srv.fan.retire(w) {
 			return
 		}
+	}
+}
+
+// passLocked writes what each player has to its socket (directStep),
+// dropping the players handed back; w.mu is held.
+func (w *streamWriter) passLocked(start time.Time) {
+	ps := &w.pass
+	ps.now, ps.wrote = start, 0
+	kept := w.players[:0]
+	for _, p := range w.players {
+		if p.directStep(ps) {
+			kept = append(kept, p)
+		}
+	}
+	clear(w.players[len(kept):])
+	w.players = kept
+	ps.vb.reset() // keep no payload reachable
+	if ps.wrote > 0 {
+		w.srv.pacer.observe(time.Since(start) / time.Duration(ps.wrote))
+		w.last = start
 	}
 }
 

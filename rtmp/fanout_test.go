@@ -21,7 +21,7 @@ type loopFeed struct {
 func (f *loopFeed) Next(dst []*remux.Message) ([]*remux.Message, error) { return f.Poll(dst), nil }
 func (f *loopFeed) Close()                                              {}
 func (f *loopFeed) FanoutKey() any                                      { return f }
-func (f *loopFeed) Watch(chan struct{}) func()                          { return func() {} }
+func (f *loopFeed) Watch(func()) func()                                 { return func() {} }
 func (f *loopFeed) Err() error                                          { return nil }
 func (f *loopFeed) Poll(dst []*remux.Message) []*remux.Message {
 	m := f.msgs[f.i%len(f.msgs)]

@@ -56,7 +56,7 @@ type Stream struct {
 	// a shared writer drives never park, and touching each of their
 	// flags per message costs a cache miss apiece.
 	parkedSubs atomic.Int32
-	watchers   atomic.Pointer[[]chan struct{}] // Subscriber.Watch; read by wake without the lock
+	watchers   atomic.Pointer[[]*watcher] // Subscriber.Watch; read by wake without the lock
 
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64 // media bytes handed to subscribers
@@ -328,28 +328,25 @@ func (s *Stream) heldBytesLocked() uint64 {
 	return s.cum - first.cum + uint64(len(first.m.Payload))
 }
 
-// wake signals every parked subscriber. A subscriber that is busy writing
-// is not signalled: it looks at the head again before parking, so each
-// wake-up drains everything new in one go.
+// wake signals every parked subscriber, then calls the watchers (a
+// shared writer, which may write to its players there and then). A
+// subscriber that is busy writing is not signalled: it looks at the head
+// again before parking, so each wake-up drains everything new in one go.
 func (s *Stream) wake() {
-	if ws := s.watchers.Load(); ws != nil {
-		for _, ch := range *ws {
-			select {
-			case ch <- struct{}{}:
-			default:
+	if s.parkedSubs.Load() != 0 {
+		for _, sub := range *s.subList.Load() {
+			if sub.parked.CompareAndSwap(true, false) {
+				s.parkedSubs.Add(-1)
+				select {
+				case sub.signal <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}
-	if s.parkedSubs.Load() == 0 {
-		return
-	}
-	for _, sub := range *s.subList.Load() {
-		if sub.parked.CompareAndSwap(true, false) {
-			s.parkedSubs.Add(-1)
-			select {
-			case sub.signal <- struct{}{}:
-			default:
-			}
+	if ws := s.watchers.Load(); ws != nil {
+		for _, w := range *ws {
+			w.wake()
 		}
 	}
 }
