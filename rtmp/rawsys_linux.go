@@ -17,15 +17,17 @@ import (
 // stream (68 per second) that is a wake-up of a second thread per message.
 
 // readNonblock reads from a non-blocking descriptor once, retrying EINTR.
-func readNonblock(fd uintptr, b []byte) (int, error) {
+// The error is an Errno, 0 for none: compared as an error interface it
+// cost a call per read.
+func readNonblock(fd uintptr, b []byte) (int, syscall.Errno) {
 	if len(b) == 0 {
-		return 0, nil
+		return 0, 0
 	}
 	for {
 		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		switch e {
 		case 0:
-			return int(r), nil
+			return int(r), 0
 		case syscall.EINTR:
 			continue
 		}
