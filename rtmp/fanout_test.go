@@ -1,6 +1,8 @@
 package rtmp
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -132,7 +134,10 @@ func TestDirectWriteZeroAllocs(t *testing.T) {
 
 // A player whose client stops reading is handed back to its goroutine
 // with the rest of the write it was in, the connection's write lock held;
-// finishing it once the client reads delivers every byte the writer began.
+// finishing it once the client reads delivers every byte the writer began,
+// and they read back as the messages polled, in order: the rest, built in
+// the pass's scratch, was taken over whole (vecBuilder.adopt), though the
+// next players' writes reuse that scratch.
 func TestDirectWriteHandsBackWhenFull(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -171,10 +176,15 @@ func TestDirectWriteHandsBackWhenFull(t *testing.T) {
 	if c.wmu.TryLock() {
 		t.Fatal("the connection's write lock was released mid-write")
 	}
-	got := make(chan int64)
+	// Another player's write in the same scratch, as the rest of the pass
+	// would make, overwrites what the rest was built in.
+	ps.vb.reset()
+	ps.vb.add(&chunkWriter{chunkSize: DefaultChunkSize}, csidVideo, Header{Type: typeVideo, StreamID: 1}, make([]byte, 3*DefaultChunkSize))
+	got := make(chan []byte)
 	go func() {
-		n, _ := io.Copy(io.Discard, cc)
-		got <- n
+		var b bytes.Buffer
+		io.Copy(&b, cc)
+		got <- b.Bytes()
 	}()
 	if err := p.finishWrite(); err != nil {
 		t.Fatal(err)
@@ -182,8 +192,27 @@ func TestDirectWriteHandsBackWhenFull(t *testing.T) {
 	releaseAll(h.msgs)
 	sent := int64(p.tally.bytes)
 	sc.Close()
-	if n := <-got; n != sent {
-		t.Errorf("client read %d bytes, the player sent %d", n, sent)
+	wire := <-got
+	if int64(len(wire)) != sent {
+		t.Fatalf("client read %d bytes, the player sent %d", len(wire), sent)
+	}
+	cr := NewChunkReader(bufio.NewReader(bytes.NewReader(wire)), remux.NewPool(), 0, 0)
+	if err := cr.SetChunkSize(DefaultChunkSize); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for ; ; n++ {
+		m, _, err := cr.ReadMessage()
+		if err != nil {
+			break
+		}
+		if want := msgs[n%len(msgs)]; m.Kind != want.Kind || !bytes.Equal(m.Payload, want.Payload) {
+			t.Fatalf("message %d: %v of %d bytes, want %v of %d", n, m.Kind, len(m.Payload), want.Kind, len(want.Payload))
+		}
+		m.Release()
+	}
+	if uint64(n) != p.tally.messages {
+		t.Errorf("client read %d messages, the player sent %d", n, p.tally.messages)
 	}
 }
 
