@@ -23,6 +23,8 @@ import (
 // rejoins the writer. Players on TLS, of recordings, with a duration
 // limit or a fixed write_batch keep their goroutine throughout; so does
 // every player where raw socket writes are not available (not linux).
+// With up to maxInlinePlayers players the publisher's goroutine runs the
+// writer's pass itself (notify), and the writer's goroutine only waits.
 //
 // ServerConfig.SharedWriter turns it on (the appliance's default). Measured
 // side by side with nginx-rtmp on a quiet machine (2026-12-07), it costs
