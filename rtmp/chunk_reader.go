@@ -48,7 +48,11 @@ type ChunkReader struct {
 	maxMessage   uint32
 	maxChunkSize uint32
 	streams      map[uint32]*chunkStream
-	read         uint64 // bytes consumed, for acknowledgements
+	// low holds the entries of streams for the ids below 8, which every
+	// client sends its media on: looked up per chunk, the map cost more
+	// than the rest of the header.
+	low  [8]*chunkStream
+	read uint64 // bytes consumed, for acknowledgements
 	// pending is the buffer space held by partly received messages. Up to
 	// maxMessage of it is allocated at full message size on the first
 	// chunk; beyond that, buffers grow with the bytes actually received, so
@@ -146,13 +150,22 @@ func (cr *ChunkReader) readChunk() (*remux.Message, Header, error) {
 		}
 		csid = uint32(hb[1])*256 + uint32(hb[0]) + 64
 	}
-	cs := cr.streams[csid]
+	var cs *chunkStream
+	if csid < uint32(len(cr.low)) {
+		cs = cr.low[csid]
+	}
+	if cs == nil {
+		cs = cr.streams[csid]
+	}
 	if cs == nil {
 		if len(cr.streams) >= maxChunkStreams {
 			return nil, Header{}, fmt.Errorf("%w: more than %d chunk streams", ErrProtocol, maxChunkStreams)
 		}
 		cs = &chunkStream{}
 		cr.streams[csid] = cs
+		if csid < uint32(len(cr.low)) {
+			cr.low[csid] = cs
+		}
 	}
 	if fmtType != 0 && !cs.started {
 		return nil, Header{}, fmt.Errorf("%w: chunk stream %d starts with a type-%d header", ErrProtocol, csid, fmtType)

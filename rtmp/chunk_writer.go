@@ -12,12 +12,12 @@ const DefaultChunkSize = 4096
 // outStream is the send state of one chunk stream id: the header fields of
 // the last message written on it, so the next header can be compressed.
 type outStream struct {
-	valid    bool
 	ts       uint32
 	length   uint32
-	typ      uint8
 	streamID uint32
-}
+	valid    bool
+	typ      uint8
+} // 16 bytes: the audio and video entries share a cache line
 
 // chunkWriter holds the outbound chunking state of a connection. It is not
 // safe for concurrent use; the connection serialises writers.
@@ -194,6 +194,28 @@ func (b *vecBuilder) addFlushing(w *chunkWriter, csid uint32, h Header, payload 
 		start = len(b.hdr)
 		b.hdr = appendContHeader(b.hdr, csid, ext, tsField)
 	}
+}
+
+// maxChunkHeader is the longest chunk header: a 3-byte basic header, an
+// 11-byte type-0 message header and an extended timestamp.
+const maxChunkHeader = 3 + 11 + 4
+
+// adopt makes rest, the unwritten part of a write built in another
+// builder (the shared writer's pass), b's own, in b.out for WriteTo: the
+// pieces as short as a chunk header are copied into b's scratch, since the
+// other builder's is reused for the next write, and the longer ones,
+// payloads of the messages the caller keeps retained, are referenced.
+func (b *vecBuilder) adopt(rest net.Buffers) {
+	b.reset()
+	for _, piece := range rest {
+		if len(piece) <= maxChunkHeader {
+			start := len(b.hdr)
+			b.hdr = append(b.hdr, piece...)
+			piece = b.hdr[start:len(b.hdr):len(b.hdr)]
+		}
+		b.vec = append(b.vec, piece)
+	}
+	b.out = b.vec
 }
 
 // addRaw appends already chunked bytes (copied into the scratch buffer).

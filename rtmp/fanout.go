@@ -23,6 +23,8 @@ import (
 // rejoins the writer. Players on TLS, of recordings, with a duration
 // limit or a fixed write_batch keep their goroutine throughout; so does
 // every player where raw socket writes are not available (not linux).
+// With up to maxInlinePlayers players the publisher's goroutine runs the
+// writer's pass itself (notify), and the writer's goroutine only waits.
 //
 // ServerConfig.SharedWriter turns it on (the appliance's default). Measured
 // side by side with nginx-rtmp on a quiet machine (2026-12-07), it costs
@@ -42,9 +44,11 @@ type FanoutSubscription interface {
 	// FanoutKey identifies the stream: subscriptions of the same stream
 	// return equal keys.
 	FanoutKey() any
-	// Watch makes the stream send on ch without blocking whenever its
-	// subscribers may have something new; unwatch stops it.
-	Watch(ch chan struct{}) (unwatch func())
+	// Watch makes the stream call wake whenever its subscribers may have
+	// something new, on the goroutine that changed the stream (the
+	// publisher's, for a message) and without the stream's locks held:
+	// wake may Poll the subscriptions. unwatch stops it.
+	Watch(wake func()) (unwatch func())
 	// Err reports without blocking what Next would return once nothing
 	// is left: the subscription's end, or nil.
 	Err() error
@@ -73,19 +77,32 @@ type streamWriter struct {
 
 	mu      sync.Mutex // held for a whole pass over the players
 	players []*player
-	last    time.Time // start of the previous pass that wrote (writer goroutine only)
+	last    time.Time  // start of the previous pass that wrote
+	pass    directPass // the pass's scratch
+}
+
+// directPass is the scratch of one pass of a shared writer over its
+// players. Each player's write (chunk headers, vector, iovecs) is built in
+// it rather than in the player's own builder: the pass's writev calls
+// evict whatever the previous player touched, and a scratch shared by all
+// players stays in cache where each player's own costs a miss per buffer.
+type directPass struct {
+	now   time.Time // the pass's start, for the write deadlines
+	wrote int       // players written to
+	vb    vecBuilder
+	iov   iovScratch
 }
 
 // fanoutFor returns the subscription and raw socket a new player shares a
 // writer through, or nils when it keeps its own goroutine throughout.
-func (s *Server) fanoutFor(p *player) (FanoutSubscription, *rawWriter) {
+func (s *Server) fanoutFor(p *player) (FanoutSubscription, rawWriter) {
 	fs, ok := p.sub.(FanoutSubscription)
 	if !ok || !s.cfg.SharedWriter || p.vod != nil || p.limit != 0 || s.pacer.fixed > 0 {
-		return nil, nil
+		return nil, rawWriter{}
 	}
-	raw := newRawWriter(p.c.nc)
-	if raw == nil {
-		return nil, nil
+	raw, ok := newRawWriter(p.c.nc)
+	if !ok {
+		return nil, rawWriter{}
 	}
 	return fs, raw
 }
@@ -114,7 +131,7 @@ func (f *fanout) join(p *player) bool {
 			f.writers = make(map[any]*streamWriter)
 		}
 		w = &streamWriter{srv: p.c.srv, key: key, wake: make(chan struct{}, 1)}
-		w.unwatch = p.fan.Watch(w.wake)
+		w.unwatch = p.fan.Watch(w.notify)
 		f.writers[key] = w
 		go w.run()
 	}
@@ -169,35 +186,76 @@ func (w *streamWriter) remove(p *player) {
 	}
 }
 
+// maxInlinePlayers bounds the players a publisher's goroutine writes to
+// itself (notify). Beyond it the pass goes to the writer's goroutine,
+// which on a multi-core machine runs beside the publisher's reads.
+const maxInlinePlayers = 16
+
+// notify is w's wake-up from the stream. With few players and no merge
+// window to hold for, it runs the pass itself, on the goroutine that
+// changed the stream (for a message, the publisher's reader, which writes
+// it out before it reads the next one): handing each message to the
+// writer's goroutine costs a wake-up, two goroutine switches and a park,
+// more than one player's write. Otherwise, or when the writer's goroutine
+// is in a pass already, it wakes that goroutine.
+func (w *streamWriter) notify() {
+	if w.mu.TryLock() {
+		n := len(w.players)
+		if n > 0 && n <= maxInlinePlayers {
+			now := time.Now()
+			if w.srv.pacer.hold(w.last, now) == 0 {
+				w.passLocked(now)
+				empty := len(w.players) == 0
+				w.mu.Unlock()
+				if empty {
+					w.kick() // its goroutine retires it
+				}
+				return
+			}
+		}
+		w.mu.Unlock()
+	}
+	w.kick()
+}
+
 func (w *streamWriter) run() {
-	pacer := &w.srv.pacer
 	for range w.wake {
 		// The adaptive merge window, for the writer as a whole: a message
 		// that comes within it of the previous pass waits for the rest of
 		// it and leaves with what came meanwhile.
-		if d := pacer.hold(w.last, time.Now()); d > 0 {
+		w.mu.Lock()
+		last := w.last
+		w.mu.Unlock()
+		if d := w.srv.pacer.hold(last, time.Now()); d > 0 {
 			time.Sleep(d)
 		}
-		start := time.Now()
 		w.mu.Lock()
-		wrote := 0
-		kept := w.players[:0]
-		for _, p := range w.players {
-			if p.directStep(&wrote) {
-				kept = append(kept, p)
-			}
-		}
-		clear(w.players[len(kept):])
-		w.players = kept
-		empty := len(kept) == 0
+		w.passLocked(time.Now())
+		empty := len(w.players) == 0
 		w.mu.Unlock()
-		if wrote > 0 {
-			pacer.observe(time.Since(start) / time.Duration(wrote))
-			w.last = start
-		}
 		if empty && w.srv.fan.retire(w) {
 			return
 		}
+	}
+}
+
+// passLocked writes what each player has to its socket (directStep),
+// dropping the players handed back; w.mu is held.
+func (w *streamWriter) passLocked(start time.Time) {
+	ps := &w.pass
+	ps.now, ps.wrote = start, 0
+	kept := w.players[:0]
+	for _, p := range w.players {
+		if p.directStep(ps) {
+			kept = append(kept, p)
+		}
+	}
+	clear(w.players[len(kept):])
+	w.players = kept
+	ps.vb.reset() // keep no payload reachable
+	if ps.wrote > 0 {
+		w.srv.pacer.observe(time.Since(start) / time.Duration(ps.wrote))
+		w.last = start
 	}
 }
 
@@ -208,9 +266,10 @@ func (p *player) handBack(h handoff) {
 }
 
 // directStep writes what p's subscription has to its socket without
-// blocking; it runs on the writer goroutine with w.mu held. It reports
-// whether p stays with the writer, and counts p in *wrote if it wrote.
-func (p *player) directStep(wrote *int) bool {
+// blocking; it runs on the writer goroutine with w.mu held, building the
+// write in ps. It reports whether p stays with the writer, and counts p in
+// ps.wrote if it wrote.
+func (p *player) directStep(ps *directPass) bool {
 	msgs := p.fan.Poll(p.batch[:0])
 	p.batch = msgs
 	if len(msgs) == 0 {
@@ -235,18 +294,19 @@ func (p *player) directStep(wrote *int) bool {
 	p.tally.messages += uint64(len(msgs))
 	// The socket's write deadline, set by the player's goroutine, would
 	// fail the raw write too once it passed: keep it ahead as writes do.
-	c.refreshWriteDeadlineLocked()
-	p.vb.reset()
-	p.addLocked(msgs, false) // cannot fail without flushing
-	bufs := p.vb.buffers()
+	c.refreshWriteDeadlineAt(ps.now)
+	vb := &ps.vb
+	vb.reset()
+	p.addLocked(msgs, vb) // cannot fail without flushing
+	bufs := vb.buffers()
 	total := 0
 	for _, b := range bufs {
 		total += len(b)
 	}
-	n, err := p.raw.writev(bufs)
+	n, err := p.raw.writev(bufs, &ps.iov)
 	c.srv.bytesOut.Add(uint64(n))
 	p.tally.bytes += uint64(n)
-	*wrote++
+	ps.wrote++
 	if err != nil {
 		c.wclosed = true
 		c.wmu.Unlock()
@@ -257,12 +317,12 @@ func (p *player) directStep(wrote *int) bool {
 	if n < total {
 		// The socket is full. The rest must follow before anything else
 		// on this connection, so c.wmu stays locked until the goroutine
-		// has written it (finishWrite).
-		p.vb.out = consumed(bufs, n)
+		// has written it (finishWrite), from the player's own builder:
+		// the pass's is the next player's.
+		p.vb.adopt(consumed(bufs, n))
 		p.handBack(handoff{msgs: msgs, rest: true})
 		return false
 	}
-	p.vb.reset()
 	c.wmu.Unlock()
 	releaseAll(msgs)
 	return true

@@ -8,6 +8,9 @@ import "net"
 // its own goroutine.
 type rawWriter struct{}
 
-func newRawWriter(net.Conn) *rawWriter { return nil }
+func newRawWriter(net.Conn) (rawWriter, bool) { return rawWriter{}, false }
 
-func (*rawWriter) writev(net.Buffers) (int, error) { return 0, net.ErrClosed }
+// iovScratch is the linux writev's scratch; nothing here.
+type iovScratch struct{}
+
+func (rawWriter) writev(net.Buffers, *iovScratch) (int, error) { return 0, net.ErrClosed }

@@ -1,6 +1,8 @@
 package rtmp
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -21,7 +23,7 @@ type loopFeed struct {
 func (f *loopFeed) Next(dst []*remux.Message) ([]*remux.Message, error) { return f.Poll(dst), nil }
 func (f *loopFeed) Close()                                              {}
 func (f *loopFeed) FanoutKey() any                                      { return f }
-func (f *loopFeed) Watch(chan struct{}) func()                          { return func() {} }
+func (f *loopFeed) Watch(func()) func()                                 { return func() {} }
 func (f *loopFeed) Err() error                                          { return nil }
 func (f *loopFeed) Poll(dst []*remux.Message) []*remux.Message {
 	m := f.msgs[f.i%len(f.msgs)]
@@ -69,12 +71,13 @@ func newDirectPlayersOf(tb testing.TB, srv *Server, n int) []*player {
 }
 
 // directRound is one pass of the shared writer over players, one new
-// message each. A player whose socket filled up (its reader lagging) is
+// message each, in the pass scratch ps (kept from round to round, as the
+// writer's is). A player whose socket filled up (its reader lagging) is
 // finished as its goroutine would, blocking; it returns how many were.
-func directRound(tb testing.TB, players []*player) (full int) {
-	wrote := 0
+func directRound(tb testing.TB, players []*player, ps *directPass) (full int) {
+	ps.now, ps.wrote = time.Now(), 0
 	for _, p := range players {
-		if p.directStep(&wrote) {
+		if p.directStep(ps) {
 			continue
 		}
 		h := <-p.handback
@@ -99,12 +102,13 @@ func BenchmarkDirectWrite(b *testing.B) {
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("players=%d", n), func(b *testing.B) {
 			players := newDirectPlayers(b, n)
-			directRound(b, players)
+			ps := &directPass{}
+			directRound(b, players, ps)
 			b.ReportAllocs()
 			b.ResetTimer()
 			full := 0
 			for b.Loop() {
-				full += directRound(b, players)
+				full += directRound(b, players, ps)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg/player")
 			b.ReportMetric(float64(full)/float64(b.N*n), "full/msg/player")
@@ -118,18 +122,22 @@ func BenchmarkDirectWrite(b *testing.B) {
 // which may park; such a run proves nothing and is not judged.)
 func TestDirectWriteZeroAllocs(t *testing.T) {
 	players := newDirectPlayers(t, 4)
+	ps := &directPass{}
 	for range 64 {
-		directRound(t, players) // warm the scratch on every message size
+		directRound(t, players, ps) // warm the scratch on every message size
 	}
 	full := 0
-	if a := testing.AllocsPerRun(200, func() { full += directRound(t, players) }); a != 0 && full == 0 {
+	if a := testing.AllocsPerRun(200, func() { full += directRound(t, players, ps) }); a != 0 && full == 0 {
 		t.Errorf("%v allocations per message to 4 players, want 0", a)
 	}
 }
 
 // A player whose client stops reading is handed back to its goroutine
 // with the rest of the write it was in, the connection's write lock held;
-// finishing it once the client reads delivers every byte the writer began.
+// finishing it once the client reads delivers every byte the writer began,
+// and they read back as the messages polled, in order: the rest, built in
+// the pass's scratch, was taken over whole (vecBuilder.adopt), though the
+// next players' writes reuse that scratch.
 func TestDirectWriteHandsBackWhenFull(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -155,9 +163,9 @@ func TestDirectWriteHandsBackWhenFull(t *testing.T) {
 		t.Skip("no shared writer on this OS")
 	}
 	p.handback = make(chan handoff, 1)
-	wrote := 0
-	for p.directStep(&wrote) {
-		if wrote > 1_000_000 {
+	ps := &directPass{now: time.Now()}
+	for p.directStep(ps) {
+		if ps.wrote > 1_000_000 {
 			t.Fatal("a socket nobody reads never filled up")
 		}
 	}
@@ -168,10 +176,15 @@ func TestDirectWriteHandsBackWhenFull(t *testing.T) {
 	if c.wmu.TryLock() {
 		t.Fatal("the connection's write lock was released mid-write")
 	}
-	got := make(chan int64)
+	// Another player's write in the same scratch, as the rest of the pass
+	// would make, overwrites what the rest was built in.
+	ps.vb.reset()
+	ps.vb.add(&chunkWriter{chunkSize: DefaultChunkSize}, csidVideo, Header{Type: typeVideo, StreamID: 1}, make([]byte, 3*DefaultChunkSize))
+	got := make(chan []byte)
 	go func() {
-		n, _ := io.Copy(io.Discard, cc)
-		got <- n
+		var b bytes.Buffer
+		io.Copy(&b, cc)
+		got <- b.Bytes()
 	}()
 	if err := p.finishWrite(); err != nil {
 		t.Fatal(err)
@@ -179,8 +192,27 @@ func TestDirectWriteHandsBackWhenFull(t *testing.T) {
 	releaseAll(h.msgs)
 	sent := int64(p.tally.bytes)
 	sc.Close()
-	if n := <-got; n != sent {
-		t.Errorf("client read %d bytes, the player sent %d", n, sent)
+	wire := <-got
+	if int64(len(wire)) != sent {
+		t.Fatalf("client read %d bytes, the player sent %d", len(wire), sent)
+	}
+	cr := NewChunkReader(bufio.NewReader(bytes.NewReader(wire)), remux.NewPool(), 0, 0)
+	if err := cr.SetChunkSize(DefaultChunkSize); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for ; ; n++ {
+		m, _, err := cr.ReadMessage()
+		if err != nil {
+			break
+		}
+		if want := msgs[n%len(msgs)]; m.Kind != want.Kind || !bytes.Equal(m.Payload, want.Payload) {
+			t.Fatalf("message %d: %v of %d bytes, want %v of %d", n, m.Kind, len(m.Payload), want.Kind, len(want.Payload))
+		}
+		m.Release()
+	}
+	if uint64(n) != p.tally.messages {
+		t.Errorf("client read %d messages, the player sent %d", n, p.tally.messages)
 	}
 }
 
@@ -194,8 +226,9 @@ func TestDirectWriteKeepsDeadlineAhead(t *testing.T) {
 	c.wmu.Lock()
 	c.refreshWriteDeadlineLocked() // as the goroutine's first write did
 	c.wmu.Unlock()
+	ps := &directPass{}
 	for range 6 {
 		time.Sleep(40 * time.Millisecond)
-		directRound(t, players)
+		directRound(t, players, ps)
 	}
 }

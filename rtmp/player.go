@@ -18,30 +18,30 @@ import (
 // from a reusable scratch buffer, payloads referenced in the shared
 // messages. In the steady state it neither copies payloads nor allocates.
 type player struct {
+	// What the shared writer touches per message (directStep) comes
+	// first, in two cache lines: its pass over a hundred players runs
+	// between writev calls that evict them, so each line is a miss.
 	c        *conn
-	log      *slog.Logger // its stream's (netStream.logger)
-	streamID uint32
-	sub      Subscription
-	done     chan struct{}
+	fan      FanoutSubscription // see "The shared writer" below
+	raw      rawWriter
+	batch    []*remux.Message
 	stopping atomic.Bool
-
-	bufferMs atomic.Uint32 // client's SetBufferLength
 	noAudio  atomic.Bool
 	noVideo  atomic.Bool
-
-	vb    vecBuilder
-	batch []*remux.Message
+	streamID uint32
 
 	// limit ends the play after this much media time (ms), from the play
 	// command's duration argument (librtmp's --stop); 0 = no limit.
-	limit    uint32
-	finished bool
+	limit uint32
 
 	// Timestamps are rebased so every player starts near 0 and never sees
 	// time go backwards when the publisher restarts.
-	haveBase bool
 	base     uint32
 	lastOut  uint32
+	haveBase bool
+	finished bool
+	// isVOD is vod != nil, read per message where vod is not.
+	isVOD bool
 
 	// A publisher that left may come back within the stream's republish
 	// grace, so the client is told nothing until the subscription ends for
@@ -54,35 +54,41 @@ type player struct {
 	// (mediaAt, up to maxResumeGap), so a player's clock and the stream's
 	// stay together across a short absence.
 	resume     bool
-	mediaAt    time.Time // start of the last write that carried media
-	wroteMedia bool      // the current write carries media
+	wroteMedia bool // the current write carries media
+	splice     bool // after a republish, until its first frame
+
+	tally playTally // for the "play ended" line (playlog.go)
+
+	// vod is set when sub plays a recording: timestamps stay absolute and
+	// the subscription's markers become VOD status messages.
+	vod VODSubscription
+
+	log      *slog.Logger // its stream's (netStream.logger)
+	sub      Subscription
+	done     chan struct{}
+	bufferMs atomic.Uint32 // client's SetBufferLength
+
+	vb vecBuilder
+
+	mediaAt time.Time // start of the last write that carried media
 	// sent holds the onMetaData and track-0 sequence headers last sent.
 	// A new publisher with the same settings sends the same ones: at the
 	// splice they are left out, so the client sees one continuous stream
 	// (a second onMetaData in rtmpdump's FLV makes ffprobe 5.1 crash, and
 	// libavformat hands every repeated header to the decoder as new
 	// extradata).
-	sent   [3][]byte // by sentMeta, sentVideoHdr, sentAudioHdr
-	splice bool      // after a republish, until its first frame
-
-	// vod is set when sub plays a recording: timestamps stay absolute and
-	// the subscription's markers become VOD status messages.
-	vod VODSubscription
-
-	tally playTally // for the "play ended" line (playlog.go)
+	sent [3][]byte // by sentMeta, sentVideoHdr, sentAudioHdr
 
 	// The shared writer of the player's stream (fanout.go): fan is the
 	// subscription when the player may use it, raw its non-blocking
 	// socket writes; fw is the writer while it drives the player, and
 	// handback hands the player back to its goroutine.
-	fan      FanoutSubscription
-	raw      *rawWriter
 	fw       atomic.Pointer[streamWriter]
 	handback chan handoff
 }
 
 func startPlayer(c *conn, streamID uint32, sub Subscription, duration float64, vod VODSubscription) *player {
-	p := &player{c: c, log: c.log, streamID: streamID, sub: sub, done: make(chan struct{}), vod: vod}
+	p := &player{c: c, log: c.log, streamID: streamID, sub: sub, done: make(chan struct{}), vod: vod, isVOD: vod != nil}
 	p.tally.start = time.Now()
 	if st := c.streams[streamID]; st != nil {
 		p.tally.name, p.log = st.name, st.logger(c)
@@ -257,7 +263,7 @@ func (p *player) sendEnd() {
 const maxResumeGap = 2000
 
 func (p *player) outTS(m *remux.Message) uint32 {
-	if p.vod != nil {
+	if p.isVOD {
 		p.lastOut = m.Timestamp
 		return m.Timestamp
 	}
@@ -334,17 +340,19 @@ func (p *player) write(msgs []*remux.Message) error {
 		return net.ErrClosed
 	}
 	p.vb.reset()
-	if err := p.addLocked(msgs, true); err != nil {
+	if err := p.addLocked(msgs, nil); err != nil {
 		return err
 	}
 	return p.flushLocked()
 }
 
-// addLocked adds the chunks of msgs to p.vb; c.wmu is held. With flush,
-// every maxWriteSegs chunks are written out on the way (the shared writer
-// adds without, having checked that msgs fit one write).
-func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
+// addLocked adds the chunks of msgs to p.vb; c.wmu is held. Every
+// maxWriteSegs chunks are written out on the way. With direct, the shared
+// writer's, the chunks go to direct instead, without flushing: the writer
+// checked that msgs fit one write (fits) and are media.
+func (p *player) addLocked(msgs []*remux.Message, direct *vecBuilder) error {
 	c := p.c
+	flush := direct == nil
 	for _, m := range msgs {
 		if flush && p.vb.chunks >= maxWriteSegs {
 			// Events and status messages go in whole (addRaw).
@@ -414,8 +422,8 @@ func (p *player) addLocked(msgs []*remux.Message, flush bool) error {
 		}
 		h := Header{Type: uint8(m.Kind), StreamID: p.streamID, Timestamp: ts}
 		if !flush {
-			p.vb.add(c.cw, csid, h, m.Payload)
-		} else if err := p.vb.addFlushing(c.cw, csid, h, m.Payload, maxWriteSegs, p.flushLocked); err != nil {
+			direct.add(&c.cw, csid, h, m.Payload)
+		} else if err := p.vb.addFlushing(&c.cw, csid, h, m.Payload, maxWriteSegs, p.flushLocked); err != nil {
 			return err
 		}
 	}

@@ -12,10 +12,10 @@ import (
 // Only the player's goroutine touches it, so the counters are plain
 // integers: counting costs an add per write, no allocation.
 type playTally struct {
-	name     string // stream name as played
-	start    time.Time
 	bytes    uint64 // written to the socket by the player
 	messages uint64 // messages taken from the subscription
+	name     string // stream name as played
+	start    time.Time
 	reason   string // why the play ended, when the player knows it
 	err      error  // set with reason when it is worth a look
 }

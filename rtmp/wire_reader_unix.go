@@ -82,17 +82,16 @@ func (wr *wireReader) fill() error {
 // socket has nothing, with the buffer given back meanwhile.
 func (wr *wireReader) readFD(fd uintptr) bool {
 	b := wireBufs.Get().(*[]byte)
-	n, err := syscall.Read(int(fd), *b)
-	for err == syscall.EINTR {
-		n, err = syscall.Read(int(fd), *b)
-	}
-	if err == syscall.EAGAIN {
+	n, errno := readNonblock(fd, *b)
+	if errno == syscall.EAGAIN {
 		wireBufs.Put(b)
 		return false
 	}
-	if err != nil || n <= 0 {
+	if errno != 0 || n <= 0 {
 		wireBufs.Put(b)
-		wr.rerr = err
+		if errno != 0 {
+			wr.rerr = errno
+		}
 		return true
 	}
 	wr.buf, wr.r, wr.w, wr.n = b, 0, n, n

@@ -25,7 +25,7 @@ func (sub *Subscriber) WaitPublisher(d time.Duration, stop <-chan struct{}) bool
 			s.mu.Unlock()
 			return ok
 		}
-		sub.parked.Store(true)
+		sub.park()
 		s.mu.Unlock()
 		select {
 		case <-sub.signal:

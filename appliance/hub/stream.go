@@ -50,8 +50,13 @@ type Stream struct {
 	grace      *time.Timer
 	kick       func(reconnect bool) bool // disconnects the publisher; true: asked to reconnect first
 	subs       map[*Subscriber]struct{}
-	subList    atomic.Pointer[[]*Subscriber]   // read by the publisher without the lock
-	watchers   atomic.Pointer[[]chan struct{}] // Subscriber.Watch; read by wake without the lock
+	subList    atomic.Pointer[[]*Subscriber] // read by the publisher without the lock
+	// parkedSubs counts the subscribers whose parked flag is set, so that
+	// wake looks at each subscriber only when one may wait: players that
+	// a shared writer drives never park, and touching each of their
+	// flags per message costs a cache miss apiece.
+	parkedSubs atomic.Int32
+	watchers   atomic.Pointer[[]*watcher] // Subscriber.Watch; read by wake without the lock
 
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64 // media bytes handed to subscribers
@@ -323,24 +328,25 @@ func (s *Stream) heldBytesLocked() uint64 {
 	return s.cum - first.cum + uint64(len(first.m.Payload))
 }
 
-// wake signals every parked subscriber. A subscriber that is busy writing
-// is not signalled: it looks at the head again before parking, so each
-// wake-up drains everything new in one go.
+// wake signals every parked subscriber, then calls the watchers (a
+// shared writer, which may write to its players there and then). A
+// subscriber that is busy writing is not signalled: it looks at the head
+// again before parking, so each wake-up drains everything new in one go.
 func (s *Stream) wake() {
-	if ws := s.watchers.Load(); ws != nil {
-		for _, ch := range *ws {
-			select {
-			case ch <- struct{}{}:
-			default:
+	if s.parkedSubs.Load() != 0 {
+		for _, sub := range *s.subList.Load() {
+			if sub.parked.CompareAndSwap(true, false) {
+				s.parkedSubs.Add(-1)
+				select {
+				case sub.signal <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}
-	for _, sub := range *s.subList.Load() {
-		if sub.parked.CompareAndSwap(true, false) {
-			select {
-			case sub.signal <- struct{}{}:
-			default:
-			}
+	if ws := s.watchers.Load(); ws != nil {
+		for _, w := range *ws {
+			w.wake()
 		}
 	}
 }
@@ -397,6 +403,7 @@ func (s *Stream) addSubscriber() *Subscriber {
 
 func (s *Stream) removeSubscriber(sub *Subscriber) {
 	s.mu.Lock()
+	sub.unpark()
 	delete(s.subs, sub)
 	s.publishSubListLocked()
 	s.mu.Unlock()

@@ -11,20 +11,26 @@ import "slices"
 // returns the same key.
 func (sub *Subscriber) FanoutKey() any { return sub.s }
 
-// Watch makes the stream send on ch, without blocking, whenever its
-// subscribers may have something new: a message, a publisher starting or
-// going, the stream ending. ch should have capacity 1. unwatch stops it.
-func (sub *Subscriber) Watch(ch chan struct{}) (unwatch func()) {
+// Watch makes the stream call wake whenever its subscribers may have
+// something new: a message, a publisher starting or going, the stream
+// ending. wake runs on the goroutine that made the change, after the
+// stream's lock is released, so it may Poll the stream's subscribers; it
+// should not block. unwatch stops it.
+func (sub *Subscriber) Watch(wake func()) (unwatch func()) {
 	s := sub.s
+	w := &watcher{wake: wake}
 	s.mu.Lock()
-	s.setWatchersLocked(append(s.currentWatchersLocked(), ch))
+	s.setWatchersLocked(append(s.currentWatchersLocked(), w))
 	s.mu.Unlock()
 	return func() {
 		s.mu.Lock()
-		s.setWatchersLocked(slices.DeleteFunc(s.currentWatchersLocked(), func(c chan struct{}) bool { return c == ch }))
+		s.setWatchersLocked(slices.DeleteFunc(s.currentWatchersLocked(), func(c *watcher) bool { return c == w }))
 		s.mu.Unlock()
 	}
 }
+
+// watcher is one Watch: a pointer, so unwatch finds its own.
+type watcher struct{ wake func() }
 
 // Err reports, without blocking, what Next would return once nothing is
 // left to read: ErrClosed, ErrEnded, or nil while the subscription goes on.
@@ -43,14 +49,14 @@ func (sub *Subscriber) Err() error {
 
 // currentWatchersLocked returns a copy of the watcher list, to be
 // modified and stored: wake reads the stored one without the lock.
-func (s *Stream) currentWatchersLocked() []chan struct{} {
+func (s *Stream) currentWatchersLocked() []*watcher {
 	if ws := s.watchers.Load(); ws != nil {
 		return slices.Clone(*ws)
 	}
 	return nil
 }
 
-func (s *Stream) setWatchersLocked(ws []chan struct{}) {
+func (s *Stream) setWatchersLocked(ws []*watcher) {
 	if len(ws) == 0 {
 		s.watchers.Store(nil)
 		return
