@@ -81,10 +81,10 @@ func (p *Pool) Get(n int) *Message {
 	// before it allocates. The pool holds, per class, the most buffers a
 	// moment needed: a GOP of larger frames leaves spares in the classes
 	// above, and a GOP of smaller ones would otherwise allocate anew while
-	// they sit idle. Replaying the 720p clip of rtmp/internal/loadtest's
-	// recording rows (16 streams, keyframes in phase), the pool held 0.87 MB
-	// per stream this way, 0.94 borrowing up to 1.5×, and 0.92 with the
-	// earlier quarter octaves below 32 KiB (its largest GOP: 0.73 MB).
+	// they sit idle. Replaying the recording clip (TestPoolHoldsAboutOneGOP:
+	// 16 streams, keyframes in phase), the pool held 1.24–1.27× the largest
+	// GOP per stream this way, 1.38× borrowing up to 1.5×, and 1.31× with
+	// the earlier quarter octaves borrowing two classes up.
 	for up := c + 1; m == nil && up <= c+poolBorrow && up < poolClasses && poolSizes[up] <= 2*poolSizes[c]; up++ {
 		m, _ = p.classes[up].Get().(*Message)
 	}
