@@ -219,6 +219,9 @@ func Record(ctx context.Context, src Source, app, stream string, cfg Config) err
 	r.lastSync = r.cfg.Clock.Elapsed()
 	defer r.callbacks.Wait() // runs last: after the final segment is reported
 	defer r.shutdown()
+	if ps, ok := src.(PollSource); ok {
+		return r.recordPolling(ctx, ps) // poll.go: no goroutine of its own
+	}
 
 	type batch struct {
 		msgs []*remux.Message

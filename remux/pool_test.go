@@ -3,8 +3,9 @@ package remux
 import "testing"
 
 // TestPoolClassesBoundWaste checks that every message length gets a buffer
-// that holds it, at most 25 % larger (256 B minimum), and that a buffer
-// returns to the class it came from.
+// that holds it, at most 25 % larger (256 B minimum; the Go size classes
+// below 32 KiB: at most 19 %), and that a buffer returns to the class it
+// came from.
 func TestPoolClassesBoundWaste(t *testing.T) {
 	prev := 0
 	for c := range poolClasses {
@@ -40,16 +41,22 @@ func TestPoolClassesBoundWaste(t *testing.T) {
 func TestPoolRecycles(t *testing.T) {
 	p := NewPool()
 	m := p.Get(10258)
-	if len(m.Payload) != 10258 || cap(m.buf) != 10240+2048 {
-		t.Fatalf("Get(10258): len %d cap %d, want 10258 in a 12288-byte buffer", len(m.Payload), cap(m.buf))
+	if len(m.Payload) != 10258 || cap(m.buf) != 10880 {
+		t.Fatalf("Get(10258): len %d cap %d, want 10258 in a 10880-byte buffer", len(m.Payload), cap(m.buf))
 	}
 	m.Release()
-	// With its class empty, a message borrows a spare from a class or two up.
+	// With its class empty, a message borrows a spare from a class above,
+	// but not one more than twice its size.
 	q := NewPool()
-	spare := q.Get(12288 + 1) // class 14336
+	spare := q.Get(12288 + 1) // class 13568
 	spare.Release()
-	if b := q.Get(12000); cap(b.buf) != 14336 && !raceEnabled {
-		t.Fatalf("Get(12000) with its class empty got a %d-byte buffer, want the 14336-byte spare", cap(b.buf))
+	if b := q.Get(12000); cap(b.buf) != 13568 && !raceEnabled {
+		t.Fatalf("Get(12000) with its class empty got a %d-byte buffer, want the 13568-byte spare", cap(b.buf))
+	}
+	big := q.Get(81920) // 80 KiB
+	big.Release()
+	if b := q.Get(32768); cap(b.buf) != 32768 {
+		t.Fatalf("Get(32768) got a %d-byte buffer: borrowed one 2.5 times its size", cap(b.buf))
 	}
 	if huge := p.Get(1<<24 + 1); huge.pool != nil || len(huge.Payload) != 1<<24+1 {
 		t.Fatalf("a message above 16 MiB must be unpooled and exact")
@@ -63,5 +70,30 @@ func TestPoolRecycles(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per Get/Release, want 0", allocs)
+	}
+}
+
+// TestPoolClassesAreGoSizeClasses checks that, up to 32 KiB, a pool buffer is
+// exactly what the Go allocator hands out for its message's length anyway
+// (the runtime rounds an allocation up to its size class), so the pool's
+// rounding costs nothing the runtime would not, and that above 32 KiB the
+// classes are whole pages.
+func TestPoolClassesAreGoSizeClasses(t *testing.T) {
+	goRounds := func(n int) int { return cap(append([]byte(nil), make([]byte, n)...)) }
+	for _, size := range poolSizes {
+		if size > 1<<poolLargeShift {
+			if size%8192 != 0 {
+				t.Errorf("class of %d bytes above 32 KiB is not a multiple of the 8 KiB page", size)
+			}
+			continue
+		}
+		for _, n := range []int{size - 1, size, size + 1} {
+			if n < 256 || n > 1<<poolLargeShift {
+				continue
+			}
+			if got, want := poolClassSize(poolClass(n)), goRounds(n); got != want {
+				t.Errorf("length %d: pool buffer %d bytes, the runtime's size class %d", n, got, want)
+			}
+		}
 	}
 }
