@@ -18,9 +18,9 @@ type PollSource interface {
 	Source
 	// Poll appends what is available now, without blocking.
 	Poll(dst []*remux.Message) []*remux.Message
-	// Watch makes the source send on ch, without blocking, whenever it may
-	// have something new; unwatch stops it.
-	Watch(ch chan struct{}) (unwatch func())
+	// Watch makes the source call wake whenever it may have something
+	// new; wake must not block. unwatch stops it.
+	Watch(wake func()) (unwatch func())
 	// Err is what Next would return once nothing is left: nil while the
 	// source goes on.
 	Err() error
@@ -32,7 +32,12 @@ type PollSource interface {
 // own callers end it through ctx).
 func (r *recorder) recordPolling(ctx context.Context, src PollSource) error {
 	ready := make(chan struct{}, 1)
-	unwatch := src.Watch(ready)
+	unwatch := src.Watch(func() {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	})
 	defer unwatch()
 	tick := time.NewTicker(r.cfg.SyncEvery)
 	defer tick.Stop()
