@@ -148,7 +148,7 @@ func testSlowPlayer(t *testing.T, cfg rtmp.ServerConfig) {
 	// The slow player's own receive buffer is small.
 	small := func(_, _ string, c syscall.RawConn) error {
 		var serr error
-		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		c.Control(func(fd uintptr) { serr = setRcvBuf(fd, 4096) })
 		return serr
 	}
 	stall, resume := make(chan struct{}), make(chan struct{})
