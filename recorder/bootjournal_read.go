@@ -33,17 +33,11 @@ func parseBootJournal(b []byte) []*bootEntry {
 	var out []*bootEntry
 	byPath := map[string]*bootEntry{}
 	dead := map[*bootEntry]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var e bootEntry
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Path == "" {
-			continue
-		}
+	eachBootLine(b, func(e *bootEntry, _ []byte) {
 		if e.From != "" {
 			o := byPath[e.From]
 			if o == nil {
-				continue // named on a synchronised clock
+				return // named on a synchronised clock
 			}
 			delete(byPath, e.From)
 			if t := byPath[e.Path]; t != nil {
@@ -51,14 +45,14 @@ func parseBootJournal(b []byte) []*bootEntry {
 			}
 			o.Path, o.Named = e.Path, e.Named
 			byPath[o.Path] = o
-			continue
+			return
 		}
 		if o := byPath[e.Path]; o != nil {
 			dead[o] = true
 		}
-		out = append(out, &e)
-		byPath[e.Path] = &e
-	}
+		out = append(out, e)
+		byPath[e.Path] = e
+	})
 	if len(dead) == 0 {
 		return out
 	}
@@ -109,21 +103,29 @@ func (j *BootJournal) rewrite(entries []*bootEntry, read int) error {
 func journalTail(b []byte) []byte {
 	var out bytes.Buffer
 	opened := map[string]bool{}
+	eachBootLine(b, func(e *bootEntry, line []byte) {
+		if e.From != "" && !opened[e.From] {
+			return
+		}
+		opened[e.Path] = true
+		out.Write(line)
+		out.WriteByte('\n')
+	})
+	return out.Bytes()
+}
+
+// eachBootLine calls fn with each journal line of b that parses as an
+// entry with a path, in order; a torn line (a power cut) is skipped.
+func eachBootLine(b []byte, fn func(e *bootEntry, line []byte)) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var e bootEntry
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Path == "" {
+		e := new(bootEntry)
+		if json.Unmarshal(sc.Bytes(), e) != nil || e.Path == "" {
 			continue
 		}
-		if e.From != "" && !opened[e.From] {
-			continue
-		}
-		opened[e.Path] = true
-		out.Write(sc.Bytes())
-		out.WriteByte('\n')
+		fn(e, sc.Bytes())
 	}
-	return out.Bytes()
 }
 
 // marshalBootEntries is entries as journal lines.
