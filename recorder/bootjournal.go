@@ -101,9 +101,10 @@ func (j *BootJournal) rel(path string) (string, bool) {
 }
 
 // noteBootOpen journals a segment just opened at path, named at named,
-// when the clock says the boot's wall clock is not synchronised and cfg
-// has a journal.
-func noteBootOpen(cfg *Config, app, stream, path string, named time.Time) error {
+// which was ago before now (a segment is named by its first frame's
+// arrival), when the clock says the boot's wall clock is not synchronised
+// and cfg has a journal.
+func noteBootOpen(cfg *Config, app, stream, path string, named time.Time, ago time.Duration) error {
 	j := cfg.Journal
 	if j == nil {
 		return nil
@@ -116,7 +117,7 @@ func noteBootOpen(cfg *Config, app, stream, path string, named time.Time) error 
 	if !ok {
 		return nil
 	}
-	e := bootEntry{Path: rel, Named: named, Boot: b.ID, Since: int64(b.Since),
+	e := bootEntry{Path: rel, Named: named, Boot: b.ID, Since: int64(b.Since - ago),
 		App: app, Stream: stream, Template: cfg.PathTemplate, Format: cfg.Format}
 	return j.append(e, true)
 }

@@ -44,7 +44,7 @@ func neverSynced(t *testing.T, j *BootJournal, n, keep int) int64 {
 		elapsed += 10 * time.Second
 		named := cfg.Clock.Now()
 		p := createTestSegment(t, &cfg, named)
-		if err := noteBootOpen(&cfg, "live", "cam1", p, named); err != nil {
+		if err := noteBootOpen(&cfg, "live", "cam1", p, named, 0); err != nil {
 			t.Fatal(err)
 		}
 		if i%500 == 250 || (i >= n-keep && i%20 == 0) {
@@ -218,7 +218,7 @@ func journalSegments(t *testing.T, j *BootJournal, count int) []string {
 	for i := 0; i < count; i++ {
 		elapsed += 10 * time.Second
 		p := createTestSegment(t, &cfg, cfg.Clock.Now())
-		if err := noteBootOpen(&cfg, "live", "cam1", p, cfg.Clock.Now()); err != nil {
+		if err := noteBootOpen(&cfg, "live", "cam1", p, cfg.Clock.Now(), 0); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, p)
@@ -482,7 +482,7 @@ func TestConfigJournal(t *testing.T) {
 	clock := &bootFake{fakeClock: fixedClock(), id: "b0"}
 	cfg := Config{Dir: dir, Clock: clock}
 	p := filepath.Join(dir, "a.mp4")
-	if err := noteBootOpen(&cfg, "live", "cam1", p, clock.Now()); err != nil {
+	if err := noteBootOpen(&cfg, "live", "cam1", p, clock.Now(), 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, BootJournalName)); !errors.Is(err, fs.ErrNotExist) {

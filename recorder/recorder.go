@@ -712,7 +712,7 @@ func (r *recorder) frame(t int, m *remux.Message, p payload, ext int64) {
 			r.holdFrame(t, m, p, ext)
 			return
 		}
-		if !r.openSegment(ext) {
+		if !r.openSegment(ext, m.Arrived) {
 			r.stats.Dropped.Add(1)
 			return
 		}
@@ -888,8 +888,13 @@ func (r *recorder) canOpen(t int, p payload, ext int64) bool {
 	return true
 }
 
-func (r *recorder) openSegment(ext int64) (opened bool) {
+func (r *recorder) openSegment(ext int64, arrived time.Time) (opened bool) {
 	now, elapsed, origin := readClock(r.cfg.Clock)
+	// The segment starts when its first frame reached the hub: a recorder
+	// that was kept from running (a starved box) would otherwise name it
+	// late by its lag, and the segment before it would overlap it.
+	lag := arrivalLag(arrived)
+	now, elapsed = now.Add(-lag), elapsed-lag
 	path, f, err := createSegmentFile(&r.cfg, r.app, r.stream, now)
 	if err != nil {
 		r.fail(fmt.Errorf("create segment: %w", err))
@@ -905,7 +910,7 @@ func (r *recorder) openSegment(ext int64) (opened bool) {
 	}
 	// On a clock the kernel says is unsynchronised, what a later run
 	// needs to check the name (bootfix.go).
-	if err := noteBootOpen(&r.cfg, r.app, r.stream, path, now); err != nil {
+	if err := noteBootOpen(&r.cfg, r.app, r.stream, path, now, lag); err != nil {
 		r.warnOnce("bootjournal", "segment names of this run cannot be checked after a restart", "err", err)
 	}
 	// From here on the file is announced: whatever happens (a header write
@@ -962,8 +967,8 @@ func (r *recorder) openSegment(ext int64) (opened bool) {
 	r.paused = false
 	r.stats.Paused.Store(false)
 	r.stats.Segments.Add(1)
-	r.lastSync = elapsed
-	r.log.Debug("segment opened", "path", path)
+	r.lastSync = elapsed + lag
+	r.log.Debug("segment opened", "path", path, "start", now.Format(time.RFC3339Nano))
 	return true
 }
 

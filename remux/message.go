@@ -3,6 +3,7 @@ package remux
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/tapedeck/tapedeck/remux/amf"
 )
@@ -57,6 +58,11 @@ type Message struct {
 	Timestamp uint32 // decode timestamp in milliseconds
 	Payload   []byte // the FLV tag body; aliases a pooled buffer
 	Frame     Frame  // parsed from Payload at ingest (zero for non-media)
+	// Arrived is when the message reached the hub, by the monotonic
+	// clock; zero when it did not come through one. A consumer that runs
+	// behind (a recorder kept from running for seconds) dates what it
+	// makes of the message by it, not by when it got round to it.
+	Arrived time.Time
 
 	refs atomic.Int32
 	pool *Pool

@@ -3,6 +3,7 @@ package remux
 import (
 	"slices"
 	"sync"
+	"time"
 )
 
 // Pool hands out messages whose payload buffers are recycled by size class,
@@ -102,5 +103,6 @@ func (p *Pool) put(m *Message) {
 	m.Frame = Frame{}
 	m.Kind = 0
 	m.Timestamp = 0
+	m.Arrived = time.Time{}
 	p.classes[c].Put(m)
 }

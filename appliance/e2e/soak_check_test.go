@@ -135,8 +135,8 @@ func checkSegments(t *testing.T, opened map[string]bool, closed []soakSegment, d
 	}
 }
 
-// Overlap bounds: a segment's start is the wall clock at its opening (the
-// time of its "segment opened" line, to the millisecond), so the next one
+// Overlap bounds: a segment's start is when its first frame reached the hub
+// (the start its "segment opened" line gives, to the nanosecond), so the next one
 // may start a little before the previous one's start plus its media
 // duration: the jitter of the first frame's delivery, up to 100 ms from a
 // camera, more from an ffmpeg publisher whose first frames come in a

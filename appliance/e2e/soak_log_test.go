@@ -19,7 +19,7 @@ type soakLog struct {
 	mu      sync.Mutex
 	partial []byte
 	tail    []string             // the last tailLines lines
-	opened  map[string]time.Time // path: the time of its "segment opened" line
+	opened  map[string]time.Time // path: the start its "segment opened" line gives
 	closed  []soakSegment
 	deleted int            // files retention reported deleted
 	cuts    map[string]int // stream: "timestamp discontinuity" cuts
@@ -45,6 +45,7 @@ var (
 	logBytes    = regexp.MustCompile(`\bbytes=(\d+)`)
 	logFiles    = regexp.MustCompile(`\bfiles=(\d+)`)
 	logTime     = regexp.MustCompile(`\btime=(\S+)`)
+	logStart    = regexp.MustCompile(`\bstart=(\S+)`)
 )
 
 func newSoakLog() *soakLog { return &soakLog{opened: map[string]time.Time{}, cuts: map[string]int{}} }
@@ -83,7 +84,12 @@ func (l *soakLog) line(s string) {
 	}
 	switch {
 	case strings.Contains(s, `msg="segment opened"`):
-		at, _ := time.Parse(time.RFC3339Nano, field(logTime))
+		// The segment's start (its first frame's arrival) where the
+		// line says it, else the line's time.
+		at, err := time.Parse(time.RFC3339Nano, field(logStart))
+		if err != nil {
+			at, _ = time.Parse(time.RFC3339Nano, field(logTime))
+		}
 		l.opened[field(logPath)] = at
 	case strings.Contains(s, `msg="segment closed"`):
 		d, _ := time.ParseDuration(field(logDuration))

@@ -179,6 +179,7 @@ func (s *Stream) releaseAllLocked() {
 
 // append adds a published message to the ring; it owns m's reference.
 func (s *Stream) append(m *remux.Message) {
+	m.Arrived = time.Now()
 	s.bytesIn.Add(uint64(len(m.Payload)))
 	s.msgsIn.Add(1)
 	s.mu.Lock()
