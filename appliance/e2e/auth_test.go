@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Publish and play authorization (keys, allowed networks, webhooks) and

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Recordings of Enhanced RTMP codecs checked frame by frame (issue #16,

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Issue 15 against the built binary: each subtest replays one attack on

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // The interop matrix (issue 16, "Must show 1"): every RTMP publisher

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Interoperability tests: an in-process appliance on 127.0.0.1

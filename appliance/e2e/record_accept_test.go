@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Acceptance tests for recording (issue 4, "Must show" 1-4): segments of

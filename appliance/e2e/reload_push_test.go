@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // A reload applies the push targets of the wildcard app "*" to the live

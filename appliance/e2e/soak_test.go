@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // The whole-appliance soak (issue 15): the built binary for hours under

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // External clients (ffmpeg, ffprobe, rtmpdump, gst-launch) run under

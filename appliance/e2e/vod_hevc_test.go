@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // HEVC recordings played back over Enhanced RTMP (issue #8).
