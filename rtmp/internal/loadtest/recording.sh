@@ -18,6 +18,11 @@
 # publishers kept up; tapedeck's fMP4 grows by 2 s fragments, so ±10 %).
 # STRACE=SECONDS runs `strace -c -f` on the server for that long after the
 # window (so it does not slow the window) into $DIR/strace-WHO-K.txt.
+# STAGGER=1 starts each publisher after a random pause of up to 2 s (the
+# clip's keyframe interval), so the streams' keyframes fall at independent
+# phases as independent cameras' do; by default they start together and
+# their keyframes come in phase, the worst case for memory (every stream's
+# whole GOP is held at the same moment).
 set -u
 who=$1; k=$2; clip=$3; bin=${4:-}
 DIR=${DIR:-/tmp/lat}
@@ -57,6 +62,7 @@ sysc() { awk '/^syscr|^syscw/ {printf "%s ", $2}' /proc/$pid/io; }
 idle=$(rss)
 pubs=()
 for i in $(seq 1 $k); do
+	if [ -n "${STAGGER:-}" ]; then sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.3f", (r % 2000) / 1000 }')"; fi
 	taskset -c 1 ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i "$clip" -c copy -f flv "$url/cam$i" </dev/null >/dev/null 2>&1 &
 	pubs+=($!)
 done
