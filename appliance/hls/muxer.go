@@ -232,7 +232,7 @@ func (m *muxer) handle(msg *remux.Message) {
 		}
 		m.waitKey = false
 	}
-	m.anchorAt(rel)
+	m.anchorAt(rel, msg.Arrived)
 	if !m.frag.Add(msg, rel) {
 		return
 	}
@@ -385,10 +385,14 @@ func (m *muxer) unwrap(ts uint32) int64 {
 }
 
 // anchorAt ties the session's timeline to the wall clock: the frame at
-// rel arrived now. The earliest such tie wins, as frames replayed from
-// the GOP cache arrive late and live ones on time.
-func (m *muxer) anchorAt(rel int64) {
-	a := time.Now().Add(-time.Duration(rel) * time.Millisecond)
+// rel reached the hub at arrived (now, when that is unknown). The earliest
+// such tie wins: a muxer that ran behind, or frames without an arrival
+// replayed from the GOP cache, tie it late.
+func (m *muxer) anchorAt(rel int64, arrived time.Time) {
+	if arrived.IsZero() {
+		arrived = time.Now()
+	}
+	a := arrived.Add(-time.Duration(rel) * time.Millisecond)
 	m.mu.Lock()
 	if old, ok := m.anchors[m.initSeq]; !ok || a.Before(old) {
 		m.anchors[m.initSeq] = a
