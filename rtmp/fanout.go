@@ -80,10 +80,12 @@ type streamWriter struct {
 	last    time.Time  // start of the previous pass that wrote, of any group
 	pass    directPass // the pass's scratch
 	// With many players the writer serves them in groups (see
-	// writerGroups): next is the group the next pass serves, and
-	// groupLast the start of each group's previous pass that wrote.
+	// writerGroups): next is the group the next pass serves, groupLast
+	// the start of each group's previous pass that wrote, and slots how
+	// many players hold each slot (player.fanSlot).
 	next      int
 	groupLast [maxWriterGroups]time.Time
+	slots     [maxWriterGroups]int
 }
 
 // Groups. A pass over a thousand players writes to all of them within a
@@ -91,11 +93,14 @@ type streamWriter struct {
 // one load tool reading them all) get a thousand writes in a burst, then
 // nothing: the last player's message is late by the whole pass, and the
 // reader of all of them by the time it takes to drain the burst. With
-// more than playersPerGroup players the writer serves them in up to
-// maxWriterGroups groups, player i in group i mod n, one group per pass,
-// the passes spread evenly over the window: each player still gets one
-// write per window (the CPU the window saves is unchanged), but a burst is
-// a quarter as long, so messages are out sooner by most of the pass.
+// 2 × playersPerGroup players or more the writer serves them in up to
+// maxWriterGroups groups, one group per pass, the passes spread evenly over
+// the window: each player still gets one write per window (the CPU the
+// window saves is unchanged), but a burst is a quarter as long, so
+// messages are out sooner by most of the pass. A player keeps the slot it
+// got at join (the least held one) while it stays with the writer, and is
+// in group slot mod n: players leaving in the middle of a round move no
+// one into a group already served or not yet served.
 const (
 	maxWriterGroups = 4
 	playersPerGroup = 128
@@ -169,9 +174,23 @@ func (f *fanout) join(p *player) bool {
 		return false
 	}
 	w.players = append(w.players, p)
+	p.fanSlot = uint8(w.leastHeldSlot())
+	w.slots[p.fanSlot]++
 	p.fw.Store(w)
 	w.kick() // a message may have come after the player's last Poll
 	return true
+}
+
+// leastHeldSlot is the group slot the fewest of w's players hold; w.mu is
+// held.
+func (w *streamWriter) leastHeldSlot() int {
+	best := 0
+	for s, n := range w.slots {
+		if n < w.slots[best] {
+			best = s
+		}
+	}
+	return best
 }
 
 // retire removes w from the registry if it has no players; the writer
@@ -205,6 +224,7 @@ func (w *streamWriter) remove(p *player) {
 		return
 	}
 	w.players = slices.Delete(w.players, i, i+1)
+	w.slots[p.fanSlot]--
 	p.handBack(handoff{})
 	if len(w.players) == 0 {
 		w.kick()
@@ -247,17 +267,20 @@ func (w *streamWriter) run() {
 	for range w.wake {
 		// One round: a pass for each group, each after its hold. A message
 		// that came during the round is already out to the groups served
-		// after it; it left a wake-up for the next round.
-		for i, n := 0, 1; i < n; i++ {
+		// after it; it left a wake-up for the next round. The number of
+		// groups is fixed for the round, so that each slot is in exactly
+		// one of its passes.
+		w.mu.Lock()
+		n := writerGroups(len(w.players))
+		w.mu.Unlock()
+		for range n {
 			w.mu.Lock()
-			n = writerGroups(len(w.players))
 			d := w.holdLocked(n, time.Now())
 			w.mu.Unlock()
 			if d > 0 {
 				time.Sleep(d)
 			}
 			w.mu.Lock()
-			n = writerGroups(len(w.players))
 			w.passLocked(time.Now(), n)
 			w.mu.Unlock()
 		}
@@ -281,6 +304,9 @@ func (w *streamWriter) holdLocked(n int, now time.Time) time.Duration {
 	if n > 1 && !w.last.IsZero() {
 		d = max(d, w.last.Add(w.srv.pacer.window()/time.Duration(n)).Sub(now))
 	}
+	if d < minPause {
+		return 0
+	}
 	return d
 }
 
@@ -292,9 +318,11 @@ func (w *streamWriter) passLocked(start time.Time, n int) {
 	ps := &w.pass
 	ps.now, ps.wrote = start, 0
 	kept := w.players[:0]
-	for i, p := range w.players {
-		if i%n != g || p.directStep(ps) {
+	for _, p := range w.players {
+		if int(p.fanSlot)%n != g || p.directStep(ps) {
 			kept = append(kept, p)
+		} else {
+			w.slots[p.fanSlot]--
 		}
 	}
 	clear(w.players[len(kept):])

@@ -15,8 +15,17 @@ func TestWriterGroups(t *testing.T) {
 	}
 }
 
+// adopt gives w the players as join does, each its slot.
+func (w *streamWriter) adopt(players []*player) {
+	for _, p := range players {
+		p.fanSlot = uint8(w.leastHeldSlot())
+		w.slots[p.fanSlot]++
+		w.players = append(w.players, p)
+	}
+}
+
 // With many players the shared writer serves them a group per pass,
-// player i in group i mod n, and spreads the groups' passes over the merge
+// player i (joined i-th) in group i mod n, and spreads the groups' passes over the merge
 // window: the next group waits window / n after the previous pass, a group
 // its whole window after its own previous pass.
 func TestWriterServesGroupsSpreadOverTheWindow(t *testing.T) {
@@ -29,7 +38,8 @@ func TestWriterServesGroupsSpreadOverTheWindow(t *testing.T) {
 	if win != 40*time.Millisecond {
 		t.Fatalf("window %v, want 40ms", win)
 	}
-	w := &streamWriter{srv: srv, players: players}
+	w := &streamWriter{srv: srv}
+	w.adopt(players)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := writerGroups(len(w.players))
@@ -72,5 +82,54 @@ func TestWriterServesGroupsSpreadOverTheWindow(t *testing.T) {
 	}
 	if len(w.players) != 2*playersPerGroup {
 		t.Errorf("%d players left with the writer, want all %d", len(w.players), 2*playersPerGroup)
+	}
+}
+
+// Players leaving in the middle of a round (handed back, or stopped while
+// the writer sleeps between passes) move no other player into another
+// group: every player that stays is written exactly once a round.
+func TestWriterGroupsStableWhilePlayersLeave(t *testing.T) {
+	srv := NewServer(ServerConfig{SharedWriter: true}, nil)
+	players := newDirectPlayersOf(t, srv, 4*playersPerGroup)
+	w := &streamWriter{srv: srv}
+	w.adopt(players)
+	gone := map[*player]bool{}
+	for round := 1; round <= 3; round++ {
+		n := writerGroups(len(w.players)) // fixed for the round, as run does
+		for pass := range n {
+			w.mu.Lock()
+			w.passLocked(time.Now(), n)
+			w.mu.Unlock()
+			// Two players leave after every pass, from the front of the
+			// list, in groups served and not yet served this round.
+			for _, p := range players[:len(players)-1] {
+				if len(gone) >= 2*(4*(round-1)+pass+1) {
+					break
+				}
+				if !gone[p] {
+					gone[p] = true
+					w.remove(p)
+					<-p.handback
+				}
+			}
+		}
+		if round == 1 && writerGroups(len(w.players)) != 3 {
+			t.Fatalf("%d players left after round 1: want fewer than 512, for 3 groups in the next rounds", len(w.players))
+		}
+		for i, p := range players {
+			if gone[p] {
+				continue
+			}
+			if got := p.sub.(*loopFeed).i; got != round {
+				t.Fatalf("round %d: player %d (slot %d) written %d times, want %d", round, i, p.fanSlot, got, round)
+			}
+		}
+	}
+	held := 0
+	for _, n := range w.slots {
+		held += n
+	}
+	if held != len(w.players) {
+		t.Errorf("slots hold %d players, the writer has %d", held, len(w.players))
 	}
 }

@@ -28,6 +28,7 @@ type player struct {
 	stopping atomic.Bool
 	noAudio  atomic.Bool
 	noVideo  atomic.Bool
+	fanSlot  uint8 // the shared writer's group slot (fanout.go), set at join
 	streamID uint32
 
 	// limit ends the play after this much media time (ms), from the play
