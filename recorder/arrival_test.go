@@ -79,3 +79,30 @@ func TestArrivalLagOnlyWhenLate(t *testing.T) {
 		}
 	}
 }
+
+// After the whole process was stalled, the frames that waited in the socket
+// arrive in a burst: a segment that opens on one of them is dated by the
+// media's timeline (dating.go), not by the burst, and ends where the next
+// one starts. By arrival alone it would start 2.5 s late, on top of the
+// next one.
+func TestSegmentDatedThroughAStall(t *testing.T) {
+	t.Parallel()
+	msgs := messages(readFLV(t, mediaFile(t, "av")))
+	end := msgs[len(msgs)-1].Timestamp
+	t0 := time.Now().Add(-time.Second - time.Duration(end)*time.Millisecond)
+	for _, m := range msgs {
+		ts := m.Timestamp
+		if ts >= 1500 && ts < 4500 {
+			ts = 4500 // read in a burst once the process ran again
+		}
+		m.Arrived = t0.Add(time.Duration(ts) * time.Millisecond)
+	}
+	segs := recordN(t, msgs, Config{Dir: t.TempDir(), Format: FormatFMP4, SegmentDuration: 2 * time.Second, Clock: fixedClock()}, 3)
+	for i := 1; i < len(segs); i++ {
+		prev, s := segs[i-1], segs[i]
+		if gap := s.Start.Sub(prev.Start.Add(prev.Duration)); gap < -100*time.Millisecond || gap > 100*time.Millisecond {
+			t.Errorf("%s starts %v after the end of %s (%v + %v): want within 100 ms",
+				filepath.Base(s.Path), gap, filepath.Base(prev.Path), prev.Start, prev.Duration)
+		}
+	}
+}

@@ -393,6 +393,7 @@ type recorder struct {
 	segOrigin  time.Time     // the clock's origin by the wall clock, last checked
 	segStepped bool          // the wall clock stepped: cut, then rename
 	namer      *segNamer     // how this recorder names segments, for ClockSteps' renames
+	dating     mediaDating   // segments dated along the media's timeline (dating.go)
 
 	paused     bool
 	pauseUntil time.Duration // steady time
@@ -452,6 +453,7 @@ func (r *recorder) handle(m *remux.Message) {
 func (r *recorder) resetTimeline() {
 	r.tsInit = false
 	r.haveT = [2]bool{}
+	r.dating = mediaDating{}
 	r.dropLate()
 }
 
@@ -650,6 +652,7 @@ func (r *recorder) handleMedia(t int, m *remux.Message) {
 			r.closeSegment()
 			r.dropHold()
 			r.haveT = [2]bool{}
+			r.dating = mediaDating{}
 			// A track that stepped back first is on the new timeline too.
 			for _, h := range r.takeLate() {
 				r.onTimeline(h.t, h.m, h.p, h.ext)
@@ -894,7 +897,9 @@ func (r *recorder) openSegment(ext int64, arrived time.Time) (opened bool) {
 	// that was kept from running (a starved box) would otherwise name it
 	// late by its lag, and the segment before it would overlap it.
 	lag := arrivalLag(arrived)
-	now, elapsed = now.Add(-lag), elapsed-lag
+	start := r.dating.start(ext, elapsed-lag)
+	lag = elapsed - start // how long ago the segment started, by the dating
+	now, elapsed = now.Add(-lag), start
 	path, f, err := createSegmentFile(&r.cfg, r.app, r.stream, now)
 	if err != nil {
 		r.fail(fmt.Errorf("create segment: %w", err))
